@@ -1,0 +1,1925 @@
+"""Datasets for class-incremental audio classification: loaders, splits, phases, feature cache and
+generated stand-ins, in one file.
+
+Three datasets, read from the layouts users actually download (notes: spec/data_formats.md):
+  audioset ......... AudioSet strong labels: audioset_{train,eval}_strong.tsv, mid_to_display_name.tsv,
+                     clips in train/ and eval/ as Y<segment_id>.wav (or <segment_id>.*), 50 classes,
+                     multi-label (multi-hot clip targets), phases 30 + 4 x 5
+  speechcommands ... Google Speech Commands v0.02: <word>/<speaker>_nohash_<n>.wav, validation_list.txt,
+                     testing_list.txt; the 20 core words; phases 5 + 5 x 3
+  urbansound8k ..... UrbanSound8K: metadata/UrbanSound8K.csv, audio/fold<k>/<slice>.wav; phases 4 + 3 x 2
+
+Pipeline (what a training script calls):
+  ds = load_dataset(name, root)                  # metadata -> Dataset (keys, paths, labels, groups)
+  cache = build_cache(ds, cache_root)            # features computed once, memory-mapped float16
+  split = make_split(ds, 'grouped', seed)        # train / val / test indices + a hash
+  order = class_order(name, 'default' | 'shuffle', seed)
+  phases = make_phases(ds, split, order)         # per phase: indices + targets in LEARNED order
+  x = cache.get(phases[k].train)                 # (n, T, F) float32
+or prepare(...) for the first two steps. `python data.py synth ...` writes a generated dataset in
+the same on-disk layout, so the project runs through the real loaders without a download.
+
+Data problems (missing / empty / truncated / header-only / undecodable files, malformed rows,
+unknown classes) are collected, never raised one by one: by default a DataError lists ALL of them
+(one line each: file, problem, what to do); skip_bad=True skips and counts them instead
+(ds.counts['skipped_bad']). Notes (Issue.fatal False) are reported and counted, never fatal:
+AudioSet clips without an audio file (failed downloads), MIDs outside the 50 classes, clips with
+none of the 50 classes (dropped), stray non-audio files, ignored GSC folders.
+
+Choices where the specs are silent:
+  - AudioSet has no val part (train TSV -> train, eval TSV -> test), as the paper; group = video id.
+  - Multi-label train targets are (n, n_seen) with the old-class columns 0 (IndL uses [:, n_old:]).
+  - A WAV whose data chunk is shorter than its header says is a problem ("truncated"), although
+    libsndfile would read it as a shorter clip.
+  - Feature cache: reuse when size + mtime_ns match; otherwise sha1 of the whole file decides.
+"""
+import argparse
+import collections
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import multiprocessing
+import os
+import re
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+import features
+
+# =================================================================================================
+# Class tables
+
+# The 50 classes of the paper (mulimani/CIL-ML-Audio data/AudioSet_classes.txt), in the authors' order.
+AUDIOSET_CLASSES = [
+    ("Generic impact sounds", "/t/dd00099"), ("Male speech, man speaking", "/m/05zppz"),
+    ("Tick", "/m/07qjznt"), ("Female speech, woman speaking", "/m/02zsn"), ("Breathing", "/m/0lyf6"),
+    ("Music", "/m/04rlf"), ("Mechanisms", "/t/dd00077"), ("Background noise", "/m/093_4n"),
+    ("Wind noise (microphone)", "/t/dd00092"), ("Bird vocalization, bird call, bird song", "/m/020bb7"),
+    ("Human voice", "/m/09l8g"), ("Surface contact", "/t/dd00109"), ("Sound effect", "/m/0c1dj"),
+    ("Walk, footsteps", "/m/07pbtc8"), ("Laughter", "/m/01j3sz"), ("Tap", "/m/07qcpgn"),
+    ("Child speech, kid speaking", "/m/0ytgt"), ("Wind", "/m/03m9d0z"), ("Clapping", "/m/0l15bq"),
+    ("Chirp, tweet", "/m/07pggtn"), ("Male singing", "/t/dd00003"), ("Human sounds", "/m/0dgw9r"),
+    ("Clicking", "/m/07qc9xj"), ("Accelerating, revving, vroom", "/m/07q2z82"),
+    ("Conversation", "/m/01h8n0"), ("Beep, bleep", "/m/02fs_r"), ("Bark", "/m/05tny_"),
+    ("Shout", "/m/07p6fty"), ("Female singing", "/t/dd00004"), ("Heart sounds, heartbeat", "/m/01jg02"),
+    ("Speech", "/m/09x0r"), ("Video game sound", "/m/0bzvm2"), ("Animal", "/m/0jbk"), ("Dog", "/m/0bt9lr"),
+    ("Gunshot, gunfire", "/m/032s66"), ("Hubbub, speech noise, speech babble", "/m/07qfr4h"),
+    ("Cricket", "/m/09xqv"), ("Squeal", "/m/07s02z0"), ("Crowd", "/m/03qtwd"), ("Water", "/m/0838f"),
+    ("Computer keyboard", "/m/01m2v"), ("Whistling", "/m/01w250"), ("Crumpling, crinkling", "/t/dd00112"),
+    ("Thump, thud", "/m/07qnq_y"), ("Speech synthesizer", "/m/0brhx"), ("Bell", "/m/0395lw"),
+    ("Choir", "/m/0l14jd"), ("Hammer", "/m/03l9g"), ("Motor vehicle (road)", "/m/012f08"),
+    ("Clickety-clack", "/m/07rwm0c"),
+]
+_AUDIOSET_MID_INDEX = {mid: i for i, (_, mid) in enumerate(AUDIOSET_CLASSES)}
+AUDIOSET_TSV = {"train": "audioset_train_strong.tsv", "eval": "audioset_eval_strong.tsv"}
+AUDIOSET_HEADER = ["segment_id", "start_time_seconds", "end_time_seconds", "label"]
+
+SPEECHCOMMANDS_WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
+                        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+SPEECHCOMMANDS_OTHER_WORDS = ["backward", "bed", "bird", "cat", "dog", "follow", "forward", "happy",
+                              "house", "learn", "marvin", "sheila", "tree", "visual", "wow"]
+
+URBANSOUND8K_CLASSES = ["air_conditioner", "car_horn", "children_playing", "dog_bark", "drilling",
+                        "engine_idling", "gun_shot", "jackhammer", "siren", "street_music"]
+URBANSOUND8K_HEADER = ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"]
+
+DATASETS = ("audioset", "speechcommands", "urbansound8k")
+CLASS_NAMES = {"audioset": [n for n, _ in AUDIOSET_CLASSES], "speechcommands": SPEECHCOMMANDS_WORDS,
+               "urbansound8k": URBANSOUND8K_CLASSES}
+PHASE_SIZES = {"audioset": (30, 5, 5, 5, 5), "speechcommands": (5, 3, 3, 3, 3, 3),
+               "urbansound8k": (4, 2, 2, 2)}
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64",
+                    ".caf")  # suffixes looked at as audio (libsndfile reads them); preference order
+
+# =================================================================================================
+# Problems in the data: collected, reported one line each, fatal unless skip_bad
+
+
+@dataclasses.dataclass
+class Issue:
+    """One problem found in the data: which file (and line), what is wrong, what to do.
+    fatal=True stops the run unless skip_bad; fatal=False is a note (counted and reported)."""
+    path: str
+    problem: str
+    action: str = ""
+    kind: str = "bad"
+    fatal: bool = True
+
+    def __str__(self):
+        return f"{self.path}: {self.problem}" + (f"; {self.action}" if self.action else "")
+
+
+class DataError(Exception):
+    """Data problems found before training; the message lists every one of them."""
+
+    def __init__(self, issues, where=""):
+        self.issues = list(issues)
+        head = (f"{len(self.issues)} data problem(s){' in ' + str(where) if where else ''}; nothing "
+                f"was trained. Fix them, or pass skip_bad=True (CLI: --skip-bad) to skip and count them:")
+        super().__init__("\n".join([head] + [f"  - {i}" for i in self.issues]))
+
+
+def _raise_if_fatal(issues, skip_bad, where):
+    fatal = [i for i in issues if i.fatal]
+    if fatal and not skip_bad:
+        raise DataError(fatal, where)
+    return len(fatal)
+
+
+def _sf_message(e):
+    """libsndfile's reason without the "Error opening '<path>': " prefix."""
+    return str(e).split("': ", 1)[-1].strip().rstrip(".") or type(e).__name__
+
+
+def _wav_truncation(path, size):
+    """(declared, present) bytes of a WAV 'data' chunk that is cut short, else None.
+    libsndfile silently reads a truncated WAV as a shorter clip, so it is checked here."""
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        cid, csize = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if cid == b"data":
+            present = size - (pos + 8)
+            streaming = csize in (0, 0xFFFFFFFF)  # size not written by a streaming writer
+            return (csize, present) if (not streaming and csize > present) else None
+        pos += 8 + csize + (csize & 1)
+    return None
+
+
+def check_audio_file(path):
+    """Header-level check of one audio file, without decoding it.
+    Returns (soundfile info or None, Issue or None)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None, Issue(str(path), "file not found", "restore it, or remove its row / list entry",
+                           "missing")
+    if size == 0:
+        return None, Issue(str(path), "empty file (0 bytes)", "re-download or delete it", "empty")
+    try:
+        info = sf.info(str(path))
+    except Exception as e:  # libsndfile: unknown format, broken header, not audio
+        return None, Issue(str(path), f"not a readable audio file ({_sf_message(e)})",
+                           "re-download it or convert it to WAV/FLAC", "unreadable")
+    if info.frames <= 0:
+        return None, Issue(str(path), "audio header but 0 samples (header-only file)",
+                           "re-download or delete it", "header_only")
+    if path.suffix.lower() == ".wav":
+        cut = _wav_truncation(path, size)
+        if cut:
+            return None, Issue(str(path), f"truncated: its header declares {cut[0]} bytes of audio, "
+                               f"the file holds {cut[1]}", "re-download it", "truncated")
+    return info, None
+
+
+class AudioProblem(Exception):
+    """An audio file that cannot be used (raised with a one-line message)."""
+
+
+def decode_audio(source):
+    """Decode a file (path or bytes) with soundfile -> (float32 mono waveform, sample rate).
+    Every bit depth comes back scaled to [-1, 1); channels are averaged (librosa's to_mono)."""
+    try:
+        y, sr = sf.read(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source),
+                        dtype="float32", always_2d=True)
+    except Exception as e:
+        raise AudioProblem(f"not a readable audio file ({_sf_message(e)})") from None
+    if y.shape[0] == 0:
+        raise AudioProblem("audio header but 0 samples (header-only file)")
+    y = y[:, 0] if y.shape[1] == 1 else y.mean(axis=1, dtype=np.float32)
+    if not np.all(np.isfinite(y)):
+        raise AudioProblem("audio contains NaN or Inf samples")
+    return y, int(sr)
+
+
+# =================================================================================================
+# Dataset: what the loaders return
+
+
+@dataclasses.dataclass
+class Dataset:
+    """Clips of one dataset, one row per clip, in a deterministic order.
+    labels: (N,) canonical class index (single-label) or (N, C) uint8 multi-hot (audioset).
+    subset: the official split per clip: 'train'/'val'/'test' (GSC lists, US8K folds 1-7/8/9-10) or
+    'train'/'eval' (audioset). groups: the source a clip comes from (speaker, fsID, YouTube id)."""
+    name: str
+    root: Path
+    classes: list
+    keys: list  # unique id per clip: 'word/basename', 'fold3/x.wav', 'train/<segment_id>'
+    paths: list
+    labels: np.ndarray
+    subset: np.ndarray
+    groups: np.ndarray
+    folds: np.ndarray = None  # urbansound8k only
+    issues: list = dataclasses.field(default_factory=list)
+    counts: dict = dataclasses.field(default_factory=dict)  # what was skipped / ignored / dropped
+    sample_rates: dict = dataclasses.field(default_factory=dict)  # {sr: files} (header check)
+    channels: dict = dataclasses.field(default_factory=dict)  # {channels: files}
+    synthetic: dict = None  # content of synth.json when the data was generated by this file
+
+    @property
+    def multilabel(self):
+        return self.labels.ndim == 2
+
+    def __len__(self):
+        return len(self.keys)
+
+    def select(self, index):
+        """A Dataset of the clips at `index` (bool mask or integer indices), same order."""
+        idx = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, int)
+        return dataclasses.replace(
+            self, keys=[self.keys[i] for i in idx], paths=[self.paths[i] for i in idx],
+            labels=self.labels[idx], subset=self.subset[idx], groups=self.groups[idx],
+            folds=None if self.folds is None else self.folds[idx])
+
+
+def _read_synth_marker(root):
+    p = Path(root) / "synth.json"
+    if p.is_file():
+        try:
+            return json.loads(p.read_text())
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _check_files(paths, issues, check_audio):
+    """Header-check each file; returns (ok mask, sample-rate counts, channel counts)."""
+    ok = np.ones(len(paths), bool)
+    rates, chans = collections.Counter(), collections.Counter()
+    for i, p in enumerate(paths):
+        if not check_audio:
+            if not p.is_file():
+                ok[i] = False
+                issues.append(Issue(str(p), "file not found", "restore it, or remove its row / list entry",
+                                    "missing"))
+            continue
+        info, issue = check_audio_file(p)
+        if issue:
+            ok[i] = False
+            issues.append(issue)
+        else:
+            rates[int(info.samplerate)] += 1
+            chans[int(info.channels)] += 1
+    return ok, dict(sorted(rates.items())), dict(sorted(chans.items()))
+
+
+def load_dataset(name, root, skip_bad=False, check_audio=True):
+    """Load one of DATASETS from its download layout; see the load_* functions."""
+    loaders = {"audioset": load_audioset, "speechcommands": load_speechcommands,
+               "urbansound8k": load_urbansound8k}
+    if name not in loaders:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return loaders[name](root, skip_bad=skip_bad, check_audio=check_audio)
+
+
+# --- AudioSet (strong labels) ---------------------------------------------------------------------
+
+_MID_RE = re.compile(r"/[mgt]/[0-9A-Za-z_]+")
+_DESED_RE = re.compile(r"^Y?(.+)_(\d+\.\d{3})_(\d+\.\d{3})$")  # Y<ytid>_<start s>_<end s>
+
+
+def _read_mid_names(path, issues):
+    """mid_to_display_name.tsv: no header, MID<TAB>name (names contain commas: never CSV)."""
+    names = {}
+    if not path.is_file():
+        issues.append(Issue(str(path), "not found", "download it with the strong labels; the names of "
+                            "the 50 classes are built in, so this is only a note", "missing_metadata",
+                            fatal=False))
+        return names
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2 or not _MID_RE.fullmatch(fields[0]):
+            issues.append(Issue(f"{path}:{lineno}", f"expected 'MID<TAB>display name', got {line[:60]!r}",
+                                "fix or delete the line", "malformed_row"))
+            continue
+        names[fields[0]] = fields[1]
+    return names
+
+
+def _read_strong_tsv(path, issues, counts, mid_names):
+    """audioset_*_strong.tsv -> {segment_id: set of MIDs}; one event per row."""
+    clips = collections.defaultdict(set)
+    unknown = {}  # MID -> [rows, first line]
+    with open(path, encoding="utf-8", newline="") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            if lineno == 1 and fields[0] == "segment_id":
+                continue  # the header row
+            where = f"{path}:{lineno}"
+            if len(fields) != 4:
+                issues.append(Issue(where, f"expected 4 tab-separated fields (segment_id, start, end, "
+                                    f"label), got {len(fields)}: {line[:80]!r}", "fix or delete the row",
+                                    "malformed_row"))
+                continue
+            sid, t0, t1, mid = (s.strip() for s in fields)
+            parts = sid.rsplit("_", 1)  # YouTube ids may contain '_': split on the LAST one
+            if len(parts) != 2 or not parts[0] or not parts[1].isdigit():
+                issues.append(Issue(where, f"segment_id {sid!r} is not <YouTubeID>_<start ms>",
+                                    "fix or delete the row", "malformed_row"))
+                continue
+            try:
+                t0, t1 = float(t0), float(t1)
+                if not (0.0 <= t0 <= t1):
+                    raise ValueError
+            except ValueError:
+                issues.append(Issue(where, f"bad event times {fields[1]!r}..{fields[2]!r} (need numbers, "
+                                    "0 <= start <= end)", "fix or delete the row", "malformed_row"))
+                continue
+            if not _MID_RE.fullmatch(mid):
+                issues.append(Issue(where, f"label {mid!r} is not a MID like /m/09x0r",
+                                    "fix or delete the row", "malformed_row"))
+                continue
+            if mid_names and mid not in mid_names and mid not in _AUDIOSET_MID_INDEX:
+                unknown.setdefault(mid, [0, lineno])[0] += 1
+            clips[sid].add(mid)
+            counts["events"] += 1
+    for mid, (n, lineno) in sorted(unknown.items()):
+        issues.append(Issue(f"{path}:{lineno}", f"MID {mid} ({n} rows) is not in mid_to_display_name.tsv",
+                            "ignored for targets (not one of the 50 classes)", "unknown_mid", fatal=False))
+    return clips
+
+
+def _index_audio_folder(folder, issues):
+    """{segment_id: path} of the clips in one folder. Accepts Y<segment_id>.<ext>, <segment_id>.<ext>
+    and Y<ytid>_<start>_<end>.<ext> (DESED). Non-audio files are reported as stray."""
+    by_stem, desed = {}, {}
+    rank = {ext: i for i, ext in enumerate(AUDIO_EXTENSIONS)}
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if not entry.is_file():
+            continue
+        stem, ext = os.path.splitext(entry.name)
+        if ext.lower() not in rank:
+            issues.append(Issue(str(Path(folder) / entry.name), "stray non-audio file", "ignored",
+                                "stray_file", fatal=False))
+            continue
+        old = by_stem.get(stem)
+        if old is None or rank[ext.lower()] < rank[old.suffix.lower()]:
+            by_stem[stem] = Path(folder) / entry.name
+        m = _DESED_RE.match(stem)
+        if m:
+            desed[f"{m.group(1)}_{int(round(float(m.group(2)) * 1000))}"] = by_stem[stem]
+    return by_stem, desed
+
+
+def load_audioset(root, skip_bad=False, check_audio=True):
+    """AudioSet strong: clip-level multi-hot targets over the 50 classes (a class is on if it has at
+    least one event in the clip; no propagation up the ontology, as CIL-ML-Audio).
+    Not errors (counted): rows whose clip has no audio file (real collections always have them),
+    MIDs outside the 50 classes, clips with none of the 50 classes (dropped)."""
+    root = Path(root)
+    issues, counts = [], collections.Counter()
+    mid_names = _read_mid_names(root / "mid_to_display_name.tsv", issues)
+    for name, mid in AUDIOSET_CLASSES:
+        if mid_names and mid not in mid_names:
+            issues.append(Issue(str(root / "mid_to_display_name.tsv"), f"class {name!r} ({mid}) is not "
+                                "listed", "its built-in name is used", "unknown_mid", fatal=False))
+    keys, paths, labels, subset, groups = [], [], [], [], []
+    for part, tsv_name in AUDIOSET_TSV.items():
+        tsv, folder = root / tsv_name, root / part
+        if not tsv.is_file():
+            raise DataError([Issue(str(tsv), "not found", "download the strong-label TSVs from "
+                                   "research.google.com/audioset/download_strong.html", "missing_metadata")],
+                            root)
+        clips = _read_strong_tsv(tsv, issues, counts, mid_names)
+        if not folder.is_dir():
+            issues.append(Issue(str(folder), "audio folder not found", f"put the clips of {tsv_name} "
+                                f"there as Y<segment_id>.wav", "missing"))
+            continue
+        by_stem, desed = _index_audio_folder(folder, issues)
+        used, n_missing, missing_examples = set(), 0, []
+        for sid in sorted(clips):
+            mids = clips[sid]
+            ignored = [m for m in mids if m not in _AUDIOSET_MID_INDEX]
+            counts["ignored_label_mids"] += len(ignored)
+            target = sorted(_AUDIOSET_MID_INDEX[m] for m in mids if m in _AUDIOSET_MID_INDEX)
+            if not target:
+                counts["dropped_no_class"] += 1
+                continue
+            path = by_stem.get("Y" + sid) or by_stem.get(sid) or desed.get(sid)
+            if path is None:
+                n_missing += 1
+                missing_examples.append(sid)
+                continue
+            used.add(path)
+            row = np.zeros(len(AUDIOSET_CLASSES), np.uint8)
+            row[target] = 1
+            keys.append(f"{part}/{sid}")
+            paths.append(path)
+            labels.append(row)
+            subset.append(part)
+            groups.append(sid.rsplit("_", 1)[0])  # the YouTube video
+        counts["missing_audio"] += n_missing
+        if n_missing:
+            issues.append(Issue(str(folder), f"{n_missing} of the {n_missing + len(used)} clips with a "
+                                f"selected class in {tsv_name} have no audio file (e.g. "
+                                f"{', '.join(missing_examples[:3])})", "skipped (not downloaded?)",
+                                "missing_audio", fatal=False))
+        unlisted = sorted(str(p.name) for p in by_stem.values() if p not in used)
+        counts["unlisted_files"] += len(unlisted)
+        if unlisted:
+            issues.append(Issue(str(folder), f"{len(unlisted)} audio files are not clips of {tsv_name} with "
+                                f"a selected class (e.g. {', '.join(unlisted[:3])})", "ignored",
+                                "unlisted_file", fatal=False))
+    ok, rates, chans = _check_files(paths, issues, check_audio)
+    n_bad = _raise_if_fatal(issues, skip_bad, root)
+    counts["skipped_bad"] = n_bad
+    ds = Dataset("audioset", root, CLASS_NAMES["audioset"], keys, paths,
+                 np.array(labels, np.uint8).reshape(-1, len(AUDIOSET_CLASSES)),
+                 np.array(subset, dtype="<U5"), np.array(groups, dtype=object), None, issues,
+                 dict(counts), rates, chans, _read_synth_marker(root))
+    return ds.select(ok)
+
+
+# --- Google Speech Commands v0.02 ------------------------------------------------------------------
+
+def _find_speechcommands_root(root):
+    for cand in (root, root / "SpeechCommands" / "speech_commands_v0.02", root / "speech_commands_v0.02"):
+        if (cand / "testing_list.txt").is_file() or (cand / "yes").is_dir():
+            return cand
+    return root
+
+
+def _read_list(path, issues):
+    """validation_list.txt / testing_list.txt: one word/basename per line -> {key: line number}."""
+    if not path.is_file():
+        raise DataError([Issue(str(path), "not found", "it ships in speech_commands_v0.02.tar.gz; "
+                               "restore it (the official split needs it)", "missing_metadata")], path.parent)
+    out = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        key = os.path.normpath(line).replace(os.sep, "/")
+        if key.count("/") != 1 or not key.endswith(".wav"):
+            issues.append(Issue(f"{path}:{lineno}", f"expected 'word/<speaker>_nohash_<n>.wav', got "
+                                f"{line[:60]!r}", "fix or delete the line", "malformed_row"))
+            continue
+        out[key] = lineno
+    return out
+
+
+def speaker_of(basename):
+    """Speaker part of a GSC file name (the official rule: everything before '_nohash_')."""
+    return re.sub(r"_nohash_.*$", "", basename)
+
+
+def gsc_list_of(basename, validation_percentage=10, testing_percentage=10):
+    """'validation' / 'testing' / 'training': the official SHA-1 rule of the GSC README."""
+    h = hashlib.sha1(speaker_of(basename).encode("utf-8")).hexdigest()
+    pct = (int(h, 16) % (2 ** 27)) * (100.0 / (2 ** 27 - 1))
+    if pct < validation_percentage:
+        return "validation"
+    if pct < validation_percentage + testing_percentage:
+        return "testing"
+    return "training"
+
+
+def load_speechcommands(root, skip_bad=False, check_audio=True):
+    """GSC v0.02, the 20 core words. Official split: validation_list / testing_list, training = every
+    other <word>/*.wav. _background_noise_ and the 15 other words are ignored (counted)."""
+    root = _find_speechcommands_root(Path(root))
+    issues, counts = [], collections.Counter()
+    lists = {"val": _read_list(root / "validation_list.txt", issues),
+             "test": _read_list(root / "testing_list.txt", issues)}
+    for key in sorted(set(lists["val"]) & set(lists["test"])):
+        issues.append(Issue(str(root / "testing_list.txt"), f"{key} is also in validation_list.txt",
+                            "counted as test", "malformed_row", fatal=False))
+    keys, paths, labels, subset, groups = [], [], [], [], []
+    for c, word in enumerate(SPEECHCOMMANDS_WORDS):
+        folder = root / word
+        if not folder.is_dir():
+            issues.append(Issue(str(folder), "word folder not found (one of the 20 core words)",
+                                "unpack the whole speech_commands_v0.02 archive", "missing"))
+            continue
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if not entry.is_file():
+                continue
+            if not entry.name.endswith(".wav"):
+                issues.append(Issue(str(folder / entry.name), "stray non-audio file", "ignored",
+                                    "stray_file", fatal=False))
+                continue
+            key = f"{word}/{entry.name}"
+            keys.append(key)
+            paths.append(folder / entry.name)
+            labels.append(c)
+            subset.append("test" if key in lists["test"] else "val" if key in lists["val"] else "train")
+            groups.append(speaker_of(entry.name))
+    present = set(keys)
+    for part, listed in lists.items():
+        list_name = "validation_list.txt" if part == "val" else "testing_list.txt"
+        for key, lineno in listed.items():
+            if key.split("/")[0] in SPEECHCOMMANDS_WORDS and key not in present:
+                issues.append(Issue(str(root / key), f"listed in {list_name} (line {lineno}) but not found",
+                                    "restore the file or delete the line", "missing"))
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.is_dir() and entry.name not in SPEECHCOMMANDS_WORDS:
+            n = sum(1 for _ in os.scandir(entry.path))
+            counts["ignored_files"] += n
+            why = ("background noise, not a class" if entry.name == "_background_noise_" else
+                   "not one of the 20 core words" if entry.name in SPEECHCOMMANDS_OTHER_WORDS
+                   else "unknown folder")
+            issues.append(Issue(str(root / entry.name), f"{n} files ignored ({why})", "nothing to do",
+                                "ignored_folder", fatal=False))
+    paths_ok, rates, chans = _check_files(paths, issues, check_audio)
+    counts["skipped_bad"] = _raise_if_fatal(issues, skip_bad, root)
+    ds = Dataset("speechcommands", root, SPEECHCOMMANDS_WORDS, keys, paths, np.array(labels, np.int64),
+                 np.array(subset, dtype="<U5"), np.array(groups, dtype=object), None, issues, dict(counts),
+                 rates, chans, _read_synth_marker(root))
+    return ds.select(paths_ok)
+
+
+# --- UrbanSound8K --------------------------------------------------------------------------------
+
+def load_urbansound8k(root, skip_bad=False, check_audio=True):
+    """UrbanSound8K: one clip per CSV row (never a directory listing), file audio/fold<fold>/<slice>,
+    label = classID cross-checked with the class name. Official split: folds 1-7 / 8 / 9-10."""
+    root = Path(root)
+    if not (root / "metadata").is_dir() and (root / "UrbanSound8K" / "metadata").is_dir():
+        root = root / "UrbanSound8K"
+    csv_path = root / "metadata" / "UrbanSound8K.csv"
+    if not csv_path.is_file():
+        raise DataError([Issue(str(csv_path), "not found", "unpack UrbanSound8K.tar.gz; the loader "
+                               "needs metadata/UrbanSound8K.csv", "missing_metadata")], root)
+    issues, counts = [], collections.Counter()
+    keys, paths, labels, subset, groups, folds = [], [], [], [], [], []
+    with open(csv_path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        need = ["slice_file_name", "fsID", "fold", "classID"]
+        if any(h not in header for h in need):
+            raise DataError([Issue(f"{csv_path}:1", f"header {header} lacks the columns {need}",
+                                   "use the official CSV (header " + ",".join(URBANSOUND8K_HEADER) + ")",
+                                   "malformed_row")], root)
+        col = {h: i for i, h in enumerate(header)}
+        seen = {}
+        for lineno, row in enumerate(reader, 2):
+            if not row or not any(s.strip() for s in row):
+                continue
+            where = f"{csv_path}:{lineno}"
+            if len(row) != len(header):
+                issues.append(Issue(where, f"expected {len(header)} comma-separated fields, got {len(row)}: "
+                                    f"{','.join(row)[:80]!r}", "fix or delete the row", "malformed_row"))
+                continue
+            name, fs_id = row[col["slice_file_name"]].strip(), row[col["fsID"]].strip()
+            try:
+                fold, class_id = int(row[col["fold"]]), int(row[col["classID"]])
+            except ValueError:
+                issues.append(Issue(where, f"fold {row[col['fold']]!r} / classID {row[col['classID']]!r} "
+                                    "are not integers", "fix or delete the row", "malformed_row"))
+                continue
+            if not 1 <= fold <= 10 or not name or "/" in name:
+                issues.append(Issue(where, f"bad fold {fold} or slice_file_name {name!r} (fold must be "
+                                    "1..10)", "fix or delete the row", "malformed_row"))
+                continue
+            if not 0 <= class_id < len(URBANSOUND8K_CLASSES):
+                issues.append(Issue(where, f"unknown classID {class_id} (valid: 0..9)",
+                                    "fix or delete the row", "unknown_class"))
+                continue
+            cname = row[col["class"]].strip() if "class" in col else URBANSOUND8K_CLASSES[class_id]
+            if cname != URBANSOUND8K_CLASSES[class_id]:
+                issues.append(Issue(where, f"classID {class_id} is {URBANSOUND8K_CLASSES[class_id]!r} but "
+                                    f"the class column says {cname!r}", "fix the row", "unknown_class"))
+                continue
+            key = f"fold{fold}/{name}"
+            if key in seen:
+                issues.append(Issue(where, f"{key} already listed on line {seen[key]}", "delete the "
+                                    "duplicate row", "malformed_row"))
+                continue
+            seen[key] = lineno
+            keys.append(key)
+            paths.append(root / "audio" / f"fold{fold}" / name)
+            labels.append(class_id)
+            subset.append("train" if fold <= 7 else "val" if fold == 8 else "test")
+            groups.append(fs_id)
+            folds.append(fold)
+    listed = set(paths)
+    audio = root / "audio"
+    if audio.is_dir():
+        for fold_dir in sorted(p for p in audio.iterdir() if p.is_dir()):
+            for p in sorted(fold_dir.iterdir()):
+                if p.is_file() and p not in listed:
+                    is_audio = p.suffix.lower() in AUDIO_EXTENSIONS
+                    counts["unlisted_files"] += 1
+                    issues.append(Issue(str(p), "audio file not in metadata/UrbanSound8K.csv" if is_audio
+                                        else "stray non-audio file", "ignored",
+                                        "unlisted_file" if is_audio else "stray_file", fatal=False))
+    ok, rates, chans = _check_files(paths, issues, check_audio)
+    counts["skipped_bad"] = _raise_if_fatal(issues, skip_bad, root)
+    ds = Dataset("urbansound8k", root, URBANSOUND8K_CLASSES, keys, paths, np.array(labels, np.int64),
+                 np.array(subset, dtype="<U5"), np.array(groups, dtype=object), np.array(folds, np.int64),
+                 issues, dict(counts), rates, chans, _read_synth_marker(root))
+    return ds.select(ok)
+
+
+# =================================================================================================
+# Train / val / test splits (kws_cil.md 2.4) and class-incremental phases
+
+
+@dataclasses.dataclass
+class Split:
+    """Indices (into the Dataset) of the train / val / test clips, sorted, plus a hash of their keys."""
+    method: str
+    seed: int
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    hash: str = ""
+
+
+def split_hash(ds, train, val, test):
+    """sha1 over 'part<TAB>key' lines: equal on every machine for the same split."""
+    h = hashlib.sha1()
+    for part, idx in (("train", train), ("val", val), ("test", test)):
+        for i in idx:
+            h.update(f"{part}\t{ds.keys[i]}\n".encode("utf-8"))
+    return h.hexdigest()
+
+
+def _grouped_assign(sizes, order, n, ratios):
+    """Walk groups in `order`, assigning each to train while fewer than ratios[0]*n clips are in
+    train, then to val while fewer than (ratios[0]+ratios[1])*n, then to test."""
+    part, cum = {}, 0
+    for g in order:
+        part[g] = 0 if cum < ratios[0] * n else 1 if cum < (ratios[0] + ratios[1]) * n else 2
+        cum += sizes[g]
+    return part
+
+
+def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2)):
+    """Train / val / test split (kws_cil.md 2.4).
+    grouped (default for GSC / US8K): sources never cross parts. US8K: per class, its fsIDs in a
+      seeded random order go to train until >= 70 % of the class's clips, then val until >= 80 %,
+      then test. GSC: the same over speakers, globally.
+    official: GSC lists; US8K folds 1-7 / 8 / 9-10; audioset train TSV / eval TSV (no val).
+    random: per class, a seeded random 70/10/20 split of the clips (sources may leak).
+    Group and class orders are sorted before shuffling, so no set or hash order is involved."""
+    method = method or ("official" if ds.name == "audioset" else "grouped")
+    if ds.name == "audioset" and method != "official":
+        raise ValueError("audioset has only the official split (train TSV -> train, eval TSV -> test)")
+    rs = np.random.RandomState(seed)
+    part = np.full(len(ds), -1, np.int64)
+    if method == "official":
+        part[:] = [{"train": 0, "val": 1, "test": 2, "eval": 2}[s] for s in ds.subset]
+    elif method == "grouped":
+        groups = np.array([str(g) for g in ds.groups], dtype=object)
+        # a group that spans classes (never in the real data) stays on the side chosen first
+        fixed = {}
+        blocks = [np.arange(len(ds))] if ds.name == "speechcommands" else [
+            np.flatnonzero(ds.labels == c) for c in range(len(ds.classes))]
+        for idx in blocks:
+            sizes = collections.Counter(groups[idx])
+            names = sorted(sizes)
+            order = [names[i] for i in rs.permutation(len(names))]
+            pre = [g for g in order if g in fixed]
+            assign = _grouped_assign(sizes, pre + [g for g in order if g not in fixed], len(idx), ratios)
+            for g in pre:
+                assign[g] = fixed[g]
+            fixed.update(assign)
+            part[idx] = [assign[g] for g in groups[idx]]
+    elif method == "random":
+        for c in range(len(ds.classes)):
+            idx = np.flatnonzero(ds.labels == c)
+            idx = idx[rs.permutation(len(idx))]
+            n_train, n_val = int(round(ratios[0] * len(idx))), int(round(ratios[1] * len(idx)))
+            part[idx[:n_train]], part[idx[n_train:n_train + n_val]], part[idx[n_train + n_val:]] = 0, 1, 2
+    else:
+        raise ValueError(f"unknown split method {method!r}; use grouped, official or random")
+    train, val, test = (np.flatnonzero(part == p) for p in range(3))
+    return Split(method, int(seed), train, val, test, split_hash(ds, train, val, test))
+
+
+def save_split(split, ds, path):
+    """Write the split as JSON: method, seed, hash and the clip keys of each part."""
+    doc = dict(dataset=ds.name, method=split.method, seed=split.seed, hash=split.hash,
+               **{p: [ds.keys[i] for i in getattr(split, p)] for p in ("train", "val", "test")})
+    Path(path).write_text(json.dumps(doc, indent=0))
+
+
+def load_split(path, ds):
+    """Read a split saved by save_split for this Dataset; checks that its hash still matches."""
+    doc = json.loads(Path(path).read_text())
+    index = {k: i for i, k in enumerate(ds.keys)}
+    missing = [k for p in ("train", "val", "test") for k in doc[p] if k not in index]
+    if missing:
+        raise DataError([Issue(str(path), f"{len(missing)} clips of the saved split are not in the "
+                               f"dataset (e.g. {missing[0]})", "rebuild the split", "missing")])
+    parts = [np.array(sorted(index[k] for k in doc[p]), np.int64) for p in ("train", "val", "test")]
+    split = Split(doc["method"], doc["seed"], *parts, split_hash(ds, *parts))
+    if split.hash != doc["hash"]:
+        raise DataError([Issue(str(path), "hash mismatch", "rebuild the split", "malformed_row")])
+    return split
+
+
+def class_order(dataset, how="default", seed=0):
+    """Canonical class indices in the order they are learned. 'default': the paper's order (audioset:
+    the authors' list; GSC: yes no up ... nine; US8K: classID). 'shuffle': a seeded permutation,
+    np.random.RandomState(seed).permutation(n), equal to Mittal's np.random.seed + shuffle."""
+    n = len(CLASS_NAMES[dataset]) if isinstance(dataset, str) else int(dataset)
+    if how == "default":
+        return list(range(n))
+    if how == "shuffle":
+        return [int(c) for c in np.random.RandomState(seed).permutation(n)]
+    raise ValueError(f"unknown class order {how!r}; use default or shuffle")
+
+
+@dataclasses.dataclass
+class Phase:
+    """Phase k of a class-incremental run. Learned label j (a target column, a logit) is the class
+    seen_classes[j]; phase k's classes are labels n_old .. n_seen-1.
+    Single-label: *_y are learned labels (int64). Multi-label: *_y are float32 (n, n_seen) multi-hot;
+    train_y has only phase-k columns set (old columns 0: the paper ignores the other labels), test_y /
+    val_y / joint_y hold every seen class. joint = the AT (joint training) set: train clips of any
+    seen class, targets over all seen classes."""
+    k: int
+    new_classes: list
+    seen_classes: list
+    train: np.ndarray
+    train_y: np.ndarray
+    val: np.ndarray
+    val_y: np.ndarray
+    test: np.ndarray
+    test_y: np.ndarray
+    joint: np.ndarray
+    joint_y: np.ndarray
+
+    @property
+    def n_seen(self):
+        return len(self.seen_classes)
+
+    @property
+    def n_new(self):
+        return len(self.new_classes)
+
+    @property
+    def n_old(self):
+        return self.n_seen - self.n_new
+
+
+def make_phases(ds, split, order=None, sizes=None):
+    """Per-phase train / val / test index sets and targets (multilabel_cil.md Protocol, kws_cil.md 1.1).
+    Multi-label: a clip is in phase k's train set iff it carries a phase-k class; test (and val)
+    after phase k = clips with at least one seen class. Single-label: train = clips of phase-k
+    classes; val / test / joint = clips of all seen classes."""
+    order = list(range(len(ds.classes))) if order is None else [int(c) for c in order]
+    sizes = list(PHASE_SIZES[ds.name] if sizes is None else sizes)
+    if sorted(order) != list(range(len(ds.classes))) or sum(sizes) > len(order) or min(sizes) < 1:
+        raise ValueError(f"order must permute the {len(ds.classes)} classes and the phase sizes {sizes} "
+                         "must be positive and sum to at most that")
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    phases = []
+    if ds.multilabel:
+        Y = ds.labels[:, order].astype(np.float32)  # columns in learned order
+
+        def pick(idx, lo, hi):
+            return idx[Y[idx, lo:hi].any(axis=1)]
+    else:
+        learned = np.full(len(ds.classes), -1, np.int64)
+        learned[order] = np.arange(len(order))
+        lab = learned[ds.labels]
+
+        def pick(idx, lo, hi):
+            return idx[(lab[idx] >= lo) & (lab[idx] < hi)]
+    for k in range(len(sizes)):
+        lo, hi = int(bounds[k]), int(bounds[k + 1])
+        train, val, test, joint = (pick(split.train, lo, hi), pick(split.val, 0, hi),
+                                   pick(split.test, 0, hi), pick(split.train, 0, hi))
+        if ds.multilabel:
+            train_y = Y[train, :hi].copy()
+            train_y[:, :lo] = 0.0
+            ys = [train_y, Y[val, :hi], Y[test, :hi], Y[joint, :hi]]
+        else:
+            ys = [lab[train], lab[val], lab[test], lab[joint]]
+        phases.append(Phase(k, order[lo:hi], order[:hi], train, ys[0], val, ys[1], test, ys[2], joint,
+                            ys[3]))
+    return phases
+
+
+# =================================================================================================
+# Front ends and the feature cache
+
+FRONTENDS = {  # small dicts: the whole dict is hashed into the cache folder name and kept in the manifest
+    "panns": dict(fn="log_mel", sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=50.0,
+                  fmax=14000.0, seconds=10.0),  # AudioSet, CNN14 / PANNs: 1001 x 64
+    "logmel16k": dict(fn="log_mel", sr=16000, n_fft=512, hop_length=160, n_mels=64, fmin=50.0,
+                      fmax=8000.0, seconds=2.0),  # generated AudioSet-like clips (seconds from synth.json)
+    "urbansound8k": dict(fn="urbansound8k_features"),  # 128 x 85 (features.py, kws_cil.md 3.1)
+    "speechcommands": dict(fn="speechcommands_features"),  # 32 x 32
+}
+_RECIPES = {"urbansound8k_features": "URBANSOUND8K_CONFIG",
+            "speechcommands_features": "SPEECHCOMMANDS_CONFIG"}
+
+
+def frontend_config(ds, name=None):
+    """The front-end config of a dataset: AudioSet real = 'panns' (32 kHz, 10 s); AudioSet generated
+    (synth.json present) = 'logmel16k' cut / padded to the generated clip length; US8K and GSC =
+    their recipes in features.py (whose own parameter dicts are copied in, so a recipe change
+    invalidates the cache)."""
+    if name is None:
+        name = ds.name if ds.name != "audioset" else ("logmel16k" if ds.synthetic else "panns")
+    if name not in FRONTENDS:
+        raise ValueError(f"unknown front end {name!r}; choose one of {', '.join(FRONTENDS)}")
+    config = dict(FRONTENDS[name], name=name)
+    if name == "logmel16k" and ds.synthetic and "seconds" in ds.synthetic:
+        config["seconds"] = float(ds.synthetic["seconds"])
+    if config["fn"] in _RECIPES:
+        recipe = getattr(features, _RECIPES[config["fn"]], None)
+        if recipe is not None:
+            config["recipe"] = json.loads(json.dumps(recipe))
+    return config
+
+
+def config_hash(config):
+    return hashlib.sha1(json.dumps(config, sort_keys=True).encode("utf-8")).hexdigest()[:12]
+
+
+def compute_features(y, sr, config):
+    """Features of one mono waveform -> float32 (frames, features)."""
+    fn = config["fn"]
+    if fn == "log_mel":
+        y = features.resample(y, sr, config["sr"])
+        n = int(round(config["seconds"] * config["sr"]))
+        y = y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
+        return features.log_mel(y, config["sr"], config["n_fft"], config["hop_length"], config["n_mels"],
+                                config["fmin"], config["fmax"])
+    if fn == "urbansound8k_features":
+        return features.urbansound8k_features(y, sr)
+    if fn == "speechcommands_features":
+        return features.speechcommands_features(y, sr)
+    raise ValueError(f"unknown feature function {fn!r}")
+
+
+def file_digest(data):
+    """Content hash of a file's bytes: sha1 of all of them (OpenSSL's sha1 ran 2x faster than
+    blake2b here, ~0.5 ms for a 10 s 32 kHz clip)."""
+    return hashlib.sha1(data).hexdigest()
+
+
+def _cache_job(job):
+    """Worker: read one file, hash it, and (unless the hash equals `expected`) compute its features.
+    Returns (i, features float16 or None, digest, sample rate, problem message or None)."""
+    i, path, config, expected = job
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        return i, None, None, None, f"cannot read the file ({e.strerror})"
+    digest = file_digest(data)
+    if expected is not None and digest == expected:
+        return i, None, digest, None, None
+    try:
+        y, sr = decode_audio(data)
+        with warnings.catch_warnings():  # noise-only clips (e.g. gun shots) have no pitch to tune to:
+            warnings.filterwarnings("ignore", "Trying to estimate tuning from empty")  # tuning 0, as librosa
+            x = compute_features(y, sr, config)
+    except AudioProblem as e:
+        return i, None, digest, None, str(e)
+    except Exception as e:  # a feature function failing on odd audio: still one clean line
+        return i, None, digest, None, f"feature computation failed ({type(e).__name__}: {e})"
+    if not np.all(np.isfinite(x)):
+        return i, None, digest, None, "features contain NaN or Inf"
+    return i, np.clip(x, -65000, 65000).astype(np.float16), digest, sr, None
+
+
+def _hms(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class _Progress:
+    """'label: done/total clips, rate, elapsed, ETA' on stderr (in place on a terminal)."""
+
+    def __init__(self, total, label, enabled=True, unit="clips"):
+        self.total, self.label, self.done, self.t0, self.last = total, label, 0, time.time(), 0.0
+        self.unit = unit
+        self.enabled, self.tty = enabled and total > 0, sys.stderr.isatty()
+
+    def update(self, n=1):
+        self.done += n
+        now = time.time()
+        final = self.done >= self.total
+        if not self.enabled or not (final or now - self.last >= (0.5 if self.tty else 10.0)):
+            return
+        self.last = now
+        rate = self.done / max(now - self.t0, 1e-9)
+        eta = (self.total - self.done) / max(rate, 1e-9)
+        msg = (f"{self.label}: {self.done}/{self.total} {self.unit}, {rate:.1f} {self.unit}/s, "
+               f"elapsed {_hms(now - self.t0)}, ETA {_hms(eta)}")
+        sys.stderr.write(("\r" + msg + "  " + ("\n" if final else "")) if self.tty else msg + "\n")
+        sys.stderr.flush()
+
+
+@dataclasses.dataclass
+class FeatureCache:
+    """Features of one Dataset under one front-end config.
+    data: memory-mapped float16 (n_rows, T, F); rows[i] = the row of dataset clip i (-1: unusable,
+    only with skip_bad). stats: computed / reused / rehashed / failed / seconds / sample_rates."""
+    folder: Path
+    config: dict
+    shape: tuple
+    rows: np.ndarray
+    data: np.ndarray
+    stats: dict
+    issues: list
+
+    @property
+    def valid(self):
+        return self.rows >= 0
+
+    def get(self, index):
+        """Features of dataset clips `index` as float32 (n, T, F)."""
+        rows = self.rows[np.asarray(index, np.int64)]
+        if np.any(rows < 0):
+            raise ValueError("some clips have no features (skipped as bad); use prepare() or select()")
+        return np.asarray(self.data[rows], dtype=np.float32)
+
+    def select(self, index):
+        """The cache seen through Dataset.select(index)."""
+        idx = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, int)
+        return dataclasses.replace(self, rows=self.rows[idx])
+
+
+MANIFEST_VERSION = 1
+
+
+def _read_manifest(path, config):
+    try:
+        m = json.loads(path.read_text())
+        if m.get("version") == MANIFEST_VERSION and m.get("config") == config:
+            return m
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _write_manifest(path, manifest):
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _open_rows(path, n_rows, shape, mode="r+"):
+    """Memory map of a raw float16 file of n_rows rows of `shape`; grows the file when needed."""
+    row_bytes = int(np.prod(shape)) * 2
+    size = max(n_rows, 1) * row_bytes
+    if mode == "r+" and (not path.exists() or path.stat().st_size < size):
+        with open(path, "ab") as f:
+            f.truncate(size)
+    return np.memmap(path, dtype=np.float16, mode=mode, shape=(max(n_rows, 1),) + tuple(shape))
+
+
+def build_cache(ds, cache_root, config=None, workers=None, skip_bad=False, progress=True,
+                checkpoint_every=2000):
+    """Compute (or reuse) the features of every clip of `ds`.
+
+    Layout: <cache_root>/<dataset>-<config hash>/ with features.f16 (raw float16 rows of T x F)
+    and manifest.json (config, shape, and per clip key: row, relative path, size, mtime_ns, sha1
+    of the bytes, sample rate). A clip is reused when size and mtime_ns match; when only the mtime
+    differs the bytes are hashed again and an equal hash reuses it (a touched or copied file is not
+    recomputed); otherwise it is recomputed into its old row. A different config = a different folder.
+    Runs over `workers` processes (default: all cores), in chunks, with progress and ETA on stderr;
+    the manifest is checkpointed every `checkpoint_every` clips, so an interrupted build resumes.
+    Clips that fail to decode are problems: DataError listing all of them, or with skip_bad rows -1."""
+    t0 = time.time()
+    config = dict(config or frontend_config(ds))
+    folder = Path(cache_root) / f"{ds.name}-{config_hash(config)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    mpath, dpath = folder / "manifest.json", folder / "features.f16"
+    manifest = _read_manifest(mpath, config)
+    if manifest is None:
+        probe = (0.01 * np.random.RandomState(0).standard_normal(16000)).astype(np.float32)
+        shape = tuple(compute_features(probe, 16000, config).shape)
+        manifest = dict(version=MANIFEST_VERSION, config=config, config_hash=config_hash(config),
+                        dataset=ds.name, shape=list(shape), dtype="float16", n_rows=0, entries={},
+                        content_hash="sha1 of the whole file, checked when size or mtime_ns change")
+    shape = tuple(manifest["shape"])
+    entries = manifest["entries"]
+    rows = np.full(len(ds), -1, np.int64)
+    jobs, issues, stats, pending = [], [], collections.Counter(), {}
+    n_rows = manifest["n_rows"]
+    for i, (key, path) in enumerate(zip(ds.keys, ds.paths)):
+        try:
+            st = os.stat(path)
+        except OSError:
+            issues.append(Issue(str(path), "file not found", "restore it, or remove its row / list entry",
+                                "missing"))
+            continue
+        e = entries.get(key)
+        if e and e.get("size") == st.st_size and e.get("mtime_ns") == st.st_mtime_ns and e.get("digest"):
+            rows[i] = e["row"]
+            stats["reused"] += 1
+            continue
+        expected = e.get("digest") if e and e.get("size") == st.st_size else None
+        if e is None:
+            entries[key] = dict(row=n_rows)
+            n_rows += 1
+        # size / mtime / digest are recorded only once the result is in (a checkpoint never
+        # marks a clip as done before its row is written)
+        pending[i] = dict(size=st.st_size, mtime_ns=st.st_mtime_ns, path=os.path.relpath(path, ds.root))
+        jobs.append((i, str(path), config, expected))
+    data = _open_rows(dpath, n_rows, shape)
+    manifest["n_rows"] = n_rows
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    bar = _Progress(len(jobs), f"cache {folder.name}", progress)
+
+    def results():
+        if workers == 1:
+            yield from map(_cache_job, jobs)
+        else:
+            ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
+                                              else "spawn")
+            chunk = max(1, min(16, len(jobs) // (workers * 8)))
+            with ctx.Pool(workers) as pool:
+                yield from pool.imap_unordered(_cache_job, jobs, chunksize=chunk)
+
+    for n_done, (i, x, digest, sr, problem) in enumerate(results(), 1):
+        key = ds.keys[i]
+        e = entries[key]
+        if problem:
+            issues.append(Issue(str(ds.paths[i]), problem, "re-download or delete it", "unreadable"))
+            e.pop("digest", None)  # recomputed next time
+            stats["failed"] += 1
+        elif x is None:  # only touched: same bytes
+            e.update(pending[i], digest=digest)
+            rows[i] = e["row"]
+            stats["rehashed"] += 1
+        elif x.shape != shape:
+            issues.append(Issue(str(ds.paths[i]), f"features of shape {x.shape}, expected {shape}",
+                                "report this as a bug", "unreadable"))
+            stats["failed"] += 1
+        else:
+            data[e["row"]] = x
+            e.update(pending[i], digest=digest, sr=sr)
+            rows[i] = e["row"]
+            stats["computed"] += 1
+        bar.update()
+        if n_done % checkpoint_every == 0:
+            data.flush()
+            _write_manifest(mpath, manifest)
+    data.flush()
+    del data
+    used = [entries[k] for k in ds.keys if entries.get(k, {}).get("digest")]
+    manifest["sample_rates"] = {str(r): n for r, n in sorted(collections.Counter(
+        e.get("sr") for e in used if e.get("sr")).items())}
+    _write_manifest(mpath, manifest)
+    n_bad = _raise_if_fatal(issues, skip_bad, folder)
+    data = _open_rows(dpath, manifest["n_rows"], shape, mode="r")
+    stats = dict({k: stats.get(k, 0) for k in ("computed", "reused", "rehashed", "failed")},
+                 total=len(ds), skipped_bad=n_bad, seconds=round(time.time() - t0, 3),
+                 bytes=int(manifest["n_rows"] * np.prod(shape) * 2), sample_rates=manifest["sample_rates"])
+    return FeatureCache(folder, config, shape, rows, data, stats, issues)
+
+
+def prepare(name, root, cache_root, frontend=None, skip_bad=False, workers=None, progress=True):
+    """load_dataset + build_cache, with clips that failed to decode dropped (skip_bad) from both.
+    Returns (Dataset, FeatureCache); ds.counts['skipped_bad'] counts every skipped item."""
+    ds = load_dataset(name, root, skip_bad=skip_bad)
+    cache = build_cache(ds, cache_root, frontend_config(ds, frontend), workers=workers, skip_bad=skip_bad,
+                        progress=progress)
+    keep = cache.valid
+    if not keep.all():
+        ds = ds.select(keep)
+        ds.counts = dict(ds.counts, skipped_bad=ds.counts.get("skipped_bad", 0) + int((~keep).sum()))
+        ds.issues = ds.issues + cache.issues
+        cache = cache.select(keep)
+    return ds, cache
+
+
+# =================================================================================================
+# Generated datasets: the same on-disk layouts, synthetic sounds
+#
+# Each class is a family of sound events with its own spectro-temporal signature (its parameters
+# are drawn once from a fixed seed, so every --seed gives the same task), and every event varies
+# within the class (pitch, duration, level, timing). Clips mix events over background noise of
+# varying level. Some classes share a family with nearby parameters, so they are confusable.
+
+SYNTH_SR = 16000  # every event is rendered at 16 kHz (and resampled for US8K-like files)
+_SIGNATURE_SEED = 1234  # class signatures: fixed for all dataset seeds
+
+
+def _rms(y):
+    return float(np.sqrt(np.mean(np.square(y)))) + 1e-12
+
+
+def _fade(n, sr, attack=0.01, release=0.03):
+    t = np.arange(n) / sr
+    return np.minimum(1.0, t / max(attack, 1e-4)) * np.minimum(1.0, (n / sr - t) / max(release, 1e-4))
+
+
+def _phase(freq, sr=SYNTH_SR):
+    return 2 * np.pi * np.cumsum(freq) / sr
+
+
+def _band_noise(n, rs, fc, bw, sr=SYNTH_SR):
+    """White noise through a Gaussian band (centre fc, width bw Hz), unit RMS."""
+    X = np.fft.rfft(rs.standard_normal(max(n, 2)))
+    f = np.fft.rfftfreq(max(n, 2), 1.0 / sr)
+    X *= np.exp(-0.5 * ((f - fc) / max(bw, 1.0)) ** 2)
+    y = np.fft.irfft(X, max(n, 2))[:n]
+    return y / _rms(y)
+
+
+def _colored_noise(n, rs, slope):
+    """Noise with power ~ 1/f^slope (0 white, 1 pink, 2 brown), unit RMS."""
+    X = np.fft.rfft(rs.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / SYNTH_SR)
+    f[0] = f[1]
+    y = np.fft.irfft(X / f ** (slope / 2), n)
+    return y / _rms(y)
+
+
+def _harmonic(f0, tilt_db=6.0, formants=None, odd_only=False, fmax=5000.0, sr=SYNTH_SR):
+    """Harmonics of a (time-varying) f0 track up to fmax, -tilt_db per octave, optionally shaped by
+    formants ((3, T) centre frequencies, 3 bandwidths). sin(k phi) via powers of exp(i phi)."""
+    fmax = min(fmax, 0.45 * sr)
+    z = np.exp(1j * _phase(f0, sr))
+    zk = np.ones_like(z)
+    y = np.zeros(len(f0))
+    for k in range(1, 200):
+        zk *= z
+        fk = k * f0
+        if fk.min() >= fmax:
+            break
+        if odd_only and k % 2 == 0:
+            continue
+        a = 10 ** (-tilt_db * math.log2(k) / 20) * (fk < fmax)
+        if formants is not None:
+            F, B = formants
+            a = a * sum(1.0 / (1.0 + ((fk - F[i]) / B[i]) ** 2) for i in range(len(B)))
+        y += a * zk.imag
+    return y
+
+
+def _decays(n, times, decay, sr=SYNTH_SR):
+    """Sum of exponential decays starting at `times` (s): an envelope for clicks and strikes."""
+    env = np.zeros(n)
+    t = np.arange(n) / sr
+    for t0 in times:
+        i = int(t0 * sr)
+        if 0 <= i < n:
+            env[i:] += np.exp(-(t[i:] - t[i]) / decay)
+    return env
+
+
+# --- speech-like syllables (speech classes and keywords) ---------------------------------------
+
+_VOWELS = {"i": (280, 2250, 2900), "I": (400, 1900, 2550), "e": (530, 1850, 2500), "ae": (660, 1700, 2400),
+           "a": (730, 1100, 2450), "uh": (640, 1190, 2400), "o": (570, 840, 2410), "u": (300, 870, 2240),
+           "er": (490, 1350, 1690)}
+_CONSONANTS = {  # fricatives (fc, bw, s), stops (burst fc, bw, s), voiced (formants, s)
+    "s": ("fric", 5500, 1500, .10), "z": ("vfric", 5000, 1500, .08), "sh": ("fric", 3000, 900, .10),
+    "f": ("fric", 4500, 3000, .08), "v": ("vfric", 4000, 3000, .06), "th": ("fric", 6000, 3000, .07),
+    "h": ("fric", 1500, 1500, .06), "t": ("stop", 4000, 2500, .02), "d": ("stop", 3000, 2000, .015),
+    "k": ("stop", 2000, 700, .03), "g": ("stop", 1800, 700, .02), "p": ("stop", 900, 1200, .015),
+    "b": ("stop", 800, 1000, .01), "n": ("voiced", (250, 1400, 2500), .06),
+    "m": ("voiced", (250, 1100, 2300), .06), "l": ("voiced", (350, 1050, 2700), .05),
+    "r": ("voiced", (420, 1250, 1650), .06), "w": ("voiced", (300, 700, 2200), .05),
+    "y": ("voiced", (270, 2300, 3000), .05),
+}
+# Keywords as rough phone sequences: (onset consonants, vowel start, vowel end, coda consonants).
+_WORDS = {
+    "yes": [("y", "e", "e", "s")], "no": [("n", "o", "u", "")], "up": [("", "uh", "uh", "p")],
+    "down": [("d", "a", "u", "n")], "left": [("l", "e", "e", "f t")], "right": [("r", "a", "i", "t")],
+    "on": [("", "o", "o", "n")], "off": [("", "o", "o", "f")], "stop": [("s t", "o", "o", "p")],
+    "go": [("g", "o", "u", "")], "zero": [("z", "i", "i", ""), ("r", "o", "u", "")],
+    "one": [("w", "uh", "uh", "n")], "two": [("t", "u", "u", "")], "three": [("th r", "i", "i", "")],
+    "four": [("f", "o", "er", "")], "five": [("f", "a", "i", "v")], "six": [("s", "I", "I", "k s")],
+    "seven": [("s", "e", "e", "v"), ("", "uh", "uh", "n")], "eight": [("", "e", "i", "t")],
+    "nine": [("n", "a", "i", "n")], "bed": [("b", "e", "e", "d")], "bird": [("b", "er", "er", "d")],
+}
+
+
+def _consonant(c, f0, fscale, rs, coda=False):
+    kind, *p = _CONSONANTS[c]
+    if kind in ("fric", "vfric"):
+        n = int(p[2] * SYNTH_SR * math.exp(rs.normal(0, .15)))
+        y = 0.35 * _band_noise(n, rs, p[0] * fscale, p[1])
+        if kind == "vfric":
+            y += 0.3 * _harmonic(np.full(n, f0), 12.0)
+    elif kind == "stop":
+        closure = np.zeros(int(0.03 * SYNTH_SR) if coda else 0)
+        n = int(p[2] * SYNTH_SR) + 40
+        burst = 0.6 * _band_noise(n, rs, p[0] * fscale, p[1]) * np.exp(-np.arange(n) / (0.3 * n))
+        y = np.concatenate([closure, burst])
+    else:
+        n = int(p[1] * SYNTH_SR)
+        F = np.array(p[0], float)[:, None] * fscale * np.ones(n)
+        y = 0.4 * _harmonic(np.full(n, f0), 6.0, (F, (90.0, 110.0, 160.0)))
+    return y * _fade(len(y), SYNTH_SR, 0.005, 0.005)
+
+
+def _syllable(onset, v1, v2, coda, f0, fscale, dur, rs, flat=False):
+    parts = [_consonant(c, f0, fscale, rs) for c in onset.split()]
+    n = int(dur * SYNTH_SR)
+    w = np.linspace(0, 1, n)
+    F = (np.outer(_VOWELS[v1], 1 - w) + np.outer(_VOWELS[v2], w)) * fscale
+    contour = np.ones(n) if flat else np.linspace(1.06, 0.92, n) * (1 + 0.01 * np.sin(2 * np.pi * 5 * w))
+    vowel = _harmonic(f0 * contour, 6.0, (F, (80.0, 100.0, 150.0))) * _fade(n, SYNTH_SR, 0.02, 0.04)
+    parts += [vowel / _rms(vowel)] + [_consonant(c, f0, fscale, rs, coda=True) for c in coda.split()]
+    return np.concatenate(parts)
+
+
+def _speech(p, n, rs):
+    """Speech-like: random syllables of the class's phones, or the class's fixed keyword."""
+    out = np.zeros(n)
+    for v in range(p.get("voices", 1)):
+        f0 = p["f0"] * math.exp(rs.normal(0, p["jit"])) * (1 if v == 0 else math.exp(rs.normal(0, .3)))
+        fscale = p.get("fscale", 1.0) * math.exp(rs.normal(0, .05))
+        rate = p.get("rate", 1.0) * math.exp(rs.normal(0, .1))
+        if "word" in p:
+            syl = [(*s, 0.2 / rate) for s in _WORDS[p["word"]]]
+        else:
+            syl = []
+            for _ in range(int(n / SYNTH_SR * 5 * rate) + 1):
+                if p.get("pattern") == "ha":
+                    syl.append(("h", "a", "a", "", 0.09 * math.exp(rs.normal(0, .1))))
+                else:
+                    syl.append((" ".join(rs.choice(p["cons"], rs.randint(0, 2))), rs.choice(p["vowels"]),
+                                rs.choice(p["vowels"]), " ".join(rs.choice(p["cons"], rs.randint(0, 2))),
+                                rs.uniform(0.08, 0.22) / rate))
+        pos = int(rs.uniform(0, 0.1) * SYNTH_SR) if v else 0
+        for onset, v1, v2, coda, dur in syl:
+            s = _syllable(onset, v1, v2, coda, f0 * math.exp(rs.normal(0, .04)), fscale, dur, rs,
+                          flat=p.get("mono", False))
+            s = s[:max(0, n - pos)]
+            out[pos:pos + len(s)] += s * (1.0 if v == 0 else 0.7)
+            pos += len(s) + int(rs.uniform(0.01, 0.06) * SYNTH_SR)
+            if pos >= n:
+                break
+    return out
+
+
+# --- the other event families (p: class signature, n: samples, rs: within-class variation) --------
+
+def _J(rs, sd):
+    return math.exp(rs.normal(0, sd))
+
+
+def _tone(p, n, rs):
+    t = np.arange(n) / SYNTH_SR
+    vib = p["vib_depth"] * np.sin(2 * np.pi * p["vib_rate"] * _J(rs, .1) * t + rs.uniform(0, 6.3))
+    phi = _phase(p["f"] * _J(rs, p["jit"]) * (1 + vib))
+    y = np.sin(phi) + p["h2"] * np.sin(2 * phi)
+    if p.get("pulse"):
+        gate = ((t * p["pulse"] * _J(rs, .1)) % 1.0) < p.get("duty", 0.5)
+        y *= np.convolve(gate, np.hanning(81) / 40.5, mode="same")
+    return y
+
+
+def _harmonic_event(p, n, rs):
+    f0 = p["f0"] * _J(rs, p["jit"])
+    t = np.arange(n) / SYNTH_SR
+    env = np.ones(n)
+    if p.get("notes"):
+        note = int(p["note_dur"] * _J(rs, .15) * SYNTH_SR)
+        steps = rs.choice([0, 2, 4, 5, 7, 9, 12], n // note + 1)
+        track = f0 * 2.0 ** (np.repeat(steps, note)[:n] / 12)
+        env = np.tile(np.exp(-np.arange(note) / (p["decay"] * SYNTH_SR)), n // note + 1)[:n]
+    else:
+        track = np.full(n, f0)
+    track = track * (1 + p["vib_depth"] * np.sin(2 * np.pi * p["vib_rate"] * t))
+    formants = None
+    if p.get("vowel"):
+        formants = (np.array(_VOWELS[p["vowel"]], float)[:, None] * np.ones(n), (90.0, 110.0, 160.0))
+    y = np.zeros(n)
+    for v in range(p.get("voices", 1)):
+        detune = 1.0 if v == 0 else math.exp(rs.normal(0, .01))
+        y += _harmonic(track * detune, p["tilt"], formants, p.get("odd", False))
+    return y * env
+
+
+def _chirp(p, n, rs):
+    y, pos = np.zeros(n), int(rs.uniform(0, 0.05) * SYNTH_SR)
+    lo, hi = p["f_lo"] * _J(rs, p["jit"]), p["f_hi"] * _J(rs, p["jit"])
+    while pos < n:
+        m = max(16, int(p["sweep"] * _J(rs, .15) * SYNTH_SR))
+        up, down = np.geomspace(lo, hi, m), np.geomspace(hi, lo, m)
+        f = {"up": up, "down": down, "updown": np.concatenate([up[::2], down[1::2]])}[p["dir"]]
+        seg = (np.sin(_phase(f)) * np.hanning(m))[:n - pos]
+        y[pos:pos + len(seg)] += seg
+        pos += m + int(p["gap"] * _J(rs, .3) * SYNTH_SR)
+    return y
+
+
+def _noise(p, n, rs):
+    t = np.arange(n) / SYNTH_SR
+    y = _band_noise(n, rs, p["fc"] * _J(rs, p["jit"]), p["bw"] * _J(rs, .1))
+    if p.get("am_rate"):
+        y *= 1 + p["am_depth"] * np.sin(2 * np.pi * p["am_rate"] * _J(rs, .2) * t + rs.uniform(0, 6.3))
+    if p.get("gusts"):
+        g = _band_noise(n, rs, 0.0, p["gusts"])
+        y *= np.exp(0.7 * g)
+    if p.get("bubbles"):
+        for t0 in rs.uniform(0, n / SYNTH_SR, int(n / SYNTH_SR * 12)):
+            m = int(rs.uniform(0.01, 0.04) * SYNTH_SR)
+            i = int(t0 * SYNTH_SR)
+            f = np.geomspace(1, 1.6, m) * rs.uniform(500, 2500)
+            seg = (2.0 * np.sin(_phase(f)) * np.hanning(m))[:n - i]
+            y[i:i + len(seg)] += seg
+    if p.get("hum"):
+        y += 2.0 * _harmonic(np.full(n, p["hum"] * _J(rs, .02)), 9.0, fmax=2000.0)
+    return y
+
+
+def _clicks(p, n, rs):
+    rate, times, t = p["rate"] * _J(rs, .15), [], rs.uniform(0, 0.1)
+    while t < n / SYNTH_SR:
+        times.append(t)
+        if p.get("pairs"):
+            times.append(t + p.get("pair_gap", 0.08))
+        t += max(0.005, (1 + p["tj"] * rs.normal()) / rate)
+    env = _decays(n, times, p["decay"] * _J(rs, .2))
+    return _band_noise(n, rs, p["fc"] * _J(rs, p["jit"]), p["bw"]) * env
+
+
+def _impulse(p, n, rs):
+    count = rs.randint(p["count"][0], p["count"][1] + 1)
+    times = np.cumsum(np.r_[rs.uniform(0, 0.05), rs.uniform(0.6, 1.4, count - 1) * p["spacing"]])
+    decay = p["decay"] * _J(rs, .2)
+    y = _band_noise(n, rs, p["fc"] * _J(rs, p["jit"]), p["bw"]) * _decays(n, times, decay)
+    if p["low_mix"]:
+        t = np.arange(n) / SYNTH_SR
+        thump = np.sin(2 * np.pi * p["f_low"] * _J(rs, .1) * t) * _decays(n, times, decay * 1.5)
+        y += p["low_mix"] * 3 * thump
+    return y
+
+
+def _fm(p, n, rs):
+    t = np.arange(n) / SYNTH_SR
+    x = 2 * np.pi * p["mod_rate"] * _J(rs, .1) * t + rs.uniform(0, 6.3)
+    mod = {"sine": np.sin(x), "square": np.sign(np.sin(x)), "saw": (x / np.pi) % 2 - 1}[p["mod"]]
+    y = np.sin(_phase(p["fc"] * _J(rs, p["jit"]) * 2.0 ** (p["dev"] * mod)))
+    return np.tanh(4 * y) if p["wave"] == "square" else y
+
+
+def _bark(p, n, rs):
+    y, pos = np.zeros(n), int(rs.uniform(0, 0.05) * SYNTH_SR)
+    f0 = p["f0"] * _J(rs, p["jit"])
+    for _ in range(rs.randint(p["count"][0], p["count"][1] + 1)):
+        m = int(p["len"] * _J(rs, .2) * SYNTH_SR)
+        if pos + m > n:
+            break
+        F = np.array([p["formant"], p["formant"] * 2.2, p["formant"] * 3.5])[:, None] * np.ones(m)
+        b = _harmonic(f0 * np.linspace(1.15, 0.8, m), 4.0, (F, (300.0, 400.0, 500.0)))
+        b = b / _rms(b) + p["noise"] * _band_noise(m, rs, p["formant"], 1500)
+        y[pos:pos + m] += b * _fade(m, SYNTH_SR, 0.005, 0.04)
+        pos += m + int(p["gap"] * _J(rs, .3) * SYNTH_SR)
+    return y
+
+
+def _am(p, n, rs):
+    t = np.arange(n) / SYNTH_SR
+    rate, group, period = p["rate"] * _J(rs, .1), p["group"], 1.0 / (p["group_rate"] * _J(rs, .1))
+    in_group = (t % period) < group / rate
+    gate = in_group * (np.sin(2 * np.pi * rate * t) > 0)
+    tone = np.sin(_phase(np.full(n, p["f"] * _J(rs, p["jit"]))))
+    return tone * np.convolve(gate, np.hanning(17) / 8.5, "same")
+
+
+def _bell(p, n, rs):
+    t = np.arange(n) / SYNTH_SR
+    count = rs.randint(p["count"][0], p["count"][1] + 1)
+    times = np.sort(rs.uniform(0, max(0.01, n / SYNTH_SR - 0.3), count))
+    f = p["f"] * _J(rs, p["jit"])
+    y = np.zeros(n)
+    for r, ratio in enumerate(p["ratios"]):
+        y += np.sin(2 * np.pi * f * ratio * t) * _decays(n, times, p["decay"] / (1 + r)) / (1 + r)
+    return y
+
+
+def _pulse(p, n, rs):
+    rate, times, t = p["rate"] * _J(rs, .1), [], rs.uniform(0, 0.2)
+    while t < n / SYNTH_SR:
+        times += [t, t + p["gap"] * _J(rs, .1)]
+        t += 1.0 / rate
+    tt = np.arange(n) / SYNTH_SR
+    return np.sin(2 * np.pi * p["f_low"] * _J(rs, p["jit"]) * tt) * _decays(n, times, 0.05)
+
+
+def _engine(p, n, rs):
+    t = np.arange(n) / SYNTH_SR
+    f0 = p["f0"] * _J(rs, p["jit"]) * np.linspace(1.0, p["rev"] * _J(rs, .1) if p["rev"] > 1 else 1.0, n)
+    y = _harmonic(f0, p["tilt"], odd_only=p.get("odd", False), fmax=3000.0)
+    y = y / _rms(y) * (1 + 0.5 * np.sin(_phase(f0 / 2))) + p["noise"] * _band_noise(n, rs, 400, 600)
+    return y * (1 + p.get("am_depth", 0.0) * np.sin(2 * np.pi * p.get("am_rate", 8.0) * t))
+
+
+_EVENTS = {"speech": _speech, "tone": _tone, "harmonic": _harmonic_event, "chirp": _chirp, "noise": _noise,
+           "clicks": _clicks, "impulse": _impulse, "fm": _fm, "bark": _bark, "am": _am, "bell": _bell,
+           "pulse": _pulse, "engine": _engine, "word": _speech}
+_DURATIONS = {"speech": (0.6, 1.8), "tone": (0.2, 1.0), "harmonic": (0.5, 2.0), "chirp": (0.3, 1.2),
+              "noise": (0.5, 2.0), "clicks": (0.4, 1.5), "impulse": (0.3, 1.0), "fm": (0.4, 1.5),
+              "bark": (0.3, 1.2), "am": (0.5, 1.5), "bell": (0.6, 1.8), "pulse": (1.0, 2.0),
+              "engine": (0.6, 2.0), "word": (0.4, 0.9)}
+
+
+def _draw_signature(family, rs, overrides):
+    """Class-level parameters of one family, drawn from ranges; `overrides` pins some of them."""
+    logu = lambda a, b: float(np.exp(rs.uniform(np.log(a), np.log(b))))  # noqa: E731
+    u = lambda a, b: float(rs.uniform(a, b))  # noqa: E731
+    p = {"speech": lambda: dict(f0=logu(100, 260), jit=.08, rate=u(.8, 1.2), fscale=u(.9, 1.1),
+                                vowels=list(rs.choice(list(_VOWELS), 4, replace=False)),
+                                cons=list(rs.choice(list(_CONSONANTS), 5, replace=False))),
+         "word": lambda: dict(f0=150.0, jit=.05),
+         "tone": lambda: dict(f=logu(500, 4000), vib_rate=u(0, 8), vib_depth=u(0, .02), h2=u(0, .5),
+                              jit=.04),
+         "harmonic": lambda: dict(f0=logu(110, 600), tilt=u(3, 12), vib_rate=u(4, 7), vib_depth=u(0, .01),
+                                  note_dur=u(.12, .4), decay=u(.1, .5), jit=.06),
+         "chirp": lambda: dict(f_lo=logu(1500, 4000), f_hi=0.0, sweep=u(.04, .25), gap=u(.02, .2),
+                               dir=str(rs.choice(["up", "down", "updown"])), jit=.06),
+         "noise": lambda: dict(fc=logu(200, 5000), bw=0.0, am_rate=u(.2, 2) if rs.rand() < .5 else 0.0,
+                               am_depth=u(.3, .9), jit=.08),
+         "clicks": lambda: dict(rate=logu(2, 25), fc=logu(1000, 6000), bw=u(500, 3000), decay=u(.002, .02),
+                                tj=u(.05, .4), jit=.05),
+         "impulse": lambda: dict(count=(1, 3), fc=logu(300, 3000), bw=u(500, 4000), decay=u(.03, .3),
+                                 f_low=u(50, 150), low_mix=u(0, 1), spacing=u(.15, .5), jit=.08),
+         "fm": lambda: dict(fc=logu(400, 2000), mod_rate=u(.3, 8), dev=u(.2, 1.0),
+                            mod=str(rs.choice(["sine", "square", "saw"])),
+                            wave=str(rs.choice(["sine", "square"])), jit=.05),
+         "bark": lambda: dict(f0=logu(300, 900), formant=logu(800, 2500), len=u(.08, .2), gap=u(.1, .35),
+                              count=(1, 4), noise=u(.2, .6), jit=.08),
+         "am": lambda: dict(f=logu(3000, 6000), rate=u(20, 60), group=int(rs.randint(2, 6)),
+                            group_rate=u(1.5, 4), jit=.03),
+         "bell": lambda: dict(f=logu(400, 2000), ratios=[1.0] + sorted(rs.uniform(1.5, 6, 4).tolist()),
+                              decay=u(.4, 1.5), count=(1, 3), jit=.03),
+         "pulse": lambda: dict(rate=u(.9, 1.6), f_low=u(40, 90), gap=u(.12, .2), jit=.08),
+         "engine": lambda: dict(f0=logu(25, 90), tilt=u(2, 6), noise=u(.2, .8), rev=1.0, jit=.08),
+         }[family]()
+    p.update(overrides)
+    if family == "chirp" and not p["f_hi"]:
+        p["f_hi"] = p["f_lo"] * u(1.3, 2.5)
+    if family == "noise" and not p["bw"]:
+        p["bw"] = p["fc"] * u(.2, 1.0)
+    p["family"] = family
+    return p
+
+
+_AUDIOSET_FAMILIES = {  # display name -> (family, pinned parameters)
+    "Generic impact sounds": ("impulse", {}), "Male speech, man speaking": ("speech", dict(f0=115.0)),
+    "Tick": ("clicks", dict(rate=2.0, decay=.003)),
+    "Female speech, woman speaking": ("speech", dict(f0=210.0)),
+    "Breathing": ("noise", dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9)),
+    "Music": ("harmonic", dict(notes=True)), "Mechanisms": ("clicks", dict(rate=12.0)),
+    "Background noise": ("noise", dict(fc=2000.0, bw=3000.0)),
+    "Wind noise (microphone)": ("noise", dict(fc=150.0, bw=250.0, gusts=1.0)),
+    "Bird vocalization, bird call, bird song": ("chirp", {}), "Human voice": ("speech", {}),
+    "Surface contact": ("clicks", dict(rate=6.0)), "Sound effect": ("fm", {}),
+    "Walk, footsteps": ("impulse", dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05)),
+    "Laughter": ("speech", dict(pattern="ha", f0=230.0)), "Tap": ("clicks", dict(rate=3.0, decay=.01)),
+    "Child speech, kid speaking": ("speech", dict(f0=290.0, fscale=1.2)),
+    "Wind": ("noise", dict(fc=400.0, bw=500.0, gusts=.5)),
+    "Clapping": ("clicks", dict(rate=4.0, fc=2000.0, bw=3000.0, decay=.01)),
+    "Chirp, tweet": ("chirp", dict(sweep=.05)),
+    "Male singing": ("harmonic", dict(f0=140.0, vowel="a", vib_depth=.02, notes=True)),
+    "Human sounds": ("speech", dict(voices=2)), "Clicking": ("clicks", {}),
+    "Accelerating, revving, vroom": ("engine", dict(rev=2.0)), "Conversation": ("speech", dict(voices=2)),
+    "Beep, bleep": ("tone", dict(pulse=3.0, duty=.5)), "Bark": ("bark", {}),
+    "Shout": ("speech", dict(f0=260.0)),
+    "Female singing": ("harmonic", dict(f0=300.0, vowel="o", vib_depth=.02, notes=True)),
+    "Heart sounds, heartbeat": ("pulse", {}), "Speech": ("speech", {}),
+    "Video game sound": ("fm", dict(mod="square", wave="square")), "Animal": ("bark", dict(f0=200.0)),
+    "Dog": ("bark", {}), "Gunshot, gunfire": ("impulse", dict(decay=.25, fc=1500.0, bw=4000.0)),
+    "Hubbub, speech noise, speech babble": ("speech", dict(voices=4)), "Cricket": ("am", {}),
+    "Squeal": ("tone", dict(f=2500.0, vib_rate=6.0, vib_depth=.03)), "Crowd": ("speech", dict(voices=6)),
+    "Water": ("noise", dict(bubbles=True)), "Computer keyboard": ("clicks", dict(rate=8.0, tj=.5)),
+    "Whistling": ("tone", dict(vib_depth=.01)),
+    "Crumpling, crinkling": ("clicks", dict(rate=30.0, tj=.6, decay=.003)),
+    "Thump, thud": ("impulse", dict(fc=300.0, bw=400.0, low_mix=1.0)),
+    "Speech synthesizer": ("speech", dict(mono=True)), "Bell": ("bell", {}),
+    "Choir": ("harmonic", dict(voices=4, vowel="a", notes=True)),
+    "Hammer": ("impulse", dict(count=(2, 4), spacing=.4)), "Motor vehicle (road)": ("engine", {}),
+    "Clickety-clack": ("clicks", dict(pairs=True, rate=3.0)),
+}
+# Generated class frequencies: weight (rank + 1)^-0.9 by this guessed popularity (speech and music
+# first, as in AudioSet), so frequencies are long-tailed (about 30:1 between the ends).
+_AUDIOSET_FREQUENCY_RANK = [
+    "Speech", "Male speech, man speaking", "Music", "Female speech, woman speaking", "Background noise",
+    "Generic impact sounds", "Human voice", "Conversation", "Mechanisms", "Surface contact",
+    "Wind noise (microphone)", "Tick", "Breathing", "Child speech, kid speaking", "Walk, footsteps",
+    "Bird vocalization, bird call, bird song", "Laughter", "Tap", "Sound effect", "Wind", "Human sounds",
+    "Clapping", "Chirp, tweet", "Clicking", "Male singing", "Accelerating, revving, vroom", "Beep, bleep",
+    "Bark", "Shout", "Female singing", "Heart sounds, heartbeat", "Video game sound", "Animal", "Dog",
+    "Gunshot, gunfire", "Hubbub, speech noise, speech babble", "Cricket", "Squeal", "Crowd", "Water",
+    "Computer keyboard", "Whistling", "Crumpling, crinkling", "Thump, thud", "Speech synthesizer", "Bell",
+    "Choir", "Hammer", "Motor vehicle (road)", "Clickety-clack"]
+# A few real MIDs that are not among the 50 (the real mid_to_display_name.tsv has 456 labels).
+AUDIOSET_EXTRA_MIDS = [("/m/01yrx", "Cat", ("bark", dict(f0=600.0, formant=1800.0))),
+                       ("/m/0k4j", "Car", ("engine", {})),
+                       ("/m/06mb1", "Rain", ("clicks", dict(rate=40.0, tj=.8))),
+                       ("/m/0342h", "Guitar", ("harmonic", dict(notes=True, tilt=8.0))),
+                       ("/m/05r5c", "Piano", ("harmonic", dict(notes=True, tilt=10.0))),
+                       ("/m/07yv9", "Vehicle", ("engine", dict(noise=.8)))]
+_URBANSOUND8K_FAMILIES = {
+    "air_conditioner": ("noise", dict(fc=300.0, bw=500.0, hum=50.0)),
+    "car_horn": ("harmonic", dict(f0=420.0, tilt=3.0, odd=True, vib_depth=0.0)),
+    "children_playing": ("speech", dict(f0=300.0, fscale=1.2, voices=3)), "dog_bark": ("bark", {}),
+    "drilling": ("engine", dict(f0=180.0, tilt=2.0, am_depth=.3, am_rate=25.0)),
+    "engine_idling": ("engine", dict(f0=35.0, am_depth=.3, am_rate=12.0)),
+    "gun_shot": ("impulse", dict(decay=.25, count=(1, 3))),
+    "jackhammer": ("clicks", dict(rate=18.0, fc=1500.0, bw=3000.0, decay=.02)),
+    "siren": ("fm", dict(fc=900.0, mod_rate=.4, dev=.6, mod="sine", wave="sine")),
+    "street_music": ("harmonic", dict(notes=True, voices=2)),
+}
+
+
+def class_signatures(kind):
+    """The fixed event recipe of every class of a generated dataset (list, canonical class order)."""
+    rs = np.random.RandomState(_SIGNATURE_SEED)
+    if kind == "audioset":
+        table = ([_AUDIOSET_FAMILIES[name] for name, _ in AUDIOSET_CLASSES]
+                 + [family for _, _, family in AUDIOSET_EXTRA_MIDS])
+    elif kind == "urbansound8k":
+        table = [_URBANSOUND8K_FAMILIES[name] for name in URBANSOUND8K_CLASSES]
+    elif kind == "speechcommands":
+        table = [("word", dict(word=w)) for w in SPEECHCOMMANDS_WORDS + ["bed", "bird"]]
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    return [_draw_signature(fam, rs, pinned) for fam, pinned in table]
+
+
+def render_event(sig, seconds, rs):
+    """One event of a class: unit-RMS waveform (16 kHz) of about `seconds`, faded in and out."""
+    n = max(64, int(seconds * SYNTH_SR))
+    y = _EVENTS[sig["family"]](sig, n, rs)[:n]
+    y = np.pad(y, (0, n - len(y))) * _fade(n, SYNTH_SR, 0.005, 0.02)
+    return y / _rms(y)
+
+
+def _background(n, rs):
+    """Background noise of random colour (white .. brown), sometimes with mains hum; unit RMS."""
+    y = _colored_noise(n, rs, rs.uniform(0.3, 1.8))
+    if rs.rand() < 0.3:
+        y += rs.uniform(0.2, 1.0) * _harmonic(np.full(n, rs.choice([50.0, 60.0])), 10.0, fmax=1000.0)
+    return y / _rms(y)
+
+
+def _mix(events, n, rs, noise_db):
+    """events: [(waveform, onset sample, level dB)] over background noise at noise_db (dBFS RMS)."""
+    y = _background(n, rs) * 10 ** (noise_db / 20)
+    for x, i, level in events:
+        x = x[:max(0, n - i)]
+        y[i:i + len(x)] += x * 10 ** (level / 20)
+    peak = np.abs(y).max()
+    return (y * (0.95 / peak if peak > 0.95 else 1.0)).astype(np.float32)
+
+
+def _zero_peak_timestamp(path):
+    """libsndfile writes a PEAK chunk with the current time into float WAVs; zero it so that the
+    same seed gives byte-identical files."""
+    b = bytearray(Path(path).read_bytes())
+    i = b.find(b"PEAK", 12, 4096)
+    if i >= 0:
+        b[i + 12:i + 16] = bytes(4)  # 'PEAK', size, version, timestamp
+        Path(path).write_bytes(bytes(b))
+
+
+def _write_json(path, doc):
+    Path(path).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+def synth_audioset(out, seed=0, n_train=1500, n_eval=500, seconds=2.0, missing=0.02, progress=True):
+    """AudioSet-strong-like data: 50 classes (real MIDs) + 6 extra MIDs, 1-5 overlapping events per clip
+    with long-tailed class frequencies, strong-label TSVs, mid_to_display_name.tsv, clips in
+    train/ and eval/ (mostly Y<segment_id>.wav, some <segment_id>.wav and .flac); a fraction
+    `missing` of the clips is not written (failed downloads)."""
+    out = Path(out)
+    rs = np.random.RandomState(seed)
+    sigs = class_signatures("audioset")
+    mids = [m for _, m in AUDIOSET_CLASSES] + [m for m, _, _ in AUDIOSET_EXTRA_MIDS]
+    n50 = len(AUDIOSET_CLASSES)
+    rank = np.array([_AUDIOSET_FREQUENCY_RANK.index(name) for name, _ in AUDIOSET_CLASSES])
+    weights = (rank + 1.0) ** -0.9
+    weights /= weights.sum()
+    alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"))
+    n = int(round(seconds * SYNTH_SR))
+    used_ids = set()
+    bar = _Progress(n_train + n_eval, f"synth audioset -> {out}", progress)
+    for part, count in (("train", n_train), ("eval", n_eval)):
+        (out / part).mkdir(parents=True, exist_ok=True)
+        rows = ["\t".join(AUDIOSET_HEADER)]
+        cover = max(1, min(4, count // 100)) * n50  # the first clips cover every class
+        for j in range(count):
+            ytid = "".join(rs.choice(alphabet, 11))
+            if j == 0:
+                ytid = "-" + ytid[1:5] + "_" + ytid[6:]  # ids may start with '-' and contain '_'
+            sid = f"{ytid}_{rs.randint(0, 300) * 1000}"
+            if sid in used_ids:
+                continue
+            used_ids.add(sid)
+            n_ev = rs.choice([1, 2, 3, 4, 5], p=[.35, .3, .18, .11, .06])
+            classes = list(rs.choice(n50, n_ev, p=weights))
+            if j < cover:
+                classes[0] = j % n50
+            if rs.rand() < 0.1:
+                classes.append(n50 + rs.randint(len(AUDIOSET_EXTRA_MIDS)))
+            if j >= cover and rs.rand() < 0.02:
+                classes = [n50 + rs.randint(len(AUDIOSET_EXTRA_MIDS))]  # none of the 50 classes
+            events, tsv_rows = [], []
+            for c in classes:
+                dur = min(seconds, rs.uniform(*_DURATIONS[sigs[c]["family"]]))
+                t0 = rs.uniform(0, seconds - dur) if seconds > dur else 0.0
+                x = render_event(sigs[c], dur, rs)
+                events.append((x, int(t0 * SYNTH_SR), rs.uniform(-28, -12)))
+                tsv_rows.append((round(t0, 3), round(min(t0 + dur, seconds), 3), mids[c]))
+            y = _mix(events, n, rs, rs.uniform(-50, -25))
+            for t0, t1, mid in sorted(tsv_rows):
+                rows.append(f"{sid}\t{t0:.3f}\t{t1:.3f}\t{mid}")
+            r = rs.rand()
+            if j >= cover and r < missing:
+                pass  # a clip that failed to download: rows, no file
+            elif r < missing + 0.05:
+                sf.write(out / part / f"{sid}.wav", y, SYNTH_SR, subtype="PCM_16")
+            elif r < missing + 0.10:
+                sf.write(out / part / f"Y{sid}.flac", y, SYNTH_SR, format="FLAC", subtype="PCM_16")
+            else:
+                sf.write(out / part / f"Y{sid}.wav", y, SYNTH_SR, subtype="PCM_16")
+            bar.update()
+        (out / AUDIOSET_TSV[part]).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    names = sorted([(m, name) for name, m in AUDIOSET_CLASSES]
+                   + [(m, name) for m, name, _ in AUDIOSET_EXTRA_MIDS])  # sorted by MID, no header
+    (out / "mid_to_display_name.tsv").write_text("".join(f"{m}\t{name}\n" for m, name in names),
+                                                 encoding="utf-8")
+    _write_json(out / "synth.json", dict(kind="audioset", seed=seed, n_train=n_train, n_eval=n_eval,
+                                         seconds=seconds, sr=SYNTH_SR, missing=missing,
+                                         generator="data.py synth"))
+    (out / "README.md").write_text("Generated AudioSet-strong-like data (python data.py synth --kind "
+                                   "audioset). Not real audio.\n")
+    return out
+
+
+def synth_speechcommands(out, seed=0, speakers=30, max_reps=3, other_words=("bed", "bird"),
+                         noise_seconds=10.0, progress=True):
+    """Speech-Commands-like data: <word>/<speaker>_nohash_<n>.wav (<= 1 s, 16 kHz, PCM_16) for the 20
+    core words and a few other words (of bed, bird), validation / testing lists by the official SHA-1
+    rule (speaker ids drawn so that 10 % / 10 % of the speakers fall in each), _background_noise_/.
+    Each speaker (f0, vocal-tract scale, speaking rate) says each core word 1..max_reps times."""
+    out = Path(out)
+    rs = np.random.RandomState(seed)
+    sigs = dict(zip(SPEECHCOMMANDS_WORDS + ["bed", "bird"], class_signatures("speechcommands")))
+    n_val = n_test = max(int(speakers >= 3), int(round(0.1 * speakers)))
+    want = ["validation"] * n_val + ["testing"] * n_test + ["training"] * (speakers - n_val - n_test)
+    ids = []  # (speaker id, voice traits)
+    for bucket in [want[i] for i in rs.permutation(speakers)]:
+        while True:
+            h = "%08x" % rs.randint(0, 2 ** 32, dtype=np.int64)
+            if h not in [s for s, _ in ids] and gsc_list_of(h + "_nohash_0.wav") == bucket:
+                break
+        male = rs.rand() < 0.5
+        ids.append((h, dict(f0=float(rs.uniform(85, 150) if male else rs.uniform(165, 260)),
+                            fscale=float(rs.uniform(0.88, 1.0) if male else rs.uniform(1.0, 1.18)),
+                            rate=float(rs.uniform(0.8, 1.25)))))
+    words = SPEECHCOMMANDS_WORDS + list(other_words)
+    lists = {"validation": [], "testing": []}
+    bar = _Progress(len(words) * speakers, f"synth speechcommands -> {out}", progress, "word x speaker")
+    for w in words:
+        (out / w).mkdir(parents=True, exist_ok=True)
+        for h, traits in ids:
+            reps = rs.randint(1, max_reps + 1) if w in SPEECHCOMMANDS_WORDS else rs.randint(0, 2)
+            for r in range(reps):
+                sig = dict(sigs[w], **traits, jit=0.05)
+                x = render_event(sig, 1.0, rs)
+                voiced = np.flatnonzero(np.abs(x) > 0.05 * np.abs(x).max())
+                x = x[voiced[0]:voiced[-1] + 1][:int(0.95 * SYNTH_SR)]  # trim silence, at most 0.95 s
+                length = SYNTH_SR  # 20 % of the files are shorter than 1 s, as in GSC
+                if rs.rand() >= 0.8:
+                    length = min(SYNTH_SR, int(max(len(x) + 800, rs.uniform(0.45, 1.0) * SYNTH_SR)))
+                onset = rs.randint(0, max(1, length - len(x)))
+                y = _mix([(x, onset, rs.uniform(-26, -14))], length, rs, rs.uniform(-60, -28))
+                name = f"{h}_nohash_{r}.wav"
+                sf.write(out / w / name, y, SYNTH_SR, subtype="PCM_16")
+                which = gsc_list_of(name)
+                if which in lists:
+                    lists[which].append(f"{w}/{name}")
+            bar.update()
+    (out / "validation_list.txt").write_text("".join(k + "\n" for k in lists["validation"]))
+    (out / "testing_list.txt").write_text("".join(k + "\n" for k in lists["testing"]))
+    bg = out / "_background_noise_"
+    bg.mkdir(exist_ok=True)
+    m = int(noise_seconds * SYNTH_SR)
+    for name, slope in (("white_noise.wav", 0.0), ("pink_noise.wav", 1.0)):
+        noise = (0.1 * _colored_noise(m, rs, slope)).astype(np.float32)
+        sf.write(bg / name, noise, SYNTH_SR, subtype="PCM_16")
+    (bg / "README.md").write_text("Long noise recordings (generated). Not a class.\n")
+    (out / "README.md").write_text("Generated Speech-Commands-like data (python data.py synth --kind "
+                                   "speechcommands). Not real speech.\n")
+    _write_json(out / "synth.json", dict(kind="speechcommands", seed=seed, speakers=speakers,
+                                         max_reps=max_reps, other_words=list(other_words), sr=SYNTH_SR,
+                                         generator="data.py synth"))
+    return out
+
+
+def synth_urbansound8k(out, seed=0, clips_per_class=60, progress=True):
+    """UrbanSound8K-like data: metadata/UrbanSound8K.csv + audio/fold1..10/<fsID>-<classID>-<occ>-<slice>.wav.
+    Slices of one fsID (a 'recording') share its fold, sample rate, channels, subtype and source
+    variation. Rates 8-96 kHz, mono / stereo, PCM_16 / PCM_24 / FLOAT / PCM_U8 / IMA_ADPCM; 0.3-4 s."""
+    out = Path(out)
+    rs = np.random.RandomState(seed)
+    sigs = class_signatures("urbansound8k")
+    for k in range(1, 11):
+        (out / "audio" / f"fold{k}").mkdir(parents=True, exist_ok=True)
+    (out / "metadata").mkdir(parents=True, exist_ok=True)
+    rates, rate_p = [44100, 48000, 22050, 16000, 11025, 96000, 8000], [.35, .12, .2, .15, .08, .05, .05]
+    subtypes, sub_p = ["PCM_16", "PCM_24", "FLOAT", "PCM_U8", "IMA_ADPCM"], [.55, .3, .08, .04, .03]
+    rows, fs_ids = [], set()
+    bar = _Progress(clips_per_class * len(URBANSOUND8K_CLASSES), f"synth urbansound8k -> {out}", progress)
+    for c, cname in enumerate(URBANSOUND8K_CLASSES):
+        folds = list(rs.permutation(10) + 1)
+        made = 0
+        while made < clips_per_class:
+            fs_id = int(rs.randint(1000, 200000))
+            if fs_id in fs_ids:
+                continue
+            fs_ids.add(fs_id)
+            fold = folds.pop(0)
+            folds.append(fold)
+            sr, subtype = int(rs.choice(rates, p=rate_p)), str(rs.choice(subtypes, p=sub_p))
+            channels = 2 if rs.rand() < 0.35 else 1
+            source = dict(sigs[c])  # one recording: its own version of the class sound
+            for key in ("f0", "f", "fc", "f_lo", "f_hi", "formant", "rate"):
+                if key in source:
+                    source[key] = source[key] * _J(rs, 0.08)
+            occ, noise_db = rs.randint(0, 3), rs.uniform(-50, -30)
+            for s in range(min(rs.randint(1, 7), clips_per_class - made)):
+                dur = rs.uniform(1.0, 4.0) if rs.rand() < 0.85 else rs.uniform(0.3, 1.0)
+                salience = 1 if rs.rand() < 0.7 else 2
+                n = int(dur * SYNTH_SR)
+                events = []
+                for _ in range(rs.randint(1, 3)):
+                    ev = min(dur, rs.uniform(*_DURATIONS[source["family"]]) * 1.5)
+                    i = rs.randint(0, max(1, n - int(ev * SYNTH_SR)))
+                    level = rs.uniform(-24, -12) - (12 if salience == 2 else 0)
+                    events.append((render_event(source, ev, rs), i, level))
+                y = _mix(events, n, rs, noise_db + rs.uniform(-3, 3))
+                y = features.resample(y, SYNTH_SR, sr)
+                if channels == 2:
+                    right = (np.roll(y, rs.randint(1, 20)) * rs.uniform(0.7, 1.0)
+                             + 0.003 * rs.standard_normal(len(y)))
+                    y = np.stack([y, right.astype(np.float32)], axis=1)
+                name = f"{fs_id}-{c}-{occ}-{s}.wav"
+                path = out / "audio" / f"fold{fold}" / name
+                sf.write(path, np.clip(y, -1, 1), sr, subtype=subtype)
+                if subtype == "FLOAT":
+                    _zero_peak_timestamp(path)
+                start = round(s * 4.0 + rs.uniform(0, 0.5), 6)
+                rows.append([name, str(fs_id), f"{start}", f"{round(start + dur, 6)}", str(salience),
+                             str(fold), str(c), cname])
+                made += 1
+                bar.update()
+    with open(out / "metadata" / "UrbanSound8K.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(URBANSOUND8K_HEADER)
+        w.writerows(sorted(rows))
+    (out / "UrbanSound8K_README.txt").write_text("Generated UrbanSound8K-like data (python data.py synth "
+                                                 "--kind urbansound8k). Not real recordings.\n")
+    _write_json(out / "synth.json", dict(kind="urbansound8k", seed=seed, clips_per_class=clips_per_class,
+                                         generator="data.py synth"))
+    return out
+
+
+# =================================================================================================
+# Command line: stats, synth, cache
+
+
+def print_stats(ds, split=None, file=None):
+    """Per-class clip counts per split part, problems and notes, sample rates and channels seen."""
+    split = split or make_split(ds)
+    p = lambda *a: print(*a, file=file or sys.stdout)  # noqa: E731
+    gen = f" (generated: {json.dumps(ds.synthetic, sort_keys=True)})" if ds.synthetic else ""
+    p(f"dataset {ds.name} at {ds.root}{gen}")
+    parts = [("train", split.train), ("val", split.val), ("test", split.test)]
+    p(f"clips: {len(ds)}  |  split {split.method} (seed {split.seed}): "
+      + ", ".join(f"{n} {len(i)}" for n, i in parts) + f"  |  split hash {split.hash[:12]}")
+    width = max(len(c) for c in ds.classes) + 2
+    p(f"{'class':<{width}}" + "".join(f"{n:>8}" for n, _ in parts) + f"{'all':>8}")
+    for c, name in enumerate(ds.classes):
+        hit = ds.labels[:, c] > 0 if ds.multilabel else ds.labels == c
+        counts = [int(hit[i].sum()) for _, i in parts]
+        p(f"{name:<{width}}" + "".join(f"{n:>8}" for n in counts) + f"{int(hit.sum()):>8}")
+    if ds.multilabel and len(ds):
+        per_clip = collections.Counter(ds.labels.sum(axis=1).tolist())
+        p("classes per clip: " + ", ".join(f"{k}: {v}" for k, v in sorted(per_clip.items())))
+    rates = ", ".join(f"{r} Hz: {n}" for r, n in ds.sample_rates.items())
+    p("sample rates seen: " + (rates or "not checked"))
+    p("channels seen: " + (", ".join(f"{c}: {n}" for c, n in ds.channels.items()) or "not checked"))
+    if ds.counts:
+        p("counts: " + ", ".join(f"{k} {v}" for k, v in sorted(ds.counts.items())))
+    bad = [i for i in ds.issues if i.fatal]
+    notes = [i for i in ds.issues if not i.fatal]
+    p(f"problems (skipped): {len(bad)}" if bad else "problems: none")
+    for i in bad:
+        p(f"  - {i}")
+    p(f"notes: {len(notes)}")
+    for i in notes[:30]:
+        p(f"  - {i}")
+    if len(notes) > 30:
+        p(f"  ... and {len(notes) - 30} more notes")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="data.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Datasets for class-incremental audio classification: inspect a dataset, generate a "
+        "synthetic one in the real layout, or build the feature cache. 'data.py <command> --help' "
+        "lists each command's flags.",
+        epilog="examples:\n"
+        "  python data.py synth --kind audioset --out data/audioset_synth --seed 0\n"
+        "  python data.py stats --data audioset --root data/audioset_synth\n"
+        "  python data.py cache --data audioset --root data/audioset_synth --cache cache\n"
+        "  python data.py stats --data urbansound8k --root ~/UrbanSound8K --split official --skip-bad\n"
+        "exit status: 0 ok, 2 data problems (listed on stderr, one line each)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(sp):
+        sp.add_argument("--data", required=True, choices=DATASETS, help="dataset layout to read")
+        sp.add_argument("--root", required=True,
+                        help="dataset folder (as unpacked / downloaded, or made by synth)")
+        sp.add_argument("--skip-bad", action="store_true",
+                        help="skip and count bad files and rows instead of stopping with the list of "
+                             "problems")
+
+    sp = sub.add_parser("stats", help="per-class clip counts per split, problems, sample rates")
+    common(sp)
+    sp.add_argument("--split", choices=["grouped", "official", "random"], default=None,
+                    help="split to count (default: grouped; audioset: official train/eval)")
+    sp.add_argument("--split-seed", type=int, default=0,
+                    help="seed of the grouped / random split (default 0)")
+    sp.add_argument("--save-split", default=None, metavar="JSON",
+                    help="also write the split (keys + hash) here")
+    sp.add_argument("--no-audio-check", action="store_true",
+                    help="do not open every file's header (faster; bad files then show up when caching)")
+
+    sp = sub.add_parser("synth", help="write a generated dataset in the real on-disk layout")
+    sp.add_argument("--kind", required=True, choices=DATASETS, help="which layout to imitate")
+    sp.add_argument("--out", required=True, help="output folder (created)")
+    sp.add_argument("--seed", type=int, default=0, help="random seed of the clips (default 0)")
+    sp.add_argument("--n-train", type=int, default=1500, help="audioset: training clips (default 1500)")
+    sp.add_argument("--n-eval", type=int, default=500, help="audioset: eval clips (default 500)")
+    sp.add_argument("--seconds", type=float, default=2.0, help="audioset: clip length in s (default 2.0)")
+    sp.add_argument("--missing", type=float, default=0.02,
+                    help="audioset: fraction of clips left without audio, as failed downloads (default 0.02)")
+    sp.add_argument("--speakers", type=int, default=30, help="speechcommands: speakers (default 30)")
+    sp.add_argument("--max-reps", type=int, default=3,
+                    help="speechcommands: each speaker says each word 1..max-reps times (default 3)")
+    sp.add_argument("--clips-per-class", type=int, default=60,
+                    help="urbansound8k: clips per class (default 60)")
+
+    sp = sub.add_parser("cache", help="compute the features of every clip once (parallel, resumable)")
+    common(sp)
+    sp.add_argument("--cache", required=True,
+                    help="cache folder (one sub-folder per dataset and front-end config)")
+    sp.add_argument("--frontend", choices=sorted(FRONTENDS), default=None,
+                    help="front end (default: panns for real audioset, logmel16k for generated audioset, "
+                         "urbansound8k / speechcommands for those)")
+    sp.add_argument("--workers", type=int, default=None, help="processes (default: all CPU cores)")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "synth":
+            if args.kind == "audioset":
+                out = synth_audioset(args.out, args.seed, args.n_train, args.n_eval, args.seconds,
+                                     args.missing)
+            elif args.kind == "speechcommands":
+                out = synth_speechcommands(args.out, args.seed, args.speakers, args.max_reps)
+            else:
+                out = synth_urbansound8k(args.out, args.seed, args.clips_per_class)
+            n_files = sum(1 for _ in Path(out).rglob("*") if _.is_file())
+            print(f"wrote {n_files} files to {out}")
+        elif args.command == "stats":
+            ds = load_dataset(args.data, args.root, skip_bad=args.skip_bad,
+                              check_audio=not args.no_audio_check)
+            split = make_split(ds, args.split, args.split_seed)
+            print_stats(ds, split)
+            if args.save_split:
+                save_split(split, ds, args.save_split)
+                print(f"split written to {args.save_split}")
+        elif args.command == "cache":
+            ds, cache = prepare(args.data, args.root, args.cache, args.frontend, args.skip_bad, args.workers)
+            s = cache.stats
+            print(f"cache {cache.folder}: {len(ds)} clips of {cache.shape[0]} x {cache.shape[1]} float16 "
+                  f"({s['bytes'] / 2 ** 20:.1f} MiB); computed {s['computed']}, reused {s['reused']}, "
+                  f"re-hashed {s['rehashed']}, skipped bad {ds.counts.get('skipped_bad', 0)}; "
+                  f"{s['seconds']:.1f} s")
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
