@@ -8,12 +8,14 @@ classification"): FT, FE, IndL, OD, IOD, IFD, IODFD, AT. Defaults follow the aut
 Single-label CIL with exemplars (Ma et al., multitask base training; incremental step of Mittal et
 al., "Essentials for class incremental learning"): CE N, KD N, CE O, KD O.
 
-The shared training loop that uses these losses (one forward of the learner per step, at most one
-of the frozen previous learner) comes with the multi-label issue (#4); this file holds the loss
-definitions and the method table it is driven by.
+One training loop serves every method (`train_epoch`): a method only says which logits the BCE
+sees, which distillation terms apply and what is frozen. Each step runs ONE forward of the current
+learner (logits and features together) and at most one of the frozen previous learner (none with a
+teacher cache).
 """
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -138,3 +140,109 @@ def kws_loss(terms, logits_n, y_n, n_old, logits_o=None, y_o=None, teacher_n=Non
     if 'kd_o' in terms and n_old:
         out['kd_o'] = lam * kd_loss(logits_o[:, :n_old], teacher_o, T)
     return sum(out.values()), out
+
+
+# -----------------------------------------------------------------------------
+# The training loop (multi-label; the keyword-spotting step reuses its pieces)
+
+def index_batches(n, batch_size, seed):
+    """A seeded shuffle of range(n) cut into batches (the last one may be smaller)."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def balanced_batches(targets, batch_size, seed):
+    """PANNs' class-balanced sampling for multi-label data: the classes are visited in a shuffled
+    cycle and each visit takes the next clip of that class (each class's clips reshuffled when used
+    up). As many batches as a plain epoch (ceil(N / B)). Classes without clips are skipped."""
+    rs = np.random.RandomState(seed)
+    targets = np.asarray(targets) > 0
+    pools = [np.flatnonzero(targets[:, c]) for c in range(targets.shape[1])]
+    classes = [c for c in range(len(pools)) if len(pools[c])]
+    queues = {c: list(rs.permutation(pools[c])) for c in classes}
+    cycle = []
+    out = []
+    for _ in range(-(-targets.shape[0] // batch_size)):
+        batch = []
+        for _ in range(batch_size):
+            if not cycle:
+                cycle = list(rs.permutation(classes))
+            c = cycle.pop()
+            if not queues[c]:
+                queues[c] = list(rs.permutation(pools[c]))
+            batch.append(queues[c].pop())
+        out.append(np.array(batch))
+    return out
+
+
+def make_optimizer(model, lr, epochs, momentum=0.9, weight_decay=5e-4, eta_min=1e-4):
+    """SGD over the trainable parameters + CosineAnnealingLR over the phase's epochs (authors' code)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=eta_min)
+
+
+def prepare_phase(model, method, phase, n_new):
+    """Before training phase k >= 1: grow the classifier by n_new rows; FE also freezes the backbone
+    and the old rows. (AT builds a fresh learner instead; phase 0 trains everything.)"""
+    if phase == 0 or method.joint:
+        return model
+    model.grow(n_new)
+    if method.freeze:
+        model.freeze_backbone()
+        model.fc.freeze_old()
+    return model
+
+
+@torch.no_grad()
+def teacher_outputs(teacher, x, batch_size, device):
+    """The frozen previous learner's (logits, features) on every clip of x, computed once per phase
+    (valid because it is frozen, in eval mode, and the inputs are not augmented)."""
+    teacher.eval()
+    logits, feats = [], []
+    for i in range(0, len(x), batch_size):
+        z, f = teacher(x[i:i + batch_size].to(device).float())
+        logits.append(z)
+        feats.append(f)
+    return torch.cat(logits), torch.cat(feats)
+
+
+def train_epoch(model, method, x, y, batches, optimizer, device, n_new, teacher=None, teacher_cache=None,
+                pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False):
+    """One epoch of one method over the batches (index arrays into x, y). x: (N, T, F) tensor (any
+    float dtype, on CPU or `device`); y: (N, n_new) targets. Returns the mean of each loss term."""
+    model.train()
+    needs_teacher = method.od or method.fd
+    sums, n = {}, 0
+    for idx in batches:
+        idx_t = torch.as_tensor(idx)
+        xb = x[idx_t].to(device, non_blocking=True).float()
+        yb = y[idx_t].to(device, non_blocking=True)
+        logits, feats = model(xb)  # one forward: logits and features together
+        t_logits = t_feats = None
+        if needs_teacher and logits.shape[1] > n_new:
+            if teacher_cache is not None:
+                t_logits, t_feats = (t[idx_t.to(t.device)].to(device) for t in teacher_cache)
+            else:
+                with torch.no_grad():
+                    t_logits, t_feats = teacher(xb)
+        loss, terms = multilabel_loss(method, logits, yb, n_new, feats, t_logits, t_feats, pos_weight, lam, T,
+                                      fd_per_sample)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + v.detach()
+        n += 1
+    return {k: (v / max(n, 1)).item() for k, v in sums.items()}
+
+
+@torch.no_grad()
+def predict(model, x, batch_size, device, sigmoid=True):
+    """Scores of the model on every clip of x: sigmoid probabilities (multi-label) or raw logits."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch_size):
+        z, _ = model(x[i:i + batch_size].to(device).float())
+        out.append(torch.sigmoid(z) if sigmoid else z)
+    return torch.cat(out).float().cpu().numpy()

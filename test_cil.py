@@ -1,22 +1,35 @@
 """Tests of the whole project (pytest). Reference values computed once with librosa 0.11, PANNs'
 own Cnn14 and scikit-learn are stored under testdata/ (the scripts there say how); none of those
 packages is needed to run the tests."""
+import collections
 import copy
+import csv
+import hashlib
 import json
 import math
+import os
 import pathlib
+import re
+import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.signal
+import soundfile as sf
 import torch
 
+import cil
+import data
 import evaluate as ev
 import features
 import methods
 import models
+
+HERE = Path(__file__).parent
 
 TESTDATA = Path(__file__).parent / 'testdata'
 torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -883,3 +896,675 @@ def test_torch_log_mel_agrees_with_numpy_log_mel(panns_golden):
     ref = features.log_mel(wave)
     assert ref.shape == ours.shape == (2, 101, 64)
     assert np.abs(ours - ref).max() < 0.05  # dB (measured: float32 rounding only)
+
+
+# =============================================================================
+# data.py: generated datasets in the three real layouts, loaders, splits, phases, feature cache, bad input
+
+
+
+# =============================================================================
+# fixtures: small generated datasets (module scope: built once)
+
+@pytest.fixture(scope="module")
+def gsc_root(tmp_path_factory):
+    return data.synth_speechcommands(tmp_path_factory.mktemp("gsc"), seed=0, speakers=10, max_reps=1,
+                                     noise_seconds=2.0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def us8k_root(tmp_path_factory):
+    return data.synth_urbansound8k(tmp_path_factory.mktemp("us8k"), seed=0, clips_per_class=8, progress=False)
+
+
+@pytest.fixture(scope="module")
+def as_root(tmp_path_factory):
+    return data.synth_audioset(tmp_path_factory.mktemp("as"), seed=0, n_train=150, n_eval=70, seconds=1.0,
+                               missing=0.05, progress=False)
+
+
+@pytest.fixture(scope="module")
+def gsc(gsc_root):
+    return data.load_dataset("speechcommands", gsc_root)
+
+
+@pytest.fixture(scope="module")
+def us8k(us8k_root):
+    return data.load_dataset("urbansound8k", us8k_root)
+
+
+@pytest.fixture(scope="module")
+def audioset(as_root):
+    return data.load_dataset("audioset", as_root)
+
+
+def tree_hashes(root):
+    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+def read_strong_tsv(path):
+    """Independent reader: {segment_id: set of MIDs}."""
+    clips = collections.defaultdict(set)
+    lines = Path(path).read_text().splitlines()
+    assert lines[0] == "segment_id\tstart_time_seconds\tend_time_seconds\tlabel"
+    for line in lines[1:]:
+        sid, t0, t1, mid = line.split("\t")
+        assert 0 <= float(t0) <= float(t1)
+        clips[sid].add(mid)
+    return clips
+
+
+# =============================================================================
+# generated layouts and loaders
+
+def test_speechcommands_layout_and_loader(gsc_root, gsc):
+    root = Path(gsc_root)
+    for name in ("validation_list.txt", "testing_list.txt", "_background_noise_/README.md"):
+        assert (root / name).is_file()
+    assert len(list((root / "_background_noise_").glob("*.wav"))) == 2
+    files = sorted(root.glob("*/*.wav"))
+    for p in files:
+        if p.parent.name != "_background_noise_":
+            assert re.fullmatch(r"[0-9a-f]{8}_nohash_\d+\.wav", p.name), p
+    # lists follow the official SHA-1 rule, over every word folder (core and other words)
+    for list_name, which in (("validation_list.txt", "validation"), ("testing_list.txt", "testing")):
+        listed = set((root / list_name).read_text().split())
+        expect = {f"{p.parent.name}/{p.name}" for p in files
+                  if p.parent.name != "_background_noise_" and data.gsc_list_of(p.name) == which}
+        assert listed == expect and listed
+    # loader: 20 core words, keys word/basename, background and other words ignored
+    core = [p for p in files if p.parent.name in data.SPEECHCOMMANDS_WORDS]
+    assert len(gsc) == len(core) and len(set(gsc.keys)) == len(gsc)
+    assert sorted(gsc.keys) == sorted(f"{p.parent.name}/{p.name}" for p in core)
+    assert set(np.unique(gsc.labels)) == set(range(20))
+    for key, lab, sub, grp in zip(gsc.keys, gsc.labels, gsc.subset, gsc.groups):
+        word, base = key.split("/")
+        assert data.SPEECHCOMMANDS_WORDS[lab] == word and grp == base.split("_nohash_")[0]
+        assert sub == {"validation": "val", "testing": "test", "training": "train"}[data.gsc_list_of(base)]
+    assert gsc.counts["ignored_files"] == sum(1 for p in root.glob("*/*") if p.parent.name not in
+                                              data.SPEECHCOMMANDS_WORDS)
+    assert gsc.sample_rates == {16000: len(gsc)} and not [i for i in gsc.issues if i.fatal]
+    lengths = {sf.info(str(p)).frames for p in core}
+    assert max(lengths) == 16000 and min(lengths) < 16000  # some clips shorter than 1 s, as in GSC
+
+
+def test_urbansound8k_layout_and_loader(us8k_root, us8k):
+    root = Path(us8k_root)
+    with open(root / "metadata" / "UrbanSound8K.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == data.URBANSOUND8K_HEADER and len(rows) - 1 == 80 == len(us8k)
+    infos = [sf.info(str(root / "audio" / f"fold{r[5]}" / r[0])) for r in rows[1:]]
+    assert len({i.samplerate for i in infos}) >= 3 and {i.channels for i in infos} == {1, 2}
+    assert len({i.subtype for i in infos}) >= 2
+    for r in rows[1:]:
+        fs_id, class_id = r[0].split("-")[:2]
+        assert fs_id == r[1] and class_id == r[6] and data.URBANSOUND8K_CLASSES[int(r[6])] == r[7]
+        assert 0 < float(r[3]) - float(r[2]) <= 4.0 and r[4] in ("1", "2")
+    # one fsID = one fold and one class
+    folds = collections.defaultdict(set)
+    for r in rows[1:]:
+        folds[r[1]].add((r[5], r[6]))
+    assert all(len(v) == 1 for v in folds.values())
+    assert np.bincount(us8k.labels, minlength=10).tolist() == [8] * 10
+    assert us8k.sample_rates == dict(sorted(collections.Counter(i.samplerate for i in infos).items()))
+    assert set(us8k.subset[us8k.folds <= 7]) == {"train"} and set(us8k.subset[us8k.folds == 8]) <= {"val"}
+    # loader decodes every rate / depth / channel count to mono float32
+    y, sr = data.decode_audio(us8k.paths[int(np.argmax([i.channels for i in infos]))])
+    assert y.ndim == 1 and y.dtype == np.float32 and np.abs(y).max() <= 1.0
+
+
+def test_audioset_layout_and_loader(as_root, audioset):
+    root = Path(as_root)
+    mid_lines = (root / "mid_to_display_name.tsv").read_text().splitlines()
+    assert not mid_lines[0].startswith("mid") and mid_lines == sorted(mid_lines)
+    mids = dict(line.split("\t") for line in mid_lines)
+    assert len(mids) == 56 and all(mids[m] == n for n, m in data.AUDIOSET_CLASSES)
+    selected = {m: i for i, (_, m) in enumerate(data.AUDIOSET_CLASSES)}
+    n_dropped = n_missing = 0
+    for part in ("train", "eval"):
+        clips = read_strong_tsv(root / data.AUDIOSET_TSV[part])
+        files = {p.stem[1:] if len(p.stem.rsplit("_", 1)[0]) == 12 else p.stem: p  # Y + 11-char YouTube id
+                 for p in (root / part).iterdir()}
+        assert any(sid.startswith("-") and "_" in sid.rsplit("_", 1)[0] for sid in clips) or part == "eval"
+        assert {p.suffix for p in files.values()} == {".wav", ".flac"}
+        for sid, clip_mids in clips.items():
+            ytid, ms = sid.rsplit("_", 1)
+            assert ms.isdigit() and len(ytid) == 11
+            target = sorted(selected[m] for m in clip_mids if m in selected)
+            key = f"{part}/{sid}"
+            if not target:
+                n_dropped += 1
+                assert key not in audioset.keys
+            elif sid not in files:
+                n_missing += 1
+                assert key not in audioset.keys
+            else:
+                i = audioset.keys.index(key)
+                assert np.flatnonzero(audioset.labels[i]).tolist() == target
+                assert audioset.subset[i] == part and audioset.paths[i] == files[sid]
+    assert audioset.counts["dropped_no_class"] == n_dropped
+    assert audioset.counts["missing_audio"] == n_missing > 0
+    assert audioset.counts["ignored_label_mids"] > 0  # the 6 extra MIDs: ignored, not an error
+    assert not [i for i in audioset.issues if i.fatal]
+    assert audioset.labels.sum(axis=0).min() >= 1 and audioset.labels.sum(axis=1).max() <= 5
+    freq = np.sort(audioset.labels.sum(axis=0))
+    assert freq[-1] >= 4 * freq[:10].mean()  # long-tailed class frequencies
+
+
+def test_audioset_accepts_other_names_and_lengths(tmp_path):
+    root = tmp_path / "as"
+    for part in ("train", "eval"):
+        (root / part).mkdir(parents=True)
+    rows = ["segment_id\tstart_time_seconds\tend_time_seconds\tlabel",
+            "-ab_cd-efgh_30000\t0.000\t1.000\t/m/09x0r",  # '-' start and '_' inside the YouTube id
+            "plainname01_0\t0.5\t0.8\t/m/05tny_",  # no Y prefix, .flac
+            "desedstyle1_30000\t0.0\t1.0\t/m/04rlf"]  # Y<ytid>_<start s>_<end s>.wav
+    (root / "audioset_train_strong.tsv").write_text("\n".join(rows) + "\n")
+    (root / "audioset_eval_strong.tsv").write_text(rows[0] + "\n" + rows[1] + "\n")
+    y = np.zeros(8000, np.float32) + 0.01
+    sf.write(root / "train" / "Y-ab_cd-efgh_30000.wav", y, 16000)
+    sf.write(root / "train" / "plainname01_0.flac", y[:3000], 48000, format="FLAC")
+    sf.write(root / "train" / "Ydesedstyle1_30.000_40.000.wav", y, 44100)
+    sf.write(root / "eval" / "-ab_cd-efgh_30000.wav", y, 16000)
+    ds = data.load_audioset(root)
+    assert sorted(ds.keys) == ["eval/-ab_cd-efgh_30000", "train/-ab_cd-efgh_30000", "train/desedstyle1_30000",
+                               "train/plainname01_0"]
+    assert ds.groups[ds.keys.index("train/-ab_cd-efgh_30000")] == "-ab_cd-efgh"
+    assert ds.sample_rates == {16000: 2, 44100: 1, 48000: 1}
+    assert not (root / "mid_to_display_name.tsv").exists()
+    assert any(i.kind == "missing_metadata" and not i.fatal for i in ds.issues)  # a note only
+    cache = data.build_cache(ds, tmp_path / "cache", workers=1, progress=False)
+    assert cache.shape == (1001, 64) and cache.config["name"] == "panns"  # real data: PANNs front end
+    assert np.isfinite(cache.get(np.arange(len(ds)))).all()
+
+
+# =============================================================================
+# determinism of the generators
+
+@pytest.mark.parametrize("kind,kwargs", [("speechcommands", dict(speakers=3, max_reps=1, noise_seconds=1.0)),
+                                         ("urbansound8k", dict(clips_per_class=2)),
+                                         ("audioset", dict(n_train=12, n_eval=6, seconds=0.5))])
+def test_generators_deterministic(tmp_path, kind, kwargs):
+    gen = {"speechcommands": data.synth_speechcommands, "urbansound8k": data.synth_urbansound8k,
+           "audioset": data.synth_audioset}[kind]
+    a, b, c = (gen(tmp_path / name, seed=seed, progress=False, **kwargs)
+               for name, seed in (("a", 3), ("b", 3), ("c", 4)))
+    ha, hb, hc = tree_hashes(a), tree_hashes(b), tree_hashes(c)
+    assert ha == hb and len(ha) > 5
+    assert ha != hc
+    audio = [k for k in ha if k.endswith((".wav", ".flac")) and k in hc]
+    assert all(ha[k] != hc[k] for k in audio)  # different seed -> different audio
+
+
+# =============================================================================
+# splits
+
+def test_split_grouped_no_leakage(gsc, us8k):
+    for ds in (gsc, us8k):
+        s = data.make_split(ds, "grouped", seed=0)
+        parts = [set(s.train), set(s.val), set(s.test)]
+        assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+        assert set().union(*parts) == set(range(len(ds)))
+        groups = [set(ds.groups[list(p)]) for p in parts]
+        assert not (groups[0] & groups[1]) and not (groups[0] & groups[2]) and not (groups[1] & groups[2])
+        assert len(s.train) >= 0.7 * len(ds) and len(s.val) > 0 and len(s.test) > 0
+        if ds is gsc:  # 10 speakers of ~20 clips: close to 70/10/20 (US8K here: too few fsIDs per class)
+            assert len(s.train) / len(ds) < 0.85 and len(s.test) / len(ds) > 0.1
+        again = data.make_split(ds, "grouped", seed=0)  # deterministic
+        assert again.hash == s.hash and all(np.array_equal(getattr(again, p), getattr(s, p))
+                                            for p in ("train", "val", "test"))
+        other = data.make_split(ds, "grouped", seed=1)
+        assert other.hash != s.hash
+        for c in range(len(ds.classes)):  # US8K: per class; GSC: each class about 70 %
+            n_c = int((ds.labels == c).sum())
+            assert (ds.labels[s.train] == c).sum() >= (0.7 * n_c if ds is us8k else 0.3 * n_c)
+
+
+def test_split_official_and_random(gsc, us8k, audioset, tmp_path):
+    s = data.make_split(us8k, "official")
+    assert set(us8k.folds[s.train]) <= set(range(1, 8)) and set(us8k.folds[s.val]) <= {8}
+    assert set(us8k.folds[s.test]) <= {9, 10}
+    assert len(s.train) + len(s.val) + len(s.test) == len(us8k)
+    s = data.make_split(gsc, "official")
+    for part, which in ((s.val, "validation"), (s.test, "testing"), (s.train, "training")):
+        assert all(data.gsc_list_of(gsc.keys[i].split("/")[1]) == which for i in part)
+    s = data.make_split(audioset)
+    assert s.method == "official" and len(s.val) == 0
+    assert set(audioset.subset[s.train]) == {"train"} and set(audioset.subset[s.test]) == {"eval"}
+    with pytest.raises(ValueError):
+        data.make_split(audioset, "grouped")
+    s = data.make_split(gsc, "random", seed=5)
+    for c in range(20):
+        n_c = int((gsc.labels == c).sum())
+        assert (gsc.labels[s.train] == c).sum() == round(0.7 * n_c)
+        assert (gsc.labels[s.val] == c).sum() == round(0.1 * n_c)
+    assert s.hash == data.make_split(gsc, "random", seed=5).hash
+    assert s.hash != data.make_split(gsc, "random", seed=6).hash
+    # saved split round-trips and keeps its hash
+    data.save_split(s, gsc, tmp_path / "split.json")
+    t = data.load_split(tmp_path / "split.json", gsc)
+    assert t.hash == s.hash and np.array_equal(t.train, s.train) and np.array_equal(t.test, s.test)
+
+
+# =============================================================================
+# class orders and phases
+
+def test_class_order():
+    assert data.class_order("audioset") == list(range(50))
+    a = data.class_order("speechcommands", "shuffle", seed=1993)
+    np.random.seed(1993)
+    mittal = list(range(20))
+    np.random.shuffle(mittal)
+    assert a == mittal and sorted(a) == list(range(20)) and a != list(range(20))
+    assert data.class_order(10, "shuffle", 1) == data.class_order("urbansound8k", "shuffle", 1)
+
+
+@pytest.mark.parametrize("order_kind", ["default", "shuffle"])
+def test_phases_single_label(gsc, us8k, order_kind):
+    for ds, sizes in ((gsc, [5, 3, 3, 3, 3, 3]), (us8k, [4, 2, 2, 2])):
+        split = data.make_split(ds)
+        order = data.class_order(ds.name, order_kind, seed=7)
+        phases = data.make_phases(ds, split, order)
+        assert [p.n_new for p in phases] == sizes
+        learned = {c: j for j, c in enumerate(order)}
+        lo = 0
+        for p in phases:
+            hi = lo + p.n_new
+            assert p.new_classes == order[lo:hi] and p.seen_classes == order[:hi] and p.n_old == lo
+            exp_train = [i for i in split.train if lo <= learned[ds.labels[i]] < hi]
+            assert p.train.tolist() == exp_train and len(exp_train) > 0
+            assert p.train_y.tolist() == [learned[ds.labels[i]] for i in exp_train]
+            for idx, y, part in ((p.val, p.val_y, split.val), (p.test, p.test_y, split.test),
+                                 (p.joint, p.joint_y, split.train)):
+                assert idx.tolist() == [i for i in part if learned[ds.labels[i]] < hi]
+                assert y.tolist() == [learned[ds.labels[i]] for i in idx]
+            lo = hi
+        assert len(phases[-1].test) == len(split.test) and len(phases[-1].joint) == len(split.train)
+
+
+@pytest.mark.parametrize("order_kind", ["default", "shuffle"])
+def test_phases_multilabel(as_root, audioset, order_kind):
+    split = data.make_split(audioset)
+    order = data.class_order("audioset", order_kind, seed=3)
+    phases = data.make_phases(audioset, split, order)
+    assert [p.n_new for p in phases] == [30, 5, 5, 5, 5]
+    mid_of = [data.AUDIOSET_CLASSES[c][1] for c in order]  # learned label -> MID
+    clips = {part: read_strong_tsv(Path(as_root) / data.AUDIOSET_TSV[part]) for part in ("train", "eval")}
+    key_mids = {k: clips[k.split("/")[0]][k.split("/", 1)[1]] for k in audioset.keys}
+    lo = 0
+    for p in phases:
+        hi = lo + p.n_new
+        new, seen = mid_of[lo:hi], mid_of[:hi]
+        exp = [i for i in split.train if key_mids[audioset.keys[i]] & set(new)]
+        assert p.train.tolist() == exp and len(exp) > 0
+        assert p.train_y.shape == (len(exp), hi) and p.train_y.dtype == np.float32
+        for row, i in zip(p.train_y, exp):  # only phase-k classes are targets
+            clip = key_mids[audioset.keys[i]]
+            assert row.tolist() == [float(j >= lo and mid_of[j] in clip) for j in range(hi)]
+        assert (p.train_y[:, lo:].sum(axis=1) >= 1).all() and not p.train_y[:, :lo].any()
+        exp_test = [i for i in split.test if key_mids[audioset.keys[i]] & set(seen)]
+        assert p.test.tolist() == exp_test and len(exp_test) > 0
+        for row, i in zip(p.test_y, exp_test):  # test targets over all seen classes
+            assert row.tolist() == [float(m in key_mids[audioset.keys[i]]) for m in seen]
+        exp_joint = [i for i in split.train if key_mids[audioset.keys[i]] & set(seen)]
+        assert p.joint.tolist() == exp_joint and p.joint_y.shape == (len(exp_joint), hi)
+        assert (p.joint_y.sum(axis=1) >= 1).all() and len(p.val) == 0
+        lo = hi
+    # a clip with classes of two phases is in both phases' train sets, with different targets
+    assert len(set(phases[0].train) & set(phases[1].train)) > 0
+    with pytest.raises(ValueError):
+        data.make_phases(audioset, split, order, sizes=[30, 30])
+
+
+# =============================================================================
+# feature cache
+
+def test_cache_reuse_and_invalidation(gsc_root, tmp_path):
+    root = tmp_path / "gsc"
+    shutil.copytree(gsc_root, root)
+    ds = data.load_dataset("speechcommands", root)
+    cache = data.build_cache(ds, tmp_path / "cache", workers=2, progress=False)
+    n = len(ds)
+    assert cache.stats["computed"] == n and cache.stats["reused"] == 0 and cache.shape == (32, 32)
+    x = cache.get(np.arange(n))
+    assert x.shape == (n, 32, 32) and x.dtype == np.float32
+    for i in (0, n // 2, n - 1):  # stored = features of the decoded file (float16 rounding)
+        y, sr = data.decode_audio(ds.paths[i])
+        np.testing.assert_allclose(x[i], features.speechcommands_features(y, sr), atol=0.06, rtol=2e-3)
+    manifest = (cache.folder / "manifest.json").read_text()
+    assert '"config"' in manifest and cache.folder.name.startswith("speechcommands-")
+    # second build: nothing computed
+    again = data.build_cache(ds, tmp_path / "cache", workers=2, progress=False)
+    assert again.stats["computed"] == 0 and again.stats["reused"] == n
+    assert np.array_equal(again.get(np.arange(n)), x)
+    # change one file's content -> only it is recomputed; touch another -> re-hashed, not recomputed
+    changed, touched = ds.paths[3], ds.paths[7]
+    y, sr = sf.read(changed, dtype="float32")
+    sf.write(changed, np.roll(y, 4000) * 0.5, sr, subtype="PCM_16")
+    st = os.stat(touched)
+    os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    third = data.build_cache(ds, tmp_path / "cache", workers=2, progress=False)
+    assert third.stats["computed"] == 1 and third.stats["rehashed"] == 1 and third.stats["reused"] == n - 2
+    x3 = third.get(np.arange(n))
+    assert not np.array_equal(x3[3], x[3]) and np.array_equal(np.delete(x3, 3, 0), np.delete(x, 3, 0))
+    assert third.rows[3] == cache.rows[3]  # recomputed in place
+    # a different config -> a different cache folder, computed from scratch
+    other = dict(data.frontend_config(ds), extra_setting=1)
+    fourth = data.build_cache(ds, tmp_path / "cache", config=other, workers=1, progress=False)
+    assert fourth.folder != cache.folder and fourth.stats["computed"] == n
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+    # a new clip -> appended, the rest reused
+    sf.write(root / "yes" / "0badcafe_nohash_0.wav", np.zeros(16000, np.float32) + 0.01, 16000)
+    ds2 = data.load_dataset("speechcommands", root)
+    fifth = data.build_cache(ds2, tmp_path / "cache", workers=1, progress=False)
+    assert fifth.stats["computed"] == 1 and fifth.stats["reused"] == n
+
+
+def test_cache_frontends_follow_dataset(as_root, us8k, audioset, tmp_path):
+    config = data.frontend_config(audioset)
+    assert config["name"] == "logmel16k" and config["sr"] == 16000 and config["seconds"] == 1.0
+    assert data.frontend_config(audioset, "panns")["sr"] == 32000
+    small = audioset.select(np.arange(6))
+    cache = data.build_cache(small, tmp_path / "c", workers=1, progress=False)
+    assert cache.shape == (101, 64)  # 1 s at hop 160
+    y, sr = data.decode_audio(small.paths[0])
+    np.testing.assert_allclose(cache.get([0])[0], features.log_mel(y, 16000, 512, 160, 64, 50.0, 8000.0),
+                               atol=0.06, rtol=2e-3)
+    assert data.frontend_config(us8k)["fn"] == "urbansound8k_features"
+    c2 = data.build_cache(us8k.select(np.arange(3)), tmp_path / "c", workers=1, progress=False)
+    assert c2.shape == (128, 85) and set(c2.stats["sample_rates"]) <= {str(r) for r in us8k.sample_rates}
+
+
+# =============================================================================
+# bad input
+
+def corrupt_header_only(path):
+    sf.write(path, np.zeros(0, np.float32), 16000, subtype="PCM_16")
+    assert sf.info(str(path)).frames == 0
+
+
+def test_bad_input_urbansound8k(us8k_root, tmp_path):
+    root = tmp_path / "us8k"
+    shutil.copytree(us8k_root, root)
+    csv_path = root / "metadata" / "UrbanSound8K.csv"
+    rows = list(csv.reader(open(csv_path, newline="")))
+    paths = [root / "audio" / f"fold{r[5]}" / r[0] for r in rows[1:]]
+    paths[0].write_bytes(b"")  # zero-byte
+    b = paths[1].read_bytes()
+    paths[1].write_bytes(b[:len(b) // 2])  # truncated
+    corrupt_header_only(paths[2])  # header only
+    paths[3].write_text("this is not audio, just text\n" * 20)  # undecodable
+    paths[4].unlink()  # missing
+    (root / "audio" / "fold1" / ".DS_Store").write_bytes(b"\x00\x01junk")  # stray (a note only)
+    with open(csv_path, "a") as f:
+        f.write("broken-row,1,2\n")  # malformed
+        f.write("99999-12-0-0.wav,99999,0.0,1.0,1,1,12,unknown\n")  # unknown classID
+        f.write("99998-3-0-0.wav,99998,0.0,1.0,1,1,3,siren\n")  # classID / name mismatch
+        f.write("99997-3-0-0.wav,99997,0.0,1.0,1,x,3,dog_bark\n")  # fold not an integer
+    with pytest.raises(data.DataError) as err:
+        data.load_urbansound8k(root)
+    msg = str(err.value)
+    lines = [line for line in msg.splitlines() if line.startswith("  - ")]
+    assert len(lines) == 9 and len(err.value.issues) == 9
+    for p, word in zip(paths[:5], ("empty", "truncated", "0 samples", "not a readable audio", "not found")):
+        assert any(str(p) in line and word in line for line in lines), (p, word)
+    n = len(rows)
+    for lineno, word in ((n + 1, "expected 8"), (n + 2, "unknown classID 12"), (n + 3, "'siren'"),
+                         (n + 4, "not integers")):
+        assert any(f"UrbanSound8K.csv:{lineno}:" in line and word in line for line in lines), (lineno, word)
+    assert ".DS_Store" not in msg  # a stray file is not a reason to stop
+    ds = data.load_urbansound8k(root, skip_bad=True)
+    assert ds.counts["skipped_bad"] == 9 and len(ds) == len(rows) - 1 - 5
+    assert any(i.kind == "stray_file" and i.path.endswith(".DS_Store") for i in ds.issues)
+    assert not any(str(p) in ds.paths for p in paths[:5])
+
+
+def test_bad_input_audioset(as_root, tmp_path):
+    root = tmp_path / "as"
+    shutil.copytree(as_root, root)
+    tsv = root / "audioset_train_strong.tsv"
+    wav = sorted((root / "train").glob("Y*.wav"))
+    wav[0].write_bytes(b"")
+    (root / "train" / "notes.txt").write_text("stray")
+    sid = "unknownMID1_1000"
+    sf.write(root / "train" / f"Y{sid}.wav", np.zeros(8000, np.float32) + 0.01, 16000)
+    with open(tsv, "a") as f:
+        f.write("onlythree\t0.0\t1.0\n")  # malformed: 3 fields
+        f.write("noms\t0.0\t1.0\t/m/09x0r\n")  # segment id without _<ms>
+        f.write("goodid12345_0\tabc\t1.0\t/m/09x0r\n")  # bad time
+        f.write("goodid12345_0\t0.0\t1.0\tSpeech\n")  # label is not a MID
+        f.write(f"{sid}\t0.0\t0.5\t/m/zzzzz\n")  # MID unknown to mid_to_display_name.tsv: a note
+        f.write(f"{sid}\t0.0\t0.5\t/m/09x0r\n")
+    with pytest.raises(data.DataError) as err:
+        data.load_audioset(root)
+    lines = [line for line in str(err.value).splitlines() if line.startswith("  - ")]
+    assert len(lines) == 5
+    assert any(str(wav[0]) in line and "empty" in line for line in lines)
+    for word in ("got 3", "'noms'", "bad event times", "'Speech' is not a MID"):
+        assert any("audioset_train_strong.tsv:" in line and word in line for line in lines), word
+    ds = data.load_audioset(root, skip_bad=True)
+    assert ds.counts["skipped_bad"] == 5
+    notes = {i.kind: i for i in ds.issues if not i.fatal}
+    assert "/m/zzzzz" in notes["unknown_mid"].problem and notes["stray_file"].path.endswith("notes.txt")
+    missing = [int(i.problem.split()[0]) for i in ds.issues if i.kind == "missing_audio"]
+    assert sum(missing) == ds.counts["missing_audio"] > 0
+    i = ds.keys.index(f"train/{sid}")
+    assert np.flatnonzero(ds.labels[i]).tolist() == [30]  # Speech only; the unknown MID is ignored
+
+
+def test_bad_input_speechcommands(gsc_root, tmp_path):
+    root = tmp_path / "gsc"
+    shutil.copytree(gsc_root, root)
+    files = sorted((root / "yes").glob("*.wav"))
+    corrupt_header_only(files[0])
+    files[1].write_text("RIFF but not really a wav")
+    (root / "no" / "readme.txt").write_text("stray")
+    with open(root / "testing_list.txt", "a") as f:
+        f.write("up/deadbeef_nohash_9.wav\n")  # listed, missing
+    with pytest.raises(data.DataError) as err:
+        data.load_speechcommands(root)
+    lines = [line for line in str(err.value).splitlines() if line.startswith("  - ")]
+    assert len(lines) == 3
+    assert any(str(files[0]) in line and "0 samples" in line for line in lines)
+    assert any(str(files[1]) in line and "not a readable audio file" in line for line in lines)
+    assert any("up/deadbeef_nohash_9.wav" in line and "testing_list.txt" in line for line in lines)
+    ds = data.load_speechcommands(root, skip_bad=True)
+    assert ds.counts["skipped_bad"] == 3 and "yes/" + files[0].name not in ds.keys
+    assert any(i.kind == "stray_file" and i.path.endswith("readme.txt") for i in ds.issues)
+    (root / "validation_list.txt").unlink()
+    with pytest.raises(data.DataError, match="validation_list.txt: not found"):
+        data.load_speechcommands(root)
+
+
+def test_missing_metadata_is_one_clear_error(tmp_path):
+    for name, needed in (("audioset", "audioset_train_strong.tsv"), ("urbansound8k", "UrbanSound8K.csv"),
+                         ("speechcommands", "validation_list.txt")):
+        with pytest.raises(data.DataError) as err:
+            data.load_dataset(name, tmp_path)
+        assert needed in str(err.value) and "not found" in str(err.value)
+
+
+def test_bad_file_found_while_caching(gsc_root, tmp_path):
+    root = tmp_path / "gsc"
+    shutil.copytree(gsc_root, root)
+    ds = data.load_speechcommands(root, check_audio=False)  # no header check: caching finds it
+    bad = ds.paths[5]
+    bad.write_bytes(b"")
+    with pytest.raises(data.DataError) as err:
+        data.build_cache(ds, tmp_path / "cache", workers=2, progress=False)
+    assert str(bad) in str(err.value) and "not a readable audio file" in str(err.value)
+    ds2, cache = data.prepare("speechcommands", root, tmp_path / "cache", skip_bad=True, workers=1,
+                              progress=False)
+    assert len(ds2) == len(ds) - 1 and cache.valid.all() and ds2.counts["skipped_bad"] == 1
+    assert cache.stats["computed"] == 0  # the good clips were cached by the failed run
+    assert cache.get(np.arange(len(ds2))).shape == (len(ds2), 32, 32)
+
+
+# =============================================================================
+# command line
+
+def test_cli_stats_synth_cache(gsc_root, us8k_root, tmp_path, capsys):
+    assert data.main(["stats", "--data", "speechcommands", "--root", str(gsc_root)]) == 0
+    out = capsys.readouterr().out
+    assert "split grouped" in out and "sample rates seen: 16000 Hz" in out and "problems: none" in out
+    for word in data.SPEECHCOMMANDS_WORDS:
+        assert re.search(rf"^{word}\s+\d+\s+\d+\s+\d+\s+\d+$", out, re.M), word
+    assert data.main(["stats", "--data", "urbansound8k", "--root", str(us8k_root), "--split", "official",
+                      "--save-split", str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    assert "split official" in out and (tmp_path / "s.json").is_file()
+    assert data.main(["synth", "--kind", "speechcommands", "--out", str(tmp_path / "g"), "--speakers", "2",
+                      "--max-reps", "1"]) == 0
+    assert (tmp_path / "g" / "testing_list.txt").is_file()
+    (tmp_path / "g" / "yes" / sorted(os.listdir(tmp_path / "g" / "yes"))[0]).write_bytes(b"")
+    assert data.main(["stats", "--data", "speechcommands", "--root", str(tmp_path / "g")]) == 2
+    assert "empty file (0 bytes)" in capsys.readouterr().err
+    assert data.main(["cache", "--data", "speechcommands", "--root", str(tmp_path / "g"), "--cache",
+                      str(tmp_path / "cache"), "--skip-bad", "--workers", "1"]) == 0
+    assert "skipped bad 1" in capsys.readouterr().out
+
+
+def test_cli_help():
+    for args in ([], ["stats"], ["synth"], ["cache"]):
+        r = subprocess.run([sys.executable, str(HERE / "data.py"), *args, "--help"], capture_output=True,
+                           text=True)
+        assert r.returncode == 0 and "usage" in r.stdout
+    r = subprocess.run([sys.executable, str(HERE / "data.py"), "synth", "--help"], capture_output=True,
+                       text=True)
+    for flag in ("--kind", "--out", "--seed", "--n-train", "--n-eval", "--seconds", "--speakers",
+                 "--clips-per-class", "--missing"):
+        assert flag in r.stdout
+
+
+# =============================================================================
+# cil.py + methods.py training loop, end to end on a tiny generated AudioSet-layout dataset
+
+TINY = ['--data', 'audioset', '--phases', '4,2,2', '--width', '0.0625', '--batch-size', '16',
+        '--epochs-base', '2', '--epochs', '2', '--quiet', '--workers', '1']
+
+
+@pytest.fixture(scope='module')
+def tiny_audioset(as_root):
+    return as_root  # the generated AudioSet-layout set of the data.py tests (150 + 70 clips of 1 s)
+
+
+def run_cil(root, out, *extra):
+    cache = Path(out).parent / 'cache'
+    assert cil.main(TINY + ['--root', str(root), '--cache', str(cache), '--out', str(out),
+                            '--results', str(Path(out) / 'results'), *extra]) == 0
+    return Path(out)
+
+
+def run_dir(out, method):
+    (d,) = (Path(out) / 'audioset').glob(f'{method}-s0-*')
+    return d
+
+
+def test_every_method_runs_and_phase0_is_trained_once(tiny_audioset, tmp_path, capsys):
+    out = run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'all', '--report', 'table1')
+    phase0 = list((out / 'audioset').glob('phase0-*'))
+    assert len(phase0) == 1  # shared by all eight methods
+    assert (phase0[0] / 'log.txt').read_text().count('phase 0 epoch') == 2
+    for name in cil.METHOD_ORDER:
+        d = run_dir(out, name)
+        m = json.loads((d / 'metrics.json').read_text())
+        assert [r['n_classes'] for r in m['phases']] == [4, 6, 8]
+        assert m['phases'][0] == json.loads((phase0[0] / 'record.json').read_text())
+        assert set(m['summary']) >= {'f1', 'fr', 'map', 'map_binary'}
+        assert all(0 <= r['f1'] <= 1 and 0 <= r['map'] <= 1 for r in m['phases'])
+        for f in ('config.json', 'log.txt', 'phase1.pt', 'phase2.pt', 'table1.csv', 'table2.csv', 'phases.csv'):
+            assert (d / f).exists(), (name, f)
+        assert not (d / 'state.pt').exists()
+    table = (out / 'results' / 'audioset' / 'table1.md').read_text()
+    assert all(f'| {name.upper()} |' in table for name in cil.METHOD_ORDER)
+    assert '| IODFD | yes | yes | yes |' in table and '| FE | - | - | - |' in table
+    # FE: backbone (weights and BN statistics) and the old classifier rows are bit-exact after phase 1
+    base = torch.load(phase0[0] / 'phase0.pt', weights_only=True)['model']
+    fe = torch.load(run_dir(out, 'fe') / 'phase1.pt', weights_only=True)['model']
+    for key in base:
+        if key.startswith(('bn0', 'conv_block')):
+            assert torch.equal(base[key], fe[key]), key
+    assert torch.equal(base['fc.weight'], fe['fc.weight'][:4]) and torch.equal(base['fc.bias'], fe['fc.bias'][:4])
+    fe2 = torch.load(run_dir(out, 'fe') / 'phase2.pt', weights_only=True)['model']
+    assert torch.equal(fe['fc.weight'], fe2['fc.weight'][:6])  # phase 1's rows are old rows in phase 2
+    # FT changes the backbone and the old rows
+    ft = torch.load(run_dir(out, 'ft') / 'phase1.pt', weights_only=True)['model']
+    assert not torch.equal(base['conv_block1.conv1.weight'], ft['conv_block1.conv1.weight'])
+    assert not torch.equal(base['fc.weight'], ft['fc.weight'][:4])
+    # AT is a fresh learner on all seen classes: one classifier block of 8 rows, phase 0 not its start
+    at = torch.load(run_dir(out, 'at') / 'phase2.pt', weights_only=True)
+    assert at['sizes'] == [8]
+
+
+def test_indl_gives_old_rows_no_gradient_from_bce():
+    torch.manual_seed(0)
+    model = models.Cnn14(4, width=1 / 16)
+    model.grow(2)
+    logits, _ = model(torch.randn(3, 50, 64))
+    loss, terms = methods.multilabel_loss(methods.METHODS['indl'], logits, torch.tensor([[1., 0], [0, 1], [1, 1]]), 2)
+    loss.backward()
+    assert list(terms) == ['bce']
+    assert torch.count_nonzero(model.fc.blocks[0].weight.grad) == 0
+    assert torch.count_nonzero(model.fc.blocks[1].weight.grad) > 0
+    model.zero_grad()
+    logits, _ = model(torch.randn(3, 50, 64))
+    loss, _ = methods.multilabel_loss(methods.METHODS['ft'], logits, torch.tensor([[1., 0], [0, 1], [1, 1]]), 2)
+    loss.backward()  # without IndL the old rows are pushed towards 0 by the BCE
+    assert torch.count_nonzero(model.fc.blocks[0].weight.grad) > 0
+
+
+def test_teacher_cache_equals_online_teacher():
+    torch.manual_seed(0)
+    teacher = models.Cnn14(4, width=1 / 16).eval()
+    x = torch.randn(10, 50, 64).half()
+    logits, feats = methods.teacher_outputs(teacher, x, 4, torch.device('cpu'))
+    with torch.no_grad():
+        ref_logits, ref_feats = teacher(x[3:7].float())
+    assert torch.allclose(logits[3:7], ref_logits, atol=1e-6) and torch.allclose(feats[3:7], ref_feats, atol=1e-6)
+
+
+def _interrupt_at(monkeypatch, call):
+    real, calls = methods.train_epoch, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(methods, 'train_epoch', flaky)
+
+
+@pytest.mark.parametrize('interrupt_at', [2, 4])  # in the shared phase 0, in phase 1
+def test_resume_equals_an_uninterrupted_run(tiny_audioset, tmp_path, monkeypatch, interrupt_at):
+    ref = run_cil(tiny_audioset, tmp_path / 'ref', '--method', 'iodfd')
+    _interrupt_at(monkeypatch, interrupt_at)
+    with pytest.raises(SystemExit, match='run the same command again'):
+        run_cil(tiny_audioset, tmp_path / 'resumed', '--method', 'iodfd')
+    monkeypatch.undo()
+    out = run_cil(tiny_audioset, tmp_path / 'resumed', '--method', 'iodfd')
+    a = json.loads((run_dir(ref, 'iodfd') / 'metrics.json').read_text())
+    b = json.loads((run_dir(out, 'iodfd') / 'metrics.json').read_text())
+    assert a['phases'] == b['phases']
+    final_a = torch.load(run_dir(ref, 'iodfd') / 'phase2.pt', weights_only=True)['model']
+    final_b = torch.load(run_dir(out, 'iodfd') / 'phase2.pt', weights_only=True)['model']
+    assert all(torch.equal(final_a[k], final_b[k]) for k in final_a)
+    assert 'resuming after epoch' in (run_dir(out, 'iodfd') / 'log.txt').read_text() + ''.join(
+        p.read_text() for p in (out / 'audioset').glob('phase0-*/log.txt'))
+
+
+def test_truncated_checkpoint_is_reported_not_loaded(tiny_audioset, tmp_path, monkeypatch):
+    _interrupt_at(monkeypatch, 4)
+    with pytest.raises(SystemExit):
+        run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iod')
+    monkeypatch.undo()
+    state = run_dir(tmp_path / 'runs', 'iod') / 'state.pt'
+    state.write_bytes(state.read_bytes()[:5000])
+    with pytest.raises(SystemExit, match='state.pt: truncated or corrupt checkpoint'):
+        run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iod')
+
+
+def test_nan_loss_stops_naming_phase_epoch_and_term(tiny_audioset, tmp_path, monkeypatch):
+    monkeypatch.setattr(methods, 'fd_loss', lambda *a, **k: torch.tensor(float('nan')))
+    with pytest.raises(SystemExit, match=r'phase 1, epoch 1: loss term fd is nan'):
+        run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'ifd')
