@@ -4,6 +4,7 @@ Class-incremental learning runs, one command each:
     python cil.py --method iodfd --data audioset --root DIR      # the paper's setting (GPU)
     python cil.py --method iodfd --data synth-audioset           # generated data, CPU-sized
     python cil.py --method ft,fe,indl,od,iod,ifd,iodfd,at --data synth-audioset --report table1
+    python cil.py --method mittal --data speechcommands --root DIR --heads 5,4,3,2   # Ma et al.
 
 A run folder (runs/<data>/<method>-s<seed>-<hash>/) holds the resolved config, per-phase metrics
 (metrics.json), a CSV per table, the checkpoint of each phase and a log. Runs checkpoint every
@@ -12,6 +13,7 @@ same for every method (and for AT): it is trained once per (seed, config) in a s
 reused.
 """
 import argparse
+import collections
 import copy
 import csv
 import dataclasses
@@ -36,10 +38,20 @@ METHOD_ORDER = ('ft', 'fe', 'indl', 'od', 'iod', 'ifd', 'iodfd', 'at')
 # Defaults per dataset. audioset = the papers' setting (authors' released values); synth-audioset =
 # the generated stand-in, sized for a 2-core CPU (narrow CNN14, short clips, few epochs).
 PRESETS = {
-    'audioset': dict(width=1.0, epochs_base=120, epochs=120, batch_size=32),
-    'synth-audioset': dict(width=0.125, epochs_base=12, epochs=8, batch_size=32),
+    'audioset': dict(width=1.0, epochs_base=120, epochs=120, batch_size=32, phases='30,5,5,5,5'),
+    'synth-audioset': dict(width=0.125, epochs_base=12, epochs=8, batch_size=32, phases='30,5,5,5,5'),
+    # single-label (kws_cil.md section 5): early stopping bounds the epochs; synth-* are CPU-sized
+    'speechcommands': dict(phases='5,3,3,3,3,3', memory='200', heads='5,4,3,2', epochs_base=100, epochs_a=50,
+                           epochs_b=50, epochs_ft=60, patience=10, batch_size=64),
+    'urbansound8k': dict(phases='4,2,2,2', memory='100', heads='4,3,2', epochs_base=100, epochs_a=50,
+                         epochs_b=50, epochs_ft=60, patience=10, batch_size=64),
+    'synth-speechcommands': dict(phases='5,3,3,3,3,3', memory='200', heads='5,4,3,2', epochs_base=40, epochs_a=15,
+                                 epochs_b=15, epochs_ft=20, patience=5, batch_size=64),
+    'synth-urbansound8k': dict(phases='4,2,2,2', memory='100', heads='4,3,2', epochs_base=40, epochs_a=15,
+                               epochs_b=15, epochs_ft=20, patience=5, batch_size=64),
 }
-MULTILABEL_DATA = tuple(PRESETS)
+MULTILABEL_DATA = ('audioset', 'synth-audioset')
+KWS_DATA = ('speechcommands', 'urbansound8k', 'synth-speechcommands', 'synth-urbansound8k')
 
 
 class RunError(Exception):
@@ -55,10 +67,10 @@ def build_parser():
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--method', default='iodfd',
                    help=f"one method or a comma list ('all' = {','.join(METHOD_ORDER)})")
-    p.add_argument('--data', default='synth-audioset', choices=MULTILABEL_DATA,
-                   help='audioset: the real AudioSet strong layout under --root; synth-audioset: a generated '
-                        'dataset in the same layout (made on first use under --cache)')
-    p.add_argument('--root', default=None, help='dataset folder (required for audioset)')
+    p.add_argument('--data', default='synth-audioset', choices=MULTILABEL_DATA + KWS_DATA,
+                   help='a real layout under --root (audioset, speechcommands, urbansound8k) or its generated '
+                        'stand-in in the same layout (synth-*, made on first use under --cache)')
+    p.add_argument('--root', default=None, help='dataset folder (required for real data)')
     p.add_argument('--cache', default='cache', help='folder for generated data and the feature cache')
     p.add_argument('--out', default='runs', help='folder for run folders')
     p.add_argument('--results', default='results', help='folder for tables and figures (--report)')
@@ -66,11 +78,12 @@ def build_parser():
     p.add_argument('--class-order', default='default', choices=['default', 'shuffle'],
                    help="default: the authors' class list; shuffle: seeded by --order-seed")
     p.add_argument('--order-seed', type=int, default=0, help='seed of --class-order shuffle')
-    p.add_argument('--phases', default='30,5,5,5,5', help='classes per phase')
+    p.add_argument('--phases', default=None, help='classes per phase (preset: 30,5,5,5,5 / 5,3,3,3,3,3 / 4,2,2,2)')
     g = p.add_argument_group('training (defaults: the authors\' released values; dataset presets set the rest)')
-    g.add_argument('--epochs-base', type=int, default=None, help='epochs of phase 0 (preset: 120 / 12)')
+    g.add_argument('--epochs-base', type=int, default=None,
+                   help='epochs of phase 0 (preset: 120 / 12; single-label: the early-stopping maximum, 100 / 40)')
     g.add_argument('--epochs', type=int, default=None, help='epochs of each incremental phase (preset: 120 / 8)')
-    g.add_argument('--batch-size', type=int, default=None, help='mini-batch size (preset: 32)')
+    g.add_argument('--batch-size', type=int, default=None, help='mini-batch size (preset: 32; single-label 64)')
     g.add_argument('--lr-base', type=float, default=0.01, help='learning rate of phase 0 (and of AT)')
     g.add_argument('--lr', type=float, default=0.001, help='learning rate of incremental phases')
     g.add_argument('--lr-min', type=float, default=1e-4, help='eta_min of CosineAnnealingLR')
@@ -99,9 +112,45 @@ def build_parser():
                    help="compute the previous learner's outputs once per phase instead of every step")
     g.add_argument('--skip-bad', action='store_true', help='skip and count unreadable clips instead of stopping')
     g.add_argument('--workers', type=int, default=None, help='processes for the feature cache (default: all cores)')
-    g.add_argument('--report', default=None, choices=['table1', 'table2', 'figures'],
+    g.add_argument('--report', default=None,
+                   choices=['table1', 'table2', 'figures', 'kws-table1', 'kws-table2', 'kws-figures'],
                    help='after the runs, print and save this table (or draw the figures) for the methods run')
     g.add_argument('--quiet', action='store_true', help='no per-epoch lines on stdout (the log file keeps them)')
+    g = p.add_argument_group('single-label CIL with exemplars (--method mittal; kws_cil.md)')
+    g.add_argument('--losses', default='ce_n,kd_n,ce_o,kd_o',
+                   help="loss terms of the incremental step; ';' separates variants run one after another "
+                        "(Table 2: 'ce_n;ce_n,kd_n;ce_n,ce_o;ce_n,ce_o,kd_n;ce_n,ce_o,kd_o;ce_n,ce_o,kd_n,kd_o')")
+    g.add_argument('--memory', default=None, help="exemplar memory K (preset 200 / 100); a comma list runs each")
+    g.add_argument('--exemplar-select', default='random', choices=['random', 'herding'])
+    g.add_argument('--heads', default=None,
+                   help="multitask base heads, e.g. 5,4,3,2 (first = all base classes; single task = 5); "
+                        "';' separates configurations run one after another")
+    g.add_argument('--head-subsets', default='random',
+                   help="random | cyclic | prefix | explicit '0-1-2-3/1-2-4/0-3' (heads 1..)")
+    g.add_argument('--subset-seed', type=int, default=0)
+    g.add_argument('--mt-batching', default='per-task', choices=['per-task', 'shared'])
+    g.add_argument('--mt-loss-reduce', default='sum', choices=['sum', 'mean'])
+    g.add_argument('--ft-mode', default='two-step', choices=['two-step', 'mittal'],
+                   help="two-step: conv1-3 frozen at --lr-a, then all layers at --lr-b, early stopping each; "
+                        "mittal: all layers, lr 0.01 cosine, --epochs-ft fixed epochs")
+    g.add_argument('--freeze-upto', type=int, default=3, help='conv layers frozen in step A')
+    g.add_argument('--lr-a', type=float, default=0.01)
+    g.add_argument('--lr-b', type=float, default=0.001)
+    g.add_argument('--lr-ft', type=float, default=0.01, help='learning rate of --ft-mode mittal')
+    g.add_argument('--epochs-a', type=int, default=None, help='max epochs of step A (preset 50 / 15)')
+    g.add_argument('--epochs-b', type=int, default=None, help='max epochs of step B (preset 50 / 15)')
+    g.add_argument('--epochs-ft', type=int, default=None, help='epochs of --ft-mode mittal (preset 60 / 20)')
+    g.add_argument('--patience', type=int, default=None, help='early-stopping patience in epochs (preset 10 / 5)')
+    g.add_argument('--es-val', default='seen', choices=['seen', 'new'],
+                   help='validation classes for early stopping: all seen, or only the new ones (strict CIL)')
+    g.add_argument('--base-sched', default='constant', choices=['constant', 'cosine'])
+    g.add_argument('--ce-new-logits', default='new', choices=['new', 'all'],
+                   help="CE N over the new classes' logits (Mittal) or over all")
+    g.add_argument('--split', default='grouped', choices=['grouped', 'official', 'random'],
+                   help='train/val/test 0.7/0.1/0.2 by speaker / fsID (grouped), the official lists / folds, '
+                        'or per-class random')
+    g.add_argument('--split-seed', type=int, default=0)
+    g.add_argument('--timing-epochs', type=int, default=6, help='epochs timed per heads configuration (kws-table1)')
     return p
 
 
@@ -111,23 +160,45 @@ def resolve_config(args):
     for key, value in PRESETS[args.data].items():
         if cfg.get(key) is None:
             cfg[key] = value
-    cfg['phases'] = [int(n) for n in args.phases.split(',')]
-    if args.data == 'audioset' and not args.root:
-        raise SystemExit('cil.py: --data audioset needs --root DIR (the folder with audioset_train_strong.tsv); '
-                         'use --data synth-audioset for the generated stand-in')
+    cfg['phases'] = [int(n) for n in str(cfg['phases']).split(',')]
+    cfg['base_classes'] = cfg['phases'][0]
+    if not args.data.startswith('synth-') and not args.root:
+        raise SystemExit(f'cil.py: --data {args.data} needs --root DIR (the unpacked dataset); '
+                         f'use --data synth-{args.data} for the generated stand-in')
+    if args.data in KWS_DATA:
+        if args.method not in ('mittal', 'iodfd'):  # iodfd is only the parser's default
+            raise SystemExit(f"cil.py: --data {args.data} is single-label: use --method mittal (its loss terms "
+                             f"are --losses); {args.method} is a multi-label method")
+        cfg['methods'] = ['mittal']
+        cfg['loss_sets'] = [sorted(v.split(','), key=methods.KWS_TERMS.index) for v in args.losses.split(';')]
+        bad = [t for v in cfg['loss_sets'] for t in v if t not in methods.KWS_TERMS]
+        if bad:
+            raise SystemExit(f"cil.py: unknown loss term {bad[0]}; use {', '.join(methods.KWS_TERMS)}")
+        cfg['memories'] = [int(k) for k in str(cfg['memory']).split(',')]
+        cfg['head_sets'] = [[int(k) for k in h.split(',')] for h in str(cfg['heads']).split(';')]
+        for heads in cfg['head_sets']:
+            try:
+                methods.head_subsets(cfg['phases'][0], heads, cfg['head_subsets'], cfg['subset_seed'])
+            except ValueError as e:
+                raise SystemExit(f'cil.py: {e}')
+        if min(cfg['memories']) < sum(cfg['phases']):
+            raise SystemExit(f"cil.py: --memory {min(cfg['memories'])} is smaller than the {sum(cfg['phases'])} "
+                             f"classes: every class needs at least one exemplar")
+        return cfg
     names = METHOD_ORDER if args.method == 'all' else tuple(m.strip() for m in args.method.split(','))
     unknown = [m for m in names if m not in methods.METHODS]
     if unknown:
-        raise SystemExit(f"cil.py: unknown method {', '.join(unknown)}; choose from {', '.join(METHOD_ORDER)}")
+        raise SystemExit(f"cil.py: unknown method {', '.join(unknown)}; choose from {', '.join(METHOD_ORDER)} "
+                         f"(mittal is the single-label method)")
     cfg['methods'] = list(names)
     return cfg
 
 
 # fields that change what phase 0 learns (its shared checkpoint is keyed by them)
-PHASE0_KEYS = ('data', 'root', 'seed', 'class_order', 'order_seed', 'phases', 'epochs_base', 'batch_size',
+PHASE0_KEYS = ('data', 'root', 'seed', 'class_order', 'order_seed', 'base_classes', 'epochs_base', 'batch_size',
                'lr_base', 'lr_min', 'momentum', 'weight_decay', 'sampler', 'pos_weight', 'width', 'block6_pool',
                'pretrained', 'frontend')
-RUN_KEYS = PHASE0_KEYS + ('epochs', 'lr', 'lambda_base', 'lambda_pow', 'const_lambda', 'T', 'fd')
+RUN_KEYS = PHASE0_KEYS + ('phases', 'epochs', 'lr', 'lambda_base', 'lambda_pow', 'const_lambda', 'T', 'fd')
 
 
 def config_hash(cfg, keys):
@@ -454,6 +525,325 @@ def write_csvs(run_dir, name, metrics):
 
 
 # -----------------------------------------------------------------------------
+# Single-label CIL with exemplars (Ma et al.; incremental step of Mittal et al.)
+
+KWS_BASE_KEYS = ('data', 'root', 'seed', 'class_order', 'order_seed', 'base_classes', 'split', 'split_seed',
+                 'epochs_base', 'batch_size', 'lr_base', 'lr_min', 'momentum', 'weight_decay', 'patience',
+                 'base_sched', 'heads', 'head_subsets', 'subset_seed', 'mt_batching', 'mt_loss_reduce', 'frontend')
+KWS_RUN_KEYS = KWS_BASE_KEYS + ('phases', 'losses', 'memory', 'exemplar_select', 'ft_mode', 'freeze_upto', 'lr_a',
+                                'lr_b', 'lr_ft', 'epochs_a', 'epochs_b', 'epochs_ft', 'es_val', 'ce_new_logits',
+                                'T', 'lambda_base', 'lambda_pow', 'const_lambda')
+
+
+@dataclasses.dataclass
+class KwsData:
+    """All features of a single-label dataset in memory (small: GSC 64k x 32 x 32, US8K 8.7k x 128 x 85),
+    z-scored per feature row with statistics of the base-step training clips only."""
+    ds: object
+    split: object
+    phases: list
+    x: torch.Tensor
+    mean: list
+    std: list
+    frontend: dict
+
+
+def synth_kws_root(cfg):
+    kind = cfg['data'][len('synth-'):]
+    root = Path(cfg['cache']) / cfg['data']
+    if not (root / 'synth.json').exists():
+        print(f'generating the synthetic {kind} dataset in {root} (once) ...', flush=True)
+        getattr(data, f'synth_{kind}')(str(root), seed=0)
+    return root
+
+
+def load_kws_data(cfg):
+    name = cfg['data'].replace('synth-', '')
+    root = synth_kws_root(cfg) if cfg['data'].startswith('synth-') else Path(cfg['root'])
+    try:
+        ds, cache = data.prepare(name, root, Path(cfg['cache']) / 'features', skip_bad=cfg['skip_bad'],
+                                 workers=cfg['workers'], progress=not cfg['quiet'])
+    except data.DataError as e:
+        raise SystemExit(f'cil.py: {e}')
+    split = data.make_split(ds, cfg['split'], cfg['split_seed'])
+    order = data.class_order(name, cfg['class_order'], cfg['order_seed'])
+    phases = data.make_phases(ds, split, order, cfg['phases'])
+    for ph in phases:
+        for part in ('train', 'val', 'test'):
+            have = set(np.unique(getattr(ph, part + '_y')).tolist())
+            missing = [ds.classes[c] for j, c in enumerate(ph.seen_classes) if j not in have
+                       and (part != 'train' or j >= ph.n_old)]
+            if missing:
+                raise SystemExit(f"cil.py: the {part} split of phase {ph.k} has no clip of {', '.join(missing)} "
+                                 f'in {root}; use more data or another --split')
+    x = torch.from_numpy(cache.get(np.arange(len(ds))))
+    base = x[torch.as_tensor(phases[0].train)]
+    mean, std = base.mean(dim=(0, 1)), base.std(dim=(0, 1)).clamp_min(1e-5)
+    cfg['frontend'] = cache.config
+    return KwsData(ds, split, phases, (x - mean) / std, mean.tolist(), std.tolist(), cache.config)
+
+
+def kws_accuracy(model, d, index, labels, batch_size, device, groups=None):
+    """Top-1 accuracy over all current outputs; with groups also the accuracy per class group."""
+    logits = methods.predict(model, d.x[torch.as_tensor(index)], batch_size, device, sigmoid=False)
+    acc = evaluate.accuracy(labels, logits)
+    return (acc, evaluate.group_accuracies(labels, logits, groups)) if groups is not None else acc
+
+
+def fit(model, optimizer, scheduler, epoch_fn, val_fn, max_epochs, patience, state_path, tag, log, extra):
+    """Train up to max_epochs with early stopping on val_fn() (strictly better = improvement; patience
+    None = no early stopping), restoring the best weights at the end. Checkpoints every epoch to
+    state_path under `tag` and resumes from it. `extra` (a dict) is saved with it. Returns
+    (best val accuracy, epochs run)."""
+    start, best, best_state, wait = 0, -1.0, None, 0
+    if state_path.exists():
+        state = load_checkpoint(state_path)
+        if state['tag'] == tag:
+            model.load_state_dict(state['model'])
+            optimizer.load_state_dict(state['optimizer'])
+            if scheduler is not None:
+                scheduler.load_state_dict(state['scheduler'])
+            start, best, best_state, wait = state['epoch'], state['best'], state['best_state'], state['wait']
+            log(f'{tag}: resuming after epoch {start}')
+    epoch = start
+    for epoch in range(start, max_epochs):
+        if patience is not None and wait >= patience:
+            break
+        t0 = time.time()
+        terms = epoch_fn(epoch)
+        bad = [n for n, v in terms.items() if not math.isfinite(v)]
+        if bad:
+            raise RunError(f'{tag}, epoch {epoch + 1}: loss term {", ".join(bad)} is {terms[bad[0]]}; lower the '
+                           f'learning rate or check the input features')
+        if scheduler is not None:
+            scheduler.step()
+        acc = val_fn()
+        if acc > best:
+            best, best_state, wait = acc, copy.deepcopy(model.state_dict()), 0
+        else:
+            wait += 1
+        save_atomic(dict(extra, tag=tag, epoch=epoch + 1, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                         scheduler=scheduler.state_dict() if scheduler is not None else None, best=best,
+                         best_state=best_state, wait=wait), state_path)
+        parts = ' '.join(f'{n} {v:.4f}' for n, v in terms.items())
+        log(f'{tag} epoch {epoch + 1}/{max_epochs} {parts} | val acc {100 * acc:.2f} (best {100 * best:.2f}) '
+            f'| {time.time() - t0:.1f}s')
+        epoch += 1
+    if patience is not None and best_state is not None:
+        model.load_state_dict(best_state)
+    return best, epoch
+
+
+def sgd(params, lr, cfg):
+    return torch.optim.SGD([p for p in params if p.requires_grad], lr=lr, momentum=cfg['momentum'],
+                           weight_decay=cfg['weight_decay'])
+
+
+def kws_base(cfg, heads, d, device, log):
+    """Step 0: multitask base training (Ma et al.), shared by every run with the same base config.
+    Returns (model with head 0 only, record)."""
+    cfg = dict(cfg, heads=','.join(map(str, heads)))
+    bdir = Path(cfg['out']) / cfg['data'] / f"base-h{'-'.join(map(str, heads))}-s{cfg['seed']}-" \
+                                            f"{config_hash(cfg, KWS_BASE_KEYS)}"
+    bdir.mkdir(parents=True, exist_ok=True)
+    ph = d.phases[0]
+    torch.manual_seed(seed_of(cfg['seed'], 'base-init'))
+    model = models.SmallCNN(ph.n_seen)
+    subsets = methods.head_subsets(ph.n_seen, heads, cfg['head_subsets'], cfg['subset_seed'])
+    for s in subsets[1:]:
+        model.add_head(len(s))
+    if (bdir / 'base.pt').exists():
+        model.drop_aux_heads()
+        model.load_state_dict(load_checkpoint(bdir / 'base.pt')['model'])
+        return model.to(device), json.loads((bdir / 'record.json').read_text())
+    blog = Log(bdir / 'log.txt', cfg['quiet'])
+    log(f'base step (heads {heads}, subsets {subsets}): {bdir}')
+    model.to(device)
+    opt = sgd(model.parameters(), cfg['lr_base'], cfg)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg['epochs_base'], cfg['lr_min'])
+             if cfg['base_sched'] == 'cosine' else None)
+    x, y = d.x[torch.as_tensor(ph.train)], torch.as_tensor(ph.train_y)
+
+    def epoch_fn(epoch):
+        torch.manual_seed(seed_of(cfg['seed'], 'base', epoch))
+        return methods.multitask_epoch(model, subsets, x, y, cfg['batch_size'], opt, device,
+                                       seed_of(cfg['seed'], 'base-batches', epoch), cfg['mt_batching'],
+                                       cfg['mt_loss_reduce'])
+
+    t0 = time.time()
+    best, epochs = fit(model, opt, sched, epoch_fn,
+                       lambda: kws_accuracy(model, d, ph.val, ph.val_y, 256, device),  # head 0 on base val
+                       cfg['epochs_base'], cfg['patience'], bdir / 'state.pt', 'base', blog, {})
+    model.drop_aux_heads()  # heads 1.. are discarded; f and head 0 go forward
+    save_atomic({'model': model.state_dict()}, bdir / 'base.pt')
+    record = {'val_acc': best, 'epochs': epochs, 'subsets': subsets, 'seconds': time.time() - t0}
+    write_json(record, bdir / 'record.json')
+    (bdir / 'state.pt').unlink(missing_ok=True)
+    return model, record
+
+
+def kws_select(memory, model, d, ph, classes, m, how, seed, device):
+    """Store m exemplars for each learned label in `classes` (random: a prefix of a seeded permutation;
+    herding: iCaRL on the model's embeddings)."""
+    for c in classes:
+        idx = ph.train[ph.train_y == c]  # training clips of learned label c (a class of this phase)
+        if how == 'random':
+            memory.set(c, methods.select_random(idx, m, seed, c))
+        else:
+            emb = methods.embeddings(model, d.x[torch.as_tensor(idx)], 256, device)
+            memory.set(c, idx[methods.select_herding(emb, m)])
+
+
+def kws_run(cfg, heads, K, losses, d, device):
+    """One single-label CIL run: base step, then each incremental step with the exemplar memory,
+    two-step fine-tuning (or Mittal's schedule) and the chosen loss terms."""
+    tag = f"h{'-'.join(map(str, heads))}-K{K}-{'+'.join(losses)}"
+    rcfg = dict(cfg, heads=','.join(map(str, heads)), memory=K, losses=','.join(losses))
+    run_dir = Path(cfg['out']) / cfg['data'] / f"mittal-{tag}-s{cfg['seed']}-{config_hash(rcfg, KWS_RUN_KEYS)}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(dict(rcfg, run_dir=str(run_dir)), run_dir / 'config.json')
+    log = Log(run_dir / 'log.txt', cfg['quiet'])
+    metrics_path = run_dir / 'metrics.json'
+    if metrics_path.exists() and 'summary' in json.loads(metrics_path.read_text()):
+        return json.loads(metrics_path.read_text())
+    log(f'== mittal {tag}: {run_dir} (device {device})')
+    groups = [list(range(sum(cfg['phases'][:k]), sum(cfg['phases'][:k + 1]))) for k in range(len(cfg['phases']))]
+    model, base_record = kws_base(cfg, heads, d, device, log)
+    memory = methods.ExemplarMemory(K)
+    ph0 = d.phases[0]
+    kws_select(memory, model, d, ph0, range(ph0.n_seen), methods.memory_quota(K, ph0.n_seen),
+               cfg['exemplar_select'], cfg['seed'], device)
+    acc0, g0 = kws_accuracy(model, d, ph0.test, ph0.test_y, 256, device, groups[:1])
+    metrics = {'base': base_record, 'acc': [acc0], 'acc_matrix': [g0], 'steps': [{'memory': len(memory)}],
+               'class_order': [d.ds.classes[c] for c in d.phases[-1].seen_classes], 'split_hash': d.split.hash,
+               'feature_mean': d.mean, 'feature_std': d.std}
+    state_path = run_dir / 'state.pt'
+    for k, ph in enumerate(d.phases[1:], 1):
+        step_file = run_dir / f'step{k}.pt'
+        if step_file.exists():  # finished earlier
+            ck = load_checkpoint(step_file)
+            model = models.SmallCNN(cfg['phases'][0])
+            for n in cfg['phases'][1:k + 1]:
+                model.grow(n)
+            model.load_state_dict(ck['model'])
+            model.to(device)
+            memory.load_state_dict(ck['memory'])
+            metrics = ck['metrics']
+            continue
+        t0 = time.time()
+        teacher = copy.deepcopy(model).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        torch.manual_seed(seed_of(cfg['seed'], 'grow', k))
+        model.grow(ph.n_new)
+        model.to(device)
+        m = memory.reduce(ph.n_seen)
+        new = range(ph.n_old, ph.n_seen)
+        kws_select(memory, model, d, ph, new, m, 'random', cfg['seed'], device)  # before training, as Mittal
+        mem_idx, mem_y = memory.items()
+        mem_x, mem_y = d.x[torch.as_tensor(mem_idx)], torch.as_tensor(mem_y)
+        x, y = d.x[torch.as_tensor(ph.train)], torch.as_tensor(ph.train_y)
+        lam = methods.adaptive_lambda(ph.n_seen, ph.n_new, cfg['lambda_base'], cfg['lambda_pow'], cfg['const_lambda'])
+        val_idx, val_y = ph.val, ph.val_y
+        if cfg['es_val'] == 'new':
+            keep = val_y >= ph.n_old
+            val_idx, val_y = val_idx[keep], val_y[keep]
+
+        def epoch_fn(epoch, stage):
+            seed = seed_of(cfg['seed'], k, stage, epoch)
+            torch.manual_seed(seed)
+            batches = methods.index_batches(len(y), cfg['batch_size'], seed)
+            mb = methods.memory_batches(len(mem_y), len(batches), cfg['batch_size'], seed + 1)
+            return methods.kws_train_epoch(model, losses, x, y, batches, mem_x, mem_y, mb, opt, device, ph.n_old,
+                                           teacher.to(device), lam, cfg['T'], cfg['ce_new_logits'])
+
+        def val_fn():
+            return kws_accuracy(model, d, val_idx, val_y, 256, device)
+
+        epochs = {}
+        stages = ['A', 'B'] if cfg['ft_mode'] == 'two-step' else ['ft']
+        done_stages = {}
+        if state_path.exists():
+            st = load_checkpoint(state_path)
+            if st['tag'].startswith(f'step{k}'):
+                done_stages = st.get('done', {})
+        for stage in stages:
+            if stage in done_stages:
+                epochs[stage] = done_stages[stage]
+                continue
+            if stage == 'A':
+                model.freeze_upto(cfg['freeze_upto'])
+                opt, sched = sgd(model.parameters(), cfg['lr_a'], cfg), None
+                max_e, pat = cfg['epochs_a'], cfg['patience']
+            elif stage == 'B':
+                model.freeze_upto(0)
+                opt, sched = sgd(model.parameters(), cfg['lr_b'], cfg), None
+                max_e, pat = cfg['epochs_b'], cfg['patience']
+            else:
+                opt = sgd(model.parameters(), cfg['lr_ft'], cfg)
+                sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg['epochs_ft'], cfg['lr_min'])
+                max_e, pat = cfg['epochs_ft'], None
+            _, epochs[stage] = fit(model, opt, sched, lambda e, s=stage: epoch_fn(e, s), val_fn, max_e, pat,
+                                   state_path, f'step{k}{stage}', log, {'done': dict(epochs)})
+        model.freeze_upto(0)
+        if cfg['exemplar_select'] == 'herding':  # re-select the new classes with the trained model
+            kws_select(memory, model, d, ph, new, m, 'herding', cfg['seed'], device)
+        acc, g = kws_accuracy(model, d, ph.test, ph.test_y, 256, device, groups[:k + 1])
+        metrics['acc'].append(acc)
+        metrics['acc_matrix'].append(g)
+        metrics['steps'].append({'memory': len(memory), 'quota': m, 'epochs': epochs, 'seconds': time.time() - t0,
+                                 'old_acc': evaluate.old_new_accuracy(
+                                     ph.test_y, methods.predict(model, d.x[torch.as_tensor(ph.test)], 256, device,
+                                                                sigmoid=False), groups, k)[0]})
+        save_atomic({'model': model.state_dict(), 'memory': memory.state_dict(), 'metrics': metrics}, step_file)
+        state_path.unlink(missing_ok=True)
+        log(f'step {k}: {ph.n_seen} classes, acc {100 * acc:.2f} (per group {" ".join(f"{100 * a:.1f}" for a in g)})'
+            f', epochs {epochs}, memory {len(memory)} ({m}/class)')
+    metrics['summary'] = evaluate.kws_summary(metrics['acc'], metrics['acc_matrix'])
+    metrics['skipped_bad_clips'] = int(d.ds.counts.get('skipped_bad', 0))
+    write_json(metrics, metrics_path)
+    s = metrics['summary']
+    log(f"== mittal {tag}: Avg {100 * s['avg_excl_base']:.2f} (incl. base {100 * s['avg_incl_base']:.2f}), "
+        f"forgetting {100 * s['forgetting']:.2f}")
+    return metrics
+
+
+def kws_timing(cfg, d, device):
+    """Table 1 of Ma et al.: wall seconds per epoch of base training for each heads configuration,
+    epochs 2..N timed (epoch 1 is warm-up), in this one process."""
+    ph = d.phases[0]
+    n = ph.n_seen
+    configs = [[n], [n, n - 1], [n, n - 1, n - 2], [n, n - 1, n - 2, n - 3], [n, n - 1, n - 1],
+               [n, n - 1, n - 1, n - 1], [n, n - 1, n - 1, n - 1, n - 1], [n, n - 1, n - 1, n - 1, n - 1, n - 1]]
+    configs = [c for c in configs if min(c[1:], default=2) >= 2]
+    x, y = d.x[torch.as_tensor(ph.train)], torch.as_tensor(ph.train_y)
+    rows = []
+    for heads in configs:
+        try:
+            subsets = methods.head_subsets(n, heads, cfg['head_subsets'], cfg['subset_seed'])
+        except ValueError:
+            continue  # not enough distinct subsets of this size
+        torch.manual_seed(0)
+        model = models.SmallCNN(n)
+        for s in subsets[1:]:
+            model.add_head(len(s))
+        model.to(device)
+        opt = sgd(model.parameters(), cfg['lr_base'], cfg)
+        times = []
+        for e in range(cfg['timing_epochs']):
+            t0 = time.time()
+            methods.multitask_epoch(model, subsets, x, y, cfg['batch_size'], opt, device, e, cfg['mt_batching'],
+                                    cfg['mt_loss_reduce'])
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+            times.append(time.time() - t0)
+        t = np.array(times[1:])
+        rows.append((heads, float(t.mean()), float(t.std())))
+        print(f'heads {heads}: {t.mean():.3f} s/epoch (+- {t.std():.3f})', flush=True)
+    return rows
+
+
+# -----------------------------------------------------------------------------
 # Reports: the paper's tables and figures
 
 def pct(v):
@@ -523,6 +913,86 @@ def figures(results, sizes, out_dir):
     return paths
 
 
+def collect_kws_results(cfg):
+    """Every finished single-label run under --out whose config equals this one but for the grid
+    flags (heads, memory, losses): {(heads, K, losses): metrics}."""
+    same = [k for k in KWS_RUN_KEYS if k not in ('heads', 'memory', 'losses')]
+    out = {}
+    for d in sorted((Path(cfg['out']) / cfg['data']).glob('mittal-*')):
+        try:
+            rc = json.loads((d / 'config.json').read_text())
+            m = json.loads((d / 'metrics.json').read_text())
+        except (OSError, ValueError):
+            continue
+        if 'summary' in m and all(json.dumps(rc.get(k), default=str) == json.dumps(cfg.get(k), default=str)
+                                  for k in same):
+            out[(rc['heads'], int(rc['memory']), rc['losses'])] = m
+    return out
+
+
+def kws_report(kind, results, cfg, timing=None):
+    out_dir = Path(cfg['results']) / cfg['data']
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if kind == 'kws-table1':
+        lines = ['| Heads | Training time per epoch (s) |', '|---|---|']
+        lines += [f'| {h} | {t:.3f} +- {sd:.3f} |' for h, t, sd in timing]
+        dev = 'cuda' if torch.cuda.is_available() and cfg['device'] != 'cpu' else f'cpu, {torch.get_num_threads()} threads'
+        text = '\n'.join(lines) + f"\n\n{cfg['timing_epochs'] - 1} timed epochs per row (first epoch dropped), " \
+                                   f"--mt-batching {cfg['mt_batching']}, device {dev}."
+    elif kind == 'kws-table2':
+        counts = np.cumsum(cfg['phases'])
+        lines = ['| Losses | ' + ' | '.join(map(str, counts)) + ' | Avg |', '|---' * (len(counts) + 2) + '|']
+        for (heads, K, losses), m in results.items():
+            name = ' + '.join(t.upper().replace('_', ' ') for t in losses.split(','))
+            lines.append(f'| {name} | ' + ' | '.join(f'{100 * a:.2f}' for a in m['acc']) +
+                         f" | {100 * m['summary']['avg_excl_base']:.2f} |")
+        heads = sorted({h for h, _, _ in results})
+        text = '\n'.join(lines) + f"\n\nheads {', '.join(heads)}, memory {sorted({k for _, k, _ in results})}, " \
+                                   f"seed {cfg['seed']}."
+    else:
+        return [print(f'wrote {p}') for p in kws_figures(collect_kws_results(cfg), out_dir)]
+    (out_dir / f'{kind}.md').write_text(text + '\n')
+    print(f'\n{kind} ({cfg["data"]}):\n\n{text}\n\nsaved to {out_dir / (kind + ".md")}')
+
+
+def kws_figures(results, out_dir):
+    """Figure 5 (Avg vs exemplar memory, single task vs multitask) and Figure 4 (Avg per heads
+    configuration at the largest memory run with every configuration)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for heads in sorted({h for h, _, _ in results}, key=lambda h: (h.count(','), h)):
+        pts = sorted((K, 100 * m['summary']['avg_excl_base']) for (h, K, _), m in results.items() if h == heads)
+        if len(pts) > 1:
+            ax.plot(*zip(*pts), marker='o', label=f'heads [{heads}]')
+    ax.set_xlabel('exemplars K')
+    ax.set_ylabel('Avg incremental accuracy (%)')
+    ax.set_title('Figure 5: impact of exemplar quantity')
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    paths.append(out_dir / 'figure5.png')
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    by_k = collections.Counter(K for _, K, _ in results)
+    if by_k:
+        K = max(by_k, key=lambda k: (by_k[k], k))
+        pts = sorted(((h, 100 * m['summary']['avg_excl_base']) for (h, k, _), m in results.items() if k == K),
+                     key=lambda p: (p[0].count(','), p[0]))
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.bar([f'[{h}]' for h, _ in pts], [v for _, v in pts])
+        ax.set_ylim(min(v for _, v in pts) - 5, max(v for _, v in pts) + 2)
+        ax.set_ylabel('Avg incremental accuracy (%)')
+        ax.set_title(f'Figure 4: impact of task creation (K = {K})')
+        fig.tight_layout()
+        paths.append(out_dir / 'figure4.png')
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+    return paths
+
+
 def report(kind, results, cfg):
     out_dir = Path(cfg['results']) / cfg['data']
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -537,10 +1007,37 @@ def report(kind, results, cfg):
     print(f'\n{kind} ({cfg["data"]}, seed {cfg["seed"]}):\n\n{text}{note}\n\nsaved to {out_dir / (kind + ".md")}')
 
 
+def main_kws(cfg, device):
+    d = load_kws_data(cfg)
+    if cfg['report'] == 'kws-table1':
+        kws_report('kws-table1', None, cfg, kws_timing(cfg, d, device))
+        return 0
+    results = {}
+    t0 = time.time()
+    try:
+        for heads in cfg['head_sets']:
+            for K in cfg['memories']:
+                for losses in cfg['loss_sets']:
+                    m = kws_run(cfg, heads, K, losses, d, device)
+                    results[(','.join(map(str, heads)), K, ','.join(losses))] = m
+    except RunError as e:
+        raise SystemExit(f'cil.py: {e}')
+    except KeyboardInterrupt:
+        raise SystemExit('\ncil.py: interrupted; run the same command again to continue from the last epoch')
+    print(f'done in {hms(time.time() - t0)}')
+    if cfg['report']:
+        kws_report(cfg['report'], results, cfg)
+    return 0
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     cfg = resolve_config(args)
     device = pick_device(cfg['device'])
+    if cfg['data'] in KWS_DATA:
+        return main_kws(cfg, device)
+    if cfg['report'] and cfg['report'].startswith('kws-'):
+        raise SystemExit(f"cil.py: --report {cfg['report']} is for single-label data (--data synth-speechcommands, ...)")
     data_ = load_data(cfg)
     results = {}
     t0 = time.time()

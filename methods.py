@@ -246,3 +246,201 @@ def predict(model, x, batch_size, device, sigmoid=True):
         z, _ = model(x[i:i + batch_size].to(device).float())
         out.append(torch.sigmoid(z) if sigmoid else z)
     return torch.cat(out).float().cpu().numpy()
+
+
+# -----------------------------------------------------------------------------
+# Single-label CIL (Ma et al. + Mittal et al.): exemplar memory, multitask base, incremental step
+
+def memory_quota(K, n_seen):
+    """Exemplars per class when n_seen classes share a memory of K (floor; the remainder is unused)."""
+    if K < n_seen:
+        raise ValueError(f'memory of {K} exemplars cannot hold one per class for {n_seen} classes')
+    return K // n_seen
+
+
+def select_random(indices, m, seed, label):
+    """m exemplars of one class: the prefix of a per-class permutation (RandomState(seed*1000+label)),
+    so reducing a class later keeps a prefix of the same draw (Mittal's selection, without repeats)."""
+    indices = np.asarray(indices)
+    return indices[np.random.RandomState(seed * 1000 + label).permutation(len(indices))[:m]]
+
+
+def select_herding(embeddings, m):
+    """iCaRL herding: positions of m items, in selection order, whose running mean of L2-normalised
+    embeddings stays closest to the class mean: argmin_i || mu - (sum_selected + phi_i) / k ||."""
+    phi = F.normalize(torch.as_tensor(embeddings, dtype=torch.float64), dim=1)
+    mu = F.normalize(phi.mean(0), dim=0)
+    chosen, running = [], torch.zeros_like(mu)
+    available = torch.ones(len(phi), dtype=torch.bool)
+    for k in range(1, min(m, len(phi)) + 1):
+        dist = (mu - (running + phi) / k).norm(dim=1)
+        dist[~available] = float('inf')
+        i = int(dist.argmin())
+        chosen.append(i)
+        available[i] = False
+        running += phi[i]
+    return np.array(chosen, dtype=np.int64)
+
+
+class ExemplarMemory:
+    """A fixed total of K exemplars, an equal quota per seen class (kws_cil.md 2.6). Each class keeps
+    its exemplars (dataset indices) in priority order, so reduction truncates to a prefix."""
+
+    def __init__(self, K):
+        self.K, self.per_class = K, {}
+
+    def reduce(self, n_seen):
+        m = memory_quota(self.K, n_seen)
+        self.per_class = {c: idx[:m] for c, idx in self.per_class.items()}
+        return m
+
+    def set(self, label, indices):
+        self.per_class[int(label)] = np.asarray(indices, dtype=np.int64)
+
+    def items(self):
+        """(dataset indices, learned labels) of every exemplar, classes in label order."""
+        labels = sorted(self.per_class)
+        idx = [self.per_class[c] for c in labels]
+        return (np.concatenate(idx) if idx else np.zeros(0, np.int64),
+                np.concatenate([np.full(len(i), c) for c, i in zip(labels, idx)]) if idx else np.zeros(0, np.int64))
+
+    def __len__(self):
+        return sum(len(v) for v in self.per_class.values())
+
+    def state_dict(self):
+        return {'K': self.K, 'per_class': {str(c): v.tolist() for c, v in self.per_class.items()}}
+
+    def load_state_dict(self, state):
+        self.K = state['K']
+        self.per_class = {int(c): np.asarray(v, np.int64) for c, v in state['per_class'].items()}
+
+
+def memory_batches(n_memory, n_batches, batch_size, seed):
+    """n_batches batches of min(B, |M|) memory items, cycling through per-pass shuffles of the memory
+    (no drop_last: a memory of 10 still gives batches; kws_cil.md 2.1)."""
+    if n_memory == 0:
+        return [None] * n_batches
+    size, rs, order, out = min(batch_size, n_memory), np.random.RandomState(seed), [], []
+    for _ in range(n_batches):
+        while len(order) < size:
+            order.extend(rs.permutation(n_memory))
+        out.append(np.array(order[:size]))
+        order = order[size:]
+    return out
+
+
+def head_subsets(n_base, heads, how='random', seed=0):
+    """Class subsets of the multitask heads (kws_cil.md 2.2). Head 0 covers every base class; head h
+    of size k_h gets a k_h-subset of range(n_base), sorted, distinct from every earlier head's.
+    how: 'random' (uniform over the unused k-subsets, RandomState(seed)), 'cyclic' ({h-1+t mod n}),
+    'prefix' (range(k)), or an explicit spec '0-1-2-3/1-2-4/0-3' for heads 1.."""
+    from itertools import combinations
+    if heads[0] != n_base or any(not 2 <= k < n_base for k in heads[1:]):
+        raise ValueError(f'--heads {heads}: the first head must have all {n_base} base classes and every other '
+                         f'head between 2 and {n_base - 1} classes')
+    subsets = [list(range(n_base))]
+    if how not in ('random', 'cyclic', 'prefix'):  # explicit
+        subsets += [sorted(int(c) for c in part.split('-')) for part in how.split('/')]
+        if [len(s) for s in subsets] != list(heads):
+            raise ValueError(f'explicit head subsets {how!r} do not match --heads {heads}')
+        return subsets
+    rs = np.random.RandomState(seed)
+    for h, k in enumerate(heads[1:], 1):
+        if how == 'prefix':
+            subsets.append(list(range(k)))
+        elif how == 'cyclic':
+            subsets.append(sorted((h - 1 + t) % n_base for t in range(k)))
+        else:
+            unused = [list(c) for c in combinations(range(n_base), k) if list(c) not in subsets]
+            if not unused:
+                raise ValueError(f'--heads {heads}: no distinct {k}-subset of {n_base} classes is left')
+            subsets.append(unused[rs.randint(len(unused))])
+    return subsets
+
+
+def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, batching='per-task', reduce='sum'):
+    """One epoch of multitask base training (hard parameter sharing: one backbone, a linear head per
+    class subset; Ma et al. section 3). y: base labels 0..n_base-1.
+    per-task: head h has its own data (samples of its classes, relabelled 0..k_h-1) and loader; each
+      iteration takes one batch from every task not yet exhausted, one forward per batch through its
+      head, and one SGD step on sum_h CE_h. The epoch ends when every task's loader is exhausted.
+    shared: one batch, one forward; each head's CE over its members (others ignored), heads with
+      no member in the batch skipped."""
+    model.train()
+    y_np = y.cpu().numpy() if torch.is_tensor(y) else np.asarray(y)
+    local = [np.full(int(y_np.max()) + 1, -1) for _ in subsets]
+    for h, s in enumerate(subsets):
+        local[h][s] = np.arange(len(s))
+    losses, n = np.zeros(len(subsets)), 0
+    if batching == 'per-task':
+        members = [np.flatnonzero(local[h][y_np] >= 0) for h in range(len(subsets))]
+        loaders = [[members[h][b] for b in index_batches(len(members[h]), batch_size, seed * 131 + h)]
+                   for h in range(len(subsets))]
+        steps = [list(zip([h] * len(ld), ld)) for h, ld in enumerate(loaders)]
+        iterations = [[steps[h][i] for h in range(len(subsets)) if i < len(steps[h])]
+                      for i in range(max(len(s) for s in steps))]
+    elif batching == 'shared':
+        iterations = [[(h, b) for h in range(len(subsets))] for b in index_batches(len(y_np), batch_size, seed)]
+    else:
+        raise ValueError(f'unknown --mt-batching {batching!r}')
+    for it in iterations:
+        total, used = 0.0, 0
+        if batching == 'shared':
+            emb, _ = model.embed(x[torch.as_tensor(it[0][1])].to(device).float())
+        for h, b in it:
+            target = torch.as_tensor(local[h][y_np[b]], device=device)
+            if batching == 'per-task':
+                logits, _ = model(x[torch.as_tensor(b)].to(device).float(), head=h)
+            else:
+                if not (target >= 0).any():
+                    continue
+                logits = model.classify(emb, h)
+            loss = F.cross_entropy(logits, target, ignore_index=-1)
+            losses[h] += loss.item()
+            total, used = total + loss, used + 1
+        if used:
+            optimizer.zero_grad(set_to_none=True)
+            (total / used if reduce == 'mean' else total).backward()
+            optimizer.step()
+        n += 1
+    return {f'ce_head{h}': v / max(n, 1) for h, v in enumerate(losses)}
+
+
+def kws_train_epoch(model, terms, x, y, batches, mem_x, mem_y, mem_batches, optimizer, device, n_old,
+                    teacher=None, lam=1.0, T=2.0, ce_new_logits='new'):
+    """One epoch of Mittal's incremental step: per iteration one new-data batch and one memory batch,
+    each with its own forward (train mode, so BatchNorm sees each batch alone), and the previous
+    learner (frozen, eval mode) on each batch that a KD term needs."""
+    model.train()
+    use_mem = ('ce_o' in terms or 'kd_o' in terms) and mem_x is not None and len(mem_x)
+    sums, n = {}, 0
+    for idx, midx in zip(batches, mem_batches):
+        idx = torch.as_tensor(idx)
+        xb, yb = x[idx].to(device).float(), y[idx].to(device)
+        logits_n, _ = model(xb)
+        logits_o = yo = t_n = t_o = None
+        if use_mem:
+            midx = torch.as_tensor(midx)
+            xo, yo = mem_x[midx].to(device).float(), mem_y[midx].to(device)
+            logits_o, _ = model(xo)
+        if n_old and teacher is not None:
+            with torch.no_grad():
+                t_n = teacher(xb)[0] if 'kd_n' in terms else None
+                t_o = teacher(xo)[0] if use_mem and 'kd_o' in terms else None
+        active = [t for t in terms if use_mem or t not in ('ce_o', 'kd_o')]
+        loss, parts = kws_loss(active, logits_n, yb, n_old, logits_o, yo, t_n, t_o, lam, T, ce_new_logits)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + v.detach()
+        n += 1
+    return {k: (v / max(n, 1)).item() for k, v in sums.items()}
+
+
+@torch.no_grad()
+def embeddings(model, x, batch_size, device):
+    """Pooled embeddings (eval mode) of every row of x: the herding features."""
+    model.eval()
+    return torch.cat([model.embed(x[i:i + batch_size].to(device).float())[0]
+                      for i in range(0, len(x), batch_size)]).cpu()

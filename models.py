@@ -389,8 +389,23 @@ class SmallCNN(_Heads):
         self._init_heads(cin, n_classes)
 
     def conv_layers(self, upto):
-        """The modules of conv layers 1..upto (for two-step fine-tuning, which freezes the first ones)."""
+        """The modules of conv layers 1..upto (conv, ReLU, BN each)."""
         return list(self.convs)[:3 * upto]
+
+    def freeze_upto(self, n):
+        """Two-step fine-tuning, step A: conv layers 1..n get no gradient and their BatchNorm stays in
+        eval mode (running statistics fixed). freeze_upto(0) unfreezes everything."""
+        for i, m in enumerate(self.convs):
+            m.requires_grad_(i >= 3 * n)
+        self._frozen_upto = n
+        return self.train(self.training)
+
+    def train(self, mode=True):
+        super().train(mode)
+        for m in self.conv_layers(getattr(self, '_frozen_upto', 0)):
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
 
     def embed(self, x):
         x = self.dropout(self.convs(_as_image(x)))

@@ -1568,3 +1568,149 @@ def test_nan_loss_stops_naming_phase_epoch_and_term(tiny_audioset, tmp_path, mon
     monkeypatch.setattr(methods, 'fd_loss', lambda *a, **k: torch.tensor(float('nan')))
     with pytest.raises(SystemExit, match=r'phase 1, epoch 1: loss term fd is nan'):
         run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'ifd')
+
+
+# =============================================================================
+# single-label CIL with exemplars (Ma et al. / Mittal et al.): memory, multitask base, two-step, resume
+
+def test_memory_quota_and_reduction_keep_prefixes():
+    assert [methods.memory_quota(200, n) for n in (5, 8, 11, 14, 17, 20)] == [40, 25, 18, 14, 11, 10]
+    assert [methods.memory_quota(100, n) for n in (4, 6, 8, 10)] == [25, 16, 12, 10]
+    with pytest.raises(ValueError, match='cannot hold one per class'):
+        methods.memory_quota(10, 11)
+    mem = methods.ExemplarMemory(12)
+    full = methods.select_random(np.arange(100, 140), 6, seed=3, label=1)
+    assert len(set(full)) == 6 and np.array_equal(methods.select_random(np.arange(100, 140), 4, 3, 1), full[:4])
+    mem.set(0, np.arange(6))
+    mem.set(1, full)
+    assert mem.reduce(3) == 4 and len(mem) == 8
+    assert np.array_equal(mem.per_class[1], full[:4])  # truncation keeps the highest-priority prefix
+    idx, labels = mem.items()
+    assert labels.tolist() == [0] * 4 + [1] * 4 and idx[:4].tolist() == [0, 1, 2, 3]
+    other = methods.ExemplarMemory(0)
+    other.load_state_dict(json.loads(json.dumps(mem.state_dict())))
+    assert other.K == 12 and all(np.array_equal(other.per_class[c], mem.per_class[c]) for c in (0, 1))
+
+
+def test_herding_picks_the_known_best_exemplars():
+    # class mean direction (1, 1)/sqrt2; item 2 lies on it, then items 0 and 1 balance each other
+    emb = np.array([[1.0, 0.2], [0.2, 1.0], [3.0, 3.0], [1.0, -0.9], [-0.5, 1.0]])
+    order = methods.select_herding(emb, 3)
+    assert order[0] == 2 and sorted(order[1:]) == [0, 1]
+    # brute force over every ordered choice agrees with the greedy definition at each step
+    phi = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    mu = phi.mean(0) / np.linalg.norm(phi.mean(0))
+    chosen = []
+    for k in range(1, 4):
+        rest = [i for i in range(5) if i not in chosen]
+        chosen.append(min(rest, key=lambda i: np.linalg.norm(mu - (phi[chosen].sum(0) + phi[i]) / k)))
+    assert order.tolist() == chosen
+
+
+def test_memory_batches_cycle_without_dropping():
+    mb = methods.memory_batches(10, 5, 64, seed=0)
+    assert all(len(b) == 10 for b in mb) and all(sorted(b) == list(range(10)) for b in mb)
+    mb = methods.memory_batches(25, 4, 10, seed=1)
+    assert sorted(np.concatenate(mb[:2]).tolist() + mb[2][:5].tolist()) == list(range(25))
+
+
+def test_head_subsets_are_deterministic_and_distinct():
+    a = methods.head_subsets(5, [5, 4, 4, 4], 'random', seed=0)
+    assert a == methods.head_subsets(5, [5, 4, 4, 4], 'random', seed=0)
+    assert a[0] == [0, 1, 2, 3, 4] and len({tuple(s) for s in a}) == 4 and all(s == sorted(s) for s in a)
+    assert a != methods.head_subsets(5, [5, 4, 4, 4], 'random', seed=1)
+    assert methods.head_subsets(5, [5, 3, 2], 'cyclic') == [[0, 1, 2, 3, 4], [0, 1, 2], [1, 2]]
+    assert methods.head_subsets(4, [4, 3, 2], '0-1-3/2-3') == [[0, 1, 2, 3], [0, 1, 3], [2, 3]]
+    for bad in ([4, 3], [5, 1], [5, 5]):
+        with pytest.raises(ValueError):
+            methods.head_subsets(5, bad)
+    with pytest.raises(ValueError, match='no distinct'):
+        methods.head_subsets(4, [4, 3, 3, 3, 3, 3])
+
+
+@pytest.mark.parametrize('batching', ['per-task', 'shared'])
+def test_multitask_epoch_trains_every_head(batching):
+    torch.manual_seed(0)
+    model = models.SmallCNN(5)
+    subsets = methods.head_subsets(5, [5, 4, 3], 'random', 0)
+    for s in subsets[1:]:
+        model.add_head(len(s))
+    before = [copy.deepcopy(h.state_dict()) for h in [model.fc] + list(model.aux_heads)]
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    x, y = torch.randn(40, 32, 32), torch.arange(40) % 5
+    losses = methods.multitask_epoch(model, subsets, x, y, 16, opt, torch.device('cpu'), 0, batching)
+    assert set(losses) == {'ce_head0', 'ce_head1', 'ce_head2'} and all(v > 0 for v in losses.values())
+    after = [h.state_dict() for h in [model.fc] + list(model.aux_heads)]
+    assert all(not torch.equal(b['weight'], a['weight']) for b, a in zip(before, after))
+
+
+def test_early_stopping_restores_the_best_epoch(tmp_path):
+    model = torch.nn.Linear(1, 1, bias=False)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    accs = iter([0.5, 0.7, 0.6, 0.65, 0.9])
+
+    def epoch_fn(epoch):
+        with torch.no_grad():
+            model.weight.fill_(epoch + 1.0)
+        return {'ce_n': 1.0}
+    best, epochs = cil.fit(model, opt, None, epoch_fn, lambda: next(accs), 5, 2, tmp_path / 'state.pt', 'step1A',
+                           lambda msg: None, {})
+    assert best == 0.7 and epochs == 4  # stopped after two epochs without improvement
+    assert model.weight.item() == 2.0  # the weights of epoch 2 are back
+
+
+KWS_TINY = ['--data', 'speechcommands', '--phases', '3,2,2', '--memory', '14', '--heads', '3,2', '--batch-size', '16',
+            '--epochs-base', '3', '--epochs-a', '2', '--epochs-b', '2', '--patience', '5', '--quiet', '--workers', '1']
+
+
+def run_kws(root, out, *extra):
+    assert cil.main(KWS_TINY + ['--root', str(root), '--cache', str(Path(out).parent / 'cache'), '--out', str(out),
+                                '--results', str(Path(out) / 'results'), *extra]) == 0
+    return Path(out)
+
+
+def kws_metrics(out):
+    (d,) = (Path(out) / 'speechcommands').glob('mittal-*')
+    return json.loads((d / 'metrics.json').read_text()), d
+
+
+def test_kws_run_end_to_end_and_table2(gsc_root, tmp_path):
+    out = run_kws(gsc_root, tmp_path / 'runs', '--losses', 'ce_n;ce_n,ce_o,kd_n,kd_o', '--report', 'kws-table2',
+                  '--exemplar-select', 'herding')
+    runs = sorted((out / 'speechcommands').glob('mittal-*'))
+    assert len(runs) == 2 and len(list((out / 'speechcommands').glob('base-*'))) == 1  # one shared base
+    for d in runs:
+        m = json.loads((d / 'metrics.json').read_text())
+        assert len(m['acc']) == 3 and [len(r) for r in m['acc_matrix']] == [1, 2, 3]
+        assert m['summary']['avg_excl_base'] == pytest.approx(np.mean(m['acc'][1:]))
+        assert [s['memory'] for s in m['steps']] == [12, 10, 14] and m['steps'][2]['quota'] == 2
+        ck = torch.load(d / 'step2.pt', weights_only=True)
+        assert sorted(ck['memory']['per_class']) == [str(c) for c in range(7)]
+    table = (out / 'results' / 'speechcommands' / 'kws-table2.md').read_text()
+    assert '| CE N |' in table and '| CE N + KD N + CE O + KD O |' in table
+
+
+def test_kws_resume_mid_step_equals_uninterrupted(gsc_root, tmp_path, monkeypatch):
+    ref = run_kws(gsc_root, tmp_path / 'ref')
+    real, calls = methods.kws_train_epoch, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # step 1, second stage
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(methods, 'kws_train_epoch', flaky)
+    with pytest.raises(SystemExit, match='run the same command again'):
+        run_kws(gsc_root, tmp_path / 'resumed')
+    monkeypatch.undo()
+    out = run_kws(gsc_root, tmp_path / 'resumed')
+    (a, _), (b, d) = kws_metrics(ref), kws_metrics(out)
+    for key in ('acc', 'acc_matrix', 'summary'):
+        assert a[key] == b[key], key
+    assert 'resuming after epoch' in (d / 'log.txt').read_text()
+
+
+def test_kws_timing_table(gsc_root, tmp_path):
+    out = run_kws(gsc_root, tmp_path / 'runs', '--report', 'kws-table1', '--timing-epochs', '2')
+    table = (out / 'results' / 'speechcommands' / 'kws-table1.md').read_text()
+    assert '| [3] |' in table and '| [3, 2] |' in table
