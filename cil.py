@@ -74,7 +74,9 @@ def build_parser():
     p.add_argument('--cache', default='cache', help='folder for generated data and the feature cache')
     p.add_argument('--out', default='runs', help='folder for run folders')
     p.add_argument('--results', default='results', help='folder for tables and figures (--report)')
-    p.add_argument('--seed', type=int, default=0, help='seed of initialisation, batch order and dropout')
+    p.add_argument('--seed', default='0',
+                   help='seed of initialisation, batch order and dropout; a comma list (0,1,2) runs each seed '
+                        'and the reports give mean +- std')
     p.add_argument('--class-order', default='default', choices=['default', 'shuffle'],
                    help="default: the authors' class list; shuffle: seeded by --order-seed")
     p.add_argument('--order-seed', type=int, default=0, help='seed of --class-order shuffle')
@@ -161,6 +163,8 @@ def resolve_config(args):
         if cfg.get(key) is None:
             cfg[key] = value
     cfg['phases'] = [int(n) for n in str(cfg['phases']).split(',')]
+    cfg['seeds'] = [int(v) for v in str(args.seed).split(',')]
+    cfg['seed'] = cfg['seeds'][0]
     cfg['base_classes'] = cfg['phases'][0]
     if not args.data.startswith('synth-') and not args.root:
         raise SystemExit(f'cil.py: --data {args.data} needs --root DIR (the unpacked dataset); '
@@ -206,6 +210,11 @@ def config_hash(cfg, keys):
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
+def fits(nbytes, device, share=0.3):
+    """Whether nbytes fit in `share` of the free memory of a CUDA device."""
+    return device.type == 'cuda' and nbytes < share * torch.cuda.mem_get_info(device)[0]
+
+
 def pick_device(name):
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -222,20 +231,19 @@ def seed_of(*parts):
 
 @dataclasses.dataclass
 class Data:
-    """Everything a run needs from data.py: features (float16 tensors) and the phases."""
+    """Everything a run needs from data.py: the dataset, its feature cache and the phases."""
     ds: object
     cache: object
     phases: list
-    frontend: dict
     skipped: int
 
     def features(self, index, device):
-        """Features of dataset clips `index` as one float16 tensor, on the device if it fits."""
+        """Features of dataset clips `index` as one float16 tensor (read once from the memory-mapped
+        cache), moved to the GPU when it fits in 30% of its free memory; else batches are copied from
+        host memory as they are used."""
         rows = self.cache.rows[np.asarray(index, np.int64)]
         x = torch.from_numpy(np.ascontiguousarray(self.cache.data[rows]))
-        if device.type == 'cuda' and x.numel() * 2 < 0.3 * torch.cuda.mem_get_info(device)[0]:
-            return x.to(device)
-        return x.pin_memory() if device.type == 'cuda' else x
+        return x.to(device) if fits(x.numel() * 2, device) else x
 
 
 def synth_root(cfg):
@@ -263,14 +271,14 @@ def load_data(cfg):
             raise SystemExit(f"cil.py: phase {ph.k} has no training clip of {', '.join(empty)} in {root}; "
                              f'check the TSV labels or choose another class order')
     cfg['frontend'] = cache.config
-    return Data(ds, cache, phases, cache.config, int(ds.counts.get('skipped_bad', 0)))
+    return Data(ds, cache, phases, int(ds.counts.get('skipped_bad', 0)))
 
 
 # -----------------------------------------------------------------------------
 # Checkpoints: atomic writes, detected corruption
 
 def save_atomic(obj, path):
-    tmp = Path(str(path) + '.tmp')
+    tmp = Path(f'{path}.{os.getpid()}.tmp')
     with open(tmp, 'wb') as f:
         torch.save(obj, f)
         f.flush()
@@ -287,9 +295,50 @@ def load_checkpoint(path):
 
 
 def write_json(obj, path):
-    tmp = Path(str(path) + '.tmp')
-    tmp.write_text(json.dumps(obj, indent=1, default=float))
+    tmp = Path(f'{path}.{os.getpid()}.tmp')
+    with open(tmp, 'w') as f:
+        f.write(json.dumps(obj, indent=1, default=float))
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+class Lock:
+    """An exclusive lock on a shared folder (phase 0, base step), so two commands started together do
+    not train and checkpoint the same thing. A lock left by a dead process on this host is taken over."""
+
+    def __init__(self, folder):
+        self.path = Path(folder) / 'lock'
+
+    def __enter__(self):
+        me = f'{os.uname().nodename} {os.getpid()}'
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, me.encode())
+                os.close(fd)
+                return self
+            except FileExistsError:
+                host, _, pid = self.path.read_text().partition(' ')
+                if host == os.uname().nodename and not _alive(int(pid or 0)):
+                    self.path.unlink(missing_ok=True)  # stale: its process is gone
+                    continue
+                raise RunError(f'{self.path.parent} is being trained by process {pid} on {host}; wait for it, '
+                               f'or delete {self.path} if that process no longer runs')
+        raise RunError(f'cannot lock {self.path}')
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return pid > 0
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
 
 
 class Log:
@@ -327,8 +376,8 @@ def model_for_phase(cfg, data_, method, k):
     if method.joint:
         return new_model(cfg, sum(sizes[:k + 1]), data_)
     m = new_model(cfg, sizes[0], data_)
-    for n in sizes[1:k + 1]:
-        methods.prepare_phase(m, method, 1, n)
+    for phase, n in enumerate(sizes[1:k + 1], 1):
+        methods.prepare_phase(m, method, phase, n)
     return m
 
 
@@ -367,14 +416,18 @@ def train_phase(run_dir, k, model, method, train_x, train_y, epochs, lr, cfg, de
             optimizer.load_state_dict(state['optimizer'])
             scheduler.load_state_dict(state['scheduler'])
             start = state['epoch']
+            clock.remaining -= start * len(train_y)
             log(f'phase {k}: resuming after epoch {start}/{epochs} from {state_path}')
     teacher_cache = None
-    if teacher is not None and (method.od or method.fd):
+    if teacher is not None and (method.od or method.fd) and start < epochs:
         teacher.to(device).eval()
         if cfg['cache_teacher']:
-            teacher_cache = methods.teacher_outputs(teacher, train_x, 2 * cfg['batch_size'], device)
-            mb = sum(t.numel() * t.element_size() for t in teacher_cache) / 2 ** 20
-            log(f'phase {k}: teacher outputs cached for {len(train_x)} clips ({mb:.0f} MiB)')
+            with torch.no_grad():
+                z, f = teacher(train_x[:1].to(device).float())
+            nbytes = len(train_x) * (z[0].numel() + f[0].numel()) * 4
+            store = device if fits(nbytes, device) else torch.device('cpu')
+            teacher_cache = methods.teacher_outputs(teacher, train_x, 2 * cfg['batch_size'], device, store)
+            log(f'phase {k}: teacher outputs cached for {len(train_x)} clips ({nbytes / 2 ** 20:.0f} MiB, {store})')
     y = torch.from_numpy(np.asarray(train_y, np.float32))
     if train_x.device != torch.device('cpu'):
         y = y.to(train_x.device)
@@ -429,21 +482,22 @@ def shared_phase0(cfg, data_, device, log, clock):
     d = phase0_dir(cfg)
     d.mkdir(parents=True, exist_ok=True)
     ph = data_.phases[0]
-    model = model_for_phase(cfg, data_, methods.METHODS['ft'], 0)
-    if (d / 'phase0.pt').exists() and (d / 'record.json').exists():
-        model.load_state_dict(load_checkpoint(d / 'phase0.pt')['model'])
-        clock.remaining -= cfg['epochs_base'] * len(ph.train)
-        return model.to(device), json.loads((d / 'record.json').read_text())
-    plog = Log(d / 'log.txt', cfg['quiet'])
-    log(f'phase 0 (shared by all methods): {d}')
-    torch.manual_seed(seed_of(cfg['seed'], 'init'))
-    model = model_for_phase(cfg, data_, methods.METHODS['ft'], 0)
-    x = data_.features(ph.train, device)
-    model = train_phase(d, 0, model, methods.METHODS['ft'], x, ph.train_y, cfg['epochs_base'], cfg['lr_base'],
-                        cfg, device, plog, clock)
-    record = evaluate_phase(model, data_, 0, cfg, device)
-    write_json(record, d / 'record.json')
-    return model, record
+    with Lock(d):
+        torch.manual_seed(seed_of(cfg['seed'], 'init'))
+        model = model_for_phase(cfg, data_, methods.METHODS['ft'], 0)
+        if (d / 'phase0.pt').exists() and (d / 'record.json').exists():
+            model.load_state_dict(load_checkpoint(d / 'phase0.pt')['model'])
+            clock.remaining -= cfg['epochs_base'] * len(ph.train)
+            return model.to(device), json.loads((d / 'record.json').read_text())
+        log(f'phase 0 (shared by all methods): {d}')
+        x = data_.features(ph.train, device)
+        model = train_phase(d, 0, model, methods.METHODS['ft'], x, ph.train_y, cfg['epochs_base'], cfg['lr_base'],
+                            cfg, device, Log(d / 'log.txt', cfg['quiet']), clock)
+        del x
+        record = evaluate_phase(model, data_, 0, cfg, device)
+        write_json(record, d / 'record.json')
+        (d / 'state.pt').unlink(missing_ok=True)
+        return model, record
 
 
 def run_method(name, cfg, data_, device):
@@ -483,6 +537,7 @@ def run_method(name, cfg, data_, device):
             x = data_.features(ph.joint, device)
             learner = train_phase(run_dir, k, learner, method, x, ph.joint_y, cfg['epochs_base'], cfg['lr_base'],
                                   cfg, device, log, clock)
+            del x
         else:
             teacher = copy.deepcopy(model).eval()
             for p in teacher.parameters():
@@ -493,7 +548,7 @@ def run_method(name, cfg, data_, device):
             y_new = ph.train_y[:, ph.n_old:]
             learner = train_phase(run_dir, k, learner, method, x, y_new, cfg['epochs'], cfg['lr'], cfg, device,
                                   log, clock, teacher=teacher)
-            del teacher
+            del teacher, x
         model = learner
         record = evaluate_phase(model, data_, k, cfg, device)
         metrics['phases'].append(record)
@@ -605,10 +660,11 @@ def fit(model, optimizer, scheduler, epoch_fn, val_fn, max_epochs, patience, sta
                 scheduler.load_state_dict(state['scheduler'])
             start, best, best_state, wait = state['epoch'], state['best'], state['best_state'], state['wait']
             log(f'{tag}: resuming after epoch {start}')
-    epoch = start
+    ran = start
     for epoch in range(start, max_epochs):
         if patience is not None and wait >= patience:
             break
+        ran = epoch + 1
         t0 = time.time()
         terms = epoch_fn(epoch)
         bad = [n for n, v in terms.items() if not math.isfinite(v)]
@@ -628,10 +684,9 @@ def fit(model, optimizer, scheduler, epoch_fn, val_fn, max_epochs, patience, sta
         parts = ' '.join(f'{n} {v:.4f}' for n, v in terms.items())
         log(f'{tag} epoch {epoch + 1}/{max_epochs} {parts} | val acc {100 * acc:.2f} (best {100 * best:.2f}) '
             f'| {time.time() - t0:.1f}s')
-        epoch += 1
     if patience is not None and best_state is not None:
         model.load_state_dict(best_state)
-    return best, epoch
+    return best, ran
 
 
 def sgd(params, lr, cfg):
@@ -652,11 +707,17 @@ def kws_base(cfg, heads, d, device, log):
     subsets = methods.head_subsets(ph.n_seen, heads, cfg['head_subsets'], cfg['subset_seed'])
     for s in subsets[1:]:
         model.add_head(len(s))
-    if (bdir / 'base.pt').exists():
+    with Lock(bdir):
+        return _kws_base(cfg, bdir, model, subsets, d, ph, device, log)
+
+
+def _kws_base(cfg, bdir, model, subsets, d, ph, device, log):
+    if (bdir / 'base.pt').exists() and (bdir / 'record.json').exists():
         model.drop_aux_heads()
         model.load_state_dict(load_checkpoint(bdir / 'base.pt')['model'])
         return model.to(device), json.loads((bdir / 'record.json').read_text())
     blog = Log(bdir / 'log.txt', cfg['quiet'])
+    heads = [len(s) for s in subsets]
     log(f'base step (heads {heads}, subsets {subsets}): {bdir}')
     model.to(device)
     opt = sgd(model.parameters(), cfg['lr_base'], cfg)
@@ -675,9 +736,9 @@ def kws_base(cfg, heads, d, device, log):
                        lambda: kws_accuracy(model, d, ph.val, ph.val_y, 256, device),  # head 0 on base val
                        cfg['epochs_base'], cfg['patience'], bdir / 'state.pt', 'base', blog, {})
     model.drop_aux_heads()  # heads 1.. are discarded; f and head 0 go forward
-    save_atomic({'model': model.state_dict()}, bdir / 'base.pt')
     record = {'val_acc': best, 'epochs': epochs, 'subsets': subsets, 'seconds': time.time() - t0}
     write_json(record, bdir / 'record.json')
+    save_atomic({'model': model.state_dict()}, bdir / 'base.pt')
     (bdir / 'state.pt').unlink(missing_ok=True)
     return model, record
 
@@ -749,13 +810,15 @@ def kws_run(cfg, heads, K, losses, d, device):
             keep = val_y >= ph.n_old
             val_idx, val_y = val_idx[keep], val_y[keep]
 
+        teacher.to(device)
+
         def epoch_fn(epoch, stage):
             seed = seed_of(cfg['seed'], k, stage, epoch)
             torch.manual_seed(seed)
             batches = methods.index_batches(len(y), cfg['batch_size'], seed)
             mb = methods.memory_batches(len(mem_y), len(batches), cfg['batch_size'], seed + 1)
             return methods.kws_train_epoch(model, losses, x, y, batches, mem_x, mem_y, mb, opt, device, ph.n_old,
-                                           teacher.to(device), lam, cfg['T'], cfg['ce_new_logits'])
+                                           teacher, lam, cfg['T'], cfg['ce_new_logits'])
 
         def val_fn():
             return kws_accuracy(model, d, val_idx, val_y, 256, device)
@@ -765,7 +828,7 @@ def kws_run(cfg, heads, K, losses, d, device):
         done_stages = {}
         if state_path.exists():
             st = load_checkpoint(state_path)
-            if st['tag'].startswith(f'step{k}'):
+            if st['tag'] in {f'step{k}{s}' for s in stages}:
                 done_stages = st.get('done', {})
         for stage in stages:
             if stage in done_stages:
@@ -788,13 +851,13 @@ def kws_run(cfg, heads, K, losses, d, device):
         model.freeze_upto(0)
         if cfg['exemplar_select'] == 'herding':  # re-select the new classes with the trained model
             kws_select(memory, model, d, ph, new, m, 'herding', cfg['seed'], device)
-        acc, g = kws_accuracy(model, d, ph.test, ph.test_y, 256, device, groups[:k + 1])
+        logits = methods.predict(model, d.x[torch.as_tensor(ph.test)], 256, device, sigmoid=False)
+        acc, g = evaluate.accuracy(ph.test_y, logits), evaluate.group_accuracies(ph.test_y, logits, groups[:k + 1])
+        old_acc, new_acc = evaluate.old_new_accuracy(ph.test_y, logits, groups, k)
         metrics['acc'].append(acc)
         metrics['acc_matrix'].append(g)
         metrics['steps'].append({'memory': len(memory), 'quota': m, 'epochs': epochs, 'seconds': time.time() - t0,
-                                 'old_acc': evaluate.old_new_accuracy(
-                                     ph.test_y, methods.predict(model, d.x[torch.as_tensor(ph.test)], 256, device,
-                                                                sigmoid=False), groups, k)[0]})
+                                 'old_acc': old_acc, 'new_acc': new_acc})
         save_atomic({'model': model.state_dict(), 'memory': memory.state_dict(), 'metrics': metrics}, step_file)
         state_path.unlink(missing_ok=True)
         log(f'step {k}: {ph.n_seen} classes, acc {100 * acc:.2f} (per group {" ".join(f"{100 * a:.1f}" for a in g)})'
@@ -846,28 +909,36 @@ def kws_timing(cfg, d, device):
 # -----------------------------------------------------------------------------
 # Reports: the paper's tables and figures
 
-def pct(v):
-    return '-' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{100 * v:.1f}'
+def pct(values, digits=1):
+    """Percent of a value, or 'mean +- std' over seeds when given several."""
+    v = np.array([np.nan if x is None else x for x in np.atleast_1d(values)], dtype=float)
+    if np.isnan(v).all():
+        return '-'
+    if len(v) == 1:
+        return f'{100 * v[0]:.{digits}f}'
+    return f'{100 * np.nanmean(v):.{digits}f} +- {100 * np.nanstd(v):.{digits}f}'
 
 
 def table1(results):
+    """results: {method: [metrics of each seed]}."""
     lines = ['| Method | IndL | L_OD | L_FD | F1 | Fr | mAP | mAP (binary, authors) |',
              '|---|---|---|---|---|---|---|---|']
-    for name, m in results.items():
-        meth, s = methods.METHODS[name], m['summary']
-        ticks = ['-' if meth.joint or meth.freeze else ('yes' if f else '-') for f in (meth.indl, meth.od, meth.fd)]
-        fr = None if meth.joint else s['fr']
-        lines.append(f"| {name.upper()} | {' | '.join(ticks)} | {pct(s['f1'])} | {pct(fr)} | {pct(s['map'])} | "
-                     f"{pct(s['map_binary'])} |")
+    for name, runs in results.items():
+        meth = methods.METHODS[name]
+        ticks = ['yes' if f and not meth.joint else '-' for f in (meth.indl, meth.od, meth.fd)]
+        col = {k: [m['summary'][k] for m in runs] for k in ('f1', 'fr', 'map', 'map_binary')}
+        lines.append(f"| {name.upper()} | {' | '.join(ticks)} | {pct(col['f1'])} | "
+                     f"{'-' if meth.joint else pct(col['fr'])} | {pct(col['map'])} | {pct(col['map_binary'])} |")
     return '\n'.join(lines)
 
 
 def table2(results, sizes):
     n_old, n = sum(sizes[:-1]), sum(sizes)
     lines = [f'| Method | old (0-{n_old - 1}) | new ({n_old}-{n - 1}) | overall (0-{n - 1}) |', '|---|---|---|---|']
-    for name, m in results.items():
-        last = m['phases'][-1]
-        lines.append(f"| {name.upper()} | {pct(last['f1_old'])} | {pct(last['f1_new'])} | {pct(last['f1'])} |")
+    for name, runs in results.items():
+        last = [m['phases'][-1] for m in runs]
+        lines.append(f"| {name.upper()} | {pct([r['f1_old'] for r in last])} | {pct([r['f1_new'] for r in last])} | "
+                     f"{pct([r['f1'] for r in last])} |")
     return '\n'.join(lines)
 
 
@@ -879,13 +950,15 @@ def figures(results, sizes, out_dir):
     import matplotlib.pyplot as plt
     paths = []
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for name, m in results.items():
-        phases = range(len(m['phases']))
-        fr = m['summary']['fr_per_phase']
-        axes[0].plot(phases, [100 * r['f1'] for r in m['phases']], marker='o', label=name.upper())
+    for name, runs in results.items():  # mean over seeds
+        phases = range(len(runs[0]['phases']))
+        f1 = np.mean([[r['f1'] for r in m['phases']] for m in runs], axis=0)
+        fr = np.mean([m['summary']['fr_per_phase'] for m in runs], axis=0)
+        mAP = np.mean([[r['map'] for r in m['phases']] for m in runs], axis=0)
+        axes[0].plot(phases, 100 * f1, marker='o', label=name.upper())
         if not methods.METHODS[name].joint:
-            axes[1].plot(phases, [100 * v for v in fr], marker='o', label=name.upper())
-        axes[2].plot(phases, [100 * r['map'] for r in m['phases']], marker='o', label=name.upper())
+            axes[1].plot(phases, 100 * fr, marker='o', label=name.upper())
+        axes[2].plot(phases, 100 * mAP, marker='o', label=name.upper())
     for ax, title in zip(axes, ('(a) F1 (%)', '(b) Fr (%)', '(c) mAP (%)')):
         ax.set_title(title)
         ax.set_xlabel('phase')
@@ -900,7 +973,7 @@ def figures(results, sizes, out_dir):
     if pair:
         fig, axes = plt.subplots(1, len(pair), figsize=(6 * len(pair), 3.5), squeeze=False)
         for ax, name in zip(axes[0], pair):
-            norms = results[name]['phases'][-1]['weight_norms']
+            norms = results[name][0]['phases'][-1]['weight_norms']  # first seed
             colors = ['tab:blue'] * sizes[0] + ['tab:orange'] * (len(norms) - sizes[0])
             ax.bar(range(len(norms)), norms, color=colors)
             ax.set_title(f'{name.upper()}: classifier weight norms after phase {len(sizes) - 1}\n'
@@ -915,19 +988,19 @@ def figures(results, sizes, out_dir):
 
 def collect_kws_results(cfg):
     """Every finished single-label run under --out whose config equals this one but for the grid
-    flags (heads, memory, losses): {(heads, K, losses): metrics}."""
-    same = [k for k in KWS_RUN_KEYS if k not in ('heads', 'memory', 'losses')]
-    out = {}
+    flags (heads, memory, losses) and the seed (one of --seed): {(heads, K, losses): [metrics per seed]}."""
+    same = [k for k in KWS_RUN_KEYS if k not in ('heads', 'memory', 'losses', 'seed')]
+    out = collections.defaultdict(list)
     for d in sorted((Path(cfg['out']) / cfg['data']).glob('mittal-*')):
         try:
             rc = json.loads((d / 'config.json').read_text())
             m = json.loads((d / 'metrics.json').read_text())
         except (OSError, ValueError):
             continue
-        if 'summary' in m and all(json.dumps(rc.get(k), default=str) == json.dumps(cfg.get(k), default=str)
-                                  for k in same):
-            out[(rc['heads'], int(rc['memory']), rc['losses'])] = m
-    return out
+        if 'summary' in m and rc.get('seed') in cfg['seeds'] and all(
+                json.dumps(rc.get(k), default=str) == json.dumps(cfg.get(k), default=str) for k in same):
+            out[(rc['heads'], int(rc['memory']), rc['losses'])].append(m)
+    return dict(out)
 
 
 def kws_report(kind, results, cfg, timing=None):
@@ -942,13 +1015,14 @@ def kws_report(kind, results, cfg, timing=None):
     elif kind == 'kws-table2':
         counts = np.cumsum(cfg['phases'])
         lines = ['| Losses | ' + ' | '.join(map(str, counts)) + ' | Avg |', '|---' * (len(counts) + 2) + '|']
-        for (heads, K, losses), m in results.items():
+        for (heads, K, losses), runs in results.items():
             name = ' + '.join(t.upper().replace('_', ' ') for t in losses.split(','))
-            lines.append(f'| {name} | ' + ' | '.join(f'{100 * a:.2f}' for a in m['acc']) +
-                         f" | {100 * m['summary']['avg_excl_base']:.2f} |")
+            accs = np.array([m['acc'] for m in runs])
+            lines.append(f'| {name} | ' + ' | '.join(pct(accs[:, j], 2) for j in range(accs.shape[1])) +
+                         f" | {pct([m['summary']['avg_excl_base'] for m in runs], 2)} |")
         heads = sorted({h for h, _, _ in results})
         text = '\n'.join(lines) + f"\n\nheads {', '.join(heads)}, memory {sorted({k for _, k, _ in results})}, " \
-                                   f"seed {cfg['seed']}."
+                                   f"seeds {cfg['seeds']}; Avg = mean over the incremental steps."
     else:
         return [print(f'wrote {p}') for p in kws_figures(collect_kws_results(cfg), out_dir)]
     (out_dir / f'{kind}.md').write_text(text + '\n')
@@ -963,10 +1037,14 @@ def kws_figures(results, out_dir):
     import matplotlib.pyplot as plt
     paths = []
     fig, ax = plt.subplots(figsize=(6, 4))
+    def avg(runs):
+        v = [100 * m['summary']['avg_excl_base'] for m in runs]
+        return np.mean(v), np.std(v)
     for heads in sorted({h for h, _, _ in results}, key=lambda h: (h.count(','), h)):
-        pts = sorted((K, 100 * m['summary']['avg_excl_base']) for (h, K, _), m in results.items() if h == heads)
+        pts = sorted((K, *avg(runs)) for (h, K, _), runs in results.items() if h == heads)
         if len(pts) > 1:
-            ax.plot(*zip(*pts), marker='o', label=f'heads [{heads}]')
+            ks, mean, std = zip(*pts)
+            ax.errorbar(ks, mean, yerr=std, marker='o', capsize=3, label=f'heads [{heads}]')
     ax.set_xlabel('exemplars K')
     ax.set_ylabel('Avg incremental accuracy (%)')
     ax.set_title('Figure 5: impact of exemplar quantity')
@@ -979,11 +1057,11 @@ def kws_figures(results, out_dir):
     by_k = collections.Counter(K for _, K, _ in results)
     if by_k:
         K = max(by_k, key=lambda k: (by_k[k], k))
-        pts = sorted(((h, 100 * m['summary']['avg_excl_base']) for (h, k, _), m in results.items() if k == K),
+        pts = sorted(((h, *avg(runs)) for (h, k, _), runs in results.items() if k == K),
                      key=lambda p: (p[0].count(','), p[0]))
         fig, ax = plt.subplots(figsize=(7, 4))
-        ax.bar([f'[{h}]' for h, _ in pts], [v for _, v in pts])
-        ax.set_ylim(min(v for _, v in pts) - 5, max(v for _, v in pts) + 2)
+        ax.bar([f'[{h}]' for h, _, _ in pts], [v for _, v, _ in pts], yerr=[sd for _, _, sd in pts], capsize=3)
+        ax.set_ylim(min(v for _, v, _ in pts) - 5, max(v for _, v, _ in pts) + 3)
         ax.set_ylabel('Avg incremental accuracy (%)')
         ax.set_title(f'Figure 4: impact of task creation (K = {K})')
         fig.tight_layout()
@@ -1001,10 +1079,10 @@ def report(kind, results, cfg):
             print(f'wrote {p}')
         return
     text = table1(results) if kind == 'table1' else table2(results, cfg['phases'])
-    skipped = max((m.get('skipped_bad_clips', 0) for m in results.values()), default=0)
+    skipped = max((m.get('skipped_bad_clips', 0) for runs in results.values() for m in runs), default=0)
     note = f'\n\n{skipped} unreadable clips were skipped (--skip-bad).' if skipped else ''
     (out_dir / f'{kind}.md').write_text(text + note + '\n')
-    print(f'\n{kind} ({cfg["data"]}, seed {cfg["seed"]}):\n\n{text}{note}\n\nsaved to {out_dir / (kind + ".md")}')
+    print(f'\n{kind} ({cfg["data"]}, seeds {cfg["seeds"]}):\n\n{text}{note}\n\nsaved to {out_dir / (kind + ".md")}')
 
 
 def main_kws(cfg, device):
@@ -1012,14 +1090,15 @@ def main_kws(cfg, device):
     if cfg['report'] == 'kws-table1':
         kws_report('kws-table1', None, cfg, kws_timing(cfg, d, device))
         return 0
-    results = {}
+    results = collections.defaultdict(list)
     t0 = time.time()
     try:
-        for heads in cfg['head_sets']:
-            for K in cfg['memories']:
-                for losses in cfg['loss_sets']:
-                    m = kws_run(cfg, heads, K, losses, d, device)
-                    results[(','.join(map(str, heads)), K, ','.join(losses))] = m
+        for seed in cfg['seeds']:
+            for heads in cfg['head_sets']:
+                for K in cfg['memories']:
+                    for losses in cfg['loss_sets']:
+                        m = kws_run(dict(cfg, seed=seed), heads, K, losses, d, device)
+                        results[(','.join(map(str, heads)), K, ','.join(losses))].append(m)
     except RunError as e:
         raise SystemExit(f'cil.py: {e}')
     except KeyboardInterrupt:
@@ -1039,11 +1118,12 @@ def main(argv=None):
     if cfg['report'] and cfg['report'].startswith('kws-'):
         raise SystemExit(f"cil.py: --report {cfg['report']} is for single-label data (--data synth-speechcommands, ...)")
     data_ = load_data(cfg)
-    results = {}
+    results = collections.defaultdict(list)
     t0 = time.time()
     try:
-        for name in cfg['methods']:
-            results[name] = run_method(name, cfg, data_, device)
+        for seed in cfg['seeds']:
+            for name in cfg['methods']:
+                results[name].append(run_method(name, dict(cfg, seed=seed), data_, device))
     except RunError as e:
         raise SystemExit(f'cil.py: {e}')
     except KeyboardInterrupt:

@@ -96,11 +96,12 @@ def multilabel_loss(method, logits, targets, n_new, feats=None, teacher_logits=N
     """Loss of one incremental step, Eq. 4: L = L_BCE + lambda * L_OD + L_FD (terms by `method`).
 
     logits (B, n_seen) = [z_old, z_new] of the current learner; targets (B, n_new) hold only the
-    phase's classes. teacher_* come from the frozen previous learner on the same batch.
-    Returns (total, {term name: value}) so the loop can log every term.
+    phase's classes (phase 0 and AT: n_new = n_seen, every logit is "new"). teacher_* come from the
+    frozen previous learner on the same batch. FE has no IndL (multilabel_cil.md): its BCE sees every
+    logit, though only the new rows can move. Returns (total, {term name: value}).
     """
     n_old = logits.shape[1] - n_new
-    if method.indl or method.freeze or n_old == 0:
+    if method.indl or n_old == 0:
         bce = bce_loss(logits[:, n_old:], targets, pos_weight)  # Eq. 1 over z_new only
     else:  # old-class targets are 0: the only information the current data holds about them
         full = torch.cat([targets.new_zeros(targets.shape[0], n_old), targets], dim=1)
@@ -195,16 +196,20 @@ def prepare_phase(model, method, phase, n_new):
 
 
 @torch.no_grad()
-def teacher_outputs(teacher, x, batch_size, device):
+def teacher_outputs(teacher, x, batch_size, device, store=None):
     """The frozen previous learner's (logits, features) on every clip of x, computed once per phase
-    (valid because it is frozen, in eval mode, and the inputs are not augmented)."""
+    (valid because it is frozen, in eval mode, and the inputs are not augmented). Kept in float32 on
+    `store` (default: device): N x (n_old + C*T'*F') x 4 bytes."""
     teacher.eval()
-    logits, feats = [], []
+    store = store or device
+    logits = feats = None
     for i in range(0, len(x), batch_size):
         z, f = teacher(x[i:i + batch_size].to(device).float())
-        logits.append(z)
-        feats.append(f)
-    return torch.cat(logits), torch.cat(feats)
+        if logits is None:  # preallocate: no list + cat doubling the peak
+            logits = torch.empty((len(x),) + z.shape[1:], device=store)
+            feats = torch.empty((len(x),) + f.shape[1:], device=store)
+        logits[i:i + len(z)], feats[i:i + len(f)] = z, f
+    return logits, feats
 
 
 def train_epoch(model, method, x, y, batches, optimizer, device, n_new, teacher=None, teacher_cache=None,
@@ -371,7 +376,7 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, b
     local = [np.full(int(y_np.max()) + 1, -1) for _ in subsets]
     for h, s in enumerate(subsets):
         local[h][s] = np.arange(len(s))
-    losses, n = np.zeros(len(subsets)), 0
+    losses, counts = [0.0] * len(subsets), [0] * len(subsets)
     if batching == 'per-task':
         members = [np.flatnonzero(local[h][y_np] >= 0) for h in range(len(subsets))]
         loaders = [[members[h][b] for b in index_batches(len(members[h]), batch_size, seed * 131 + h)]
@@ -396,14 +401,13 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, b
                     continue
                 logits = model.classify(emb, h)
             loss = F.cross_entropy(logits, target, ignore_index=-1)
-            losses[h] += loss.item()
+            losses[h], counts[h] = losses[h] + loss.detach(), counts[h] + 1
             total, used = total + loss, used + 1
         if used:
             optimizer.zero_grad(set_to_none=True)
             (total / used if reduce == 'mean' else total).backward()
             optimizer.step()
-        n += 1
-    return {f'ce_head{h}': v / max(n, 1) for h, v in enumerate(losses)}
+    return {f'ce_head{h}': float(v) / max(c, 1) for h, (v, c) in enumerate(zip(losses, counts))}
 
 
 def kws_train_epoch(model, terms, x, y, batches, mem_x, mem_y, mem_batches, optimizer, device, n_old,

@@ -1714,3 +1714,21 @@ def test_kws_timing_table(gsc_root, tmp_path):
     out = run_kws(gsc_root, tmp_path / 'runs', '--report', 'kws-table1', '--timing-epochs', '2')
     table = (out / 'results' / 'speechcommands' / 'kws-table1.md').read_text()
     assert '| [3] |' in table and '| [3, 2] |' in table
+
+
+def test_kws_several_seeds_report_mean_and_std(gsc_root, tmp_path):
+    out = run_kws(gsc_root, tmp_path / 'runs', '--losses', 'ce_n,ce_o', '--seed', '0,1', '--report', 'kws-table2')
+    assert len(list((out / 'speechcommands').glob('mittal-*'))) == 2
+    table = (out / 'results' / 'speechcommands' / 'kws-table2.md').read_text()
+    assert '| CE N + CE O |' in table and ' +- ' in table and 'seeds [0, 1]' in table
+
+
+def test_shared_folder_lock(tmp_path):
+    with cil.Lock(tmp_path):
+        with pytest.raises(cil.RunError, match='is being trained by process'):
+            with cil.Lock(tmp_path):
+                pass
+    assert not (tmp_path / 'lock').exists()
+    (tmp_path / 'lock').write_text(f'{os.uname().nodename} 999999999')  # a process that does not exist
+    with cil.Lock(tmp_path):
+        assert (tmp_path / 'lock').read_text().endswith(str(os.getpid()))
