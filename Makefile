@@ -1,13 +1,27 @@
-# One target per paper table. Variables: PYTHON, DATA (synth-audioset | audioset), ROOT (real data
-# folder), ARGS (extra cil.py flags, e.g. ARGS="--device cuda --seed 1").
+# One target per paper table. Variables: PYTHON; DATA (synth-audioset | audioset) for the multi-label
+# paper, KWS_DATA (synth-speechcommands | synth-urbansound8k | speechcommands | urbansound8k) for the
+# keyword-spotting paper; ROOT (the real dataset's folder); ARGS (extra cil.py flags, e.g.
+# ARGS="--device cuda --seed 0,1,2").
 PYTHON ?= python3
 DATA ?= synth-audioset
+KWS_DATA ?= synth-speechcommands
 ROOT ?=
 ARGS ?=
 RUN = $(PYTHON) cil.py --data $(DATA) $(if $(ROOT),--root $(ROOT)) $(ARGS)
+KWS_RUN = $(PYTHON) cil.py --method mittal --data $(KWS_DATA) $(if $(ROOT),--root $(ROOT)) $(ARGS)
 ALL_METHODS = ft,fe,indl,od,iod,ifd,iodfd,at
+TABLE2_LOSSES = ce_n;ce_n,kd_n;ce_n,ce_o;ce_n,ce_o,kd_n;ce_n,ce_o,kd_o;ce_n,ce_o,kd_n,kd_o
+ifneq (,$(findstring urbansound8k,$(KWS_DATA)))
+FIG4_HEADS = 4;4,3;4,3,2;4,3,3;4,3,3,3;4,2;4,2,2
+FIG5_HEADS = 4;4,3,2
+FIG5_MEMORY = 10,25,50,100,150,200
+else
+FIG4_HEADS = 5;5,4;5,4,3;5,4,3,2;5,4,4;5,4,4,4
+FIG5_HEADS = 5;5,4,3,2
+FIG5_MEMORY = 20,50,100,200,300,400
+endif
 
-.PHONY: help install test demo table1 table2 figures bench-features
+.PHONY: help install test demo table1 table2 figures kws-table1 kws-table2 kws-figures bench-features
 
 help:
 	@echo "make test             install requirements + pytest, run the test suite (CPU)"
@@ -15,6 +29,9 @@ help:
 	@echo "make table1           Table 1 of the multi-label paper: all eight methods (DATA=audioset ROOT=... for real data)"
 	@echo "make table2           Table 2: old / new / all F1 at the last phase for FT, FE, IOD, IODFD"
 	@echo "make figures          Figures 3 and 4 as PNG (installs matplotlib)"
+	@echo "make kws-table1       keyword-spotting paper, Table 1: base-training time per epoch per heads configuration"
+	@echo "make kws-table2       Table 2: the six loss combinations, accuracy per step and Avg"
+	@echo "make kws-figures      Figure 4 (Avg per heads configuration) and Figure 5 (Avg vs exemplar memory)"
 	@echo "make bench-features   log-mel throughput vs a per-frame baseline (and librosa if installed)"
 
 install:
@@ -39,3 +56,14 @@ figures: install
 
 bench-features: install
 	$(PYTHON) bench/bench_features.py
+
+kws-table1: install
+	$(KWS_RUN) --report kws-table1
+
+kws-table2: install
+	$(KWS_RUN) --losses "$(TABLE2_LOSSES)" --report kws-table2
+
+kws-figures: install
+	$(PYTHON) -m pip install --quiet matplotlib
+	$(KWS_RUN) --heads "$(FIG4_HEADS)"
+	$(KWS_RUN) --heads "$(FIG5_HEADS)" --memory $(FIG5_MEMORY) --report kws-figures

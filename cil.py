@@ -39,7 +39,8 @@ METHOD_ORDER = ('ft', 'fe', 'indl', 'od', 'iod', 'ifd', 'iodfd', 'at')
 # the generated stand-in, sized for a 2-core CPU (narrow CNN14, short clips, few epochs).
 PRESETS = {
     'audioset': dict(width=1.0, epochs_base=120, epochs=120, batch_size=32, phases='30,5,5,5,5'),
-    'synth-audioset': dict(width=0.125, epochs_base=12, epochs=8, batch_size=32, phases='30,5,5,5,5'),
+    'synth-audioset': dict(width=0.125, epochs_base=12, epochs=30, batch_size=32, phases='30,5,5,5,5',
+                           cache_teacher=True),
     # single-label (kws_cil.md section 5): early stopping bounds the epochs; synth-* are CPU-sized
     'speechcommands': dict(phases='5,3,3,3,3,3', memory='200', heads='5,4,3,2', epochs_base=100, epochs_a=50,
                            epochs_b=50, epochs_ft=60, patience=10, batch_size=64),
@@ -110,8 +111,9 @@ def build_parser():
                    help='start phase 0 from a PANNs CNN14 checkpoint backbone (not in the paper)')
     g = p.add_argument_group('running')
     g.add_argument('--device', default='auto', help='auto (cuda if present), cpu, cuda, cuda:1, ...')
-    g.add_argument('--cache-teacher', action='store_true',
-                   help="compute the previous learner's outputs once per phase instead of every step")
+    g.add_argument('--cache-teacher', action='store_true', default=None,
+                   help="compute the previous learner's outputs once per phase instead of every step "
+                        "(preset: on for synth-audioset)")
     g.add_argument('--skip-bad', action='store_true', help='skip and count unreadable clips instead of stopping')
     g.add_argument('--workers', type=int, default=None, help='processes for the feature cache (default: all cores)')
     g.add_argument('--report', default=None,
@@ -1085,25 +1087,30 @@ def report(kind, results, cfg):
     print(f'\n{kind} ({cfg["data"]}, seeds {cfg["seeds"]}):\n\n{text}{note}\n\nsaved to {out_dir / (kind + ".md")}')
 
 
-def main_kws(cfg, device):
-    d = load_kws_data(cfg)
-    if cfg['report'] == 'kws-table1':
-        kws_report('kws-table1', None, cfg, kws_timing(cfg, d, device))
-        return 0
-    results = collections.defaultdict(list)
-    t0 = time.time()
+def run_jobs(jobs):
+    """Run (key, job) pairs in order -> {key: [result of each job]}. A RunError or Ctrl-C ends the
+    command with one line (every finished epoch is checkpointed, so the same command resumes)."""
+    results, t0 = collections.defaultdict(list), time.time()
     try:
-        for seed in cfg['seeds']:
-            for heads in cfg['head_sets']:
-                for K in cfg['memories']:
-                    for losses in cfg['loss_sets']:
-                        m = kws_run(dict(cfg, seed=seed), heads, K, losses, d, device)
-                        results[(','.join(map(str, heads)), K, ','.join(losses))].append(m)
+        for key, job in jobs:
+            results[key].append(job())
     except RunError as e:
         raise SystemExit(f'cil.py: {e}')
     except KeyboardInterrupt:
         raise SystemExit('\ncil.py: interrupted; run the same command again to continue from the last epoch')
     print(f'done in {hms(time.time() - t0)}')
+    return dict(results)
+
+
+def main_kws(cfg, device):
+    d = load_kws_data(cfg)
+    if cfg['report'] == 'kws-table1':
+        kws_report('kws-table1', None, cfg, kws_timing(cfg, d, device))
+        return 0
+    results = run_jobs(((','.join(map(str, heads)), K, ','.join(losses)),
+                        lambda s=seed, h=heads, K=K, ls=losses: kws_run(dict(cfg, seed=s), h, K, ls, d, device))
+                       for seed in cfg['seeds'] for heads in cfg['head_sets'] for K in cfg['memories']
+                       for losses in cfg['loss_sets'])
     if cfg['report']:
         kws_report(cfg['report'], results, cfg)
     return 0
@@ -1118,17 +1125,8 @@ def main(argv=None):
     if cfg['report'] and cfg['report'].startswith('kws-'):
         raise SystemExit(f"cil.py: --report {cfg['report']} is for single-label data (--data synth-speechcommands, ...)")
     data_ = load_data(cfg)
-    results = collections.defaultdict(list)
-    t0 = time.time()
-    try:
-        for seed in cfg['seeds']:
-            for name in cfg['methods']:
-                results[name].append(run_method(name, dict(cfg, seed=seed), data_, device))
-    except RunError as e:
-        raise SystemExit(f'cil.py: {e}')
-    except KeyboardInterrupt:
-        raise SystemExit('\ncil.py: interrupted; run the same command again to continue from the last epoch')
-    print(f'done in {hms(time.time() - t0)}')
+    results = run_jobs((name, lambda s=seed, n=name: run_method(n, dict(cfg, seed=s), data_, device))
+                       for seed in cfg['seeds'] for name in cfg['methods'])
     if cfg['report']:
         report(cfg['report'], results, cfg)
     return 0

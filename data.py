@@ -818,7 +818,7 @@ def make_phases(ds, split, order=None, sizes=None):
 FRONTENDS = {  # small dicts: the whole dict is hashed into the cache folder name and kept in the manifest
     "panns": dict(fn="log_mel", sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=50.0,
                   fmax=14000.0, seconds=10.0),  # AudioSet, CNN14 / PANNs: 1001 x 64
-    "logmel16k": dict(fn="log_mel", sr=16000, n_fft=512, hop_length=160, n_mels=64, fmin=50.0,
+    "logmel16k": dict(fn="log_mel", sr=16000, n_fft=512, hop_length=320, n_mels=64, fmin=50.0,
                       fmax=8000.0, seconds=2.0),  # generated AudioSet-like clips (seconds from synth.json)
     "urbansound8k": dict(fn="urbansound8k_features"),  # 128 x 85 (features.py, kws_cil.md 3.1)
     "speechcommands": dict(fn="speechcommands_features"),  # 32 x 32

@@ -212,13 +212,22 @@ def teacher_outputs(teacher, x, batch_size, device, store=None):
     return logits, feats
 
 
+def sgd_step(optimizer, loss, terms, sums):
+    """One optimiser step on `loss`; adds each term's value to `sums` (on the device: no sync per step)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    for k, v in terms.items():
+        sums[k] = sums.get(k, 0.0) + v.detach()
+
+
 def train_epoch(model, method, x, y, batches, optimizer, device, n_new, teacher=None, teacher_cache=None,
                 pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False):
     """One epoch of one method over the batches (index arrays into x, y). x: (N, T, F) tensor (any
     float dtype, on CPU or `device`); y: (N, n_new) targets. Returns the mean of each loss term."""
     model.train()
     needs_teacher = method.od or method.fd
-    sums, n = {}, 0
+    sums = {}
     for idx in batches:
         idx_t = torch.as_tensor(idx)
         xb = x[idx_t].to(device, non_blocking=True).float()
@@ -233,13 +242,8 @@ def train_epoch(model, method, x, y, batches, optimizer, device, n_new, teacher=
                     t_logits, t_feats = teacher(xb)
         loss, terms = multilabel_loss(method, logits, yb, n_new, feats, t_logits, t_feats, pos_weight, lam, T,
                                       fd_per_sample)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + v.detach()
-        n += 1
-    return {k: (v / max(n, 1)).item() for k, v in sums.items()}
+        sgd_step(optimizer, loss, terms, sums)
+    return {k: (v / max(len(batches), 1)).item() for k, v in sums.items()}
 
 
 @torch.no_grad()
@@ -417,7 +421,7 @@ def kws_train_epoch(model, terms, x, y, batches, mem_x, mem_y, mem_batches, opti
     learner (frozen, eval mode) on each batch that a KD term needs."""
     model.train()
     use_mem = ('ce_o' in terms or 'kd_o' in terms) and mem_x is not None and len(mem_x)
-    sums, n = {}, 0
+    sums = {}
     for idx, midx in zip(batches, mem_batches):
         idx = torch.as_tensor(idx)
         xb, yb = x[idx].to(device).float(), y[idx].to(device)
@@ -433,13 +437,8 @@ def kws_train_epoch(model, terms, x, y, batches, mem_x, mem_y, mem_batches, opti
                 t_o = teacher(xo)[0] if use_mem and 'kd_o' in terms else None
         active = [t for t in terms if use_mem or t not in ('ce_o', 'kd_o')]
         loss, parts = kws_loss(active, logits_n, yb, n_old, logits_o, yo, t_n, t_o, lam, T, ce_new_logits)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        for k, v in parts.items():
-            sums[k] = sums.get(k, 0.0) + v.detach()
-        n += 1
-    return {k: (v / max(n, 1)).item() for k, v in sums.items()}
+        sgd_step(optimizer, loss, parts, sums)
+    return {k: (v / max(len(batches), 1)).item() for k, v in sums.items()}
 
 
 @torch.no_grad()

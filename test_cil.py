@@ -1267,9 +1267,9 @@ def test_cache_frontends_follow_dataset(as_root, us8k, audioset, tmp_path):
     assert data.frontend_config(audioset, "panns")["sr"] == 32000
     small = audioset.select(np.arange(6))
     cache = data.build_cache(small, tmp_path / "c", workers=1, progress=False)
-    assert cache.shape == (101, 64)  # 1 s at hop 160
+    assert cache.shape == (51, 64)  # 1 s at hop 320
     y, sr = data.decode_audio(small.paths[0])
-    np.testing.assert_allclose(cache.get([0])[0], features.log_mel(y, 16000, 512, 160, 64, 50.0, 8000.0),
+    np.testing.assert_allclose(cache.get([0])[0], features.log_mel(y, 16000, 512, 320, 64, 50.0, 8000.0),
                                atol=0.06, rtol=2e-3)
     assert data.frontend_config(us8k)["fn"] == "urbansound8k_features"
     c2 = data.build_cache(us8k.select(np.arange(3)), tmp_path / "c", workers=1, progress=False)
