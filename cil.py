@@ -105,6 +105,9 @@ def build_parser():
                    help="flat: one cosine over the whole batch (authors' code); per-sample: mean per clip")
     g = p.add_argument_group('model')
     g.add_argument('--width', type=float, default=None, help='CNN14 channel scale, 1.0 = CNN14 (preset: 1.0 / 0.125)')
+    g.add_argument('--log-mel', default='panns', choices=['panns', 'authors'],
+                   help="panns: Slaney mel, fmin 50 Hz, 10*log10 (the paper: 'the configuration of PANNs'); authors: "
+                        "their code's torchaudio front end (HTK mel, no norm, fmin 20 Hz, natural log)")
     g.add_argument('--block6-pool', default='panns', choices=['panns', 'authors'],
                    help='panns: no pooling after block 6; authors: 2x2 pooling as their code')
     g.add_argument('--pretrained', default=None, metavar='PTH',
@@ -191,6 +194,14 @@ def resolve_config(args):
             raise SystemExit(f"cil.py: --memory {min(cfg['memories'])} is smaller than the {sum(cfg['phases'])} "
                              f"classes: every class needs at least one exemplar")
         return cfg
+    if cfg['heads']:  # multitask phase 0 for the multi-label learner (a combination neither paper ran)
+        cfg['heads'] = [int(k) for k in str(cfg['heads']).split(',')]
+        try:
+            methods.head_subsets(cfg['phases'][0], cfg['heads'], cfg['head_subsets'], cfg['subset_seed'])
+        except ValueError as e:
+            raise SystemExit(f'cil.py: {e}')
+    if cfg['memory'] is not None:
+        cfg['memory'] = int(cfg['memory'])
     names = METHOD_ORDER if args.method == 'all' else tuple(m.strip() for m in args.method.split(','))
     unknown = [m for m in names if m not in methods.METHODS]
     if unknown:
@@ -203,8 +214,8 @@ def resolve_config(args):
 # fields that change what phase 0 learns (its shared checkpoint is keyed by them)
 PHASE0_KEYS = ('data', 'root', 'seed', 'class_order', 'order_seed', 'base_classes', 'epochs_base', 'batch_size',
                'lr_base', 'lr_min', 'momentum', 'weight_decay', 'sampler', 'pos_weight', 'width', 'block6_pool',
-               'pretrained', 'frontend')
-RUN_KEYS = PHASE0_KEYS + ('phases', 'epochs', 'lr', 'lambda_base', 'lambda_pow', 'const_lambda', 'T', 'fd')
+               'pretrained', 'frontend', 'heads', 'head_subsets', 'subset_seed', 'mt_batching', 'mt_loss_reduce')
+RUN_KEYS = PHASE0_KEYS + ('phases', 'epochs', 'lr', 'lambda_base', 'lambda_pow', 'const_lambda', 'T', 'fd', 'memory')
 
 
 def config_hash(cfg, keys):
@@ -261,7 +272,8 @@ def load_data(cfg):
     root = synth_root(cfg) if cfg['data'] == 'synth-audioset' else Path(cfg['root'])
     try:
         ds, cache = data.prepare('audioset', root, Path(cfg['cache']) / 'features', skip_bad=cfg['skip_bad'],
-                                 workers=cfg['workers'], progress=not cfg['quiet'])
+                                 workers=cfg['workers'], progress=not cfg['quiet'],
+                                 frontend=None if cfg['log_mel'] == 'panns' else 'authors')
     except data.DataError as e:
         raise SystemExit(f'cil.py: {e}')
     split = data.make_split(ds, 'official')
@@ -399,9 +411,11 @@ class Clock:
         return rate * (self.remaining if work_left is None else work_left)
 
 
-def train_phase(run_dir, k, model, method, train_x, train_y, epochs, lr, cfg, device, log, clock, teacher=None):
+def train_phase(run_dir, k, model, method, train_x, train_y, epochs, lr, cfg, device, log, clock, teacher=None,
+                subsets=None, memory=None):
     """Train `model` on phase k for `epochs`, checkpointing every epoch to run_dir/state.pt and
-    resuming from it. Returns the trained model (also saved as run_dir/phase{k}.pt)."""
+    resuming from it. subsets: multitask heads (phase 0 with --heads); memory: (x, targets, known)
+    exemplars replayed with --memory. Returns the trained model (also saved as run_dir/phase{k}.pt)."""
     n_new = train_y.shape[1]
     n_seen = model.fc.out_features
     lam = methods.adaptive_lambda(n_seen, n_new, cfg['lambda_base'], cfg['lambda_pow'], cfg['const_lambda'])
@@ -439,8 +453,14 @@ def train_phase(run_dir, k, model, method, train_x, train_y, epochs, lr, cfg, de
         torch.manual_seed(step_seed)  # dropout masks: a function of (seed, phase, epoch), so resume is exact
         batches = (methods.balanced_batches(train_y, cfg['batch_size'], step_seed) if cfg['sampler'] == 'balanced'
                    else methods.index_batches(len(train_y), cfg['batch_size'], step_seed))
-        terms = methods.train_epoch(model, method, train_x, y, batches, optimizer, device, n_new, teacher,
-                                    teacher_cache, pos_weight, lam, cfg['T'], cfg['fd'] == 'per-sample')
+        if subsets:
+            terms = methods.multitask_epoch(model, subsets, train_x, y, cfg['batch_size'], optimizer, device,
+                                            step_seed, cfg['mt_batching'], cfg['mt_loss_reduce'], pos_weight)
+        else:
+            replay = None if memory is None else memory + (
+                methods.memory_batches(len(memory[1]), len(batches), cfg['batch_size'], step_seed + 1),)
+            terms = methods.train_epoch(model, method, train_x, y, batches, optimizer, device, n_new, teacher,
+                                        teacher_cache, pos_weight, lam, cfg['T'], cfg['fd'] == 'per-sample', replay)
         bad = [name for name, v in terms.items() if not math.isfinite(v)]
         if bad:
             raise RunError(f'{run_dir.name}: phase {k}, epoch {epoch + 1}: loss term {", ".join(bad)} is '
@@ -454,9 +474,32 @@ def train_phase(run_dir, k, model, method, train_x, train_y, epochs, lr, cfg, de
         parts = ' '.join(f'{n} {v:.4f}' for n, v in terms.items())
         log(f'phase {k} epoch {epoch + 1}/{epochs} loss {loss:.4f} ({parts}) lr {optimizer.param_groups[0]["lr"]:.2e} '
             f'| {dt:.1f}s, phase ETA {hms(clock.eta((epochs - epoch - 1) * len(train_y)))}, run ETA {hms(clock.eta())}')
+    if subsets:
+        model.drop_aux_heads()  # heads 1.. are discarded; the backbone and head 0 go forward (Ma et al.)
     save_atomic({'phase': k, 'model': model.state_dict(), 'sizes': [b.out_features for b in model.fc.blocks]},
                 run_dir / f'phase{k}.pt')
     return model
+
+
+def multilabel_memory(cfg, data_, k, device):
+    """Exemplars of the old classes for phase k (--memory K; not in the paper): m = K // n_seen clips per
+    old class, a prefix of a seeded permutation of the clips that carried it in its own phase (so
+    the memory only shrinks by truncation). Each clip keeps the labels it was learned with: the
+    classes of that phase (`known`); other columns are masked out of the replay loss.
+    Returns (features, targets (n, n_old), known (n, n_old))."""
+    ph = data_.phases[k]
+    m = methods.memory_quota(cfg['memory'], ph.n_seen)
+    rows = {}
+    for p in data_.phases[:k]:
+        for j in range(p.n_old, p.n_seen):
+            for i in methods.select_random(np.flatnonzero(p.train_y[:, j] > 0), m, cfg['seed'], j):
+                zeros = (np.zeros(ph.n_old, np.float32), np.zeros(ph.n_old, np.float32))
+                t, known = rows.setdefault(int(p.train[i]), zeros)
+                t[p.n_old:p.n_seen], known[p.n_old:p.n_seen] = p.train_y[i, p.n_old:p.n_seen], 1.0
+    clips = sorted(rows)
+    targets = torch.from_numpy(np.stack([rows[c][0] for c in clips]))
+    known = torch.from_numpy(np.stack([rows[c][1] for c in clips]))
+    return data_.features(clips, device), targets, known
 
 
 def evaluate_phase(model, data_, k, cfg, device):
@@ -492,9 +535,15 @@ def shared_phase0(cfg, data_, device, log, clock):
             clock.remaining -= cfg['epochs_base'] * len(ph.train)
             return model.to(device), json.loads((d / 'record.json').read_text())
         log(f'phase 0 (shared by all methods): {d}')
+        subsets = None
+        if cfg['heads']:  # multitask base training (Ma et al.) on the multi-label learner
+            subsets = methods.head_subsets(ph.n_seen, cfg['heads'], cfg['head_subsets'], cfg['subset_seed'])
+            for s in subsets[1:]:
+                model.add_head(len(s))
+            log(f'phase 0: multitask heads {cfg["heads"]} over base-class subsets {subsets}')
         x = data_.features(ph.train, device)
         model = train_phase(d, 0, model, methods.METHODS['ft'], x, ph.train_y, cfg['epochs_base'], cfg['lr_base'],
-                            cfg, device, Log(d / 'log.txt', cfg['quiet']), clock)
+                            cfg, device, Log(d / 'log.txt', cfg['quiet']), clock, subsets=subsets)
         del x
         record = evaluate_phase(model, data_, 0, cfg, device)
         write_json(record, d / 'record.json')
@@ -533,6 +582,7 @@ def run_method(name, cfg, data_, device):
             model.to(device)
         log(f'phase {k}: +{ph.n_new} classes ({", ".join(data_.ds.classes[c] for c in ph.new_classes)}), '
             f'{len(ph.joint if method.joint else ph.train)} training clips')
+        memory = None
         if method.joint:  # AT: a fresh learner on every seen class, from scratch
             torch.manual_seed(seed_of(cfg['seed'], 'init', k))
             learner = model_for_phase(cfg, data_, method, k)
@@ -548,11 +598,13 @@ def run_method(name, cfg, data_, device):
             learner = methods.prepare_phase(copy.deepcopy(model), method, k, ph.n_new).to(device)
             x = data_.features(ph.train, device)
             y_new = ph.train_y[:, ph.n_old:]
+            memory = None if cfg['memory'] is None else multilabel_memory(cfg, data_, k, device)
             learner = train_phase(run_dir, k, learner, method, x, y_new, cfg['epochs'], cfg['lr'], cfg, device,
-                                  log, clock, teacher=teacher)
+                                  log, clock, teacher=teacher, memory=memory)
             del teacher, x
         model = learner
         record = evaluate_phase(model, data_, k, cfg, device)
+        record['memory_clips'] = 0 if method.joint or memory is None else len(memory[1])
         metrics['phases'].append(record)
         write_json(metrics, metrics_path)
         log(f'phase {k}: F1 {100 * record["f1"]:.1f}  mAP {100 * record["map"]:.1f}  '

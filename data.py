@@ -820,6 +820,10 @@ FRONTENDS = {  # small dicts: the whole dict is hashed into the cache folder nam
                   fmax=14000.0, seconds=10.0),  # AudioSet, CNN14 / PANNs: 1001 x 64
     "logmel16k": dict(fn="log_mel", sr=16000, n_fft=512, hop_length=320, n_mels=64, fmin=50.0,
                       fmax=8000.0, seconds=2.0),  # generated AudioSet-like clips (seconds from synth.json)
+    # the authors' code (mulimani/CIL-ML-Audio): torchaudio MelSpectrogram defaults (HTK mel, no filter
+    # norm, reflect padding) from 20 Hz, then ln(mel + float32 eps); generated data: 16 kHz values
+    "authors": dict(fn="log_mel_authors", sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=20.0,
+                    fmax=14000.0, seconds=10.0),
     "urbansound8k": dict(fn="urbansound8k_features"),  # 128 x 85 (features.py, kws_cil.md 3.1)
     "speechcommands": dict(fn="speechcommands_features"),  # 32 x 32
 }
@@ -837,7 +841,9 @@ def frontend_config(ds, name=None):
     if name not in FRONTENDS:
         raise ValueError(f"unknown front end {name!r}; choose one of {', '.join(FRONTENDS)}")
     config = dict(FRONTENDS[name], name=name)
-    if name == "logmel16k" and ds.synthetic and "seconds" in ds.synthetic:
+    if name == "authors" and ds.synthetic:  # the authors' recipe at the generated clips' 16 kHz
+        config.update(sr=16000, n_fft=512, fmax=8000.0, seconds=FRONTENDS["logmel16k"]["seconds"])
+    if name in ("logmel16k", "authors") and ds.synthetic and "seconds" in ds.synthetic:
         config["seconds"] = float(ds.synthetic["seconds"])
     if config["fn"] in _RECIPES:
         recipe = getattr(features, _RECIPES[config["fn"]], None)
@@ -853,12 +859,17 @@ def config_hash(config):
 def compute_features(y, sr, config):
     """Features of one mono waveform -> float32 (frames, features)."""
     fn = config["fn"]
-    if fn == "log_mel":
+    if fn in ("log_mel", "log_mel_authors"):
         y = features.resample(y, sr, config["sr"])
         n = int(round(config["seconds"] * config["sr"]))
         y = y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
-        return features.log_mel(y, config["sr"], config["n_fft"], config["hop_length"], config["n_mels"],
-                                config["fmin"], config["fmax"])
+        if fn == "log_mel":
+            return features.log_mel(y, config["sr"], config["n_fft"], config["hop_length"], config["n_mels"],
+                                    config["fmin"], config["fmax"])
+        mel = features.melspectrogram(y=y, sr=config["sr"], n_fft=config["n_fft"], hop_length=config["hop_length"],
+                                      pad_mode="reflect", n_mels=config["n_mels"], fmin=config["fmin"],
+                                      fmax=config["fmax"], htk=True, norm=None)
+        return np.log(mel + np.finfo(np.float32).eps).T.astype(np.float32)
     if fn == "urbansound8k_features":
         return features.urbansound8k_features(y, sr)
     if fn == "speechcommands_features":

@@ -221,14 +221,25 @@ def sgd_step(optimizer, loss, terms, sums):
         sums[k] = sums.get(k, 0.0) + v.detach()
 
 
+def replay_bce(logits_old, targets, known, pos_weight=None):
+    """Exemplar replay for the multi-label learner (not in the paper): BCE over the old logits of a
+    memory batch, counted only where the label is known (the classes of the phase the clip was
+    stored in: the only labels the learner ever saw for it)."""
+    pw = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=logits_old.dtype, device=logits_old.device)
+    loss = F.binary_cross_entropy_with_logits(logits_old, targets, weight=known, pos_weight=pw, reduction='sum')
+    return loss / known.sum().clamp_min(1)
+
+
 def train_epoch(model, method, x, y, batches, optimizer, device, n_new, teacher=None, teacher_cache=None,
-                pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False):
+                pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False, memory=None):
     """One epoch of one method over the batches (index arrays into x, y). x: (N, T, F) tensor (any
-    float dtype, on CPU or `device`); y: (N, n_new) targets. Returns the mean of each loss term."""
+    float dtype, on CPU or `device`); y: (N, n_new) targets. memory: optional (x, targets, known,
+    batches) of exemplars of old classes, replayed with `replay_bce` (one more forward per step).
+    Returns the mean of each loss term."""
     model.train()
     needs_teacher = method.od or method.fd
     sums = {}
-    for idx in batches:
+    for step, idx in enumerate(batches):
         idx_t = torch.as_tensor(idx)
         xb = x[idx_t].to(device, non_blocking=True).float()
         yb = y[idx_t].to(device, non_blocking=True)
@@ -242,6 +253,12 @@ def train_epoch(model, method, x, y, batches, optimizer, device, n_new, teacher=
                     t_logits, t_feats = teacher(xb)
         loss, terms = multilabel_loss(method, logits, yb, n_new, feats, t_logits, t_feats, pos_weight, lam, T,
                                       fd_per_sample)
+        if memory is not None:
+            mx, my, mknown, mbatches = memory
+            m = torch.as_tensor(mbatches[step])
+            z_mem, _ = model(mx[m].to(device).float())
+            terms['replay'] = replay_bce(z_mem[:, :my.shape[1]], my[m].to(device), mknown[m].to(device), pos_weight)
+            loss = loss + terms['replay']
         sgd_step(optimizer, loss, terms, sums)
     return {k: (v / max(len(batches), 1)).item() for k, v in sums.items()}
 
@@ -367,22 +384,32 @@ def head_subsets(n_base, heads, how='random', seed=0):
     return subsets
 
 
-def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, batching='per-task', reduce='sum'):
+def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, batching='per-task', reduce='sum',
+                    pos_weight=None):
     """One epoch of multitask base training (hard parameter sharing: one backbone, a linear head per
-    class subset; Ma et al. section 3). y: base labels 0..n_base-1.
+    class subset; Ma et al. section 3). y: base labels 0..n_base-1, or (N, n_base) multi-hot targets
+    for the multi-label learner (then each head's loss is the BCE over its subset's columns).
     per-task: head h has its own data (samples of its classes, relabelled 0..k_h-1) and loader; each
       iteration takes one batch from every task not yet exhausted, one forward per batch through its
       head, and one SGD step on sum_h CE_h. The epoch ends when every task's loader is exhausted.
     shared: one batch, one forward; each head's CE over its members (others ignored), heads with
-      no member in the batch skipped."""
+      no member in the batch skipped (multi-label: every clip, non-members are all-negative)."""
     model.train()
     y_np = y.cpu().numpy() if torch.is_tensor(y) else np.asarray(y)
-    local = [np.full(int(y_np.max()) + 1, -1) for _ in subsets]
+    multilabel = y_np.ndim == 2
+    local = [np.full(y_np.shape[1] if multilabel else int(y_np.max()) + 1, -1) for _ in subsets]
     for h, s in enumerate(subsets):
         local[h][s] = np.arange(len(s))
+
+    def head_loss(h, b, logits):
+        if multilabel:
+            return bce_loss(logits, torch.as_tensor(y_np[b][:, subsets[h]], device=device), pos_weight)
+        return F.cross_entropy(logits, torch.as_tensor(local[h][y_np[b]], device=device), ignore_index=-1)
+
     losses, counts = [0.0] * len(subsets), [0] * len(subsets)
     if batching == 'per-task':
-        members = [np.flatnonzero(local[h][y_np] >= 0) for h in range(len(subsets))]
+        members = [np.flatnonzero(y_np[:, s].any(1) if multilabel else local[h][y_np] >= 0)
+                   for h, s in enumerate(subsets)]
         loaders = [[members[h][b] for b in index_batches(len(members[h]), batch_size, seed * 131 + h)]
                    for h in range(len(subsets))]
         steps = [list(zip([h] * len(ld), ld)) for h, ld in enumerate(loaders)]
@@ -397,21 +424,21 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, b
         if batching == 'shared':
             emb, _ = model.embed(x[torch.as_tensor(it[0][1])].to(device).float())
         for h, b in it:
-            target = torch.as_tensor(local[h][y_np[b]], device=device)
             if batching == 'per-task':
                 logits, _ = model(x[torch.as_tensor(b)].to(device).float(), head=h)
             else:
-                if not (target >= 0).any():
+                if not multilabel and not (local[h][y_np[b]] >= 0).any():
                     continue
                 logits = model.classify(emb, h)
-            loss = F.cross_entropy(logits, target, ignore_index=-1)
+            loss = head_loss(h, b, logits)
             losses[h], counts[h] = losses[h] + loss.detach(), counts[h] + 1
             total, used = total + loss, used + 1
         if used:
             optimizer.zero_grad(set_to_none=True)
             (total / used if reduce == 'mean' else total).backward()
             optimizer.step()
-    return {f'ce_head{h}': float(v) / max(c, 1) for h, (v, c) in enumerate(zip(losses, counts))}
+    name = 'bce' if multilabel else 'ce'
+    return {f'{name}_head{h}': float(v) / max(c, 1) for h, (v, c) in enumerate(zip(losses, counts))}
 
 
 def kws_train_epoch(model, terms, x, y, batches, mem_x, mem_y, mem_batches, optimizer, device, n_old,

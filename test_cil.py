@@ -1732,3 +1732,41 @@ def test_shared_folder_lock(tmp_path):
     (tmp_path / 'lock').write_text(f'{os.uname().nodename} 999999999')  # a process that does not exist
     with cil.Lock(tmp_path):
         assert (tmp_path / 'lock').read_text().endswith(str(os.getpid()))
+
+
+def test_authors_log_mel_front_end():
+    # the authors' torchaudio front end: HTK mel from 20 Hz without norm (cnn14_spec.md 3b: centres
+    # 54.20 .. 13333.43 Hz), natural log with an additive float32 eps (silence -> ln(eps))
+    mel_f = features.mel_to_hz(np.linspace(features.hz_to_mel(20.0, htk=True), features.hz_to_mel(14000.0, htk=True),
+                                           66), htk=True)
+    assert mel_f[1] == pytest.approx(54.20, abs=0.01) and mel_f[-2] == pytest.approx(13333.43, abs=0.01)
+    config = dict(data.FRONTENDS['authors'], seconds=1.0)
+    silent = data.compute_features(np.zeros(32000, np.float32), 32000, config)
+    assert silent.shape == (101, 64) and np.allclose(silent, np.log(np.finfo(np.float32).eps))
+    t = np.arange(32000) / 32000
+    tone = data.compute_features(np.sin(2 * np.pi * 1000 * t).astype(np.float32), 32000, config)
+    fb = features.mel_filterbank(32000, 1024, 64, 20.0, 14000.0, htk=True, norm=None)
+    assert np.argmax(tone[50]) == np.argmax(fb[:, 32])  # the band whose triangle holds the 1 kHz bin
+    assert fb.max() == pytest.approx(1.0, abs=0.05)  # no area normalisation: peaks near 1
+
+
+def test_multilabel_learner_with_multitask_heads_and_exemplar_memory(tiny_audioset, tmp_path):
+    out = run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iodfd', '--heads', '4,3,2', '--memory', '16')
+    d = run_dir(out, 'iodfd')
+    m = json.loads((d / 'metrics.json').read_text())
+    assert [r['n_classes'] for r in m['phases']] == [4, 6, 8]
+    assert 0 < m['phases'][1]['memory_clips'] <= 4 * 2 and 0 < m['phases'][2]['memory_clips'] <= 6 * 2
+    assert 'replay' in (d / 'log.txt').read_text()
+    (p0,) = (out / 'audioset').glob('phase0-*')
+    assert 'multitask heads [4, 3, 2]' in (d / 'log.txt').read_text()
+    assert 'bce_head2' in (p0 / 'log.txt').read_text()
+    base = torch.load(p0 / 'phase0.pt', weights_only=True)['model']
+    assert not any(k.startswith('aux_heads') for k in base)  # only head 0 goes forward
+
+
+def test_replay_bce_counts_only_known_labels():
+    z = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    t = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    known = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    ref = np.mean([np.log1p(np.exp(-2.0)), np.log1p(np.exp(-1.0)), np.log1p(np.exp(-3.0)), np.log1p(np.exp(-2.0))])
+    assert methods.replay_bce(z, t, known).item() == pytest.approx(ref, rel=1e-6)
