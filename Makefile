@@ -1,14 +1,15 @@
 # One target per paper table. Variables: PYTHON; DATA (synth-audioset | audioset) for the multi-label
 # paper, KWS_DATA (synth-speechcommands | synth-urbansound8k | speechcommands | urbansound8k) for the
-# keyword-spotting paper; ROOT (the real dataset's folder); ARGS (extra cil.py flags, e.g.
-# ARGS="--device cuda --seed 0,1,2").
+# keyword-spotting paper; ROOT (the real dataset's folder); KWS_SEEDS (seeds of the keyword-spotting
+# targets, mean +- std; default 0,1,2); ARGS (extra cil.py flags, e.g. ARGS="--device cuda").
 PYTHON ?= python3
 DATA ?= synth-audioset
 KWS_DATA ?= synth-speechcommands
 ROOT ?=
 ARGS ?=
 RUN = $(PYTHON) cil.py --data $(DATA) $(if $(ROOT),--root $(ROOT)) $(ARGS)
-KWS_RUN = $(PYTHON) cil.py --method mittal --data $(KWS_DATA) $(if $(ROOT),--root $(ROOT)) $(ARGS)
+KWS_SEEDS ?= 0,1,2
+KWS_RUN = $(PYTHON) cil.py --method mittal --data $(KWS_DATA) $(if $(ROOT),--root $(ROOT)) --seed $(KWS_SEEDS) $(ARGS)
 ALL_METHODS = ft,fe,indl,od,iod,ifd,iodfd,at
 TABLE2_LOSSES = ce_n;ce_n,kd_n;ce_n,ce_o;ce_n,ce_o,kd_n;ce_n,ce_o,kd_o;ce_n,ce_o,kd_n,kd_o
 ifneq (,$(findstring urbansound8k,$(KWS_DATA)))

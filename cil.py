@@ -64,7 +64,9 @@ class RunError(Exception):
 
 def build_parser():
     p = argparse.ArgumentParser(
-        description='Class-incremental learning for audio classification (multi-label: Mulimani & Mesaros).',
+        description='Class-incremental learning for audio classification: multi-label, exemplar-free (Mulimani & '
+                    'Mesaros; methods ft..at) and single-label with exemplars and multitask base training (Ma et al.; '
+                    'method mittal).',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--method', default='iodfd',
                    help=f"one method or a comma list ('all' = {','.join(METHOD_ORDER)})")
@@ -85,13 +87,13 @@ def build_parser():
     g = p.add_argument_group('training (defaults: the authors\' released values; dataset presets set the rest)')
     g.add_argument('--epochs-base', type=int, default=None,
                    help='epochs of phase 0 (preset: 120 / 12; single-label: the early-stopping maximum, 100 / 40)')
-    g.add_argument('--epochs', type=int, default=None, help='epochs of each incremental phase (preset: 120 / 8)')
+    g.add_argument('--epochs', type=int, default=None, help='epochs of each incremental phase (preset: 120 / 30)')
     g.add_argument('--batch-size', type=int, default=None, help='mini-batch size (preset: 32; single-label 64)')
     g.add_argument('--lr-base', type=float, default=0.01, help='learning rate of phase 0 (and of AT)')
     g.add_argument('--lr', type=float, default=0.001, help='learning rate of incremental phases')
     g.add_argument('--lr-min', type=float, default=1e-4, help='eta_min of CosineAnnealingLR')
-    g.add_argument('--momentum', type=float, default=0.9)
-    g.add_argument('--weight-decay', type=float, default=5e-4)
+    g.add_argument('--momentum', type=float, default=0.9, help='SGD momentum')
+    g.add_argument('--weight-decay', type=float, default=5e-4, help='SGD weight decay')
     g.add_argument('--sampler', default='shuffle', choices=['shuffle', 'balanced'],
                    help="shuffle: authors' code; balanced: PANNs' class-balanced batches (the paper's text)")
     g.add_argument('--pos-weight', default='auto', choices=['auto', 'none'],
@@ -114,7 +116,7 @@ def build_parser():
                    help='start phase 0 from a PANNs CNN14 checkpoint backbone (not in the paper)')
     g = p.add_argument_group('running')
     g.add_argument('--device', default='auto', help='auto (cuda if present), cpu, cuda, cuda:1, ...')
-    g.add_argument('--cache-teacher', action='store_true', default=None,
+    g.add_argument('--cache-teacher', action=argparse.BooleanOptionalAction, default=None,
                    help="compute the previous learner's outputs once per phase instead of every step "
                         "(preset: on for synth-audioset)")
     g.add_argument('--skip-bad', action='store_true', help='skip and count unreadable clips instead of stopping')
@@ -127,11 +129,14 @@ def build_parser():
     g.add_argument('--losses', default='ce_n,kd_n,ce_o,kd_o',
                    help="loss terms of the incremental step; ';' separates variants run one after another "
                         "(Table 2: 'ce_n;ce_n,kd_n;ce_n,ce_o;ce_n,ce_o,kd_n;ce_n,ce_o,kd_o;ce_n,ce_o,kd_n,kd_o')")
-    g.add_argument('--memory', default=None, help="exemplar memory K (preset 200 / 100); a comma list runs each")
+    g.add_argument('--memory', default=None,
+                   help="exemplar memory K (preset 200 / 100); a comma list runs each. With a multi-label method: "
+                        "replay K exemplars of the old classes (not in either paper; default none)")
     g.add_argument('--exemplar-select', default='random', choices=['random', 'herding'])
     g.add_argument('--heads', default=None,
                    help="multitask base heads, e.g. 5,4,3,2 (first = all base classes; single task = 5); "
-                        "';' separates configurations run one after another")
+                        "';' separates configurations run one after another. With a multi-label method, e.g. "
+                        "30,20,10: multitask phase 0 (not in either paper)")
     g.add_argument('--head-subsets', default='random',
                    help="random | cyclic | prefix | explicit '0-1-2-3/1-2-4/0-3' (heads 1..)")
     g.add_argument('--subset-seed', type=int, default=0)
@@ -200,6 +205,8 @@ def resolve_config(args):
             methods.head_subsets(cfg['phases'][0], cfg['heads'], cfg['head_subsets'], cfg['subset_seed'])
         except ValueError as e:
             raise SystemExit(f'cil.py: {e}')
+    else:  # the multitask options do not apply
+        cfg.update(head_subsets=None, subset_seed=None, mt_batching=None, mt_loss_reduce=None)
     if cfg['memory'] is not None:
         cfg['memory'] = int(cfg['memory'])
     names = METHOD_ORDER if args.method == 'all' else tuple(m.strip() for m in args.method.split(','))
@@ -219,7 +226,9 @@ RUN_KEYS = PHASE0_KEYS + ('phases', 'epochs', 'lr', 'lambda_base', 'lambda_pow',
 
 
 def config_hash(cfg, keys):
-    blob = json.dumps({k: cfg.get(k) for k in keys}, sort_keys=True, default=str)
+    """Hash of the values of `keys` that are set: an option left unset (None) does not change the
+    hash, so adding an optional flag never invalidates existing runs."""
+    blob = json.dumps({k: cfg.get(k) for k in keys if cfg.get(k) is not None}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
