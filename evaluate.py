@@ -35,7 +35,7 @@ __all__ = [
     "binarize", "f1_per_class", "f1_macro", "average_precision",
     "average_precision_per_class", "mean_average_precision", "map_binary", "weight_norms",
     "multilabel_phase_record", "forgetting_f1", "table1_averages",
-    "accuracy", "group_accuracies", "old_new_accuracy", "avg_incremental",
+    "accuracy", "group_accuracies", "old_new_accuracy", "avg_incremental", "forgetting_per_group",
     "avg_including_base", "forgetting", "bwt", "kws_summary",
 ]
 
@@ -326,9 +326,15 @@ def forgetting(acc_matrix):
     ``acc_matrix[t][j]`` = accuracy on group j after step t (j <= t); T = last step.
     nan with a single step (T = 0).
     """
+    return _mean(forgetting_per_group(acc_matrix))
+
+
+def forgetting_per_group(acc_matrix):
+    """[max_{l in [j, T-1]} a[l][j] - a[T][j] for each group j < T]: how much of its best accuracy
+    each class group has lost by the last step T (Chaudhry et al. 2018, before averaging)."""
     rows = [_acc_row(acc_matrix, t) for t in range(len(acc_matrix))]
     T = len(rows) - 1
-    return _mean([max(rows[l][j] for l in range(j, T)) - rows[T][j] for j in range(T)])
+    return [max(rows[l][j] for l in range(j, T)) - rows[T][j] for j in range(T)]
 
 
 def bwt(acc_matrix):
@@ -339,10 +345,11 @@ def bwt(acc_matrix):
 
 
 def kws_summary(acc, acc_matrix):
-    """Scalars of the results JSON: avg_excl_base, avg_incl_base, forgetting, bwt."""
+    """Scalars of the results JSON: avg_excl_base, avg_incl_base, forgetting (and per group), bwt."""
     return {
         "avg_excl_base": avg_incremental(acc),
         "avg_incl_base": avg_including_base(acc),
         "forgetting": forgetting(acc_matrix),
+        "forgetting_per_group": forgetting_per_group(acc_matrix),
         "bwt": bwt(acc_matrix),
     }

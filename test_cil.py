@@ -870,6 +870,7 @@ def test_forgetting_and_bwt_hand_matrix():
               [0.5, 0.65, 0.7, 0.9]]
     # forgetting: j0 max(.9,.7,.75)-.5=.4; j1 max(.8,.6)-.65=.15; j2 .85-.7=.15 -> .7/3
     assert ev.forgetting(ragged) == pytest.approx(0.7 / 3)
+    assert ev.forgetting_per_group(ragged) == pytest.approx([0.4, 0.15, 0.15])
     # bwt: (.5-.9) + (.65-.8) + (.7-.85) = -.7 -> -.7/3
     assert ev.bwt(ragged) == pytest.approx(-0.7 / 3)
     square = np.full((4, 4), np.nan)
