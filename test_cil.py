@@ -294,7 +294,7 @@ def test_multilabel_losses_equal_hand_computed_values():
     bce_new = _np_bce(Z[:, 3:], Y_NEW, pw)
     bce_all = _np_bce(Z, np.hstack([np.zeros((3, 3)), Y_NEW]), pw)
     od, fd = _np_kd(Z[:, :3], Z_TEACHER, T), _np_cos_loss(FEAT, FEAT_TEACHER)
-    expected = {'ft': bce_all, 'fe': bce_new, 'indl': bce_new, 'od': bce_all + lam * od,
+    expected = {'ft': bce_all, 'fe': bce_all, 'indl': bce_new, 'od': bce_all + lam * od,
                 'iod': bce_new + lam * od, 'ifd': bce_new + fd, 'iodfd': bce_new + lam * od + fd}
     for name, value in expected.items():
         total, terms = methods.multilabel_loss(methods.METHODS[name], _t(Z), _t(Y_NEW), n_new=2, feats=_t(FEAT),
