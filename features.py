@@ -388,8 +388,8 @@ def chroma_stft(y=None, sr=22050, S=None, norm=np.inf, n_fft=2048, hop_length=51
                 win_length=None, center=True, pad_mode="constant", tuning=None, n_chroma=12):
     """Chromagram (n_chroma, T) from a power spectrogram.
 
-    S, if given, must be a POWER spectrogram |stft|**2. tuning=None estimates the tuning
-    from S (estimate_tuning), exactly like librosa's default; pass tuning=0.0 to skip it.
+    S, if given, must be a POWER spectrogram |stft|**2. tuning=None estimates the tuning of
+    S (estimate_tuning), exactly like librosa's default; pass tuning=0.0 to skip it.
     Each frame is divided by its `norm` (default max); silent frames stay all zero.
     """
     S, n_fft = _spectrogram(y=y, S=S, n_fft=n_fft, hop_length=hop_length, power=2.0,
