@@ -1124,7 +1124,7 @@ def kws_figures(results, out_dir):
                      key=lambda p: (p[0].count(','), p[0]))
         fig, ax = plt.subplots(figsize=(7, 4))
         ax.bar([f'[{h}]' for h, _, _ in pts], [v for _, v, _ in pts], yerr=[sd for _, _, sd in pts], capsize=3)
-        ax.set_ylim(min(v for _, v, _ in pts) - 5, max(v for _, v, _ in pts) + 3)
+        ax.set_ylim(max(0, min(v - sd for _, v, sd in pts) - 3), max(v + sd for _, v, sd in pts) + 3)
         ax.set_ylabel('Avg incremental accuracy (%)')
         ax.set_title(f'Figure 4: impact of task creation (K = {K})')
         fig.tight_layout()
