@@ -112,6 +112,9 @@ def build_parser():
                         "their code's torchaudio front end (HTK mel, no norm, fmin 20 Hz, natural log)")
     g.add_argument('--block6-pool', default='panns', choices=['panns', 'authors'],
                    help='panns: no pooling after block 6; authors: 2x2 pooling as their code')
+    g.add_argument('--classifier', default=None, choices=['linear', 'cosine'],
+                   help="linear (default; both papers) or cosine: sigma * cos(embedding, w_c), learnable sigma "
+                        "init 1, for head 0 and the auxiliary heads (Mittal et al.'s CosineLinear; kws_cil.md 2.8)")
     g.add_argument('--pretrained', default=None, metavar='PTH',
                    help='start phase 0 from a PANNs CNN14 checkpoint backbone (not in the paper)')
     g = p.add_argument_group('running')
@@ -162,6 +165,8 @@ def build_parser():
                    help='train/val/test 0.7/0.1/0.2 by speaker / fsID (grouped), the official lists / folds, '
                         'or per-class random')
     g.add_argument('--split-seed', type=int, default=0)
+    g.add_argument('--dropout', type=float, default=None,
+                   help="the small CNN's dropout before pooling (default 0.5, the paper's)")
     g.add_argument('--timing-epochs', type=int, default=6, help='epochs timed per heads configuration (kws-table1)')
     return p
 
@@ -221,7 +226,8 @@ def resolve_config(args):
 # fields that change what phase 0 learns (its shared checkpoint is keyed by them)
 PHASE0_KEYS = ('data', 'root', 'seed', 'class_order', 'order_seed', 'base_classes', 'epochs_base', 'batch_size',
                'lr_base', 'lr_min', 'momentum', 'weight_decay', 'sampler', 'pos_weight', 'width', 'block6_pool',
-               'pretrained', 'frontend', 'heads', 'head_subsets', 'subset_seed', 'mt_batching', 'mt_loss_reduce')
+               'pretrained', 'frontend', 'heads', 'head_subsets', 'subset_seed', 'mt_batching', 'mt_loss_reduce',
+               'classifier')
 RUN_KEYS = PHASE0_KEYS + ('phases', 'epochs', 'lr', 'lambda_base', 'lambda_pow', 'const_lambda', 'T', 'fd', 'memory')
 
 
@@ -387,7 +393,8 @@ def hms(s):
 
 def new_model(cfg, n_classes, data_):
     m = models.Cnn14(n_classes, head='linear', mel_bins=data_.cache.shape[1], width=cfg['width'],
-                     block6_pool=(1, 1) if cfg['block6_pool'] == 'panns' else (2, 2))
+                     block6_pool=(1, 1) if cfg['block6_pool'] == 'panns' else (2, 2),
+                     classifier=cfg.get('classifier') or 'linear')
     if cfg['pretrained']:
         models.load_panns_checkpoint(m, cfg['pretrained'])
     return m
@@ -647,7 +654,8 @@ def write_csvs(run_dir, name, metrics):
 
 KWS_BASE_KEYS = ('data', 'root', 'seed', 'class_order', 'order_seed', 'base_classes', 'split', 'split_seed',
                  'epochs_base', 'batch_size', 'lr_base', 'lr_min', 'momentum', 'weight_decay', 'patience',
-                 'base_sched', 'heads', 'head_subsets', 'subset_seed', 'mt_batching', 'mt_loss_reduce', 'frontend')
+                 'base_sched', 'heads', 'head_subsets', 'subset_seed', 'mt_batching', 'mt_loss_reduce', 'frontend',
+                 'classifier', 'dropout')
 KWS_RUN_KEYS = KWS_BASE_KEYS + ('phases', 'losses', 'memory', 'exemplar_select', 'ft_mode', 'freeze_upto', 'lr_a',
                                 'lr_b', 'lr_ft', 'epochs_a', 'epochs_b', 'epochs_ft', 'es_val', 'ce_new_logits',
                                 'T', 'lambda_base', 'lambda_pow', 'const_lambda')
@@ -757,6 +765,11 @@ def sgd(params, lr, cfg):
                            weight_decay=cfg['weight_decay'])
 
 
+def small_cnn(cfg, n_classes):
+    dropout = 0.5 if cfg.get('dropout') is None else cfg['dropout']
+    return models.SmallCNN(n_classes, dropout=dropout, classifier=cfg.get('classifier') or 'linear')
+
+
 def kws_base(cfg, heads, d, device, log):
     """Step 0: multitask base training (Ma et al.), shared by every run with the same base config.
     Returns (model with head 0 only, record)."""
@@ -766,7 +779,7 @@ def kws_base(cfg, heads, d, device, log):
     bdir.mkdir(parents=True, exist_ok=True)
     ph = d.phases[0]
     torch.manual_seed(seed_of(cfg['seed'], 'base-init'))
-    model = models.SmallCNN(ph.n_seen)
+    model = small_cnn(cfg, ph.n_seen)
     subsets = methods.head_subsets(ph.n_seen, heads, cfg['head_subsets'], cfg['subset_seed'])
     for s in subsets[1:]:
         model.add_head(len(s))
@@ -846,7 +859,7 @@ def kws_run(cfg, heads, K, losses, d, device):
         step_file = run_dir / f'step{k}.pt'
         if step_file.exists():  # finished earlier
             ck = load_checkpoint(step_file)
-            model = models.SmallCNN(cfg['phases'][0])
+            model = small_cnn(cfg, cfg['phases'][0])
             for n in cfg['phases'][1:k + 1]:
                 model.grow(n)
             model.load_state_dict(ck['model'])
@@ -950,7 +963,7 @@ def kws_timing(cfg, d, device):
         except ValueError:
             continue  # not enough distinct subsets of this size
         torch.manual_seed(0)
-        model = models.SmallCNN(n)
+        model = small_cnn(cfg, n)
         for s in subsets[1:]:
             model.add_head(len(s))
         model.to(device)

@@ -8,7 +8,8 @@ The two learners of the project, in plain PyTorch (this file needs only torch).
                     multi-label CIL paper (Mulimani & Mesaros), grown by n rows per phase.
 - SmallCNN: the four-layer CNN of the keyword-spotting CIL paper (Ma et al.).
 - LogMel: the PANNs log-mel front end for batches of waveforms (on the GPU if present).
-- IncrementalLinear: a classifier that grows by blocks of rows; old blocks can be frozen.
+- IncrementalLinear: a classifier that grows by blocks of rows; old blocks can be frozen;
+  linear (default) or cosine-normalised with a learnable scale (classifier='cosine').
 
 Every model takes a log-mel-like input (B, T, F) or (B, 1, T, F) and returns (logits, features),
 where `features` is what feature distillation compares. Nothing here assumes a device.
@@ -103,12 +104,19 @@ class IncrementalLinear(nn.Module):
     no gradient, no momentum, no weight decay touches them). Its state_dict holds one `weight`
     (n, d) and one `bias` (n,), like nn.Linear, so checkpoints do not depend on the growth history.
     New rows get nn.Linear's default init, as the authors' `change_output_dim` does.
+
+    cosine=True is the cosine-normalised classifier (Hou et al., LUCIR; Mittal et al.'s
+    CosineLinear / SplitCosineLinear): logits = sigma * normalize(x) @ normalize(W).T, no bias, one
+    learnable scale sigma (init 1) shared by all blocks and kept across growth. Blocks are the
+    SplitCosineLinear's fc1 / fc2 split; since each row is normalised on its own, splitting or
+    merging blocks never changes a logit. New rows: uniform(+-1/sqrt(d)), as nn.Linear's default.
     """
 
-    def __init__(self, in_features, out_features=0):
+    def __init__(self, in_features, out_features=0, cosine=False):
         super().__init__()
-        self.in_features = in_features
+        self.in_features, self.cosine = in_features, cosine
         self.blocks = nn.ModuleList()
+        self.sigma = nn.Parameter(torch.ones(1)) if cosine else None
         self.register_state_dict_post_hook(_merge_blocks)
         self.register_load_state_dict_pre_hook(_split_blocks)
         if out_features:
@@ -124,22 +132,26 @@ class IncrementalLinear(nn.Module):
 
     @property
     def bias(self):
-        return torch.cat([b.bias for b in self.blocks], 0)
+        return None if self.cosine else torch.cat([b.bias for b in self.blocks], 0)
 
     def grow(self, n):
         ref = self.blocks[0].weight if len(self.blocks) else None
-        block = nn.Linear(self.in_features, n)
+        block = nn.Linear(self.in_features, n, bias=not self.cosine)
         if ref is not None:
             block.to(device=ref.device, dtype=ref.dtype)
         self.blocks.append(block)
         return block
 
     def freeze_old(self):
-        """Freeze every block but the newest (method FE)."""
+        """Freeze every block but the newest (method FE). A cosine classifier's shared sigma stays
+        trainable, as in Mittal et al. (all parameters train at every step)."""
         for b in self.blocks[:-1]:
             b.requires_grad_(False)
 
     def forward(self, x):
+        if self.cosine:  # sigma * cos(x, w_c) for every class c
+            x = F.normalize(x, dim=1)
+            return self.sigma * torch.cat([F.linear(x, F.normalize(b.weight, dim=1)) for b in self.blocks], dim=1)
         return torch.cat([b(x) for b in self.blocks], dim=1)
 
 
@@ -147,7 +159,7 @@ def _merge_blocks(module, state_dict, prefix, local_metadata):
     """state_dict post-hook: blocks.i.{weight,bias} -> one weight (n, d) and one bias (n,)."""
     for name in ('weight', 'bias'):
         keys = [f'{prefix}blocks.{i}.{name}' for i in range(len(module.blocks))]
-        parts = [state_dict.pop(k) for k in keys]
+        parts = [state_dict.pop(k) for k in keys if k in state_dict]
         if parts:
             state_dict[prefix + name] = torch.cat(parts, 0)
 
@@ -171,14 +183,17 @@ class _Heads(nn.Module):
     """Shared head logic: `fc` (head 0, grows across phases) plus auxiliary heads for multitask base
     training (Ma et al.: hard parameter sharing, one linear head per class subset)."""
 
-    def _init_heads(self, emb_dim, n_classes):
-        self.emb_dim = emb_dim
-        self.fc = IncrementalLinear(emb_dim, n_classes)
+    def _init_heads(self, emb_dim, n_classes, classifier='linear'):
+        if classifier not in ('linear', 'cosine'):
+            raise ValueError(f"classifier must be 'linear' or 'cosine', got {classifier!r}")
+        self.emb_dim, self.classifier = emb_dim, classifier
+        self.fc = IncrementalLinear(emb_dim, n_classes, cosine=classifier == 'cosine')
         self.aux_heads = nn.ModuleList()
 
     def add_head(self, n_classes):
-        """Add an auxiliary head; returns its index (head 0 is `fc`)."""
-        self.aux_heads.append(nn.Linear(self.emb_dim, n_classes).to(next(self.parameters()).device))
+        """Add an auxiliary head (same kind as `fc`, its own sigma if cosine); returns its index."""
+        head = IncrementalLinear(self.emb_dim, n_classes, cosine=self.classifier == 'cosine')
+        self.aux_heads.append(head.to(next(self.parameters()).device))
         return len(self.aux_heads)
 
     def drop_aux_heads(self):
@@ -237,7 +252,8 @@ class Cnn14(_Heads):
     forward(x, head=0) -> (logits, fmap): `fmap` is the block-6 map after its dropout, (B, C, T', F'),
     the tensor the authors' feature distillation compares. `embed(x)` gives the pooled vector.
 
-    head='linear' (CIL learner): logits = fc(pooled), fc a growing IncrementalLinear, default init.
+    head='linear' (CIL learner): logits = fc(pooled), fc a growing IncrementalLinear, default init
+    (classifier='cosine': the cosine-normalised one).
     head='panns'  (audio tagging): logits = fc_audioset(relu(fc1(dropout(pooled)))), xavier init.
     block6_pool=(1, 1) is PANNs; (2, 2) is the authors' CIL code. width scales every channel count
     (1.0 = CNN14; smaller only for CPU smoke runs). SpecAugment and mixup (PANNs training-time
@@ -245,7 +261,7 @@ class Cnn14(_Heads):
     """
     channels = (64, 128, 256, 512, 1024, 2048)
 
-    def __init__(self, n_classes=527, head='linear', mel_bins=64, width=1.0, block6_pool=(1, 1)):
+    def __init__(self, n_classes=527, head='linear', mel_bins=64, width=1.0, block6_pool=(1, 1), classifier='linear'):
         super().__init__()
         if head not in ('linear', 'panns'):
             raise ValueError(f"head must be 'linear' or 'panns', got {head!r}")
@@ -265,7 +281,7 @@ class Cnn14(_Heads):
             init_layer(self.fc_audioset)
             self.aux_heads = nn.ModuleList()
         else:
-            self._init_heads(cin, n_classes)
+            self._init_heads(cin, n_classes, classifier)
 
     def blocks(self, x):
         """Log-mel -> block-6 map (B, C, T', F')."""
@@ -372,10 +388,11 @@ class SmallCNN(_Heads):
 
     Channel plan and strides follow kws_cil.md section 3 (the paper gives neither): 3x3 kernels,
     stride 1 then 2, 2, 2 (downsample='stride'), or stride 1 everywhere (downsample='none').
-    forward(x, head=0) -> (logits, embedding) with the pooled 64-d embedding.
+    forward(x, head=0) -> (logits, embedding) with the pooled 64-d embedding. classifier='cosine'
+    makes head 0 and every auxiliary head cosine-normalised (Mittal et al.'s CosineLinear).
     """
 
-    def __init__(self, n_classes, channels=(32, 32, 64, 64), downsample='stride', dropout=0.5):
+    def __init__(self, n_classes, channels=(32, 32, 64, 64), downsample='stride', dropout=0.5, classifier='linear'):
         super().__init__()
         if downsample not in ('stride', 'none'):
             raise ValueError(f"downsample must be 'stride' or 'none', got {downsample!r}")
@@ -386,7 +403,7 @@ class SmallCNN(_Heads):
             cin = cout
         self.convs = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
-        self._init_heads(cin, n_classes)
+        self._init_heads(cin, n_classes, classifier)
 
     def conv_layers(self, upto):
         """The modules of conv layers 1..upto (conv, ReLU, BN each)."""

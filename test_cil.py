@@ -196,6 +196,45 @@ def test_classifier_growth_keeps_old_rows_bit_exact():
         models.Cnn14(6, width=1 / 32).load_state_dict(model.state_dict())
 
 
+def test_cosine_classifier_is_sigma_times_cosine_and_grows_like_split_cosine_linear():
+    torch.manual_seed(0)
+    fc = models.IncrementalLinear(8, 3, cosine=True)
+    assert fc.bias is None and fc.sigma.item() == 1.0 and fc.blocks[0].weight.abs().max() <= 1 / np.sqrt(8)
+    x = torch.randn(5, 8)
+    with torch.no_grad():
+        fc.sigma.fill_(4.0)
+    w = fc.weight.detach().clone()
+    ref = 4.0 * np.array([[np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b) for b in w.numpy()] for a in x.numpy()])
+    assert np.allclose(fc(x).detach().numpy(), ref, atol=1e-5)
+    fc.grow(2)  # SplitCosineLinear: old rows and the shared sigma carried over, new rows added
+    z = fc(x)
+    assert z.shape == (5, 5) and torch.allclose(z[:, :3], torch.as_tensor(ref, dtype=torch.float32), atol=1e-5)
+    assert (z.abs() <= 4.0 + 1e-5).all() and len(list(fc.parameters())) == 3  # sigma, two blocks
+    sd = fc.state_dict()
+    assert sorted(sd) == ['sigma', 'weight'] and sd['weight'].shape == (5, 8)
+    other = models.IncrementalLinear(8, 3, cosine=True)
+    other.grow(2)
+    other.load_state_dict(sd)
+    assert torch.equal(other(x), z)
+    z.sum().backward()
+    assert fc.sigma.grad is not None  # sigma is learned
+
+
+def test_cosine_classifier_on_both_learners_and_their_auxiliary_heads():
+    small = models.SmallCNN(5, classifier='cosine')
+    small.add_head(3)
+    small.eval()
+    for head in (0, 1):
+        logits, _ = small(torch.randn(2, 32, 32), head=head)
+        assert (logits.abs() <= 1 + 1e-5).all()  # sigma starts at 1
+    assert small.aux_heads[0].sigma is not small.fc.sigma  # every head has its own scale
+    big = models.Cnn14(4, width=1 / 32, classifier='cosine')
+    big.grow(2)
+    assert big(torch.randn(2, 64, 64))[0].shape == (2, 6) and 'fc.sigma' in big.state_dict()
+    with pytest.raises(ValueError, match='cosine'):
+        models.SmallCNN(5, classifier='arcface')
+
+
 def test_frozen_old_rows_and_backbone_stay_bit_exact_under_sgd():
     torch.manual_seed(0)
     model = models.Cnn14(4, width=1 / 32)
@@ -1709,6 +1748,17 @@ def test_kws_resume_mid_step_equals_uninterrupted(gsc_root, tmp_path, monkeypatc
     for key in ('acc', 'acc_matrix', 'summary'):
         assert a[key] == b[key], key
     assert 'resuming after epoch' in (d / 'log.txt').read_text()
+
+
+def test_kws_run_with_cosine_classifier(gsc_root, tmp_path):
+    out = run_kws(gsc_root, tmp_path / 'runs', '--classifier', 'cosine', '--losses', 'ce_n,ce_o')
+    m, d = kws_metrics(out)
+    assert len(m['acc']) == 3 and json.loads((d / 'config.json').read_text())['classifier'] == 'cosine'
+    ck = torch.load(d / 'step2.pt', weights_only=True)['model']
+    assert 'fc.sigma' in ck and 'fc.bias' not in ck and ck['fc.weight'].shape == (7, 64)
+    model = cil.small_cnn({'classifier': None, 'dropout': 0.0}, 5)  # unset flags: the paper's model
+    assert model.classifier == 'linear' and model.dropout.p == 0.0
+    assert cil.small_cnn({}, 5).dropout.p == 0.5
 
 
 def test_kws_timing_table(gsc_root, tmp_path):
