@@ -181,6 +181,16 @@ def resolve_config(args):
     cfg['seeds'] = [int(v) for v in str(args.seed).split(',')]
     cfg['seed'] = cfg['seeds'][0]
     cfg['base_classes'] = cfg['phases'][0]
+    # an option set to its default is the same run as the option left unset (same run folder)
+    if cfg['classifier'] == 'linear':
+        cfg['classifier'] = None
+    if cfg['dropout'] is not None and not 0 <= cfg['dropout'] < 1:
+        raise SystemExit(f"cil.py: --dropout {cfg['dropout']} must be in [0, 1)")
+    if cfg['dropout'] == 0.5:
+        cfg['dropout'] = None
+    if cfg['dropout'] is not None and args.data not in KWS_DATA:
+        raise SystemExit('cil.py: --dropout sets the small CNN of the single-label learner; CNN14 keeps '
+                         "PANNs' dropouts (0.2 after each block)")
     if not args.data.startswith('synth-') and not args.root:
         raise SystemExit(f'cil.py: --data {args.data} needs --root DIR (the unpacked dataset); '
                          f'use --data synth-{args.data} for the generated stand-in')

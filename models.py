@@ -135,7 +135,7 @@ class IncrementalLinear(nn.Module):
         return None if self.cosine else torch.cat([b.bias for b in self.blocks], 0)
 
     def grow(self, n):
-        ref = self.blocks[0].weight if len(self.blocks) else None
+        ref = self.blocks[0].weight if len(self.blocks) else self.sigma
         block = nn.Linear(self.in_features, n, bias=not self.cosine)
         if ref is not None:
             block.to(device=ref.device, dtype=ref.dtype)
@@ -143,10 +143,13 @@ class IncrementalLinear(nn.Module):
         return block
 
     def freeze_old(self):
-        """Freeze every block but the newest (method FE). A cosine classifier's shared sigma stays
-        trainable, as in Mittal et al. (all parameters train at every step)."""
+        """Freeze every block but the newest (method FE), and a cosine classifier's shared sigma, so
+        the old classes' logits stay exactly as they were. (Mittal's step never calls this: there
+        every parameter, sigma included, trains.)"""
         for b in self.blocks[:-1]:
             b.requires_grad_(False)
+        if self.sigma is not None:
+            self.sigma.requires_grad_(False)
 
     def forward(self, x):
         if self.cosine:  # sigma * cos(x, w_c) for every class c

@@ -218,6 +218,20 @@ def test_cosine_classifier_is_sigma_times_cosine_and_grows_like_split_cosine_lin
     assert torch.equal(other(x), z)
     z.sum().backward()
     assert fc.sigma.grad is not None  # sigma is learned
+    fc.freeze_old()  # FE: old rows and sigma fixed, so old logits cannot move
+    assert not fc.sigma.requires_grad and [p.requires_grad for p in fc.blocks.parameters()] == [False, True]
+
+
+def test_options_set_to_their_defaults_keep_the_run_folder():
+    def key(*argv):
+        cfg = cil.resolve_config(cil.build_parser().parse_args(['--data', 'synth-speechcommands', *argv]))
+        return cil.config_hash(cfg, cil.KWS_RUN_KEYS)
+    assert key() == key('--classifier', 'linear', '--dropout', '0.5')
+    assert len({key(), key('--classifier', 'cosine'), key('--dropout', '0')}) == 3
+    with pytest.raises(SystemExit, match='must be in'):
+        key('--dropout', '1.5')
+    with pytest.raises(SystemExit, match='small CNN'):
+        cil.resolve_config(cil.build_parser().parse_args(['--data', 'synth-audioset', '--dropout', '0.2']))
 
 
 def test_cosine_classifier_on_both_learners_and_their_auxiliary_heads():
