@@ -518,7 +518,8 @@ def multilabel_memory(cfg, data_, k, device):
     rows = {}
     for p in data_.phases[:k]:
         for j in range(p.n_old, p.n_seen):
-            for i in methods.select_random(np.flatnonzero(p.train_y[:, j] > 0), m, cfg['seed'], j):
+            pool = np.flatnonzero(p.train_y[:, j] > 0)
+            for i in methods.select_random(pool, m, cfg['seed'], int(p.seen_classes[j])):
                 zeros = (np.zeros(ph.n_old, np.float32), np.zeros(ph.n_old, np.float32))
                 t, known = rows.setdefault(int(p.train[i]), zeros)
                 t[p.n_old:p.n_seen], known[p.n_old:p.n_seen] = p.train_y[i, p.n_old:p.n_seen], 1.0
@@ -702,6 +703,13 @@ def load_kws_data(cfg):
     except data.DataError as e:
         raise SystemExit(f'cil.py: {e}')
     split = data.make_split(ds, cfg['split'], cfg['split_seed'])
+    split_file = Path(cfg['out']) / cfg['data'] / f'split-{split.method}-s{split.seed}-{split.hash[:10]}.json'
+    if not split_file.exists():  # the clip keys of each part, for anyone re-running or comparing (spec 2.4)
+        split_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = split_file.with_suffix(f'.{os.getpid()}.tmp')
+        data.save_split(split, ds, tmp)
+        os.replace(tmp, split_file)
+    cfg['split_file'] = str(split_file)
     order = data.class_order(name, cfg['class_order'], cfg['order_seed'])
     phases = data.make_phases(ds, split, order, cfg['phases'])
     for ph in phases:
@@ -834,8 +842,8 @@ def kws_select(memory, model, d, ph, classes, m, how, seed, device):
     herding: iCaRL on the model's embeddings)."""
     for c in classes:
         idx = ph.train[ph.train_y == c]  # training clips of learned label c (a class of this phase)
-        if how == 'random':
-            memory.set(c, methods.select_random(idx, m, seed, c))
+        if how == 'random':  # seeded by the dataset's class id (kws_cil.md 2.6), not the learned label
+            memory.set(c, methods.select_random(idx, m, seed, int(ph.seen_classes[c])))
         else:
             emb = methods.embeddings(model, d.x[torch.as_tensor(idx)], 256, device)
             memory.set(c, idx[methods.select_herding(emb, m)])
@@ -861,8 +869,10 @@ def kws_run(cfg, heads, K, losses, d, device):
     kws_select(memory, model, d, ph0, range(ph0.n_seen), methods.memory_quota(K, ph0.n_seen),
                cfg['exemplar_select'], cfg['seed'], device)
     acc0, g0 = kws_accuracy(model, d, ph0.test, ph0.test_y, 256, device, groups[:1])
-    metrics = {'base': base_record, 'acc': [acc0], 'acc_matrix': [g0], 'steps': [{'memory': len(memory)}],
+    step0 = {'memory': len(memory), 'quota': methods.memory_quota(K, ph0.n_seen), 'old_acc': None, 'new_acc': acc0}
+    metrics = {'base': base_record, 'acc': [acc0], 'acc_matrix': [g0], 'steps': [step0],
                'class_order': [d.ds.classes[c] for c in d.phases[-1].seen_classes], 'split_hash': d.split.hash,
+               'split_file': cfg['split_file'],
                'feature_mean': d.mean, 'feature_std': d.std}
     state_path = run_dir / 'state.pt'
     for k, ph in enumerate(d.phases[1:], 1):
@@ -1089,6 +1099,25 @@ def collect_kws_results(cfg):
     return dict(out)
 
 
+def kws_scalars(runs):
+    """Every scalar of a row's runs (one per seed): values, mean and std."""
+    last = [m['steps'][-1] for m in runs]
+    per = {'avg_excl_base': [m['summary']['avg_excl_base'] for m in runs],
+           'avg_incl_base': [m['summary']['avg_incl_base'] for m in runs],
+           'forgetting': [m['summary']['forgetting'] for m in runs],
+           'bwt': [m['summary']['bwt'] for m in runs],
+           'old_acc': [s.get('old_acc') for s in last], 'new_acc': [s.get('new_acc') for s in last]}
+    per.update({f'acc_step{t}': [m['acc'][t] for m in runs] for t in range(len(runs[0]['acc']))})
+    for g in range(len(runs[0]['summary']['forgetting_per_group'])):
+        per[f'forgetting_group{g}'] = [m['summary']['forgetting_per_group'][g] for m in runs]
+    out = {}
+    for key, values in per.items():
+        v = np.array([np.nan if x is None else x for x in values], dtype=float)
+        out[key] = {'values': values, 'mean': None if np.isnan(v).all() else float(np.nanmean(v)),
+                    'std': None if np.isnan(v).all() else float(np.nanstd(v))}
+    return out
+
+
 def kws_report(kind, results, cfg, timing=None):
     out_dir = Path(cfg['results']) / cfg['data']
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -1109,6 +1138,16 @@ def kws_report(kind, results, cfg, timing=None):
         heads = sorted({h for h, _, _ in results})
         text = '\n'.join(lines) + f"\n\nheads {', '.join(heads)}, memory {sorted({k for _, k, _ in results})}, " \
                                    f"seeds {cfg['seeds']}; Avg = mean over the incremental steps."
+        scalars = {f'{h} K{K} {ls}': kws_scalars(runs) for (h, K, ls), runs in results.items()}
+        write_json(scalars, out_dir / 'kws-table2.json')
+        lines = ['| Losses | Avg incl. base | Forgetting | BWT | old acc (last step) | new acc (last step) |',
+                 '|---|---|---|---|---|---|']
+        for (heads_, K, losses), runs in results.items():
+            v = scalars[f'{heads_} K{K} {losses}']
+            name = ' + '.join(t.upper().replace('_', ' ') for t in losses.split(','))
+            lines.append(f'| {name} | ' + ' | '.join(pct(v[key]['values'], 2) for key in
+                                                      ('avg_incl_base', 'forgetting', 'bwt', 'old_acc', 'new_acc')) + ' |')
+        text += '\n\n' + '\n'.join(lines) + f"\n\nEvery scalar per row, mean and std: {out_dir / 'kws-table2.json'}."
     else:
         return [print(f'wrote {p}') for p in kws_figures(collect_kws_results(cfg), out_dir)]
     (out_dir / f'{kind}.md').write_text(text + '\n')

@@ -284,11 +284,12 @@ def memory_quota(K, n_seen):
     return K // n_seen
 
 
-def select_random(indices, m, seed, label):
-    """m exemplars of one class: the prefix of a per-class permutation (RandomState(seed*1000+label)),
-    so reducing a class later keeps a prefix of the same draw (Mittal's selection, without repeats)."""
+def select_random(indices, m, seed, class_id):
+    """m exemplars of one class: the prefix of a per-class permutation (RandomState(seed*1000+class_id),
+    class_id the dataset's, so the draw does not depend on the class order); reducing a class later
+    keeps a prefix of the same draw (Mittal's selection, without repeats)."""
     indices = np.asarray(indices)
-    return indices[np.random.RandomState(seed * 1000 + label).permutation(len(indices))[:m]]
+    return indices[np.random.RandomState(seed * 1000 + class_id).permutation(len(indices))[:m]]
 
 
 def select_herding(embeddings, m):
@@ -342,17 +343,13 @@ class ExemplarMemory:
 
 
 def memory_batches(n_memory, n_batches, batch_size, seed):
-    """n_batches batches of min(B, |M|) memory items, cycling through per-pass shuffles of the memory
-    (no drop_last: a memory of 10 still gives batches; kws_cil.md 2.1)."""
+    """n_batches batches of min(B, |M|) memory items, read in turn from one shuffled permutation of
+    the memory per epoch, cycling through it (kws_cil.md 2.1). No drop_last, so a memory of 10 still
+    gives batches, and no item appears twice in a batch."""
     if n_memory == 0:
         return [None] * n_batches
-    size, rs, order, out = min(batch_size, n_memory), np.random.RandomState(seed), [], []
-    for _ in range(n_batches):
-        while len(order) < size:
-            order.extend(rs.permutation(n_memory))
-        out.append(np.array(order[:size]))
-        order = order[size:]
-    return out
+    size, perm = min(batch_size, n_memory), np.random.RandomState(seed).permutation(n_memory)
+    return [perm[(i * size + np.arange(size)) % n_memory] for i in range(n_batches)]
 
 
 def head_subsets(n_base, heads, how='random', seed=0):
@@ -366,9 +363,17 @@ def head_subsets(n_base, heads, how='random', seed=0):
                          f'head between 2 and {n_base - 1} classes')
     subsets = [list(range(n_base))]
     if how not in ('random', 'cyclic', 'prefix'):  # explicit
-        subsets += [sorted(int(c) for c in part.split('-')) for part in how.split('/')]
+        try:
+            subsets += [sorted(int(c) for c in part.split('-')) for part in how.split('/')]
+        except ValueError:
+            raise ValueError(f"--head-subsets {how!r}: write class ids as '0-1-2-3/1-2-4/0-3' (heads 1..)") from None
         if [len(s) for s in subsets] != list(heads):
             raise ValueError(f'explicit head subsets {how!r} do not match --heads {heads}')
+        for s in subsets[1:]:
+            if len(set(s)) != len(s) or not all(0 <= c < n_base for c in s):
+                raise ValueError(f'--head-subsets {how!r}: each head needs distinct class ids in 0..{n_base - 1}')
+        if len({tuple(s) for s in subsets}) != len(subsets):
+            raise ValueError(f'--head-subsets {how!r}: two heads have the same classes')
         return subsets
     rs = np.random.RandomState(seed)
     for h, k in enumerate(heads[1:], 1):

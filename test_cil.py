@@ -1633,7 +1633,7 @@ def test_memory_quota_and_reduction_keep_prefixes():
     with pytest.raises(ValueError, match='cannot hold one per class'):
         methods.memory_quota(10, 11)
     mem = methods.ExemplarMemory(12)
-    full = methods.select_random(np.arange(100, 140), 6, seed=3, label=1)
+    full = methods.select_random(np.arange(100, 140), 6, seed=3, class_id=1)
     assert len(set(full)) == 6 and np.array_equal(methods.select_random(np.arange(100, 140), 4, 3, 1), full[:4])
     mem.set(0, np.arange(6))
     mem.set(1, full)
@@ -1664,8 +1664,10 @@ def test_herding_picks_the_known_best_exemplars():
 def test_memory_batches_cycle_without_dropping():
     mb = methods.memory_batches(10, 5, 64, seed=0)
     assert all(len(b) == 10 for b in mb) and all(sorted(b) == list(range(10)) for b in mb)
-    mb = methods.memory_batches(25, 4, 10, seed=1)
+    mb = methods.memory_batches(25, 4, 10, seed=1)  # one permutation of the epoch, read cyclically
     assert sorted(np.concatenate(mb[:2]).tolist() + mb[2][:5].tolist()) == list(range(25))
+    assert mb[2][5:].tolist() == mb[0][:5].tolist() and mb[3].tolist() == mb[0][5:].tolist() + mb[1][:5].tolist()
+    assert all(len(set(b.tolist())) == len(b) for b in mb)  # never the same exemplar twice in a batch
 
 
 def test_head_subsets_are_deterministic_and_distinct():
@@ -1680,6 +1682,10 @@ def test_head_subsets_are_deterministic_and_distinct():
             methods.head_subsets(5, bad)
     with pytest.raises(ValueError, match='no distinct'):
         methods.head_subsets(4, [4, 3, 3, 3, 3, 3])
+    for how, msg in (('0-0-1/0-1-2', 'distinct class ids'), ('0-1-7/0-1-2', 'distinct class ids'),
+                     ('0-1-2/0-1-2', 'same classes'), ('0-1-x/0-1', 'write class ids')):
+        with pytest.raises(ValueError, match=msg):
+            methods.head_subsets(5, [5, 3, 3], how)
 
 
 @pytest.mark.parametrize('batching', ['per-task', 'shared'])
@@ -1737,7 +1743,10 @@ def test_kws_run_end_to_end_and_table2(gsc_root, tmp_path):
         m = json.loads((d / 'metrics.json').read_text())
         assert len(m['acc']) == 3 and [len(r) for r in m['acc_matrix']] == [1, 2, 3]
         assert m['summary']['avg_excl_base'] == pytest.approx(np.mean(m['acc'][1:]))
-        assert [s['memory'] for s in m['steps']] == [12, 10, 14] and m['steps'][2]['quota'] == 2
+        assert [s['memory'] for s in m['steps']] == [12, 10, 14] and [s['quota'] for s in m['steps']] == [4, 2, 2]
+        assert m['steps'][0]['old_acc'] is None and m['steps'][0]['new_acc'] == m['acc'][0]
+        split = json.loads(Path(m['split_file']).read_text())
+        assert split['hash'] == m['split_hash'] and len(split['train']) + len(split['val']) + len(split['test']) > 0
         ck = torch.load(d / 'step2.pt', weights_only=True)
         assert sorted(ck['memory']['per_class']) == [str(c) for c in range(7)]
     table = (out / 'results' / 'speechcommands' / 'kws-table2.md').read_text()
@@ -1786,6 +1795,12 @@ def test_kws_several_seeds_report_mean_and_std(gsc_root, tmp_path):
     assert len(list((out / 'speechcommands').glob('mittal-*'))) == 2
     table = (out / 'results' / 'speechcommands' / 'kws-table2.md').read_text()
     assert '| CE N + CE O |' in table and ' +- ' in table and 'seeds [0, 1]' in table
+    assert '| Losses | Avg incl. base | Forgetting | BWT |' in table
+    (row,) = json.loads((out / 'results' / 'speechcommands' / 'kws-table2.json').read_text()).values()
+    runs = [json.loads((d / 'metrics.json').read_text()) for d in sorted((out / 'speechcommands').glob('mittal-*'))]
+    forgetting = [m['summary']['forgetting'] for m in runs]
+    assert row['forgetting']['mean'] == pytest.approx(np.mean(forgetting)) and len(row['acc_step2']['values']) == 2
+    assert row['forgetting']['std'] == pytest.approx(np.std(forgetting)) and 'forgetting_group1' in row
 
 
 def test_shared_folder_lock(tmp_path):
