@@ -113,8 +113,9 @@ def build_parser():
     g.add_argument('--block6-pool', default='panns', choices=['panns', 'authors'],
                    help='panns: no pooling after block 6; authors: 2x2 pooling as their code')
     g.add_argument('--classifier', default=None, choices=['linear', 'cosine'],
-                   help="linear (default; both papers) or cosine: sigma * cos(embedding, w_c), learnable sigma "
-                        "init 1, for head 0 and the auxiliary heads (Mittal et al.'s CosineLinear; kws_cil.md 2.8)")
+                   help="linear (unset: linear, as both papers) or cosine: sigma * cos(embedding, w_c), learnable "
+                        "sigma init 1, for head 0 and the auxiliary heads (Mittal et al.'s CosineLinear; kws_cil.md "
+                        "2.8)")
     g.add_argument('--pretrained', default=None, metavar='PTH',
                    help='start phase 0 from a PANNs CNN14 checkpoint backbone (not in the paper)')
     g = p.add_argument_group('running')
@@ -123,7 +124,7 @@ def build_parser():
                    help="compute the previous learner's outputs once per phase instead of every step "
                         "(preset: on for synth-audioset)")
     g.add_argument('--skip-bad', action='store_true', help='skip and count unreadable clips instead of stopping')
-    g.add_argument('--workers', type=int, default=None, help='processes for the feature cache (default: all cores)')
+    g.add_argument('--workers', type=int, default=None, help='processes for the feature cache (unset: all cores)')
     g.add_argument('--report', default=None,
                    choices=['table1', 'table2', 'figures', 'kws-table1', 'kws-table2', 'kws-figures'],
                    help='after the runs, print and save this table (or draw the figures) for the methods run')
@@ -149,8 +150,8 @@ def build_parser():
                    help="two-step: conv1-3 frozen at --lr-a, then all layers at --lr-b, early stopping each; "
                         "mittal: all layers, lr 0.01 cosine, --epochs-ft fixed epochs")
     g.add_argument('--freeze-upto', type=int, default=3, help='conv layers frozen in step A')
-    g.add_argument('--lr-a', type=float, default=0.01)
-    g.add_argument('--lr-b', type=float, default=0.001)
+    g.add_argument('--lr-a', type=float, default=0.01, help='learning rate of step A (conv1..--freeze-upto frozen)')
+    g.add_argument('--lr-b', type=float, default=0.001, help='learning rate of step B (all layers)')
     g.add_argument('--lr-ft', type=float, default=0.01, help='learning rate of --ft-mode mittal')
     g.add_argument('--epochs-a', type=int, default=None, help='max epochs of step A (preset 50 / 15)')
     g.add_argument('--epochs-b', type=int, default=None, help='max epochs of step B (preset 50 / 15)')
@@ -166,31 +167,73 @@ def build_parser():
                         'or per-class random')
     g.add_argument('--split-seed', type=int, default=0)
     g.add_argument('--dropout', type=float, default=None,
-                   help="the small CNN's dropout before pooling (default 0.5, the paper's)")
+                   help="the small CNN's dropout before pooling (unset: 0.5, the paper's)")
     g.add_argument('--timing-epochs', type=int, default=6, help='epochs timed per heads configuration (kws-table1)')
     return p
 
 
+# flags read by one learner only: given with the other one's data they would be silently ignored
+KWS_ONLY_FLAGS = ('losses', 'exemplar_select', 'ft_mode', 'freeze_upto', 'lr_a', 'lr_b', 'lr_ft', 'epochs_a',
+                  'epochs_b', 'epochs_ft', 'patience', 'es_val', 'base_sched', 'ce_new_logits', 'split', 'split_seed',
+                  'timing_epochs', 'dropout')
+MULTILABEL_ONLY_FLAGS = ('epochs', 'lr', 'sampler', 'pos_weight', 'fd', 'width', 'log_mel', 'block6_pool',
+                         'pretrained', 'cache_teacher')
+AT_LEAST = dict(batch_size=1, epochs_base=1, epochs=1, epochs_a=1, epochs_b=1, epochs_ft=1, patience=1,
+                timing_epochs=2, freeze_upto=0)
+POSITIVE = ('lr_base', 'lr', 'lr_a', 'lr_b', 'lr_ft', 'T', 'lambda_base', 'width')
+
+
+def int_list(flag, text, sep=','):
+    try:
+        values = [int(v) for v in str(text).split(sep)]
+    except ValueError:
+        raise SystemExit(f'cil.py: --{flag} {text!r}: expected whole numbers separated by {sep!r}') from None
+    return values
+
+
+def check_flags(args):
+    """One-line errors for values no run can use and for the other learner's flags, before any
+    folder is written."""
+    defaults = build_parser()
+    kws = args.data in KWS_DATA
+    for key in MULTILABEL_ONLY_FLAGS if kws else KWS_ONLY_FLAGS:
+        if getattr(args, key) != defaults.get_default(key):
+            raise SystemExit(f"cil.py: --{key.replace('_', '-')} applies only to "
+                             f"{'multi-label (audioset)' if kws else 'single-label (speechcommands, urbansound8k)'} "
+                             f"data; --data {args.data} does not use it")
+    for key, low in AT_LEAST.items():
+        if getattr(args, key) is not None and getattr(args, key) < low:
+            raise SystemExit(f"cil.py: --{key.replace('_', '-')} {getattr(args, key)} must be at least {low}")
+    for key in POSITIVE:
+        if getattr(args, key) is not None and not getattr(args, key) > 0:
+            raise SystemExit(f"cil.py: --{key.replace('_', '-')} {getattr(args, key)} must be positive")
+    for key in ('lr_min', 'weight_decay', 'lambda_pow'):
+        if getattr(args, key) < 0:
+            raise SystemExit(f"cil.py: --{key.replace('_', '-')} {getattr(args, key)} must not be negative")
+    if not 0 <= args.momentum < 1:
+        raise SystemExit(f'cil.py: --momentum {args.momentum} must be in [0, 1)')
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        raise SystemExit(f'cil.py: --dropout {args.dropout} must be in [0, 1)')
+
+
 def resolve_config(args):
     """argparse namespace -> a plain dict with the preset filled in (saved as config.json)."""
+    check_flags(args)
     cfg = vars(args).copy()
     for key, value in PRESETS[args.data].items():
         if cfg.get(key) is None:
             cfg[key] = value
-    cfg['phases'] = [int(n) for n in str(cfg['phases']).split(',')]
-    cfg['seeds'] = [int(v) for v in str(args.seed).split(',')]
+    cfg['phases'] = int_list('phases', cfg['phases'])
+    if min(cfg['phases']) < 1 or len(cfg['phases']) < 2:
+        raise SystemExit(f"cil.py: --phases {args.phases}: at least two phases, each of at least one class")
+    cfg['seeds'] = int_list('seed', args.seed)
     cfg['seed'] = cfg['seeds'][0]
     cfg['base_classes'] = cfg['phases'][0]
     # an option set to its default is the same run as the option left unset (same run folder)
     if cfg['classifier'] == 'linear':
         cfg['classifier'] = None
-    if cfg['dropout'] is not None and not 0 <= cfg['dropout'] < 1:
-        raise SystemExit(f"cil.py: --dropout {cfg['dropout']} must be in [0, 1)")
     if cfg['dropout'] == 0.5:
         cfg['dropout'] = None
-    if cfg['dropout'] is not None and args.data not in KWS_DATA:
-        raise SystemExit('cil.py: --dropout sets the small CNN of the single-label learner; CNN14 keeps '
-                         "PANNs' dropouts (0.2 after each block)")
     if not args.data.startswith('synth-') and not args.root:
         raise SystemExit(f'cil.py: --data {args.data} needs --root DIR (the unpacked dataset); '
                          f'use --data synth-{args.data} for the generated stand-in')
@@ -199,12 +242,15 @@ def resolve_config(args):
             raise SystemExit(f"cil.py: --data {args.data} is single-label: use --method mittal (its loss terms "
                              f"are --losses); {args.method} is a multi-label method")
         cfg['methods'] = ['mittal']
-        cfg['loss_sets'] = [sorted(v.split(','), key=methods.KWS_TERMS.index) for v in args.losses.split(';')]
-        bad = [t for v in cfg['loss_sets'] for t in v if t not in methods.KWS_TERMS]
-        if bad:
-            raise SystemExit(f"cil.py: unknown loss term {bad[0]}; use {', '.join(methods.KWS_TERMS)}")
-        cfg['memories'] = [int(k) for k in str(cfg['memory']).split(',')]
-        cfg['head_sets'] = [[int(k) for k in h.split(',')] for h in str(cfg['heads']).split(';')]
+        variants = [[t.strip() for t in v.split(',')] for v in args.losses.split(';')]
+        bad = [t for v in variants for t in v if t not in methods.KWS_TERMS]
+        if bad or not all(variants) or not all('ce_n' in v for v in variants):
+            raise SystemExit(f"cil.py: --losses {args.losses!r}: each variant is a comma list of "
+                             f"{', '.join(methods.KWS_TERMS)} that includes ce_n (';' separates variants)"
+                             + (f'; unknown term {bad[0]!r}' if bad else ''))
+        cfg['loss_sets'] = [sorted(v, key=methods.KWS_TERMS.index) for v in variants]
+        cfg['memories'] = int_list('memory', cfg['memory'])
+        cfg['head_sets'] = [int_list('heads', h) for h in str(cfg['heads']).split(';')]
         for heads in cfg['head_sets']:
             try:
                 methods.head_subsets(cfg['phases'][0], heads, cfg['head_subsets'], cfg['subset_seed'])
@@ -215,7 +261,7 @@ def resolve_config(args):
                              f"classes: every class needs at least one exemplar")
         return cfg
     if cfg['heads']:  # multitask phase 0 for the multi-label learner (a combination neither paper ran)
-        cfg['heads'] = [int(k) for k in str(cfg['heads']).split(',')]
+        cfg['heads'] = int_list('heads', cfg['heads'])
         try:
             methods.head_subsets(cfg['phases'][0], cfg['heads'], cfg['head_subsets'], cfg['subset_seed'])
         except ValueError as e:
@@ -223,7 +269,13 @@ def resolve_config(args):
     else:  # the multitask options do not apply
         cfg.update(head_subsets=None, subset_seed=None, mt_batching=None, mt_loss_reduce=None)
     if cfg['memory'] is not None:
-        cfg['memory'] = int(cfg['memory'])
+        memories = int_list('memory', cfg['memory'])
+        if len(memories) != 1:
+            raise SystemExit(f"cil.py: --memory {cfg['memory']}: one size for the multi-label methods")
+        cfg['memory'] = memories[0]
+        if cfg['memory'] < sum(cfg['phases']):  # the quota is K // n_seen, at least one per class
+            raise SystemExit(f"cil.py: --memory {cfg['memory']} is smaller than the {sum(cfg['phases'])} "
+                             f"classes: every class needs at least one exemplar")
     names = METHOD_ORDER if args.method == 'all' else tuple(m.strip() for m in args.method.split(','))
     unknown = [m for m in names if m not in methods.METHODS]
     if unknown:
@@ -256,7 +308,15 @@ def fits(nbytes, device, share=0.3):
 def pick_device(name):
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SystemExit(f'cil.py: --device {name}: not a device name; use auto, cpu, cuda or cuda:N') from None
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit(f'cil.py: --device {name}: this torch has no CUDA device; use --device cpu (or auto)')
+    if device.type == 'cuda' and device.index is not None and device.index >= torch.cuda.device_count():
+        raise SystemExit(f'cil.py: --device {name}: only {torch.cuda.device_count()} CUDA devices')
+    return device
 
 
 def seed_of(*parts):
@@ -303,7 +363,10 @@ def load_data(cfg):
         raise SystemExit(f'cil.py: {e}')
     split = data.make_split(ds, 'official')
     order = data.class_order('audioset', cfg['class_order'], cfg['order_seed'])
-    phases = data.make_phases(ds, split, order, cfg['phases'])
+    try:
+        phases = data.make_phases(ds, split, order, cfg['phases'])
+    except ValueError as e:
+        raise SystemExit(f'cil.py: --phases {cfg["phases"]}: {e}') from None
     for ph in phases:
         empty = [ds.classes[c] for j, c in enumerate(ph.new_classes) if ph.train_y[:, ph.n_old + j].sum() == 0]
         if empty:
@@ -381,13 +444,13 @@ def _alive(pid):
 
 
 class Log:
-    """Lines to stdout (unless quiet) and appended to the run's log.txt."""
+    """Lines to stdout (unless quiet; result lines always) and appended to the run's log.txt."""
 
     def __init__(self, path, quiet=False):
         self.path, self.quiet = path, quiet
 
-    def __call__(self, msg):
-        if not self.quiet:
+    def __call__(self, msg, result=False):
+        if result or not self.quiet:
             print(msg, flush=True)
         with open(self.path, 'a') as f:
             f.write(time.strftime('%Y-%m-%d %H:%M:%S ') + msg + '\n')
@@ -643,7 +706,7 @@ def run_method(name, cfg, data_, device):
     write_csvs(run_dir, name, metrics)
     s = metrics['summary']
     log(f'== {name}: F1 {100 * s["f1"]:.1f}  Fr {100 * s["fr"]:.1f}  mAP {100 * s["map"]:.1f}  '
-        f'(map_binary {100 * s["map_binary"]:.1f})')
+        f'(map_binary {100 * s["map_binary"]:.1f})', result=True)
     return metrics
 
 
@@ -702,6 +765,16 @@ def load_kws_data(cfg):
                                  workers=cfg['workers'], progress=not cfg['quiet'])
     except data.DataError as e:
         raise SystemExit(f'cil.py: {e}')
+    order = data.class_order(name, cfg['class_order'], cfg['order_seed'])
+    used = order[:sum(cfg['phases'])] if sum(cfg['phases']) <= len(order) else order
+    empty = [ds.classes[c] for c in used if not (ds.labels == c).any()]
+    if empty:
+        raise SystemExit(f"cil.py: no clip of {', '.join(empty)} in {root} (after skipped files); restore its clips, "
+                         f"or learn fewer classes with --phases")
+    other_rates = {sr: n for sr, n in ds.sample_rates.items() if sr != 16000}
+    if name == 'speechcommands' and other_rates:
+        print(f'note: {sum(other_rates.values())} clips in {root} are not at 16 kHz ({other_rates} Hz: files) and are '
+              f'resampled to 16 kHz; `python data.py stats` lists the rates', flush=True)
     split = data.make_split(ds, cfg['split'], cfg['split_seed'])
     split_file = Path(cfg['out']) / cfg['data'] / f'split-{split.method}-s{split.seed}-{split.hash[:10]}.json'
     if not split_file.exists():  # the clip keys of each part, for anyone re-running or comparing (spec 2.4)
@@ -710,8 +783,10 @@ def load_kws_data(cfg):
         data.save_split(split, ds, tmp)
         os.replace(tmp, split_file)
     cfg['split_file'] = str(split_file)
-    order = data.class_order(name, cfg['class_order'], cfg['order_seed'])
-    phases = data.make_phases(ds, split, order, cfg['phases'])
+    try:
+        phases = data.make_phases(ds, split, order, cfg['phases'])
+    except ValueError as e:
+        raise SystemExit(f'cil.py: --phases {cfg["phases"]}: {e}') from None
     for ph in phases:
         for part in ('train', 'val', 'test'):
             have = set(np.unique(getattr(ph, part + '_y')).tolist())
@@ -860,7 +935,9 @@ def kws_run(cfg, heads, K, losses, d, device):
     log = Log(run_dir / 'log.txt', cfg['quiet'])
     metrics_path = run_dir / 'metrics.json'
     if metrics_path.exists() and 'summary' in json.loads(metrics_path.read_text()):
-        return json.loads(metrics_path.read_text())
+        metrics = json.loads(metrics_path.read_text())
+        kws_result_line(log, tag, metrics, f' (finished earlier: {run_dir})')
+        return metrics
     log(f'== mittal {tag}: {run_dir} (device {device})')
     groups = [list(range(sum(cfg['phases'][:k]), sum(cfg['phases'][:k + 1]))) for k in range(len(cfg['phases']))]
     model, base_record = kws_base(cfg, heads, d, device, log)
@@ -961,10 +1038,14 @@ def kws_run(cfg, heads, K, losses, d, device):
     metrics['summary'] = evaluate.kws_summary(metrics['acc'], metrics['acc_matrix'])
     metrics['skipped_bad_clips'] = int(d.ds.counts.get('skipped_bad', 0))
     write_json(metrics, metrics_path)
+    kws_result_line(log, tag, metrics)
+    return metrics
+
+
+def kws_result_line(log, tag, metrics, where=''):
     s = metrics['summary']
     log(f"== mittal {tag}: Avg {100 * s['avg_excl_base']:.2f} (incl. base {100 * s['avg_incl_base']:.2f}), "
-        f"forgetting {100 * s['forgetting']:.2f}")
-    return metrics
+        f"forgetting {100 * s['forgetting']:.2f}{where}", result=True)
 
 
 def kws_timing(cfg, d, device):
@@ -1240,6 +1321,13 @@ def main_kws(cfg, device):
 
 
 def main(argv=None):
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # while the data load or the feature cache (checkpointed per chunk) runs
+        raise SystemExit('\ncil.py: interrupted; run the same command again to continue where it stopped') from None
+
+
+def _main(argv=None):
     args = build_parser().parse_args(argv)
     cfg = resolve_config(args)
     device = pick_device(cfg['device'])

@@ -44,6 +44,7 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import time
 import warnings
@@ -120,10 +121,11 @@ class Issue:
 class DataError(Exception):
     """Data problems found before training; the message lists every one of them."""
 
-    def __init__(self, issues, where=""):
+    def __init__(self, issues, where="", skippable=True):
         self.issues = list(issues)
-        head = (f"{len(self.issues)} data problem(s){' in ' + str(where) if where else ''}; nothing "
-                f"was trained. Fix them, or pass skip_bad=True (CLI: --skip-bad) to skip and count them:")
+        head = (f"{len(self.issues)} data problem(s){' in ' + str(where) if where else ''}, found before any "
+                f"training. Fix them" + (", or skip and count the bad clips with --skip-bad (Python: "
+                                         "skip_bad=True)" if skippable else "") + ":")
         super().__init__("\n".join([head] + [f"  - {i}" for i in self.issues]))
 
 
@@ -282,6 +284,9 @@ def load_dataset(name, root, skip_bad=False, check_audio=True):
                "urbansound8k": load_urbansound8k}
     if name not in loaders:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if not Path(root).is_dir():
+        raise DataError([Issue(str(root), "no such folder", f"point --root at the unpacked {name} dataset",
+                               "missing_metadata")], skippable=False)
     return loaders[name](root, skip_bad=skip_bad, check_audio=check_audio)
 
 
@@ -397,7 +402,7 @@ def load_audioset(root, skip_bad=False, check_audio=True):
         if not tsv.is_file():
             raise DataError([Issue(str(tsv), "not found", "download the strong-label TSVs from "
                                    "research.google.com/audioset/download_strong.html", "missing_metadata")],
-                            root)
+                            root, skippable=False)
         clips = _read_strong_tsv(tsv, issues, counts, mid_names)
         if not folder.is_dir():
             issues.append(Issue(str(folder), "audio folder not found", f"put the clips of {tsv_name} "
@@ -461,7 +466,8 @@ def _read_list(path, issues):
     """validation_list.txt / testing_list.txt: one word/basename per line -> {key: line number}."""
     if not path.is_file():
         raise DataError([Issue(str(path), "not found", "it ships in speech_commands_v0.02.tar.gz; "
-                               "restore it (the official split needs it)", "missing_metadata")], path.parent)
+                               "restore it, or point --root at the folder that holds it and the word folders",
+                               "missing_metadata")], path.parent, skippable=False)
     out = {}
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
@@ -557,7 +563,7 @@ def load_urbansound8k(root, skip_bad=False, check_audio=True):
     csv_path = root / "metadata" / "UrbanSound8K.csv"
     if not csv_path.is_file():
         raise DataError([Issue(str(csv_path), "not found", "unpack UrbanSound8K.tar.gz; the loader "
-                               "needs metadata/UrbanSound8K.csv", "missing_metadata")], root)
+                               "needs metadata/UrbanSound8K.csv", "missing_metadata")], root, skippable=False)
     issues, counts = [], collections.Counter()
     keys, paths, labels, subset, groups, folds = [], [], [], [], [], []
     with open(csv_path, encoding="utf-8", newline="") as f:
@@ -567,7 +573,7 @@ def load_urbansound8k(root, skip_bad=False, check_audio=True):
         if any(h not in header for h in need):
             raise DataError([Issue(f"{csv_path}:1", f"header {header} lacks the columns {need}",
                                    "use the official CSV (header " + ",".join(URBANSOUND8K_HEADER) + ")",
-                                   "malformed_row")], root)
+                                   "malformed_row")], root, skippable=False)
         col = {h: i for i, h in enumerate(header)}
         seen = {}
         for lineno, row in enumerate(reader, 2):
@@ -720,11 +726,11 @@ def load_split(path, ds):
     missing = [k for p in ("train", "val", "test") for k in doc[p] if k not in index]
     if missing:
         raise DataError([Issue(str(path), f"{len(missing)} clips of the saved split are not in the "
-                               f"dataset (e.g. {missing[0]})", "rebuild the split", "missing")])
+                               f"dataset (e.g. {missing[0]})", "rebuild the split", "missing")], skippable=False)
     parts = [np.array(sorted(index[k] for k in doc[p]), np.int64) for p in ("train", "val", "test")]
     split = Split(doc["method"], doc["seed"], *parts, split_hash(ds, *parts))
     if split.hash != doc["hash"]:
-        raise DataError([Issue(str(path), "hash mismatch", "rebuild the split", "malformed_row")])
+        raise DataError([Issue(str(path), "hash mismatch", "rebuild the split", "malformed_row")], skippable=False)
     return split
 
 
@@ -1056,7 +1062,7 @@ def build_cache(ds, cache_root, config=None, workers=None, skip_bad=False, progr
             ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
                                               else "spawn")
             chunk = max(1, min(16, len(jobs) // (workers * 8)))
-            with ctx.Pool(workers) as pool:
+            with ctx.Pool(workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
                 yield from pool.imap_unordered(_cache_job, jobs, chunksize=chunk)
 
     for n_done, (i, x, digest, sr, problem) in enumerate(results(), 1):

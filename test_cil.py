@@ -230,8 +230,53 @@ def test_options_set_to_their_defaults_keep_the_run_folder():
     assert len({key(), key('--classifier', 'cosine'), key('--dropout', '0')}) == 3
     with pytest.raises(SystemExit, match='must be in'):
         key('--dropout', '1.5')
-    with pytest.raises(SystemExit, match='small CNN'):
+    with pytest.raises(SystemExit, match='--dropout applies only to single-label'):
         cil.resolve_config(cil.build_parser().parse_args(['--data', 'synth-audioset', '--dropout', '0.2']))
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--data', 'synth-speechcommands', '--losses', 'ce_x'], "unknown term 'ce_x'"),
+    (['--data', 'synth-speechcommands', '--losses', ''], 'includes ce_n'),
+    (['--data', 'synth-speechcommands', '--losses', 'ce_n;ce_n,kd_x'], "unknown term 'kd_x'"),
+    (['--data', 'synth-speechcommands', '--seed', 'a'], "--seed 'a': expected whole numbers"),
+    (['--data', 'synth-speechcommands', '--memory', '200,abc'], '--memory'),
+    (['--data', 'synth-speechcommands', '--memory', '3'], 'every class needs at least one exemplar'),
+    (['--data', 'synth-speechcommands', '--heads', '5,7'], 'between 2 and 4'),
+    (['--data', 'synth-speechcommands', '--batch-size', '0'], '--batch-size 0 must be at least 1'),
+    (['--data', 'synth-speechcommands', '--lr-a', '-1'], '--lr-a -1.0 must be positive'),
+    (['--data', 'synth-speechcommands', '--epochs-base', '0'], 'must be at least 1'),
+    (['--data', 'synth-speechcommands', '--epochs', '5'], '--epochs applies only to multi-label'),
+    (['--data', 'synth-speechcommands', '--phases', '5'], 'at least two phases'),
+    (['--data', 'synth-audioset', '--losses', 'ce_n'], '--losses applies only to single-label'),
+    (['--data', 'synth-audioset', '--memory', '3'], 'smaller than the 50 classes'),
+])
+def test_bad_flags_stop_with_one_line_before_any_folder(argv, message, tmp_path):
+    with pytest.raises(SystemExit, match=re.escape(message)) as e:
+        cil.main(argv + ['--out', str(tmp_path / 'runs'), '--cache', str(tmp_path / 'cache')])
+    assert '\n' not in str(e.value.code) and not (tmp_path / 'runs').exists()
+
+
+def test_a_class_without_clips_is_named(us8k_root, tmp_path):
+    root = tmp_path / 'us8k'
+    shutil.copytree(us8k_root, root)
+    csv_path = root / 'metadata' / 'UrbanSound8K.csv'
+    rows = csv_path.read_text().splitlines()
+    csv_path.write_text('\n'.join([rows[0]] + [r for r in rows[1:] if ',dog_bark' not in r]) + '\n')
+    with pytest.raises(SystemExit, match='no clip of dog_bark in .*restore its clips, or learn fewer classes'):
+        cil.main(['--method', 'mittal', '--data', 'urbansound8k', '--root', str(root), '--out', str(tmp_path / 'runs'),
+                  '--cache', str(tmp_path / 'cache'), '--workers', '1', '--quiet'])
+
+
+def test_missing_root_and_device_are_one_line_errors(tmp_path):
+    with pytest.raises(SystemExit, match='no such folder; point --root at the unpacked speechcommands') as e:
+        cil.main(['--method', 'mittal', '--data', 'speechcommands', '--root', str(tmp_path / 'nowhere'),
+                  '--out', str(tmp_path / 'runs')])
+    assert '--skip-bad' not in str(e.value.code)  # skipping cannot help a missing folder
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match='no CUDA device'):
+            cil.pick_device('cuda')
+    with pytest.raises(SystemExit, match='not a device name'):
+        cil.pick_device('gpu0')
 
 
 def test_cosine_classifier_on_both_learners_and_their_auxiliary_heads():
