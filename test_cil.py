@@ -246,7 +246,7 @@ def test_options_set_to_their_defaults_keep_the_run_folder():
     (['--data', 'synth-speechcommands', '--lr-a', '-1'], '--lr-a -1.0 must be positive'),
     (['--data', 'synth-speechcommands', '--epochs-base', '0'], 'must be at least 1'),
     (['--data', 'synth-speechcommands', '--epochs', '5'], '--epochs applies only to multi-label'),
-    (['--data', 'synth-speechcommands', '--phases', '5'], 'at least two phases'),
+    (['--data', 'synth-speechcommands', '--phases', '5,0'], 'every phase needs at least one class'),
     (['--data', 'synth-audioset', '--losses', 'ce_n'], '--losses applies only to single-label'),
     (['--data', 'synth-audioset', '--memory', '3'], 'smaller than the 50 classes'),
 ])
