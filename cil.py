@@ -91,7 +91,8 @@ def build_parser():
     g.add_argument('--epochs-base', type=int, default=None,
                    help='epochs of phase 0 (preset: 120 / 12; single-label: the early-stopping maximum, 100 / 40)')
     g.add_argument('--epochs', type=int, default=None, help='epochs of each incremental phase (preset: 120 / 30)')
-    g.add_argument('--batch-size', type=int, default=None, help='mini-batch size (preset: 32; single-label 64, generated single-label 16)')
+    g.add_argument('--batch-size', type=int, default=None,
+                   help='mini-batch size (preset: 32; single-label 64, generated single-label 16)')
     g.add_argument('--lr-base', type=float, default=0.01, help='learning rate of phase 0 (and of AT)')
     g.add_argument('--lr', type=float, default=0.001, help='learning rate of incremental phases')
     g.add_argument('--lr-min', type=float, default=1e-4, help='eta_min of CosineAnnealingLR')
