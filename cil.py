@@ -1234,7 +1234,11 @@ def kws_report(kind, results, cfg, timing=None):
                                                       ('avg_incl_base', 'forgetting', 'bwt', 'old_acc', 'new_acc')) + ' |')
         text += '\n\n' + '\n'.join(lines) + f"\n\nEvery scalar per row, mean and std: {out_dir / 'kws-table2.json'}."
     else:
-        return [print(f'wrote {p}') for p in kws_figures(collect_kws_results(cfg), out_dir)]
+        losses = ','.join(cfg['loss_sets'][0])  # the figures compare heads and K for one loss set
+        if len(cfg['loss_sets']) > 1:
+            print(f'note: the figures use the first --losses variant, {losses}')
+        runs = {key: m for key, m in collect_kws_results(cfg).items() if key[2] == losses}
+        return [print(f'wrote {p}') for p in kws_figures(runs, out_dir)]
     (out_dir / f'{kind}.md').write_text(text + '\n')
     print(f'\n{kind} ({cfg["data"]}):\n\n{text}\n\nsaved to {out_dir / (kind + ".md")}')
 

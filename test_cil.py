@@ -1829,6 +1829,14 @@ def test_kws_run_with_cosine_classifier(gsc_root, tmp_path):
     assert cil.small_cnn({}, 5).dropout.p == 0.5
 
 
+def test_kws_figures_use_only_the_commands_loss_set(gsc_root, tmp_path, monkeypatch):
+    out = run_kws(gsc_root, tmp_path / 'runs', '--losses', 'ce_n;ce_n,ce_o')  # both rows at heads 3,2, K 14
+    seen = []
+    monkeypatch.setattr(cil, 'kws_figures', lambda runs, out_dir: seen.append(sorted(runs)) or [])
+    run_kws(gsc_root, out, '--losses', 'ce_n,ce_o', '--report', 'kws-figures')
+    assert seen == [[('3,2', 14, 'ce_n,ce_o')]]
+
+
 def test_kws_timing_table(gsc_root, tmp_path):
     out = run_kws(gsc_root, tmp_path / 'runs', '--report', 'kws-table1', '--timing-epochs', '2')
     table = (out / 'results' / 'speechcommands' / 'kws-table1.md').read_text()
