@@ -1048,6 +1048,9 @@ def kws_run(cfg, heads, K, losses, d, device):
 
 def kws_result_line(log, tag, metrics, where=''):
     s = metrics['summary']
+    if len(metrics['acc']) == 1:  # one phase: joint training, nothing incremental to average
+        log(f"== mittal {tag}: accuracy {100 * metrics['acc'][0]:.2f} (one phase){where}", result=True)
+        return
     log(f"== mittal {tag}: Avg {100 * s['avg_excl_base']:.2f} (incl. base {100 * s['avg_incl_base']:.2f}), "
         f"forgetting {100 * s['forgetting']:.2f}{where}", result=True)
 
