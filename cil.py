@@ -183,7 +183,8 @@ KWS_ONLY_FLAGS = ('losses', 'exemplar_select', 'ft_mode', 'freeze_upto', 'lr_a',
 MULTILABEL_ONLY_FLAGS = ('epochs', 'lr', 'sampler', 'pos_weight', 'fd', 'width', 'log_mel', 'block6_pool',
                          'pretrained', 'cache_teacher')
 AT_LEAST = dict(batch_size=1, epochs_base=1, epochs=1, epochs_a=1, epochs_b=1, epochs_ft=1, patience=1,
-                timing_epochs=2, freeze_upto=0)
+                timing_epochs=2, freeze_upto=0, order_seed=0, split_seed=0, subset_seed=0)
+MAX_SEED = (2 ** 32 - 1) // 1000 - 1000  # exemplar draws use RandomState(seed * 1000 + class id)
 POSITIVE = ('lr_base', 'lr', 'lr_a', 'lr_b', 'lr_ft', 'T', 'lambda_base', 'width')
 
 
@@ -200,6 +201,21 @@ def check_flags(args):
     folder is written."""
     defaults = build_parser()
     kws = args.data in KWS_DATA
+    if args.report and args.report.startswith('kws-') != kws:
+        raise SystemExit(f"cil.py: --report {args.report} is for {'multi-label' if kws else 'single-label'} data; "
+                         f"with --data {args.data} use " + ('kws-table1, kws-table2 or kws-figures' if kws else
+                                                            'table1, table2 or figures'))
+    if args.data.startswith('synth-') and args.root:
+        raise SystemExit(f'cil.py: --root is for the real datasets; --data {args.data} is generated under --cache '
+                         f'(use --data {args.data[len("synth-"):]} --root {args.root})')
+    if not kws and not args.heads:
+        for key in ('head_subsets', 'subset_seed', 'mt_batching', 'mt_loss_reduce'):
+            if getattr(args, key) != defaults.get_default(key):
+                raise SystemExit(f"cil.py: --{key.replace('_', '-')} sets up the multitask phase 0; give --heads too")
+    if args.pretrained and not Path(args.pretrained).is_file():
+        raise SystemExit(f'cil.py: --pretrained {args.pretrained}: no such file (a PANNs CNN14 checkpoint, .pth)')
+    if args.freeze_upto > 4:
+        raise SystemExit(f'cil.py: --freeze-upto {args.freeze_upto}: the small CNN has 4 conv layers')
     for key in MULTILABEL_ONLY_FLAGS if kws else KWS_ONLY_FLAGS:
         if getattr(args, key) != defaults.get_default(key):
             raise SystemExit(f"cil.py: --{key.replace('_', '-')} applies only to "
@@ -231,6 +247,8 @@ def resolve_config(args):
     if min(cfg['phases']) < 1:
         raise SystemExit(f"cil.py: --phases {args.phases}: every phase needs at least one class")
     cfg['seeds'] = int_list('seed', args.seed)
+    if not all(0 <= s <= MAX_SEED for s in cfg['seeds']):
+        raise SystemExit(f'cil.py: --seed {args.seed}: seeds run from 0 to {MAX_SEED}')
     cfg['seed'] = cfg['seeds'][0]
     cfg['base_classes'] = cfg['phases'][0]
     # an option set to its default is the same run as the option left unset (same run folder)
@@ -316,6 +334,8 @@ def pick_device(name):
         device = torch.device(name)
     except RuntimeError:
         raise SystemExit(f'cil.py: --device {name}: not a device name; use auto, cpu, cuda or cuda:N') from None
+    if device.type not in ('cpu', 'cuda'):
+        raise SystemExit(f'cil.py: --device {name}: this project runs on cpu or cuda')
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise SystemExit(f'cil.py: --device {name}: this torch has no CUDA device; use --device cpu (or auto)')
     if device.type == 'cuda' and device.index is not None and device.index >= torch.cuda.device_count():
@@ -1201,6 +1221,7 @@ def kws_scalars(runs):
     out = {}
     for key, values in per.items():
         v = np.array([np.nan if x is None else x for x in values], dtype=float)
+        values = [None if np.isnan(x) else float(x) for x in v]  # strict JSON: no NaN tokens
         out[key] = {'values': values, 'mean': None if np.isnan(v).all() else float(np.nanmean(v)),
                     'std': None if np.isnan(v).all() else float(np.nanstd(v))}
     return out
@@ -1344,8 +1365,6 @@ def _main(argv=None):
     device = pick_device(cfg['device'])
     if cfg['data'] in KWS_DATA:
         return main_kws(cfg, device)
-    if cfg['report'] and cfg['report'].startswith('kws-'):
-        raise SystemExit(f"cil.py: --report {cfg['report']} is for single-label data (--data synth-speechcommands, ...)")
     data_ = load_data(cfg)
     results = run_jobs((name, lambda s=seed, n=name: run_method(n, dict(cfg, seed=s), data_, device))
                        for seed in cfg['seeds'] for name in cfg['methods'])

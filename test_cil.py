@@ -249,6 +249,14 @@ def test_options_set_to_their_defaults_keep_the_run_folder():
     (['--data', 'synth-speechcommands', '--phases', '5,0'], 'every phase needs at least one class'),
     (['--data', 'synth-audioset', '--losses', 'ce_n'], '--losses applies only to single-label'),
     (['--data', 'synth-audioset', '--memory', '3'], 'smaller than the 50 classes'),
+    (['--data', 'synth-speechcommands', '--report', 'table1'], 'use kws-table1, kws-table2 or kws-figures'),
+    (['--data', 'synth-audioset', '--report', 'kws-table2'], 'use table1, table2 or figures'),
+    (['--data', 'synth-speechcommands', '--root', '/data/sc'], '--root is for the real datasets'),
+    (['--data', 'synth-audioset', '--mt-batching', 'shared'], 'give --heads too'),
+    (['--data', 'synth-audioset', '--pretrained', 'missing.pth'], 'no such file'),
+    (['--data', 'synth-speechcommands', '--seed', '-1'], 'seeds run from 0 to'),
+    (['--data', 'synth-speechcommands', '--split-seed', '-1'], '--split-seed -1 must be at least 0'),
+    (['--data', 'synth-speechcommands', '--freeze-upto', '9'], 'has 4 conv layers'),
 ])
 def test_bad_flags_stop_with_one_line_before_any_folder(argv, message, tmp_path):
     with pytest.raises(SystemExit, match=re.escape(message)) as e:
