@@ -47,7 +47,7 @@ PRESETS = {
     'urbansound8k': dict(phases='4,2,2,2', memory='100', heads='4,3,2', epochs_base=100, epochs_a=50,
                          epochs_b=50, epochs_ft=60, patience=10, batch_size=64),
     # the generated sets have about 45 training clips per class: batches of 16 give an incremental
-    # epoch 8-12 SGD steps (64 gave 2-3, and early stopping ended most steps before the new classes
+    # epoch 6-9 SGD steps (64 gave 2-3, and early stopping ended most steps before the new classes
     # were learned)
     'synth-speechcommands': dict(phases='5,3,3,3,3,3', memory='200', heads='5,4,3,2', epochs_base=40, epochs_a=15,
                                  epochs_b=15, epochs_ft=20, patience=5, batch_size=16),
@@ -251,6 +251,10 @@ def resolve_config(args):
         raise SystemExit(f'cil.py: --seed {args.seed}: seeds run from 0 to {MAX_SEED}')
     cfg['seed'] = cfg['seeds'][0]
     cfg['base_classes'] = cfg['phases'][0]
+    memories = int_list('memory', cfg['memory']) if cfg['memory'] is not None else []
+    if memories and min(memories) < sum(cfg['phases']):  # the quota is K // n_seen, at least one per class
+        raise SystemExit(f"cil.py: --memory {min(memories)} is smaller than the {sum(cfg['phases'])} classes: "
+                         f"every class needs at least one exemplar")
     # an option set to its default is the same run as the option left unset (same run folder)
     if cfg['classifier'] == 'linear':
         cfg['classifier'] = None
@@ -271,16 +275,13 @@ def resolve_config(args):
                              f"{', '.join(methods.KWS_TERMS)} that includes ce_n (';' separates variants)"
                              + (f'; unknown term {bad[0]!r}' if bad else ''))
         cfg['loss_sets'] = [sorted(v, key=methods.KWS_TERMS.index) for v in variants]
-        cfg['memories'] = int_list('memory', cfg['memory'])
+        cfg['memories'] = memories
         cfg['head_sets'] = [int_list('heads', h) for h in str(cfg['heads']).split(';')]
         for heads in cfg['head_sets']:
             try:
                 methods.head_subsets(cfg['phases'][0], heads, cfg['head_subsets'], cfg['subset_seed'])
             except ValueError as e:
                 raise SystemExit(f'cil.py: {e}')
-        if min(cfg['memories']) < sum(cfg['phases']):
-            raise SystemExit(f"cil.py: --memory {min(cfg['memories'])} is smaller than the {sum(cfg['phases'])} "
-                             f"classes: every class needs at least one exemplar")
         return cfg
     if cfg['heads']:  # multitask phase 0 for the multi-label learner (a combination neither paper ran)
         cfg['heads'] = int_list('heads', cfg['heads'])
@@ -290,14 +291,10 @@ def resolve_config(args):
             raise SystemExit(f'cil.py: {e}')
     else:  # the multitask options do not apply
         cfg.update(head_subsets=None, subset_seed=None, mt_batching=None, mt_loss_reduce=None)
-    if cfg['memory'] is not None:
-        memories = int_list('memory', cfg['memory'])
+    if memories:
         if len(memories) != 1:
             raise SystemExit(f"cil.py: --memory {cfg['memory']}: one size for the multi-label methods")
         cfg['memory'] = memories[0]
-        if cfg['memory'] < sum(cfg['phases']):  # the quota is K // n_seen, at least one per class
-            raise SystemExit(f"cil.py: --memory {cfg['memory']} is smaller than the {sum(cfg['phases'])} "
-                             f"classes: every class needs at least one exemplar")
     names = METHOD_ORDER if args.method == 'all' else tuple(m.strip() for m in args.method.split(','))
     unknown = [m for m in names if m not in methods.METHODS]
     if unknown:
@@ -790,8 +787,7 @@ def load_kws_data(cfg):
     except data.DataError as e:
         raise SystemExit(f'cil.py: {e}')
     order = data.class_order(name, cfg['class_order'], cfg['order_seed'])
-    used = order[:sum(cfg['phases'])] if sum(cfg['phases']) <= len(order) else order
-    empty = [ds.classes[c] for c in used if not (ds.labels == c).any()]
+    empty = [ds.classes[c] for c in order[:sum(cfg['phases'])] if not (ds.labels == c).any()]
     if empty:
         raise SystemExit(f"cil.py: no clip of {', '.join(empty)} in {root} (after skipped files); restore its clips, "
                          f"or learn fewer classes with --phases")
@@ -803,9 +799,7 @@ def load_kws_data(cfg):
     split_file = Path(cfg['out']) / cfg['data'] / f'split-{split.method}-s{split.seed}-{split.hash[:10]}.json'
     if not split_file.exists():  # the clip keys of each part, for anyone re-running or comparing (spec 2.4)
         split_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = split_file.with_suffix(f'.{os.getpid()}.tmp')
-        data.save_split(split, ds, tmp)
-        os.replace(tmp, split_file)
+        data.save_split(split, ds, split_file)
     cfg['split_file'] = str(split_file)
     try:
         phases = data.make_phases(ds, split, order, cfg['phases'])
@@ -1207,6 +1201,11 @@ def collect_kws_results(cfg):
     return dict(out)
 
 
+def loss_name(losses):
+    """'ce_n,kd_n' -> 'CE N + KD N', the paper's row names."""
+    return ' + '.join(t.upper().replace('_', ' ') for t in losses.split(','))
+
+
 def kws_scalars(runs):
     """Every scalar of a row's runs (one per seed): values, mean and std."""
     last = [m['steps'][-1] for m in runs]
@@ -1240,7 +1239,7 @@ def kws_report(kind, results, cfg, timing=None):
         counts = np.cumsum(cfg['phases'])
         lines = ['| Losses | ' + ' | '.join(map(str, counts)) + ' | Avg |', '|---' * (len(counts) + 2) + '|']
         for (heads, K, losses), runs in results.items():
-            name = ' + '.join(t.upper().replace('_', ' ') for t in losses.split(','))
+            name = loss_name(losses)
             accs = np.array([m['acc'] for m in runs])
             lines.append(f'| {name} | ' + ' | '.join(pct(accs[:, j], 2) for j in range(accs.shape[1])) +
                          f" | {pct([m['summary']['avg_excl_base'] for m in runs], 2)} |")
@@ -1253,7 +1252,7 @@ def kws_report(kind, results, cfg, timing=None):
                  '|---|---|---|---|---|---|']
         for (heads_, K, losses), runs in results.items():
             v = scalars[f'{heads_} K{K} {losses}']
-            name = ' + '.join(t.upper().replace('_', ' ') for t in losses.split(','))
+            name = loss_name(losses)
             lines.append(f'| {name} | ' + ' | '.join(pct(v[key]['values'], 2) for key in
                                                       ('avg_incl_base', 'forgetting', 'bwt', 'old_acc', 'new_acc')) + ' |')
         text += '\n\n' + '\n'.join(lines) + f"\n\nEvery scalar per row, mean and std: {out_dir / 'kws-table2.json'}."

@@ -713,10 +713,13 @@ def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2)):
 
 
 def save_split(split, ds, path):
-    """Write the split as JSON: method, seed, hash and the clip keys of each part."""
+    """Write the split as JSON: method, seed, hash and the clip keys of each part (atomically:
+    a temporary file, then a rename, so a concurrent or interrupted writer never leaves half a file)."""
     doc = dict(dataset=ds.name, method=split.method, seed=split.seed, hash=split.hash,
                **{p: [ds.keys[i] for i in getattr(split, p)] for p in ("train", "val", "test")})
-    Path(path).write_text(json.dumps(doc, indent=0))
+    tmp = Path(f"{path}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=0))
+    os.replace(tmp, path)
 
 
 def load_split(path, ds):
