@@ -875,10 +875,8 @@ def compute_features(y, sr, config):
         if fn == "log_mel":
             return features.log_mel(y, config["sr"], config["n_fft"], config["hop_length"], config["n_mels"],
                                     config["fmin"], config["fmax"])
-        mel = features.melspectrogram(y=y, sr=config["sr"], n_fft=config["n_fft"], hop_length=config["hop_length"],
-                                      pad_mode="reflect", n_mels=config["n_mels"], fmin=config["fmin"],
-                                      fmax=config["fmax"], htk=True, norm=None)
-        return np.log(mel + np.finfo(np.float32).eps).T.astype(np.float32)
+        return features.log_mel_authors(y, config["sr"], config["n_fft"], config["hop_length"], config["n_mels"],
+                                        config["fmin"], config["fmax"])
     if fn == "urbansound8k_features":
         return features.urbansound8k_features(y, sr)
     if fn == "speechcommands_features":

@@ -12,7 +12,8 @@ Contents
   chroma/tonal ..... chroma_filterbank, chroma_stft, tonnetz (from chroma_stft!)
   contrast ......... spectral_contrast
   resampling ....... resample (scipy.signal.resample_poly, NOT librosa's soxr)
-  front ends ....... log_mel (PANNs / CNN14), urbansound8k_features, speechcommands_features
+  front ends ....... log_mel (PANNs / CNN14), log_mel_authors (the authors' torchaudio-style),
+                     urbansound8k_features, speechcommands_features
 
 This file depends only on numpy, scipy and the standard library and can be copied alone.
 """
@@ -571,6 +572,19 @@ def log_mel(y, sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=50.0, fmax=
     np.log10(mel, out=mel)
     mel *= 10.0
     return mel
+
+
+def log_mel_authors(y, sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=20.0, fmax=14000.0):
+    """The authors' log-mel (mulimani/CIL-ML-Audio), a torchaudio-style front end: float32 (frames, mels).
+
+    torchaudio MelSpectrogram defaults: reflect-pad n_fft//2 -> periodic Hann -> |rfft|^2 -> HTK mel
+    without filter normalisation (peaks near 1), here from 20 Hz; then the natural log of
+    mel + float32 eps (digital silence gives ln(eps) = -15.94). Unlike log_mel: no Slaney scale or
+    area norm, ln instead of 10 log10, an additive eps instead of a floor.
+    """
+    mel = melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, pad_mode="reflect", n_mels=n_mels,
+                         fmin=fmin, fmax=fmax, htk=True, norm=None)
+    return np.log(mel + np.finfo(np.float32).eps).T.astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -787,6 +787,14 @@ def test_recipe_configs_are_hashable_json():
     assert features.URBANSOUND8K_CONFIG["n_samples"] == 3 * features.URBANSOUND8K_CONFIG["sr"]
 
 
+def test_log_mel_authors_is_the_authors_front_end_of_the_cache():
+    y = (0.1 * np.random.RandomState(5).randn(32000)).astype(np.float32)
+    config = dict(data.FRONTENDS["authors"], seconds=1.0)
+    lm = features.log_mel_authors(y)
+    assert lm.dtype == np.float32 and lm.shape == (101, 64)
+    np.testing.assert_array_equal(lm, data.compute_features(y, 32000, config))  # bit for bit
+
+
 # =============================================================================
 # evaluate.py against scikit-learn (testdata/metrics_golden.npz, made by testdata/make_golden_metrics.py)
 
