@@ -119,9 +119,15 @@ class Issue:
 
 
 class DataError(Exception):
-    """Data problems found before training; the message lists every one of them."""
+    """Data problems found before training; the message lists every one of them. Given a str instead
+    of issues, the message is that one line (a problem of the data as a whole, e.g. a class without
+    clips; issues is then empty)."""
 
     def __init__(self, issues, where="", skippable=True):
+        if isinstance(issues, str):
+            self.issues = []
+            super().__init__(issues)
+            return
         self.issues = list(issues)
         head = (f"{len(self.issues)} data problem(s){' in ' + str(where) if where else ''}, found before any "
                 f"training. Fix them" + (", or skip and count the bad clips with --skip-bad (Python: "
@@ -819,6 +825,46 @@ def make_phases(ds, split, order=None, sizes=None):
         phases.append(Phase(k, order[lo:hi], order[:hi], train, ys[0], val, ys[1], test, ys[2], joint,
                             ys[3]))
     return phases
+
+
+def check_classes(ds, order, n_classes):
+    """DataError (one line) naming the classes among the first n_classes of `order` that have no clip
+    in ds (e.g. after skipped files), so a run does not learn a class it never sees."""
+    empty = [ds.classes[c] for c in order[:n_classes]
+             if not (ds.labels[:, c].any() if ds.multilabel else (ds.labels == c).any())]
+    if empty:
+        raise DataError(f"no clip of {', '.join(empty)} in {ds.root} (after skipped files); restore its clips, "
+                        f"or learn fewer classes with --phases")
+
+
+def check_phases(ds, phases):
+    """DataError (one line) at the first phase that cannot be learned or measured from the data.
+    Multi-label: each new class of a phase needs a training clip. Single-label: the train part of a
+    phase needs a clip of each new class, its val and test parts a clip of each seen class."""
+    for ph in phases:
+        if ds.multilabel:
+            empty = [ds.classes[c] for j, c in enumerate(ph.new_classes) if ph.train_y[:, ph.n_old + j].sum() == 0]
+            if empty:
+                raise DataError(f"phase {ph.k} has no training clip of {', '.join(empty)} in {ds.root}; "
+                                f"check the TSV labels or choose another class order")
+            continue
+        for part in ("train", "val", "test"):
+            have = set(np.unique(getattr(ph, part + "_y")).tolist())
+            missing = [ds.classes[c] for j, c in enumerate(ph.seen_classes) if j not in have
+                       and (part != "train" or j >= ph.n_old)]
+            if missing:
+                raise DataError(f"the {part} split of phase {ph.k} has no clip of {', '.join(missing)} "
+                                f"in {ds.root}; use more data or another --split")
+
+
+def resample_note(ds):
+    """Speech Commands only: a one-line note (without a 'note: ' prefix) when some clips are not at
+    16 kHz and get resampled, else None."""
+    other_rates = {sr: n for sr, n in ds.sample_rates.items() if sr != 16000}
+    if ds.name != "speechcommands" or not other_rates:
+        return None
+    return (f"{sum(other_rates.values())} clips in {ds.root} are not at 16 kHz ({other_rates} Hz: files) and are "
+            f"resampled to 16 kHz; `python data.py stats` lists the rates")
 
 
 # =================================================================================================

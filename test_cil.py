@@ -4,6 +4,7 @@ packages is needed to run the tests."""
 import collections
 import copy
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -1330,6 +1331,50 @@ def test_phases_multilabel(as_root, audioset, order_kind):
     assert len(set(phases[0].train) & set(phases[1].train)) > 0
     with pytest.raises(ValueError):
         data.make_phases(audioset, split, order, sizes=[30, 30])
+
+
+def test_check_classes_names_a_class_without_clips(gsc, us8k, audioset):
+    data.check_classes(gsc, data.class_order("speechcommands"), 20)
+    data.check_classes(audioset, data.class_order("audioset"), 50)
+    no_dog = us8k.select(us8k.labels != 3)  # dog_bark
+    with pytest.raises(data.DataError) as err:
+        data.check_classes(no_dog, data.class_order("urbansound8k"), 10)
+    assert str(err.value) == (f"no clip of dog_bark in {us8k.root} (after skipped files); restore its clips, "
+                              "or learn fewer classes with --phases") and err.value.issues == []
+    data.check_classes(no_dog, [0, 1, 2, 4, 5, 6, 7, 8, 9, 3], 9)  # dog_bark not learned: fine
+
+
+def test_check_phases_names_the_first_part_without_a_class(gsc, us8k, audioset):
+    split, order = data.make_split(gsc), data.class_order("speechcommands")
+    data.check_phases(gsc, data.make_phases(gsc, split, order))  # train: new classes only, by design
+    cut = {"train": (6, 1, "on"), "val": (0, 0, "yes"), "test": (19, 5, "nine")}
+    for part, (c, k, name) in cut.items():
+        idx = getattr(split, part)
+        phases = data.make_phases(gsc, dataclasses.replace(split, **{part: idx[gsc.labels[idx] != c]}), order)
+        with pytest.raises(data.DataError) as err:
+            data.check_phases(gsc, phases)
+        assert str(err.value) == (f"the {part} split of phase {k} has no clip of {name} in {gsc.root}; "
+                                  "use more data or another --split")
+    # 8 clips per class: the grouped split leaves some classes without a val clip
+    with pytest.raises(data.DataError, match="^the val split of phase 0 has no clip of air_conditioner, car_horn "):
+        data.check_phases(us8k, data.make_phases(us8k, data.make_split(us8k), data.class_order("urbansound8k")))
+    # multi-label: every new class of a phase needs a training clip
+    split, order = data.make_split(audioset), data.class_order("audioset")
+    data.check_phases(audioset, data.make_phases(audioset, split, order))
+    c = order[32]  # learned in phase 1
+    train = split.train[audioset.labels[split.train, c] == 0]
+    with pytest.raises(data.DataError) as err:
+        data.check_phases(audioset, data.make_phases(audioset, dataclasses.replace(split, train=train), order))
+    assert str(err.value) == (f"phase 1 has no training clip of {audioset.classes[c]} in {audioset.root}; "
+                              "check the TSV labels or choose another class order")
+
+
+def test_resample_note_only_for_speechcommands_at_other_rates(gsc, us8k):
+    assert data.resample_note(gsc) is None  # all at 16 kHz
+    assert data.resample_note(us8k) is None  # resampled by its recipe, no note
+    mixed = dataclasses.replace(gsc, sample_rates={16000: len(gsc) - 3, 44100: 2, 8000: 1})
+    assert data.resample_note(mixed) == (f"3 clips in {gsc.root} are not at 16 kHz ({{44100: 2, 8000: 1}} Hz: "
+                                         "files) and are resampled to 16 kHz; `python data.py stats` lists the rates")
 
 
 # =============================================================================
