@@ -15,7 +15,7 @@ Pipeline (what a training script calls):
   split = make_split(ds, 'grouped', seed)        # train / val / test indices + a hash
   order = class_order(name, 'default' | 'shuffle', seed)
   phases = make_phases(ds, split, order)         # per phase: indices + targets in LEARNED order
-  x = cache.get(phases[k].train)                 # (n, T, F) float32
+  x = cache.read(phases[k].train)                # (n, T, F) float16; cache.get: float32
 or prepare(...) for the first two steps. `python data.py synth ...` writes a generated dataset in
 the same on-disk layout, so the project runs through the real loaders without a download.
 
@@ -1006,12 +1006,17 @@ class FeatureCache:
     def valid(self):
         return self.rows >= 0
 
-    def get(self, index):
-        """Features of dataset clips `index` as float32 (n, T, F)."""
+    def read(self, index, dtype=np.float16):
+        """Features of dataset clips `index` as one contiguous (n, T, F) array, read from the memory map
+        in one go; in the stored float16 unless `dtype` asks for another."""
         rows = self.rows[np.asarray(index, np.int64)]
         if np.any(rows < 0):
             raise ValueError("some clips have no features (skipped as bad); use prepare() or select()")
-        return np.asarray(self.data[rows], dtype=np.float32)
+        return np.ascontiguousarray(self.data[rows], dtype=dtype)
+
+    def get(self, index):
+        """Features of dataset clips `index` as float32 (n, T, F): read(index, np.float32)."""
+        return self.read(index, np.float32)
 
     def select(self, index):
         """The cache seen through Dataset.select(index)."""

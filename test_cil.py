@@ -1436,6 +1436,23 @@ def test_cache_frontends_follow_dataset(as_root, us8k, audioset, tmp_path):
     assert c2.shape == (128, 85) and set(c2.stats["sample_rates"]) <= {str(r) for r in us8k.sample_rates}
 
 
+def test_cache_read_is_the_stored_float16_in_index_order(gsc, tmp_path):
+    cache = data.build_cache(gsc.select(np.arange(5)), tmp_path / "c", workers=1, progress=False)
+    index = [3, 0, 3, 4]
+    x = cache.read(index)
+    assert x.dtype == np.float16 and x.shape == (4, 32, 32) and x.flags.c_contiguous
+    assert type(x) is np.ndarray  # a copy in memory, not a view of the file
+    np.testing.assert_array_equal(x, np.asarray(cache.data)[cache.rows[index]])
+    np.testing.assert_array_equal(x[0], x[2])
+    x32 = cache.read(np.array(index), np.float32)
+    assert x32.dtype == np.float32 and np.array_equal(x32, x.astype(np.float32))
+    np.testing.assert_array_equal(cache.get(index), x32)
+    assert cache.read([]).shape == (0, 32, 32)
+    bad = dataclasses.replace(cache, rows=np.array([0, -1, 2, 3, 4]))
+    with pytest.raises(ValueError, match="skipped as bad"):
+        bad.read([1])
+
+
 # =============================================================================
 # bad input
 
