@@ -729,7 +729,10 @@ def save_split(split, ds, path):
 
 
 def load_split(path, ds):
-    """Read a split saved by save_split for this Dataset; checks that its hash still matches."""
+    """Read a split saved by save_split for this Dataset; checks that its hash still matches.
+    API for users: reload the split of an earlier run (cil.py saves the split of every single-label
+    run as split-*.json in its output folder) to evaluate or compare on exactly the same clips; only
+    the tests call it here."""
     doc = json.loads(Path(path).read_text())
     index = {k: i for i, k in enumerate(ds.keys)}
     missing = [k for p in ("train", "val", "test") for k in doc[p] if k not in index]

@@ -438,4 +438,7 @@ class SmallCNN(_Heads):
 
 
 def count_parameters(model, trainable=True):
+    """Number of parameters of `model` (only those with requires_grad unless trainable=False).
+    API for users who check a model's size (e.g. Cnn14 against PANNs' 80.8 M); the training code does
+    not call it."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
