@@ -873,9 +873,10 @@ def resample_note(ds):
 # =================================================================================================
 # Front ends and the feature cache
 
+_LOG_MEL_ARGS = ("sr", "n_fft", "hop_length", "n_mels", "fmin", "fmax")  # of features.log_mel
 FRONTENDS = {  # small dicts: the whole dict is hashed into the cache folder name and kept in the manifest
-    "panns": dict(fn="log_mel", sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=50.0,
-                  fmax=14000.0, seconds=10.0),  # AudioSet, CNN14 / PANNs: 1001 x 64
+    "panns": dict(fn="log_mel", **{k: features.LOG_MEL_CONFIG[k] for k in _LOG_MEL_ARGS},
+                  seconds=10.0),  # AudioSet, CNN14 / PANNs (features.LOG_MEL_CONFIG): 1001 x 64
     "logmel16k": dict(fn="log_mel", sr=16000, n_fft=512, hop_length=320, n_mels=64, fmin=50.0,
                       fmax=8000.0, seconds=2.0),  # generated AudioSet-like clips (seconds from synth.json)
     # the authors' code (mulimani/CIL-ML-Audio): torchaudio MelSpectrogram defaults (HTK mel, no filter
