@@ -60,45 +60,45 @@ import features
 
 # The 50 classes of the paper (mulimani/CIL-ML-Audio data/AudioSet_classes.txt), in the authors' order.
 AUDIOSET_CLASSES = [
-    ("Generic impact sounds", "/t/dd00099"), ("Male speech, man speaking", "/m/05zppz"),
-    ("Tick", "/m/07qjznt"), ("Female speech, woman speaking", "/m/02zsn"), ("Breathing", "/m/0lyf6"),
-    ("Music", "/m/04rlf"), ("Mechanisms", "/t/dd00077"), ("Background noise", "/m/093_4n"),
-    ("Wind noise (microphone)", "/t/dd00092"), ("Bird vocalization, bird call, bird song", "/m/020bb7"),
-    ("Human voice", "/m/09l8g"), ("Surface contact", "/t/dd00109"), ("Sound effect", "/m/0c1dj"),
-    ("Walk, footsteps", "/m/07pbtc8"), ("Laughter", "/m/01j3sz"), ("Tap", "/m/07qcpgn"),
-    ("Child speech, kid speaking", "/m/0ytgt"), ("Wind", "/m/03m9d0z"), ("Clapping", "/m/0l15bq"),
-    ("Chirp, tweet", "/m/07pggtn"), ("Male singing", "/t/dd00003"), ("Human sounds", "/m/0dgw9r"),
-    ("Clicking", "/m/07qc9xj"), ("Accelerating, revving, vroom", "/m/07q2z82"),
-    ("Conversation", "/m/01h8n0"), ("Beep, bleep", "/m/02fs_r"), ("Bark", "/m/05tny_"),
-    ("Shout", "/m/07p6fty"), ("Female singing", "/t/dd00004"), ("Heart sounds, heartbeat", "/m/01jg02"),
-    ("Speech", "/m/09x0r"), ("Video game sound", "/m/0bzvm2"), ("Animal", "/m/0jbk"), ("Dog", "/m/0bt9lr"),
-    ("Gunshot, gunfire", "/m/032s66"), ("Hubbub, speech noise, speech babble", "/m/07qfr4h"),
-    ("Cricket", "/m/09xqv"), ("Squeal", "/m/07s02z0"), ("Crowd", "/m/03qtwd"), ("Water", "/m/0838f"),
-    ("Computer keyboard", "/m/01m2v"), ("Whistling", "/m/01w250"), ("Crumpling, crinkling", "/t/dd00112"),
-    ("Thump, thud", "/m/07qnq_y"), ("Speech synthesizer", "/m/0brhx"), ("Bell", "/m/0395lw"),
-    ("Choir", "/m/0l14jd"), ("Hammer", "/m/03l9g"), ("Motor vehicle (road)", "/m/012f08"),
-    ("Clickety-clack", "/m/07rwm0c"),
+    ('Generic impact sounds', '/t/dd00099'), ('Male speech, man speaking', '/m/05zppz'),
+    ('Tick', '/m/07qjznt'), ('Female speech, woman speaking', '/m/02zsn'), ('Breathing', '/m/0lyf6'),
+    ('Music', '/m/04rlf'), ('Mechanisms', '/t/dd00077'), ('Background noise', '/m/093_4n'),
+    ('Wind noise (microphone)', '/t/dd00092'), ('Bird vocalization, bird call, bird song', '/m/020bb7'),
+    ('Human voice', '/m/09l8g'), ('Surface contact', '/t/dd00109'), ('Sound effect', '/m/0c1dj'),
+    ('Walk, footsteps', '/m/07pbtc8'), ('Laughter', '/m/01j3sz'), ('Tap', '/m/07qcpgn'),
+    ('Child speech, kid speaking', '/m/0ytgt'), ('Wind', '/m/03m9d0z'), ('Clapping', '/m/0l15bq'),
+    ('Chirp, tweet', '/m/07pggtn'), ('Male singing', '/t/dd00003'), ('Human sounds', '/m/0dgw9r'),
+    ('Clicking', '/m/07qc9xj'), ('Accelerating, revving, vroom', '/m/07q2z82'),
+    ('Conversation', '/m/01h8n0'), ('Beep, bleep', '/m/02fs_r'), ('Bark', '/m/05tny_'),
+    ('Shout', '/m/07p6fty'), ('Female singing', '/t/dd00004'), ('Heart sounds, heartbeat', '/m/01jg02'),
+    ('Speech', '/m/09x0r'), ('Video game sound', '/m/0bzvm2'), ('Animal', '/m/0jbk'), ('Dog', '/m/0bt9lr'),
+    ('Gunshot, gunfire', '/m/032s66'), ('Hubbub, speech noise, speech babble', '/m/07qfr4h'),
+    ('Cricket', '/m/09xqv'), ('Squeal', '/m/07s02z0'), ('Crowd', '/m/03qtwd'), ('Water', '/m/0838f'),
+    ('Computer keyboard', '/m/01m2v'), ('Whistling', '/m/01w250'), ('Crumpling, crinkling', '/t/dd00112'),
+    ('Thump, thud', '/m/07qnq_y'), ('Speech synthesizer', '/m/0brhx'), ('Bell', '/m/0395lw'),
+    ('Choir', '/m/0l14jd'), ('Hammer', '/m/03l9g'), ('Motor vehicle (road)', '/m/012f08'),
+    ('Clickety-clack', '/m/07rwm0c'),
 ]
 _AUDIOSET_MID_INDEX = {mid: i for i, (_, mid) in enumerate(AUDIOSET_CLASSES)}
-AUDIOSET_TSV = {"train": "audioset_train_strong.tsv", "eval": "audioset_eval_strong.tsv"}
-AUDIOSET_HEADER = ["segment_id", "start_time_seconds", "end_time_seconds", "label"]
+AUDIOSET_TSV = {'train': 'audioset_train_strong.tsv', 'eval': 'audioset_eval_strong.tsv'}
+AUDIOSET_HEADER = ['segment_id', 'start_time_seconds', 'end_time_seconds', 'label']
 
-SPEECHCOMMANDS_WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
-                        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-SPEECHCOMMANDS_OTHER_WORDS = ["backward", "bed", "bird", "cat", "dog", "follow", "forward", "happy",
-                              "house", "learn", "marvin", "sheila", "tree", "visual", "wow"]
+SPEECHCOMMANDS_WORDS = ['yes', 'no', 'up', 'down', 'left', 'right', 'on', 'off', 'stop', 'go',
+                        'zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine']
+SPEECHCOMMANDS_OTHER_WORDS = ['backward', 'bed', 'bird', 'cat', 'dog', 'follow', 'forward', 'happy',
+                              'house', 'learn', 'marvin', 'sheila', 'tree', 'visual', 'wow']
 
-URBANSOUND8K_CLASSES = ["air_conditioner", "car_horn", "children_playing", "dog_bark", "drilling",
-                        "engine_idling", "gun_shot", "jackhammer", "siren", "street_music"]
-URBANSOUND8K_HEADER = ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"]
+URBANSOUND8K_CLASSES = ['air_conditioner', 'car_horn', 'children_playing', 'dog_bark', 'drilling',
+                        'engine_idling', 'gun_shot', 'jackhammer', 'siren', 'street_music']
+URBANSOUND8K_HEADER = ['slice_file_name', 'fsID', 'start', 'end', 'salience', 'fold', 'classID', 'class']
 
-DATASETS = ("audioset", "speechcommands", "urbansound8k")
-CLASS_NAMES = {"audioset": [n for n, _ in AUDIOSET_CLASSES], "speechcommands": SPEECHCOMMANDS_WORDS,
-               "urbansound8k": URBANSOUND8K_CLASSES}
-PHASE_SIZES = {"audioset": (30, 5, 5, 5, 5), "speechcommands": (5, 3, 3, 3, 3, 3),
-               "urbansound8k": (4, 2, 2, 2)}
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64",
-                    ".caf")  # suffixes looked at as audio (libsndfile reads them); preference order
+DATASETS = ('audioset', 'speechcommands', 'urbansound8k')
+CLASS_NAMES = {'audioset': [n for n, _ in AUDIOSET_CLASSES], 'speechcommands': SPEECHCOMMANDS_WORDS,
+               'urbansound8k': URBANSOUND8K_CLASSES}
+PHASE_SIZES = {'audioset': (30, 5, 5, 5, 5), 'speechcommands': (5, 3, 3, 3, 3, 3),
+               'urbansound8k': (4, 2, 2, 2)}
+AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.au', '.w64',
+                    '.caf')  # suffixes looked at as audio (libsndfile reads them); preference order
 
 # =================================================================================================
 # Problems in the data: collected, reported one line each, fatal unless skip_bad
@@ -110,12 +110,12 @@ class Issue:
     fatal=True stops the run unless skip_bad; fatal=False is a note (counted and reported)."""
     path: str
     problem: str
-    action: str = ""
-    kind: str = "bad"
+    action: str = ''
+    kind: str = 'bad'
     fatal: bool = True
 
     def __str__(self):
-        return f"{self.path}: {self.problem}" + (f"; {self.action}" if self.action else "")
+        return f'{self.path}: {self.problem}' + (f'; {self.action}' if self.action else '')
 
 
 class DataError(Exception):
@@ -123,16 +123,16 @@ class DataError(Exception):
     of issues, the message is that one line (a problem of the data as a whole, e.g. a class without
     clips; issues is then empty)."""
 
-    def __init__(self, issues, where="", skippable=True):
+    def __init__(self, issues, where='', skippable=True):
         if isinstance(issues, str):
             self.issues = []
             super().__init__(issues)
             return
         self.issues = list(issues)
         head = (f"{len(self.issues)} data problem(s){' in ' + str(where) if where else ''}, found before any "
-                f"training. Fix them" + (", or skip and count the bad clips with --skip-bad (Python: "
-                                         "skip_bad=True)" if skippable else "") + ":")
-        super().__init__("\n".join([head] + [f"  - {i}" for i in self.issues]))
+                f"training. Fix them" + (', or skip and count the bad clips with --skip-bad (Python: '
+                                         'skip_bad=True)' if skippable else '') + ':')
+        super().__init__('\n'.join([head] + [f'  - {i}' for i in self.issues]))
 
 
 def _raise_if_fatal(issues, skip_bad, where):
@@ -144,20 +144,20 @@ def _raise_if_fatal(issues, skip_bad, where):
 
 def _sf_message(e):
     """libsndfile's reason without the "Error opening '<path>': " prefix."""
-    return str(e).split("': ", 1)[-1].strip().rstrip(".") or type(e).__name__
+    return str(e).split("': ", 1)[-1].strip().rstrip('.') or type(e).__name__
 
 
 def _wav_truncation(path, size):
     """(declared, present) bytes of a WAV 'data' chunk that is cut short, else None.
     libsndfile silently reads a truncated WAV as a shorter clip, so it is checked here."""
-    with open(path, "rb") as f:
+    with open(path, 'rb') as f:
         head = f.read(65536)
-    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    if head[:4] != b'RIFF' or head[8:12] != b'WAVE':
         return None
     pos = 12
     while pos + 8 <= len(head):
-        cid, csize = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
-        if cid == b"data":
+        cid, csize = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], 'little')
+        if cid == b'data':
             present = size - (pos + 8)
             streaming = csize in (0, 0xFFFFFFFF)  # size not written by a streaming writer
             return (csize, present) if (not streaming and csize > present) else None
@@ -172,23 +172,23 @@ def check_audio_file(path):
     try:
         size = path.stat().st_size
     except OSError:
-        return None, Issue(str(path), "file not found", "restore it, or remove its row / list entry",
-                           "missing")
+        return None, Issue(str(path), 'file not found', 'restore it, or remove its row / list entry',
+                           'missing')
     if size == 0:
-        return None, Issue(str(path), "empty file (0 bytes)", "re-download or delete it", "empty")
+        return None, Issue(str(path), 'empty file (0 bytes)', 're-download or delete it', 'empty')
     try:
         info = sf.info(str(path))
     except Exception as e:  # libsndfile: unknown format, broken header, not audio
-        return None, Issue(str(path), f"not a readable audio file ({_sf_message(e)})",
-                           "re-download it or convert it to WAV/FLAC", "unreadable")
+        return None, Issue(str(path), f'not a readable audio file ({_sf_message(e)})',
+                           're-download it or convert it to WAV/FLAC', 'unreadable')
     if info.frames <= 0:
-        return None, Issue(str(path), "audio header but 0 samples (header-only file)",
-                           "re-download or delete it", "header_only")
-    if path.suffix.lower() == ".wav":
+        return None, Issue(str(path), 'audio header but 0 samples (header-only file)',
+                           're-download or delete it', 'header_only')
+    if path.suffix.lower() == '.wav':
         cut = _wav_truncation(path, size)
         if cut:
-            return None, Issue(str(path), f"truncated: its header declares {cut[0]} bytes of audio, "
-                               f"the file holds {cut[1]}", "re-download it", "truncated")
+            return None, Issue(str(path), f'truncated: its header declares {cut[0]} bytes of audio, '
+                               f'the file holds {cut[1]}', 're-download it', 'truncated')
     return info, None
 
 
@@ -201,14 +201,14 @@ def decode_audio(source):
     Every bit depth comes back scaled to [-1, 1); channels are averaged (librosa's to_mono)."""
     try:
         y, sr = sf.read(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source),
-                        dtype="float32", always_2d=True)
+                        dtype='float32', always_2d=True)
     except Exception as e:
-        raise AudioProblem(f"not a readable audio file ({_sf_message(e)})") from None
+        raise AudioProblem(f'not a readable audio file ({_sf_message(e)})') from None
     if y.shape[0] == 0:
-        raise AudioProblem("audio header but 0 samples (header-only file)")
+        raise AudioProblem('audio header but 0 samples (header-only file)')
     y = y[:, 0] if y.shape[1] == 1 else y.mean(axis=1, dtype=np.float32)
     if not np.all(np.isfinite(y)):
-        raise AudioProblem("audio contains NaN or Inf samples")
+        raise AudioProblem('audio contains NaN or Inf samples')
     return y, int(sr)
 
 
@@ -254,7 +254,7 @@ class Dataset:
 
 
 def _read_synth_marker(root):
-    p = Path(root) / "synth.json"
+    p = Path(root) / 'synth.json'
     if p.is_file():
         try:
             return json.loads(p.read_text())
@@ -271,8 +271,8 @@ def _check_files(paths, issues, check_audio):
         if not check_audio:
             if not p.is_file():
                 ok[i] = False
-                issues.append(Issue(str(p), "file not found", "restore it, or remove its row / list entry",
-                                    "missing"))
+                issues.append(Issue(str(p), 'file not found', 'restore it, or remove its row / list entry',
+                                    'missing'))
             continue
         info, issue = check_audio_file(p)
         if issue:
@@ -286,37 +286,37 @@ def _check_files(paths, issues, check_audio):
 
 def load_dataset(name, root, skip_bad=False, check_audio=True):
     """Load one of DATASETS from its download layout; see the load_* functions."""
-    loaders = {"audioset": load_audioset, "speechcommands": load_speechcommands,
-               "urbansound8k": load_urbansound8k}
+    loaders = {'audioset': load_audioset, 'speechcommands': load_speechcommands,
+               'urbansound8k': load_urbansound8k}
     if name not in loaders:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if not Path(root).is_dir():
-        raise DataError([Issue(str(root), "no such folder", f"point --root at the unpacked {name} dataset",
-                               "missing_metadata")], skippable=False)
+        raise DataError([Issue(str(root), 'no such folder', f'point --root at the unpacked {name} dataset',
+                               'missing_metadata')], skippable=False)
     return loaders[name](root, skip_bad=skip_bad, check_audio=check_audio)
 
 
 # --- AudioSet (strong labels) ---------------------------------------------------------------------
 
-_MID_RE = re.compile(r"/[mgt]/[0-9A-Za-z_]+")
-_DESED_RE = re.compile(r"^Y?(.+)_(\d+\.\d{3})_(\d+\.\d{3})$")  # Y<ytid>_<start s>_<end s>
+_MID_RE = re.compile(r'/[mgt]/[0-9A-Za-z_]+')
+_DESED_RE = re.compile(r'^Y?(.+)_(\d+\.\d{3})_(\d+\.\d{3})$')  # Y<ytid>_<start s>_<end s>
 
 
 def _read_mid_names(path, issues):
     """mid_to_display_name.tsv: no header, MID<TAB>name (names contain commas: never CSV)."""
     names = {}
     if not path.is_file():
-        issues.append(Issue(str(path), "not found", "download it with the strong labels; the names of "
-                            "the 50 classes are built in, so this is only a note", "missing_metadata",
+        issues.append(Issue(str(path), 'not found', 'download it with the strong labels; the names of '
+                            'the 50 classes are built in, so this is only a note', 'missing_metadata',
                             fatal=False))
         return names
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
         if not line.strip():
             continue
-        fields = line.split("\t")
+        fields = line.split('\t')
         if len(fields) != 2 or not _MID_RE.fullmatch(fields[0]):
-            issues.append(Issue(f"{path}:{lineno}", f"expected 'MID<TAB>display name', got {line[:60]!r}",
-                                "fix or delete the line", "malformed_row"))
+            issues.append(Issue(f'{path}:{lineno}', f"expected 'MID<TAB>display name', got {line[:60]!r}",
+                                'fix or delete the line', 'malformed_row'))
             continue
         names[fields[0]] = fields[1]
     return names
@@ -326,45 +326,45 @@ def _read_strong_tsv(path, issues, counts, mid_names):
     """audioset_*_strong.tsv -> {segment_id: set of MIDs}; one event per row."""
     clips = collections.defaultdict(set)
     unknown = {}  # MID -> [rows, first line]
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding='utf-8', newline='') as f:
         for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
+            line = line.rstrip('\r\n')
             if not line.strip():
                 continue
-            fields = line.split("\t")
-            if lineno == 1 and fields[0] == "segment_id":
+            fields = line.split('\t')
+            if lineno == 1 and fields[0] == 'segment_id':
                 continue  # the header row
-            where = f"{path}:{lineno}"
+            where = f'{path}:{lineno}'
             if len(fields) != 4:
-                issues.append(Issue(where, f"expected 4 tab-separated fields (segment_id, start, end, "
-                                    f"label), got {len(fields)}: {line[:80]!r}", "fix or delete the row",
-                                    "malformed_row"))
+                issues.append(Issue(where, f'expected 4 tab-separated fields (segment_id, start, end, '
+                                    f'label), got {len(fields)}: {line[:80]!r}', 'fix or delete the row',
+                                    'malformed_row'))
                 continue
             sid, t0, t1, mid = (s.strip() for s in fields)
-            parts = sid.rsplit("_", 1)  # YouTube ids may contain '_': split on the LAST one
+            parts = sid.rsplit('_', 1)  # YouTube ids may contain '_': split on the LAST one
             if len(parts) != 2 or not parts[0] or not parts[1].isdigit():
-                issues.append(Issue(where, f"segment_id {sid!r} is not <YouTubeID>_<start ms>",
-                                    "fix or delete the row", "malformed_row"))
+                issues.append(Issue(where, f'segment_id {sid!r} is not <YouTubeID>_<start ms>',
+                                    'fix or delete the row', 'malformed_row'))
                 continue
             try:
                 t0, t1 = float(t0), float(t1)
                 if not (0.0 <= t0 <= t1):
                     raise ValueError
             except ValueError:
-                issues.append(Issue(where, f"bad event times {fields[1]!r}..{fields[2]!r} (need numbers, "
-                                    "0 <= start <= end)", "fix or delete the row", "malformed_row"))
+                issues.append(Issue(where, f'bad event times {fields[1]!r}..{fields[2]!r} (need numbers, '
+                                    '0 <= start <= end)', 'fix or delete the row', 'malformed_row'))
                 continue
             if not _MID_RE.fullmatch(mid):
-                issues.append(Issue(where, f"label {mid!r} is not a MID like /m/09x0r",
-                                    "fix or delete the row", "malformed_row"))
+                issues.append(Issue(where, f'label {mid!r} is not a MID like /m/09x0r',
+                                    'fix or delete the row', 'malformed_row'))
                 continue
             if mid_names and mid not in mid_names and mid not in _AUDIOSET_MID_INDEX:
                 unknown.setdefault(mid, [0, lineno])[0] += 1
             clips[sid].add(mid)
-            counts["events"] += 1
+            counts['events'] += 1
     for mid, (n, lineno) in sorted(unknown.items()):
-        issues.append(Issue(f"{path}:{lineno}", f"MID {mid} ({n} rows) is not in mid_to_display_name.tsv",
-                            "ignored for targets (not one of the 50 classes)", "unknown_mid", fatal=False))
+        issues.append(Issue(f'{path}:{lineno}', f'MID {mid} ({n} rows) is not in mid_to_display_name.tsv',
+                            'ignored for targets (not one of the 50 classes)', 'unknown_mid', fatal=False))
     return clips
 
 
@@ -378,15 +378,15 @@ def _index_audio_folder(folder, issues):
             continue
         stem, ext = os.path.splitext(entry.name)
         if ext.lower() not in rank:
-            issues.append(Issue(str(Path(folder) / entry.name), "stray non-audio file", "ignored",
-                                "stray_file", fatal=False))
+            issues.append(Issue(str(Path(folder) / entry.name), 'stray non-audio file', 'ignored',
+                                'stray_file', fatal=False))
             continue
         old = by_stem.get(stem)
         if old is None or rank[ext.lower()] < rank[old.suffix.lower()]:
             by_stem[stem] = Path(folder) / entry.name
         m = _DESED_RE.match(stem)
         if m:
-            desed[f"{m.group(1)}_{int(round(float(m.group(2)) * 1000))}"] = by_stem[stem]
+            desed[f'{m.group(1)}_{int(round(float(m.group(2)) * 1000))}'] = by_stem[stem]
     return by_stem, desed
 
 
@@ -397,34 +397,34 @@ def load_audioset(root, skip_bad=False, check_audio=True):
     MIDs outside the 50 classes, clips with none of the 50 classes (dropped)."""
     root = Path(root)
     issues, counts = [], collections.Counter()
-    mid_names = _read_mid_names(root / "mid_to_display_name.tsv", issues)
+    mid_names = _read_mid_names(root / 'mid_to_display_name.tsv', issues)
     for name, mid in AUDIOSET_CLASSES:
         if mid_names and mid not in mid_names:
-            issues.append(Issue(str(root / "mid_to_display_name.tsv"), f"class {name!r} ({mid}) is not "
-                                "listed", "its built-in name is used", "unknown_mid", fatal=False))
+            issues.append(Issue(str(root / 'mid_to_display_name.tsv'), f'class {name!r} ({mid}) is not '
+                                'listed', 'its built-in name is used', 'unknown_mid', fatal=False))
     keys, paths, labels, subset, groups = [], [], [], [], []
     for part, tsv_name in AUDIOSET_TSV.items():
         tsv, folder = root / tsv_name, root / part
         if not tsv.is_file():
-            raise DataError([Issue(str(tsv), "not found", "download the strong-label TSVs from "
-                                   "research.google.com/audioset/download_strong.html", "missing_metadata")],
+            raise DataError([Issue(str(tsv), 'not found', 'download the strong-label TSVs from '
+                                   'research.google.com/audioset/download_strong.html', 'missing_metadata')],
                             root, skippable=False)
         clips = _read_strong_tsv(tsv, issues, counts, mid_names)
         if not folder.is_dir():
-            issues.append(Issue(str(folder), "audio folder not found", f"put the clips of {tsv_name} "
-                                f"there as Y<segment_id>.wav", "missing"))
+            issues.append(Issue(str(folder), 'audio folder not found', f'put the clips of {tsv_name} '
+                                f'there as Y<segment_id>.wav', 'missing'))
             continue
         by_stem, desed = _index_audio_folder(folder, issues)
         used, n_missing, missing_examples = set(), 0, []
         for sid in sorted(clips):
             mids = clips[sid]
             ignored = [m for m in mids if m not in _AUDIOSET_MID_INDEX]
-            counts["ignored_label_mids"] += len(ignored)
+            counts['ignored_label_mids'] += len(ignored)
             target = sorted(_AUDIOSET_MID_INDEX[m] for m in mids if m in _AUDIOSET_MID_INDEX)
             if not target:
-                counts["dropped_no_class"] += 1
+                counts['dropped_no_class'] += 1
                 continue
-            path = by_stem.get("Y" + sid) or by_stem.get(sid) or desed.get(sid)
+            path = by_stem.get('Y' + sid) or by_stem.get(sid) or desed.get(sid)
             if path is None:
                 n_missing += 1
                 missing_examples.append(sid)
@@ -432,29 +432,29 @@ def load_audioset(root, skip_bad=False, check_audio=True):
             used.add(path)
             row = np.zeros(len(AUDIOSET_CLASSES), np.uint8)
             row[target] = 1
-            keys.append(f"{part}/{sid}")
+            keys.append(f'{part}/{sid}')
             paths.append(path)
             labels.append(row)
             subset.append(part)
-            groups.append(sid.rsplit("_", 1)[0])  # the YouTube video
-        counts["missing_audio"] += n_missing
+            groups.append(sid.rsplit('_', 1)[0])  # the YouTube video
+        counts['missing_audio'] += n_missing
         if n_missing:
             issues.append(Issue(str(folder), f"{n_missing} of the {n_missing + len(used)} clips with a "
                                 f"selected class in {tsv_name} have no audio file (e.g. "
-                                f"{', '.join(missing_examples[:3])})", "skipped (not downloaded?)",
-                                "missing_audio", fatal=False))
+                                f"{', '.join(missing_examples[:3])})", 'skipped (not downloaded?)',
+                                'missing_audio', fatal=False))
         unlisted = sorted(str(p.name) for p in by_stem.values() if p not in used)
-        counts["unlisted_files"] += len(unlisted)
+        counts['unlisted_files'] += len(unlisted)
         if unlisted:
             issues.append(Issue(str(folder), f"{len(unlisted)} audio files are not clips of {tsv_name} with "
-                                f"a selected class (e.g. {', '.join(unlisted[:3])})", "ignored",
-                                "unlisted_file", fatal=False))
+                                f"a selected class (e.g. {', '.join(unlisted[:3])})", 'ignored',
+                                'unlisted_file', fatal=False))
     ok, rates, chans = _check_files(paths, issues, check_audio)
     n_bad = _raise_if_fatal(issues, skip_bad, root)
-    counts["skipped_bad"] = n_bad
-    ds = Dataset("audioset", root, CLASS_NAMES["audioset"], keys, paths,
+    counts['skipped_bad'] = n_bad
+    ds = Dataset('audioset', root, CLASS_NAMES['audioset'], keys, paths,
                  np.array(labels, np.uint8).reshape(-1, len(AUDIOSET_CLASSES)),
-                 np.array(subset, dtype="<U5"), np.array(groups, dtype=object), None, issues,
+                 np.array(subset, dtype='<U5'), np.array(groups, dtype=object), None, issues,
                  dict(counts), rates, chans, _read_synth_marker(root))
     return ds.select(ok)
 
@@ -462,8 +462,8 @@ def load_audioset(root, skip_bad=False, check_audio=True):
 # --- Google Speech Commands v0.02 ------------------------------------------------------------------
 
 def _find_speechcommands_root(root):
-    for cand in (root, root / "SpeechCommands" / "speech_commands_v0.02", root / "speech_commands_v0.02"):
-        if (cand / "testing_list.txt").is_file() or (cand / "yes").is_dir():
+    for cand in (root, root / 'SpeechCommands' / 'speech_commands_v0.02', root / 'speech_commands_v0.02'):
+        if (cand / 'testing_list.txt').is_file() or (cand / 'yes').is_dir():
             return cand
     return root
 
@@ -471,18 +471,18 @@ def _find_speechcommands_root(root):
 def _read_list(path, issues):
     """validation_list.txt / testing_list.txt: one word/basename per line -> {key: line number}."""
     if not path.is_file():
-        raise DataError([Issue(str(path), "not found", "it ships in speech_commands_v0.02.tar.gz; "
-                               "restore it, or point --root at the folder that holds it and the word folders",
-                               "missing_metadata")], path.parent, skippable=False)
+        raise DataError([Issue(str(path), 'not found', 'it ships in speech_commands_v0.02.tar.gz; '
+                               'restore it, or point --root at the folder that holds it and the word folders',
+                               'missing_metadata')], path.parent, skippable=False)
     out = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
         line = line.strip()
         if not line:
             continue
-        key = os.path.normpath(line).replace(os.sep, "/")
-        if key.count("/") != 1 or not key.endswith(".wav"):
-            issues.append(Issue(f"{path}:{lineno}", f"expected 'word/<speaker>_nohash_<n>.wav', got "
-                                f"{line[:60]!r}", "fix or delete the line", "malformed_row"))
+        key = os.path.normpath(line).replace(os.sep, '/')
+        if key.count('/') != 1 or not key.endswith('.wav'):
+            issues.append(Issue(f'{path}:{lineno}', f"expected 'word/<speaker>_nohash_<n>.wav', got "
+                                f"{line[:60]!r}", 'fix or delete the line', 'malformed_row'))
             continue
         out[key] = lineno
     return out
@@ -490,18 +490,18 @@ def _read_list(path, issues):
 
 def speaker_of(basename):
     """Speaker part of a GSC file name (the official rule: everything before '_nohash_')."""
-    return re.sub(r"_nohash_.*$", "", basename)
+    return re.sub(r'_nohash_.*$', '', basename)
 
 
 def gsc_list_of(basename, validation_percentage=10, testing_percentage=10):
     """'validation' / 'testing' / 'training': the official SHA-1 rule of the GSC README."""
-    h = hashlib.sha1(speaker_of(basename).encode("utf-8")).hexdigest()
+    h = hashlib.sha1(speaker_of(basename).encode('utf-8')).hexdigest()
     pct = (int(h, 16) % (2 ** 27)) * (100.0 / (2 ** 27 - 1))
     if pct < validation_percentage:
-        return "validation"
+        return 'validation'
     if pct < validation_percentage + testing_percentage:
-        return "testing"
-    return "training"
+        return 'testing'
+    return 'training'
 
 
 def load_speechcommands(root, skip_bad=False, check_audio=True):
@@ -509,51 +509,51 @@ def load_speechcommands(root, skip_bad=False, check_audio=True):
     other <word>/*.wav. _background_noise_ and the 15 other words are ignored (counted)."""
     root = _find_speechcommands_root(Path(root))
     issues, counts = [], collections.Counter()
-    lists = {"val": _read_list(root / "validation_list.txt", issues),
-             "test": _read_list(root / "testing_list.txt", issues)}
-    for key in sorted(set(lists["val"]) & set(lists["test"])):
-        issues.append(Issue(str(root / "testing_list.txt"), f"{key} is also in validation_list.txt",
-                            "counted as test", "malformed_row", fatal=False))
+    lists = {'val': _read_list(root / 'validation_list.txt', issues),
+             'test': _read_list(root / 'testing_list.txt', issues)}
+    for key in sorted(set(lists['val']) & set(lists['test'])):
+        issues.append(Issue(str(root / 'testing_list.txt'), f'{key} is also in validation_list.txt',
+                            'counted as test', 'malformed_row', fatal=False))
     keys, paths, labels, subset, groups = [], [], [], [], []
     for c, word in enumerate(SPEECHCOMMANDS_WORDS):
         folder = root / word
         if not folder.is_dir():
-            issues.append(Issue(str(folder), "word folder not found (one of the 20 core words)",
-                                "unpack the whole speech_commands_v0.02 archive", "missing"))
+            issues.append(Issue(str(folder), 'word folder not found (one of the 20 core words)',
+                                'unpack the whole speech_commands_v0.02 archive', 'missing'))
             continue
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
             if not entry.is_file():
                 continue
-            if not entry.name.endswith(".wav"):
-                issues.append(Issue(str(folder / entry.name), "stray non-audio file", "ignored",
-                                    "stray_file", fatal=False))
+            if not entry.name.endswith('.wav'):
+                issues.append(Issue(str(folder / entry.name), 'stray non-audio file', 'ignored',
+                                    'stray_file', fatal=False))
                 continue
-            key = f"{word}/{entry.name}"
+            key = f'{word}/{entry.name}'
             keys.append(key)
             paths.append(folder / entry.name)
             labels.append(c)
-            subset.append("test" if key in lists["test"] else "val" if key in lists["val"] else "train")
+            subset.append('test' if key in lists['test'] else 'val' if key in lists['val'] else 'train')
             groups.append(speaker_of(entry.name))
     present = set(keys)
     for part, listed in lists.items():
-        list_name = "validation_list.txt" if part == "val" else "testing_list.txt"
+        list_name = 'validation_list.txt' if part == 'val' else 'testing_list.txt'
         for key, lineno in listed.items():
-            if key.split("/")[0] in SPEECHCOMMANDS_WORDS and key not in present:
-                issues.append(Issue(str(root / key), f"listed in {list_name} (line {lineno}) but not found",
-                                    "restore the file or delete the line", "missing"))
+            if key.split('/')[0] in SPEECHCOMMANDS_WORDS and key not in present:
+                issues.append(Issue(str(root / key), f'listed in {list_name} (line {lineno}) but not found',
+                                    'restore the file or delete the line', 'missing'))
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if entry.is_dir() and entry.name not in SPEECHCOMMANDS_WORDS:
             n = sum(1 for _ in os.scandir(entry.path))
-            counts["ignored_files"] += n
-            why = ("background noise, not a class" if entry.name == "_background_noise_" else
-                   "not one of the 20 core words" if entry.name in SPEECHCOMMANDS_OTHER_WORDS
-                   else "unknown folder")
-            issues.append(Issue(str(root / entry.name), f"{n} files ignored ({why})", "nothing to do",
-                                "ignored_folder", fatal=False))
+            counts['ignored_files'] += n
+            why = ('background noise, not a class' if entry.name == '_background_noise_' else
+                   'not one of the 20 core words' if entry.name in SPEECHCOMMANDS_OTHER_WORDS
+                   else 'unknown folder')
+            issues.append(Issue(str(root / entry.name), f'{n} files ignored ({why})', 'nothing to do',
+                                'ignored_folder', fatal=False))
     paths_ok, rates, chans = _check_files(paths, issues, check_audio)
-    counts["skipped_bad"] = _raise_if_fatal(issues, skip_bad, root)
-    ds = Dataset("speechcommands", root, SPEECHCOMMANDS_WORDS, keys, paths, np.array(labels, np.int64),
-                 np.array(subset, dtype="<U5"), np.array(groups, dtype=object), None, issues, dict(counts),
+    counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
+    ds = Dataset('speechcommands', root, SPEECHCOMMANDS_WORDS, keys, paths, np.array(labels, np.int64),
+                 np.array(subset, dtype='<U5'), np.array(groups, dtype=object), None, issues, dict(counts),
                  rates, chans, _read_synth_marker(root))
     return ds.select(paths_ok)
 
@@ -564,79 +564,79 @@ def load_urbansound8k(root, skip_bad=False, check_audio=True):
     """UrbanSound8K: one clip per CSV row (never a directory listing), file audio/fold<fold>/<slice>,
     label = classID cross-checked with the class name. Official split: folds 1-7 / 8 / 9-10."""
     root = Path(root)
-    if not (root / "metadata").is_dir() and (root / "UrbanSound8K" / "metadata").is_dir():
-        root = root / "UrbanSound8K"
-    csv_path = root / "metadata" / "UrbanSound8K.csv"
+    if not (root / 'metadata').is_dir() and (root / 'UrbanSound8K' / 'metadata').is_dir():
+        root = root / 'UrbanSound8K'
+    csv_path = root / 'metadata' / 'UrbanSound8K.csv'
     if not csv_path.is_file():
-        raise DataError([Issue(str(csv_path), "not found", "unpack UrbanSound8K.tar.gz; the loader "
-                               "needs metadata/UrbanSound8K.csv", "missing_metadata")], root, skippable=False)
+        raise DataError([Issue(str(csv_path), 'not found', 'unpack UrbanSound8K.tar.gz; the loader '
+                               'needs metadata/UrbanSound8K.csv', 'missing_metadata')], root, skippable=False)
     issues, counts = [], collections.Counter()
     keys, paths, labels, subset, groups, folds = [], [], [], [], [], []
-    with open(csv_path, encoding="utf-8", newline="") as f:
+    with open(csv_path, encoding='utf-8', newline='') as f:
         reader = csv.reader(f)
         header = [h.strip() for h in next(reader, [])]
-        need = ["slice_file_name", "fsID", "fold", "classID"]
+        need = ['slice_file_name', 'fsID', 'fold', 'classID']
         if any(h not in header for h in need):
-            raise DataError([Issue(f"{csv_path}:1", f"header {header} lacks the columns {need}",
-                                   "use the official CSV (header " + ",".join(URBANSOUND8K_HEADER) + ")",
-                                   "malformed_row")], root, skippable=False)
+            raise DataError([Issue(f'{csv_path}:1', f'header {header} lacks the columns {need}',
+                                   'use the official CSV (header ' + ','.join(URBANSOUND8K_HEADER) + ')',
+                                   'malformed_row')], root, skippable=False)
         col = {h: i for i, h in enumerate(header)}
         seen = {}
         for lineno, row in enumerate(reader, 2):
             if not row or not any(s.strip() for s in row):
                 continue
-            where = f"{csv_path}:{lineno}"
+            where = f'{csv_path}:{lineno}'
             if len(row) != len(header):
                 issues.append(Issue(where, f"expected {len(header)} comma-separated fields, got {len(row)}: "
-                                    f"{','.join(row)[:80]!r}", "fix or delete the row", "malformed_row"))
+                                    f"{','.join(row)[:80]!r}", 'fix or delete the row', 'malformed_row'))
                 continue
-            name, fs_id = row[col["slice_file_name"]].strip(), row[col["fsID"]].strip()
+            name, fs_id = row[col['slice_file_name']].strip(), row[col['fsID']].strip()
             try:
-                fold, class_id = int(row[col["fold"]]), int(row[col["classID"]])
+                fold, class_id = int(row[col['fold']]), int(row[col['classID']])
             except ValueError:
                 issues.append(Issue(where, f"fold {row[col['fold']]!r} / classID {row[col['classID']]!r} "
-                                    "are not integers", "fix or delete the row", "malformed_row"))
+                                    "are not integers", 'fix or delete the row', 'malformed_row'))
                 continue
-            if not 1 <= fold <= 10 or not name or "/" in name:
-                issues.append(Issue(where, f"bad fold {fold} or slice_file_name {name!r} (fold must be "
-                                    "1..10)", "fix or delete the row", "malformed_row"))
+            if not 1 <= fold <= 10 or not name or '/' in name:
+                issues.append(Issue(where, f'bad fold {fold} or slice_file_name {name!r} (fold must be '
+                                    '1..10)', 'fix or delete the row', 'malformed_row'))
                 continue
             if not 0 <= class_id < len(URBANSOUND8K_CLASSES):
-                issues.append(Issue(where, f"unknown classID {class_id} (valid: 0..9)",
-                                    "fix or delete the row", "unknown_class"))
+                issues.append(Issue(where, f'unknown classID {class_id} (valid: 0..9)',
+                                    'fix or delete the row', 'unknown_class'))
                 continue
-            cname = row[col["class"]].strip() if "class" in col else URBANSOUND8K_CLASSES[class_id]
+            cname = row[col['class']].strip() if 'class' in col else URBANSOUND8K_CLASSES[class_id]
             if cname != URBANSOUND8K_CLASSES[class_id]:
-                issues.append(Issue(where, f"classID {class_id} is {URBANSOUND8K_CLASSES[class_id]!r} but "
-                                    f"the class column says {cname!r}", "fix the row", "unknown_class"))
+                issues.append(Issue(where, f'classID {class_id} is {URBANSOUND8K_CLASSES[class_id]!r} but '
+                                    f'the class column says {cname!r}', 'fix the row', 'unknown_class'))
                 continue
-            key = f"fold{fold}/{name}"
+            key = f'fold{fold}/{name}'
             if key in seen:
-                issues.append(Issue(where, f"{key} already listed on line {seen[key]}", "delete the "
-                                    "duplicate row", "malformed_row"))
+                issues.append(Issue(where, f'{key} already listed on line {seen[key]}', 'delete the '
+                                    'duplicate row', 'malformed_row'))
                 continue
             seen[key] = lineno
             keys.append(key)
-            paths.append(root / "audio" / f"fold{fold}" / name)
+            paths.append(root / 'audio' / f'fold{fold}' / name)
             labels.append(class_id)
-            subset.append("train" if fold <= 7 else "val" if fold == 8 else "test")
+            subset.append('train' if fold <= 7 else 'val' if fold == 8 else 'test')
             groups.append(fs_id)
             folds.append(fold)
     listed = set(paths)
-    audio = root / "audio"
+    audio = root / 'audio'
     if audio.is_dir():
         for fold_dir in sorted(p for p in audio.iterdir() if p.is_dir()):
             for p in sorted(fold_dir.iterdir()):
                 if p.is_file() and p not in listed:
                     is_audio = p.suffix.lower() in AUDIO_EXTENSIONS
-                    counts["unlisted_files"] += 1
-                    issues.append(Issue(str(p), "audio file not in metadata/UrbanSound8K.csv" if is_audio
-                                        else "stray non-audio file", "ignored",
-                                        "unlisted_file" if is_audio else "stray_file", fatal=False))
+                    counts['unlisted_files'] += 1
+                    issues.append(Issue(str(p), 'audio file not in metadata/UrbanSound8K.csv' if is_audio
+                                        else 'stray non-audio file', 'ignored',
+                                        'unlisted_file' if is_audio else 'stray_file', fatal=False))
     ok, rates, chans = _check_files(paths, issues, check_audio)
-    counts["skipped_bad"] = _raise_if_fatal(issues, skip_bad, root)
-    ds = Dataset("urbansound8k", root, URBANSOUND8K_CLASSES, keys, paths, np.array(labels, np.int64),
-                 np.array(subset, dtype="<U5"), np.array(groups, dtype=object), np.array(folds, np.int64),
+    counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
+    ds = Dataset('urbansound8k', root, URBANSOUND8K_CLASSES, keys, paths, np.array(labels, np.int64),
+                 np.array(subset, dtype='<U5'), np.array(groups, dtype=object), np.array(folds, np.int64),
                  issues, dict(counts), rates, chans, _read_synth_marker(root))
     return ds.select(ok)
 
@@ -653,15 +653,15 @@ class Split:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
-    hash: str = ""
+    hash: str = ''
 
 
 def split_hash(ds, train, val, test):
     """sha1 over 'part<TAB>key' lines: equal on every machine for the same split."""
     h = hashlib.sha1()
-    for part, idx in (("train", train), ("val", val), ("test", test)):
+    for part, idx in (('train', train), ('val', val), ('test', test)):
         for i in idx:
-            h.update(f"{part}\t{ds.keys[i]}\n".encode("utf-8"))
+            h.update(f'{part}\t{ds.keys[i]}\n'.encode('utf-8'))
     return h.hexdigest()
 
 
@@ -683,18 +683,18 @@ def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2)):
     official: GSC lists; US8K folds 1-7 / 8 / 9-10; audioset train TSV / eval TSV (no val).
     random: per class, a seeded random 70/10/20 split of the clips (sources may leak).
     Group and class orders are sorted before shuffling, so no set or hash order is involved."""
-    method = method or ("official" if ds.name == "audioset" else "grouped")
-    if ds.name == "audioset" and method != "official":
-        raise ValueError("audioset has only the official split (train TSV -> train, eval TSV -> test)")
+    method = method or ('official' if ds.name == 'audioset' else 'grouped')
+    if ds.name == 'audioset' and method != 'official':
+        raise ValueError('audioset has only the official split (train TSV -> train, eval TSV -> test)')
     rs = np.random.RandomState(seed)
     part = np.full(len(ds), -1, np.int64)
-    if method == "official":
-        part[:] = [{"train": 0, "val": 1, "test": 2, "eval": 2}[s] for s in ds.subset]
-    elif method == "grouped":
+    if method == 'official':
+        part[:] = [{'train': 0, 'val': 1, 'test': 2, 'eval': 2}[s] for s in ds.subset]
+    elif method == 'grouped':
         groups = np.array([str(g) for g in ds.groups], dtype=object)
         # a group that spans classes (never in the real data) stays on the side chosen first
         fixed = {}
-        blocks = [np.arange(len(ds))] if ds.name == "speechcommands" else [
+        blocks = [np.arange(len(ds))] if ds.name == 'speechcommands' else [
             np.flatnonzero(ds.labels == c) for c in range(len(ds.classes))]
         for idx in blocks:
             sizes = collections.Counter(groups[idx])
@@ -706,14 +706,14 @@ def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2)):
                 assign[g] = fixed[g]
             fixed.update(assign)
             part[idx] = [assign[g] for g in groups[idx]]
-    elif method == "random":
+    elif method == 'random':
         for c in range(len(ds.classes)):
             idx = np.flatnonzero(ds.labels == c)
             idx = idx[rs.permutation(len(idx))]
             n_train, n_val = int(round(ratios[0] * len(idx))), int(round(ratios[1] * len(idx)))
             part[idx[:n_train]], part[idx[n_train:n_train + n_val]], part[idx[n_train + n_val:]] = 0, 1, 2
     else:
-        raise ValueError(f"unknown split method {method!r}; use grouped, official or random")
+        raise ValueError(f'unknown split method {method!r}; use grouped, official or random')
     train, val, test = (np.flatnonzero(part == p) for p in range(3))
     return Split(method, int(seed), train, val, test, split_hash(ds, train, val, test))
 
@@ -722,8 +722,8 @@ def save_split(split, ds, path):
     """Write the split as JSON: method, seed, hash and the clip keys of each part (atomically:
     a temporary file, then a rename, so a concurrent or interrupted writer never leaves half a file)."""
     doc = dict(dataset=ds.name, method=split.method, seed=split.seed, hash=split.hash,
-               **{p: [ds.keys[i] for i in getattr(split, p)] for p in ("train", "val", "test")})
-    tmp = Path(f"{path}.{os.getpid()}.tmp")
+               **{p: [ds.keys[i] for i in getattr(split, p)] for p in ('train', 'val', 'test')})
+    tmp = Path(f'{path}.{os.getpid()}.tmp')
     tmp.write_text(json.dumps(doc, indent=0))
     os.replace(tmp, path)
 
@@ -735,27 +735,27 @@ def load_split(path, ds):
     the tests call it here."""
     doc = json.loads(Path(path).read_text())
     index = {k: i for i, k in enumerate(ds.keys)}
-    missing = [k for p in ("train", "val", "test") for k in doc[p] if k not in index]
+    missing = [k for p in ('train', 'val', 'test') for k in doc[p] if k not in index]
     if missing:
-        raise DataError([Issue(str(path), f"{len(missing)} clips of the saved split are not in the "
-                               f"dataset (e.g. {missing[0]})", "rebuild the split", "missing")], skippable=False)
-    parts = [np.array(sorted(index[k] for k in doc[p]), np.int64) for p in ("train", "val", "test")]
-    split = Split(doc["method"], doc["seed"], *parts, split_hash(ds, *parts))
-    if split.hash != doc["hash"]:
-        raise DataError([Issue(str(path), "hash mismatch", "rebuild the split", "malformed_row")], skippable=False)
+        raise DataError([Issue(str(path), f'{len(missing)} clips of the saved split are not in the '
+                               f'dataset (e.g. {missing[0]})', 'rebuild the split', 'missing')], skippable=False)
+    parts = [np.array(sorted(index[k] for k in doc[p]), np.int64) for p in ('train', 'val', 'test')]
+    split = Split(doc['method'], doc['seed'], *parts, split_hash(ds, *parts))
+    if split.hash != doc['hash']:
+        raise DataError([Issue(str(path), 'hash mismatch', 'rebuild the split', 'malformed_row')], skippable=False)
     return split
 
 
-def class_order(dataset, how="default", seed=0):
+def class_order(dataset, how='default', seed=0):
     """Canonical class indices in the order they are learned. 'default': the paper's order (audioset:
     the authors' list; GSC: yes no up ... nine; US8K: classID). 'shuffle': a seeded permutation,
     np.random.RandomState(seed).permutation(n), equal to Mittal's np.random.seed + shuffle."""
     n = len(CLASS_NAMES[dataset]) if isinstance(dataset, str) else int(dataset)
-    if how == "default":
+    if how == 'default':
         return list(range(n))
-    if how == "shuffle":
+    if how == 'shuffle':
         return [int(c) for c in np.random.RandomState(seed).permutation(n)]
-    raise ValueError(f"unknown class order {how!r}; use default or shuffle")
+    raise ValueError(f'unknown class order {how!r}; use default or shuffle')
 
 
 @dataclasses.dataclass
@@ -799,8 +799,8 @@ def make_phases(ds, split, order=None, sizes=None):
     order = list(range(len(ds.classes))) if order is None else [int(c) for c in order]
     sizes = list(PHASE_SIZES[ds.name] if sizes is None else sizes)
     if sorted(order) != list(range(len(ds.classes))) or sum(sizes) > len(order) or min(sizes) < 1:
-        raise ValueError(f"order must permute the {len(ds.classes)} classes and the phase sizes {sizes} "
-                         "must be positive and sum to at most that")
+        raise ValueError(f'order must permute the {len(ds.classes)} classes and the phase sizes {sizes} '
+                         'must be positive and sum to at most that')
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     phases = []
     if ds.multilabel:
@@ -851,10 +851,10 @@ def check_phases(ds, phases):
                 raise DataError(f"phase {ph.k} has no training clip of {', '.join(empty)} in {ds.root}; "
                                 f"check the TSV labels or choose another class order")
             continue
-        for part in ("train", "val", "test"):
-            have = set(np.unique(getattr(ph, part + "_y")).tolist())
+        for part in ('train', 'val', 'test'):
+            have = set(np.unique(getattr(ph, part + '_y')).tolist())
             missing = [ds.classes[c] for j, c in enumerate(ph.seen_classes) if j not in have
-                       and (part != "train" or j >= ph.n_old)]
+                       and (part != 'train' or j >= ph.n_old)]
             if missing:
                 raise DataError(f"the {part} split of phase {ph.k} has no clip of {', '.join(missing)} "
                                 f"in {ds.root}; use more data or another --split")
@@ -864,30 +864,30 @@ def resample_note(ds):
     """Speech Commands only: a one-line note (without a 'note: ' prefix) when some clips are not at
     16 kHz and get resampled, else None."""
     other_rates = {sr: n for sr, n in ds.sample_rates.items() if sr != 16000}
-    if ds.name != "speechcommands" or not other_rates:
+    if ds.name != 'speechcommands' or not other_rates:
         return None
-    return (f"{sum(other_rates.values())} clips in {ds.root} are not at 16 kHz ({other_rates} Hz: files) and are "
-            f"resampled to 16 kHz; `python data.py stats` lists the rates")
+    return (f'{sum(other_rates.values())} clips in {ds.root} are not at 16 kHz ({other_rates} Hz: files) and are '
+            f'resampled to 16 kHz; `python data.py stats` lists the rates')
 
 
 # =================================================================================================
 # Front ends and the feature cache
 
-_LOG_MEL_ARGS = ("sr", "n_fft", "hop_length", "n_mels", "fmin", "fmax")  # of features.log_mel
+_LOG_MEL_ARGS = ('sr', 'n_fft', 'hop_length', 'n_mels', 'fmin', 'fmax')  # of features.log_mel
 FRONTENDS = {  # small dicts: the whole dict is hashed into the cache folder name and kept in the manifest
-    "panns": dict(fn="log_mel", **{k: features.LOG_MEL_CONFIG[k] for k in _LOG_MEL_ARGS},
+    'panns': dict(fn='log_mel', **{k: features.LOG_MEL_CONFIG[k] for k in _LOG_MEL_ARGS},
                   seconds=10.0),  # AudioSet, CNN14 / PANNs (features.LOG_MEL_CONFIG): 1001 x 64
-    "logmel16k": dict(fn="log_mel", sr=16000, n_fft=512, hop_length=320, n_mels=64, fmin=50.0,
+    'logmel16k': dict(fn='log_mel', sr=16000, n_fft=512, hop_length=320, n_mels=64, fmin=50.0,
                       fmax=8000.0, seconds=2.0),  # generated AudioSet-like clips (seconds from synth.json)
     # the authors' code (mulimani/CIL-ML-Audio): torchaudio MelSpectrogram defaults (HTK mel, no filter
     # norm, reflect padding) from 20 Hz, then ln(mel + float32 eps); generated data: 16 kHz values
-    "authors": dict(fn="log_mel_authors", sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=20.0,
+    'authors': dict(fn='log_mel_authors', sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=20.0,
                     fmax=14000.0, seconds=10.0),
-    "urbansound8k": dict(fn="urbansound8k_features"),  # 128 x 85 (features.py, kws_cil.md 3.1)
-    "speechcommands": dict(fn="speechcommands_features"),  # 32 x 32
+    'urbansound8k': dict(fn='urbansound8k_features'),  # 128 x 85 (features.py, kws_cil.md 3.1)
+    'speechcommands': dict(fn='speechcommands_features'),  # 32 x 32
 }
-_RECIPES = {"urbansound8k_features": "URBANSOUND8K_CONFIG",
-            "speechcommands_features": "SPEECHCOMMANDS_CONFIG"}
+_RECIPES = {'urbansound8k_features': 'URBANSOUND8K_CONFIG',
+            'speechcommands_features': 'SPEECHCOMMANDS_CONFIG'}
 
 
 def frontend_config(ds, name=None):
@@ -896,42 +896,42 @@ def frontend_config(ds, name=None):
     their recipes in features.py (whose own parameter dicts are copied in, so a recipe change
     invalidates the cache)."""
     if name is None:
-        name = ds.name if ds.name != "audioset" else ("logmel16k" if ds.synthetic else "panns")
+        name = ds.name if ds.name != 'audioset' else ('logmel16k' if ds.synthetic else 'panns')
     if name not in FRONTENDS:
         raise ValueError(f"unknown front end {name!r}; choose one of {', '.join(FRONTENDS)}")
     config = dict(FRONTENDS[name], name=name)
-    if name == "authors" and ds.synthetic:  # the authors' recipe at the generated clips' 16 kHz
-        config.update(sr=16000, n_fft=512, fmax=8000.0, seconds=FRONTENDS["logmel16k"]["seconds"])
-    if name in ("logmel16k", "authors") and ds.synthetic and "seconds" in ds.synthetic:
-        config["seconds"] = float(ds.synthetic["seconds"])
-    if config["fn"] in _RECIPES:
-        recipe = getattr(features, _RECIPES[config["fn"]], None)
+    if name == 'authors' and ds.synthetic:  # the authors' recipe at the generated clips' 16 kHz
+        config.update(sr=16000, n_fft=512, fmax=8000.0, seconds=FRONTENDS['logmel16k']['seconds'])
+    if name in ('logmel16k', 'authors') and ds.synthetic and 'seconds' in ds.synthetic:
+        config['seconds'] = float(ds.synthetic['seconds'])
+    if config['fn'] in _RECIPES:
+        recipe = getattr(features, _RECIPES[config['fn']], None)
         if recipe is not None:
-            config["recipe"] = json.loads(json.dumps(recipe))
+            config['recipe'] = json.loads(json.dumps(recipe))
     return config
 
 
 def config_hash(config):
-    return hashlib.sha1(json.dumps(config, sort_keys=True).encode("utf-8")).hexdigest()[:12]
+    return hashlib.sha1(json.dumps(config, sort_keys=True).encode('utf-8')).hexdigest()[:12]
 
 
 def compute_features(y, sr, config):
     """Features of one mono waveform -> float32 (frames, features)."""
-    fn = config["fn"]
-    if fn in ("log_mel", "log_mel_authors"):
-        y = features.resample(y, sr, config["sr"])
-        n = int(round(config["seconds"] * config["sr"]))
+    fn = config['fn']
+    if fn in ('log_mel', 'log_mel_authors'):
+        y = features.resample(y, sr, config['sr'])
+        n = int(round(config['seconds'] * config['sr']))
         y = y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
-        if fn == "log_mel":
-            return features.log_mel(y, config["sr"], config["n_fft"], config["hop_length"], config["n_mels"],
-                                    config["fmin"], config["fmax"])
-        return features.log_mel_authors(y, config["sr"], config["n_fft"], config["hop_length"], config["n_mels"],
-                                        config["fmin"], config["fmax"])
-    if fn == "urbansound8k_features":
+        if fn == 'log_mel':
+            return features.log_mel(y, config['sr'], config['n_fft'], config['hop_length'], config['n_mels'],
+                                    config['fmin'], config['fmax'])
+        return features.log_mel_authors(y, config['sr'], config['n_fft'], config['hop_length'], config['n_mels'],
+                                        config['fmin'], config['fmax'])
+    if fn == 'urbansound8k_features':
         return features.urbansound8k_features(y, sr)
-    if fn == "speechcommands_features":
+    if fn == 'speechcommands_features':
         return features.speechcommands_features(y, sr)
-    raise ValueError(f"unknown feature function {fn!r}")
+    raise ValueError(f'unknown feature function {fn!r}')
 
 
 def file_digest(data):
@@ -947,33 +947,33 @@ def _cache_job(job):
     try:
         data = Path(path).read_bytes()
     except OSError as e:
-        return i, None, None, None, f"cannot read the file ({e.strerror})"
+        return i, None, None, None, f'cannot read the file ({e.strerror})'
     digest = file_digest(data)
     if expected is not None and digest == expected:
         return i, None, digest, None, None
     try:
         y, sr = decode_audio(data)
         with warnings.catch_warnings():  # noise-only clips (e.g. gun shots) have no pitch to tune to:
-            warnings.filterwarnings("ignore", "Trying to estimate tuning from empty")  # tuning 0, as librosa
+            warnings.filterwarnings('ignore', 'Trying to estimate tuning from empty')  # tuning 0, as librosa
             x = compute_features(y, sr, config)
     except AudioProblem as e:
         return i, None, digest, None, str(e)
     except Exception as e:  # a feature function failing on odd audio: still one clean line
-        return i, None, digest, None, f"feature computation failed ({type(e).__name__}: {e})"
+        return i, None, digest, None, f'feature computation failed ({type(e).__name__}: {e})'
     if not np.all(np.isfinite(x)):
-        return i, None, digest, None, "features contain NaN or Inf"
+        return i, None, digest, None, 'features contain NaN or Inf'
     return i, np.clip(x, -65000, 65000).astype(np.float16), digest, sr, None
 
 
 def _hms(seconds):
     seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
 
 
 class _Progress:
     """'label: done/total clips, rate, elapsed, ETA' on stderr (in place on a terminal)."""
 
-    def __init__(self, total, label, enabled=True, unit="clips"):
+    def __init__(self, total, label, enabled=True, unit='clips'):
         self.total, self.label, self.done, self.t0, self.last = total, label, 0, time.time(), 0.0
         self.unit = unit
         self.enabled, self.tty = enabled and total > 0, sys.stderr.isatty()
@@ -987,9 +987,9 @@ class _Progress:
         self.last = now
         rate = self.done / max(now - self.t0, 1e-9)
         eta = (self.total - self.done) / max(rate, 1e-9)
-        msg = (f"{self.label}: {self.done}/{self.total} {self.unit}, {rate:.1f} {self.unit}/s, "
-               f"elapsed {_hms(now - self.t0)}, ETA {_hms(eta)}")
-        sys.stderr.write(("\r" + msg + "  " + ("\n" if final else "")) if self.tty else msg + "\n")
+        msg = (f'{self.label}: {self.done}/{self.total} {self.unit}, {rate:.1f} {self.unit}/s, '
+               f'elapsed {_hms(now - self.t0)}, ETA {_hms(eta)}')
+        sys.stderr.write(('\r' + msg + '  ' + ('\n' if final else '')) if self.tty else msg + '\n')
         sys.stderr.flush()
 
 
@@ -1015,7 +1015,7 @@ class FeatureCache:
         in one go; in the stored float16 unless `dtype` asks for another."""
         rows = self.rows[np.asarray(index, np.int64)]
         if np.any(rows < 0):
-            raise ValueError("some clips have no features (skipped as bad); use prepare() or select()")
+            raise ValueError('some clips have no features (skipped as bad); use prepare() or select()')
         return np.ascontiguousarray(self.data[rows], dtype=dtype)
 
     def get(self, index):
@@ -1034,7 +1034,7 @@ MANIFEST_VERSION = 1
 def _read_manifest(path, config):
     try:
         m = json.loads(path.read_text())
-        if m.get("version") == MANIFEST_VERSION and m.get("config") == config:
+        if m.get('version') == MANIFEST_VERSION and m.get('config') == config:
             return m
     except (OSError, ValueError):
         pass
@@ -1042,17 +1042,17 @@ def _read_manifest(path, config):
 
 
 def _write_manifest(path, manifest):
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix('.tmp')
     tmp.write_text(json.dumps(manifest, sort_keys=True))
     os.replace(tmp, path)
 
 
-def _open_rows(path, n_rows, shape, mode="r+"):
+def _open_rows(path, n_rows, shape, mode='r+'):
     """Memory map of a raw float16 file of n_rows rows of `shape`; grows the file when needed."""
     row_bytes = int(np.prod(shape)) * 2
     size = max(n_rows, 1) * row_bytes
-    if mode == "r+" and (not path.exists() or path.stat().st_size < size):
-        with open(path, "ab") as f:
+    if mode == 'r+' and (not path.exists() or path.stat().st_size < size):
+        with open(path, 'ab') as f:
             f.truncate(size)
     return np.memmap(path, dtype=np.float16, mode=mode, shape=(max(n_rows, 1),) + tuple(shape))
 
@@ -1071,34 +1071,34 @@ def build_cache(ds, cache_root, config=None, workers=None, skip_bad=False, progr
     Clips that fail to decode are problems: DataError listing all of them, or with skip_bad rows -1."""
     t0 = time.time()
     config = dict(config or frontend_config(ds))
-    folder = Path(cache_root) / f"{ds.name}-{config_hash(config)}"
+    folder = Path(cache_root) / f'{ds.name}-{config_hash(config)}'
     folder.mkdir(parents=True, exist_ok=True)
-    mpath, dpath = folder / "manifest.json", folder / "features.f16"
+    mpath, dpath = folder / 'manifest.json', folder / 'features.f16'
     manifest = _read_manifest(mpath, config)
     if manifest is None:
         probe = (0.01 * np.random.RandomState(0).standard_normal(16000)).astype(np.float32)
         shape = tuple(compute_features(probe, 16000, config).shape)
         manifest = dict(version=MANIFEST_VERSION, config=config, config_hash=config_hash(config),
-                        dataset=ds.name, shape=list(shape), dtype="float16", n_rows=0, entries={},
-                        content_hash="sha1 of the whole file, checked when size or mtime_ns change")
-    shape = tuple(manifest["shape"])
-    entries = manifest["entries"]
+                        dataset=ds.name, shape=list(shape), dtype='float16', n_rows=0, entries={},
+                        content_hash='sha1 of the whole file, checked when size or mtime_ns change')
+    shape = tuple(manifest['shape'])
+    entries = manifest['entries']
     rows = np.full(len(ds), -1, np.int64)
     jobs, issues, stats, pending = [], [], collections.Counter(), {}
-    n_rows = manifest["n_rows"]
+    n_rows = manifest['n_rows']
     for i, (key, path) in enumerate(zip(ds.keys, ds.paths)):
         try:
             st = os.stat(path)
         except OSError:
-            issues.append(Issue(str(path), "file not found", "restore it, or remove its row / list entry",
-                                "missing"))
+            issues.append(Issue(str(path), 'file not found', 'restore it, or remove its row / list entry',
+                                'missing'))
             continue
         e = entries.get(key)
-        if e and e.get("size") == st.st_size and e.get("mtime_ns") == st.st_mtime_ns and e.get("digest"):
-            rows[i] = e["row"]
-            stats["reused"] += 1
+        if e and e.get('size') == st.st_size and e.get('mtime_ns') == st.st_mtime_ns and e.get('digest'):
+            rows[i] = e['row']
+            stats['reused'] += 1
             continue
-        expected = e.get("digest") if e and e.get("size") == st.st_size else None
+        expected = e.get('digest') if e and e.get('size') == st.st_size else None
         if e is None:
             entries[key] = dict(row=n_rows)
             n_rows += 1
@@ -1107,16 +1107,16 @@ def build_cache(ds, cache_root, config=None, workers=None, skip_bad=False, progr
         pending[i] = dict(size=st.st_size, mtime_ns=st.st_mtime_ns, path=os.path.relpath(path, ds.root))
         jobs.append((i, str(path), config, expected))
     data = _open_rows(dpath, n_rows, shape)
-    manifest["n_rows"] = n_rows
+    manifest['n_rows'] = n_rows
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    bar = _Progress(len(jobs), f"cache {folder.name}", progress)
+    bar = _Progress(len(jobs), f'cache {folder.name}', progress)
 
     def results():
         if workers == 1:
             yield from map(_cache_job, jobs)
         else:
-            ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                              else "spawn")
+            ctx = multiprocessing.get_context('fork' if 'fork' in multiprocessing.get_all_start_methods()
+                                              else 'spawn')
             chunk = max(1, min(16, len(jobs) // (workers * 8)))
             with ctx.Pool(workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
                 yield from pool.imap_unordered(_cache_job, jobs, chunksize=chunk)
@@ -1125,37 +1125,37 @@ def build_cache(ds, cache_root, config=None, workers=None, skip_bad=False, progr
         key = ds.keys[i]
         e = entries[key]
         if problem:
-            issues.append(Issue(str(ds.paths[i]), problem, "re-download or delete it", "unreadable"))
-            e.pop("digest", None)  # recomputed next time
-            stats["failed"] += 1
+            issues.append(Issue(str(ds.paths[i]), problem, 're-download or delete it', 'unreadable'))
+            e.pop('digest', None)  # recomputed next time
+            stats['failed'] += 1
         elif x is None:  # only touched: same bytes
             e.update(pending[i], digest=digest)
-            rows[i] = e["row"]
-            stats["rehashed"] += 1
+            rows[i] = e['row']
+            stats['rehashed'] += 1
         elif x.shape != shape:
-            issues.append(Issue(str(ds.paths[i]), f"features of shape {x.shape}, expected {shape}",
-                                "report this as a bug", "unreadable"))
-            stats["failed"] += 1
+            issues.append(Issue(str(ds.paths[i]), f'features of shape {x.shape}, expected {shape}',
+                                'report this as a bug', 'unreadable'))
+            stats['failed'] += 1
         else:
-            data[e["row"]] = x
+            data[e['row']] = x
             e.update(pending[i], digest=digest, sr=sr)
-            rows[i] = e["row"]
-            stats["computed"] += 1
+            rows[i] = e['row']
+            stats['computed'] += 1
         bar.update()
         if n_done % checkpoint_every == 0:
             data.flush()
             _write_manifest(mpath, manifest)
     data.flush()
     del data
-    used = [entries[k] for k in ds.keys if entries.get(k, {}).get("digest")]
-    manifest["sample_rates"] = {str(r): n for r, n in sorted(collections.Counter(
-        e.get("sr") for e in used if e.get("sr")).items())}
+    used = [entries[k] for k in ds.keys if entries.get(k, {}).get('digest')]
+    manifest['sample_rates'] = {str(r): n for r, n in sorted(collections.Counter(
+        e.get('sr') for e in used if e.get('sr')).items())}
     _write_manifest(mpath, manifest)
     n_bad = _raise_if_fatal(issues, skip_bad, folder)
-    data = _open_rows(dpath, manifest["n_rows"], shape, mode="r")
-    stats = dict({k: stats.get(k, 0) for k in ("computed", "reused", "rehashed", "failed")},
+    data = _open_rows(dpath, manifest['n_rows'], shape, mode='r')
+    stats = dict({k: stats.get(k, 0) for k in ('computed', 'reused', 'rehashed', 'failed')},
                  total=len(ds), skipped_bad=n_bad, seconds=round(time.time() - t0, 3),
-                 bytes=int(manifest["n_rows"] * np.prod(shape) * 2), sample_rates=manifest["sample_rates"])
+                 bytes=int(manifest['n_rows'] * np.prod(shape) * 2), sample_rates=manifest['sample_rates'])
     return FeatureCache(folder, config, shape, rows, data, stats, issues)
 
 
@@ -1168,7 +1168,7 @@ def prepare(name, root, cache_root, frontend=None, skip_bad=False, workers=None,
     keep = cache.valid
     if not keep.all():
         ds = ds.select(keep)
-        ds.counts = dict(ds.counts, skipped_bad=ds.counts.get("skipped_bad", 0) + int((~keep).sum()))
+        ds.counts = dict(ds.counts, skipped_bad=ds.counts.get('skipped_bad', 0) + int((~keep).sum()))
         ds.issues = ds.issues + cache.issues
         cache = cache.select(keep)
     return ds, cache
@@ -1252,40 +1252,40 @@ def _decays(n, times, decay, sr=SYNTH_SR):
 
 # --- speech-like syllables (speech classes and keywords) ---------------------------------------
 
-_VOWELS = {"i": (280, 2250, 2900), "I": (400, 1900, 2550), "e": (530, 1850, 2500), "ae": (660, 1700, 2400),
-           "a": (730, 1100, 2450), "uh": (640, 1190, 2400), "o": (570, 840, 2410), "u": (300, 870, 2240),
-           "er": (490, 1350, 1690)}
+_VOWELS = {'i': (280, 2250, 2900), 'I': (400, 1900, 2550), 'e': (530, 1850, 2500), 'ae': (660, 1700, 2400),
+           'a': (730, 1100, 2450), 'uh': (640, 1190, 2400), 'o': (570, 840, 2410), 'u': (300, 870, 2240),
+           'er': (490, 1350, 1690)}
 _CONSONANTS = {  # fricatives (fc, bw, s), stops (burst fc, bw, s), voiced (formants, s)
-    "s": ("fric", 5500, 1500, .10), "z": ("vfric", 5000, 1500, .08), "sh": ("fric", 3000, 900, .10),
-    "f": ("fric", 4500, 3000, .08), "v": ("vfric", 4000, 3000, .06), "th": ("fric", 6000, 3000, .07),
-    "h": ("fric", 1500, 1500, .06), "t": ("stop", 4000, 2500, .02), "d": ("stop", 3000, 2000, .015),
-    "k": ("stop", 2000, 700, .03), "g": ("stop", 1800, 700, .02), "p": ("stop", 900, 1200, .015),
-    "b": ("stop", 800, 1000, .01), "n": ("voiced", (250, 1400, 2500), .06),
-    "m": ("voiced", (250, 1100, 2300), .06), "l": ("voiced", (350, 1050, 2700), .05),
-    "r": ("voiced", (420, 1250, 1650), .06), "w": ("voiced", (300, 700, 2200), .05),
-    "y": ("voiced", (270, 2300, 3000), .05),
+    's': ('fric', 5500, 1500, .10), 'z': ('vfric', 5000, 1500, .08), 'sh': ('fric', 3000, 900, .10),
+    'f': ('fric', 4500, 3000, .08), 'v': ('vfric', 4000, 3000, .06), 'th': ('fric', 6000, 3000, .07),
+    'h': ('fric', 1500, 1500, .06), 't': ('stop', 4000, 2500, .02), 'd': ('stop', 3000, 2000, .015),
+    'k': ('stop', 2000, 700, .03), 'g': ('stop', 1800, 700, .02), 'p': ('stop', 900, 1200, .015),
+    'b': ('stop', 800, 1000, .01), 'n': ('voiced', (250, 1400, 2500), .06),
+    'm': ('voiced', (250, 1100, 2300), .06), 'l': ('voiced', (350, 1050, 2700), .05),
+    'r': ('voiced', (420, 1250, 1650), .06), 'w': ('voiced', (300, 700, 2200), .05),
+    'y': ('voiced', (270, 2300, 3000), .05),
 }
 # Keywords as rough phone sequences: (onset consonants, vowel start, vowel end, coda consonants).
 _WORDS = {
-    "yes": [("y", "e", "e", "s")], "no": [("n", "o", "u", "")], "up": [("", "uh", "uh", "p")],
-    "down": [("d", "a", "u", "n")], "left": [("l", "e", "e", "f t")], "right": [("r", "a", "i", "t")],
-    "on": [("", "o", "o", "n")], "off": [("", "o", "o", "f")], "stop": [("s t", "o", "o", "p")],
-    "go": [("g", "o", "u", "")], "zero": [("z", "i", "i", ""), ("r", "o", "u", "")],
-    "one": [("w", "uh", "uh", "n")], "two": [("t", "u", "u", "")], "three": [("th r", "i", "i", "")],
-    "four": [("f", "o", "er", "")], "five": [("f", "a", "i", "v")], "six": [("s", "I", "I", "k s")],
-    "seven": [("s", "e", "e", "v"), ("", "uh", "uh", "n")], "eight": [("", "e", "i", "t")],
-    "nine": [("n", "a", "i", "n")], "bed": [("b", "e", "e", "d")], "bird": [("b", "er", "er", "d")],
+    'yes': [('y', 'e', 'e', 's')], 'no': [('n', 'o', 'u', '')], 'up': [('', 'uh', 'uh', 'p')],
+    'down': [('d', 'a', 'u', 'n')], 'left': [('l', 'e', 'e', 'f t')], 'right': [('r', 'a', 'i', 't')],
+    'on': [('', 'o', 'o', 'n')], 'off': [('', 'o', 'o', 'f')], 'stop': [('s t', 'o', 'o', 'p')],
+    'go': [('g', 'o', 'u', '')], 'zero': [('z', 'i', 'i', ''), ('r', 'o', 'u', '')],
+    'one': [('w', 'uh', 'uh', 'n')], 'two': [('t', 'u', 'u', '')], 'three': [('th r', 'i', 'i', '')],
+    'four': [('f', 'o', 'er', '')], 'five': [('f', 'a', 'i', 'v')], 'six': [('s', 'I', 'I', 'k s')],
+    'seven': [('s', 'e', 'e', 'v'), ('', 'uh', 'uh', 'n')], 'eight': [('', 'e', 'i', 't')],
+    'nine': [('n', 'a', 'i', 'n')], 'bed': [('b', 'e', 'e', 'd')], 'bird': [('b', 'er', 'er', 'd')],
 }
 
 
 def _consonant(c, f0, fscale, rs, coda=False):
     kind, *p = _CONSONANTS[c]
-    if kind in ("fric", "vfric"):
+    if kind in ('fric', 'vfric'):
         n = int(p[2] * SYNTH_SR * math.exp(rs.normal(0, .15)))
         y = 0.35 * _band_noise(n, rs, p[0] * fscale, p[1])
-        if kind == "vfric":
+        if kind == 'vfric':
             y += 0.3 * _harmonic(np.full(n, f0), 12.0)
-    elif kind == "stop":
+    elif kind == 'stop':
         closure = np.zeros(int(0.03 * SYNTH_SR) if coda else 0)
         n = int(p[2] * SYNTH_SR) + 40
         burst = 0.6 * _band_noise(n, rs, p[0] * fscale, p[1]) * np.exp(-np.arange(n) / (0.3 * n))
@@ -1311,25 +1311,25 @@ def _syllable(onset, v1, v2, coda, f0, fscale, dur, rs, flat=False):
 def _speech(p, n, rs):
     """Speech-like: random syllables of the class's phones, or the class's fixed keyword."""
     out = np.zeros(n)
-    for v in range(p.get("voices", 1)):
-        f0 = p["f0"] * math.exp(rs.normal(0, p["jit"])) * (1 if v == 0 else math.exp(rs.normal(0, .3)))
-        fscale = p.get("fscale", 1.0) * math.exp(rs.normal(0, .05))
-        rate = p.get("rate", 1.0) * math.exp(rs.normal(0, .1))
-        if "word" in p:
-            syl = [(*s, 0.2 / rate) for s in _WORDS[p["word"]]]
+    for v in range(p.get('voices', 1)):
+        f0 = p['f0'] * math.exp(rs.normal(0, p['jit'])) * (1 if v == 0 else math.exp(rs.normal(0, .3)))
+        fscale = p.get('fscale', 1.0) * math.exp(rs.normal(0, .05))
+        rate = p.get('rate', 1.0) * math.exp(rs.normal(0, .1))
+        if 'word' in p:
+            syl = [(*s, 0.2 / rate) for s in _WORDS[p['word']]]
         else:
             syl = []
             for _ in range(int(n / SYNTH_SR * 5 * rate) + 1):
-                if p.get("pattern") == "ha":
-                    syl.append(("h", "a", "a", "", 0.09 * math.exp(rs.normal(0, .1))))
+                if p.get('pattern') == 'ha':
+                    syl.append(('h', 'a', 'a', '', 0.09 * math.exp(rs.normal(0, .1))))
                 else:
-                    syl.append((" ".join(rs.choice(p["cons"], rs.randint(0, 2))), rs.choice(p["vowels"]),
-                                rs.choice(p["vowels"]), " ".join(rs.choice(p["cons"], rs.randint(0, 2))),
+                    syl.append((' '.join(rs.choice(p['cons'], rs.randint(0, 2))), rs.choice(p['vowels']),
+                                rs.choice(p['vowels']), ' '.join(rs.choice(p['cons'], rs.randint(0, 2))),
                                 rs.uniform(0.08, 0.22) / rate))
         pos = int(rs.uniform(0, 0.1) * SYNTH_SR) if v else 0
         for onset, v1, v2, coda, dur in syl:
             s = _syllable(onset, v1, v2, coda, f0 * math.exp(rs.normal(0, .04)), fscale, dur, rs,
-                          flat=p.get("mono", False))
+                          flat=p.get('mono', False))
             s = s[:max(0, n - pos)]
             out[pos:pos + len(s)] += s * (1.0 if v == 0 else 0.7)
             pos += len(s) + int(rs.uniform(0.01, 0.06) * SYNTH_SR)
@@ -1346,290 +1346,290 @@ def _J(rs, sd):
 
 def _tone(p, n, rs):
     t = np.arange(n) / SYNTH_SR
-    vib = p["vib_depth"] * np.sin(2 * np.pi * p["vib_rate"] * _J(rs, .1) * t + rs.uniform(0, 6.3))
-    phi = _phase(p["f"] * _J(rs, p["jit"]) * (1 + vib))
-    y = np.sin(phi) + p["h2"] * np.sin(2 * phi)
-    if p.get("pulse"):
-        gate = ((t * p["pulse"] * _J(rs, .1)) % 1.0) < p.get("duty", 0.5)
-        y *= np.convolve(gate, np.hanning(81) / 40.5, mode="same")
+    vib = p['vib_depth'] * np.sin(2 * np.pi * p['vib_rate'] * _J(rs, .1) * t + rs.uniform(0, 6.3))
+    phi = _phase(p['f'] * _J(rs, p['jit']) * (1 + vib))
+    y = np.sin(phi) + p['h2'] * np.sin(2 * phi)
+    if p.get('pulse'):
+        gate = ((t * p['pulse'] * _J(rs, .1)) % 1.0) < p.get('duty', 0.5)
+        y *= np.convolve(gate, np.hanning(81) / 40.5, mode='same')
     return y
 
 
 def _harmonic_event(p, n, rs):
-    f0 = p["f0"] * _J(rs, p["jit"])
+    f0 = p['f0'] * _J(rs, p['jit'])
     t = np.arange(n) / SYNTH_SR
     env = np.ones(n)
-    if p.get("notes"):
-        note = int(p["note_dur"] * _J(rs, .15) * SYNTH_SR)
+    if p.get('notes'):
+        note = int(p['note_dur'] * _J(rs, .15) * SYNTH_SR)
         steps = rs.choice([0, 2, 4, 5, 7, 9, 12], n // note + 1)
         track = f0 * 2.0 ** (np.repeat(steps, note)[:n] / 12)
-        env = np.tile(np.exp(-np.arange(note) / (p["decay"] * SYNTH_SR)), n // note + 1)[:n]
+        env = np.tile(np.exp(-np.arange(note) / (p['decay'] * SYNTH_SR)), n // note + 1)[:n]
     else:
         track = np.full(n, f0)
-    track = track * (1 + p["vib_depth"] * np.sin(2 * np.pi * p["vib_rate"] * t))
+    track = track * (1 + p['vib_depth'] * np.sin(2 * np.pi * p['vib_rate'] * t))
     formants = None
-    if p.get("vowel"):
-        formants = (np.array(_VOWELS[p["vowel"]], float)[:, None] * np.ones(n), (90.0, 110.0, 160.0))
+    if p.get('vowel'):
+        formants = (np.array(_VOWELS[p['vowel']], float)[:, None] * np.ones(n), (90.0, 110.0, 160.0))
     y = np.zeros(n)
-    for v in range(p.get("voices", 1)):
+    for v in range(p.get('voices', 1)):
         detune = 1.0 if v == 0 else math.exp(rs.normal(0, .01))
-        y += _harmonic(track * detune, p["tilt"], formants, p.get("odd", False))
+        y += _harmonic(track * detune, p['tilt'], formants, p.get('odd', False))
     return y * env
 
 
 def _chirp(p, n, rs):
     y, pos = np.zeros(n), int(rs.uniform(0, 0.05) * SYNTH_SR)
-    lo, hi = p["f_lo"] * _J(rs, p["jit"]), p["f_hi"] * _J(rs, p["jit"])
+    lo, hi = p['f_lo'] * _J(rs, p['jit']), p['f_hi'] * _J(rs, p['jit'])
     while pos < n:
-        m = max(16, int(p["sweep"] * _J(rs, .15) * SYNTH_SR))
+        m = max(16, int(p['sweep'] * _J(rs, .15) * SYNTH_SR))
         up, down = np.geomspace(lo, hi, m), np.geomspace(hi, lo, m)
-        f = {"up": up, "down": down, "updown": np.concatenate([up[::2], down[1::2]])}[p["dir"]]
+        f = {'up': up, 'down': down, 'updown': np.concatenate([up[::2], down[1::2]])}[p['dir']]
         seg = (np.sin(_phase(f)) * np.hanning(m))[:n - pos]
         y[pos:pos + len(seg)] += seg
-        pos += m + int(p["gap"] * _J(rs, .3) * SYNTH_SR)
+        pos += m + int(p['gap'] * _J(rs, .3) * SYNTH_SR)
     return y
 
 
 def _noise(p, n, rs):
     t = np.arange(n) / SYNTH_SR
-    y = _band_noise(n, rs, p["fc"] * _J(rs, p["jit"]), p["bw"] * _J(rs, .1))
-    if p.get("am_rate"):
-        y *= 1 + p["am_depth"] * np.sin(2 * np.pi * p["am_rate"] * _J(rs, .2) * t + rs.uniform(0, 6.3))
-    if p.get("gusts"):
-        g = _band_noise(n, rs, 0.0, p["gusts"])
+    y = _band_noise(n, rs, p['fc'] * _J(rs, p['jit']), p['bw'] * _J(rs, .1))
+    if p.get('am_rate'):
+        y *= 1 + p['am_depth'] * np.sin(2 * np.pi * p['am_rate'] * _J(rs, .2) * t + rs.uniform(0, 6.3))
+    if p.get('gusts'):
+        g = _band_noise(n, rs, 0.0, p['gusts'])
         y *= np.exp(0.7 * g)
-    if p.get("bubbles"):
+    if p.get('bubbles'):
         for t0 in rs.uniform(0, n / SYNTH_SR, int(n / SYNTH_SR * 12)):
             m = int(rs.uniform(0.01, 0.04) * SYNTH_SR)
             i = int(t0 * SYNTH_SR)
             f = np.geomspace(1, 1.6, m) * rs.uniform(500, 2500)
             seg = (2.0 * np.sin(_phase(f)) * np.hanning(m))[:n - i]
             y[i:i + len(seg)] += seg
-    if p.get("hum"):
-        y += 2.0 * _harmonic(np.full(n, p["hum"] * _J(rs, .02)), 9.0, fmax=2000.0)
+    if p.get('hum'):
+        y += 2.0 * _harmonic(np.full(n, p['hum'] * _J(rs, .02)), 9.0, fmax=2000.0)
     return y
 
 
 def _clicks(p, n, rs):
-    rate, times, t = p["rate"] * _J(rs, .15), [], rs.uniform(0, 0.1)
+    rate, times, t = p['rate'] * _J(rs, .15), [], rs.uniform(0, 0.1)
     while t < n / SYNTH_SR:
         times.append(t)
-        if p.get("pairs"):
-            times.append(t + p.get("pair_gap", 0.08))
-        t += max(0.005, (1 + p["tj"] * rs.normal()) / rate)
-    env = _decays(n, times, p["decay"] * _J(rs, .2))
-    return _band_noise(n, rs, p["fc"] * _J(rs, p["jit"]), p["bw"]) * env
+        if p.get('pairs'):
+            times.append(t + p.get('pair_gap', 0.08))
+        t += max(0.005, (1 + p['tj'] * rs.normal()) / rate)
+    env = _decays(n, times, p['decay'] * _J(rs, .2))
+    return _band_noise(n, rs, p['fc'] * _J(rs, p['jit']), p['bw']) * env
 
 
 def _impulse(p, n, rs):
-    count = rs.randint(p["count"][0], p["count"][1] + 1)
-    times = np.cumsum(np.r_[rs.uniform(0, 0.05), rs.uniform(0.6, 1.4, count - 1) * p["spacing"]])
-    decay = p["decay"] * _J(rs, .2)
-    y = _band_noise(n, rs, p["fc"] * _J(rs, p["jit"]), p["bw"]) * _decays(n, times, decay)
-    if p["low_mix"]:
+    count = rs.randint(p['count'][0], p['count'][1] + 1)
+    times = np.cumsum(np.r_[rs.uniform(0, 0.05), rs.uniform(0.6, 1.4, count - 1) * p['spacing']])
+    decay = p['decay'] * _J(rs, .2)
+    y = _band_noise(n, rs, p['fc'] * _J(rs, p['jit']), p['bw']) * _decays(n, times, decay)
+    if p['low_mix']:
         t = np.arange(n) / SYNTH_SR
-        thump = np.sin(2 * np.pi * p["f_low"] * _J(rs, .1) * t) * _decays(n, times, decay * 1.5)
-        y += p["low_mix"] * 3 * thump
+        thump = np.sin(2 * np.pi * p['f_low'] * _J(rs, .1) * t) * _decays(n, times, decay * 1.5)
+        y += p['low_mix'] * 3 * thump
     return y
 
 
 def _fm(p, n, rs):
     t = np.arange(n) / SYNTH_SR
-    x = 2 * np.pi * p["mod_rate"] * _J(rs, .1) * t + rs.uniform(0, 6.3)
-    mod = {"sine": np.sin(x), "square": np.sign(np.sin(x)), "saw": (x / np.pi) % 2 - 1}[p["mod"]]
-    y = np.sin(_phase(p["fc"] * _J(rs, p["jit"]) * 2.0 ** (p["dev"] * mod)))
-    return np.tanh(4 * y) if p["wave"] == "square" else y
+    x = 2 * np.pi * p['mod_rate'] * _J(rs, .1) * t + rs.uniform(0, 6.3)
+    mod = {'sine': np.sin(x), 'square': np.sign(np.sin(x)), 'saw': (x / np.pi) % 2 - 1}[p['mod']]
+    y = np.sin(_phase(p['fc'] * _J(rs, p['jit']) * 2.0 ** (p['dev'] * mod)))
+    return np.tanh(4 * y) if p['wave'] == 'square' else y
 
 
 def _bark(p, n, rs):
     y, pos = np.zeros(n), int(rs.uniform(0, 0.05) * SYNTH_SR)
-    f0 = p["f0"] * _J(rs, p["jit"])
-    for _ in range(rs.randint(p["count"][0], p["count"][1] + 1)):
-        m = int(p["len"] * _J(rs, .2) * SYNTH_SR)
+    f0 = p['f0'] * _J(rs, p['jit'])
+    for _ in range(rs.randint(p['count'][0], p['count'][1] + 1)):
+        m = int(p['len'] * _J(rs, .2) * SYNTH_SR)
         if pos + m > n:
             break
-        F = np.array([p["formant"], p["formant"] * 2.2, p["formant"] * 3.5])[:, None] * np.ones(m)
+        F = np.array([p['formant'], p['formant'] * 2.2, p['formant'] * 3.5])[:, None] * np.ones(m)
         b = _harmonic(f0 * np.linspace(1.15, 0.8, m), 4.0, (F, (300.0, 400.0, 500.0)))
-        b = b / _rms(b) + p["noise"] * _band_noise(m, rs, p["formant"], 1500)
+        b = b / _rms(b) + p['noise'] * _band_noise(m, rs, p['formant'], 1500)
         y[pos:pos + m] += b * _fade(m, SYNTH_SR, 0.005, 0.04)
-        pos += m + int(p["gap"] * _J(rs, .3) * SYNTH_SR)
+        pos += m + int(p['gap'] * _J(rs, .3) * SYNTH_SR)
     return y
 
 
 def _am(p, n, rs):
     t = np.arange(n) / SYNTH_SR
-    rate, group, period = p["rate"] * _J(rs, .1), p["group"], 1.0 / (p["group_rate"] * _J(rs, .1))
+    rate, group, period = p['rate'] * _J(rs, .1), p['group'], 1.0 / (p['group_rate'] * _J(rs, .1))
     in_group = (t % period) < group / rate
     gate = in_group * (np.sin(2 * np.pi * rate * t) > 0)
-    tone = np.sin(_phase(np.full(n, p["f"] * _J(rs, p["jit"]))))
-    return tone * np.convolve(gate, np.hanning(17) / 8.5, "same")
+    tone = np.sin(_phase(np.full(n, p['f'] * _J(rs, p['jit']))))
+    return tone * np.convolve(gate, np.hanning(17) / 8.5, 'same')
 
 
 def _bell(p, n, rs):
     t = np.arange(n) / SYNTH_SR
-    count = rs.randint(p["count"][0], p["count"][1] + 1)
+    count = rs.randint(p['count'][0], p['count'][1] + 1)
     times = np.sort(rs.uniform(0, max(0.01, n / SYNTH_SR - 0.3), count))
-    f = p["f"] * _J(rs, p["jit"])
+    f = p['f'] * _J(rs, p['jit'])
     y = np.zeros(n)
-    for r, ratio in enumerate(p["ratios"]):
-        y += np.sin(2 * np.pi * f * ratio * t) * _decays(n, times, p["decay"] / (1 + r)) / (1 + r)
+    for r, ratio in enumerate(p['ratios']):
+        y += np.sin(2 * np.pi * f * ratio * t) * _decays(n, times, p['decay'] / (1 + r)) / (1 + r)
     return y
 
 
 def _pulse(p, n, rs):
-    rate, times, t = p["rate"] * _J(rs, .1), [], rs.uniform(0, 0.2)
+    rate, times, t = p['rate'] * _J(rs, .1), [], rs.uniform(0, 0.2)
     while t < n / SYNTH_SR:
-        times += [t, t + p["gap"] * _J(rs, .1)]
+        times += [t, t + p['gap'] * _J(rs, .1)]
         t += 1.0 / rate
     tt = np.arange(n) / SYNTH_SR
-    return np.sin(2 * np.pi * p["f_low"] * _J(rs, p["jit"]) * tt) * _decays(n, times, 0.05)
+    return np.sin(2 * np.pi * p['f_low'] * _J(rs, p['jit']) * tt) * _decays(n, times, 0.05)
 
 
 def _engine(p, n, rs):
     t = np.arange(n) / SYNTH_SR
-    f0 = p["f0"] * _J(rs, p["jit"]) * np.linspace(1.0, p["rev"] * _J(rs, .1) if p["rev"] > 1 else 1.0, n)
-    y = _harmonic(f0, p["tilt"], odd_only=p.get("odd", False), fmax=3000.0)
-    y = y / _rms(y) * (1 + 0.5 * np.sin(_phase(f0 / 2))) + p["noise"] * _band_noise(n, rs, 400, 600)
-    return y * (1 + p.get("am_depth", 0.0) * np.sin(2 * np.pi * p.get("am_rate", 8.0) * t))
+    f0 = p['f0'] * _J(rs, p['jit']) * np.linspace(1.0, p['rev'] * _J(rs, .1) if p['rev'] > 1 else 1.0, n)
+    y = _harmonic(f0, p['tilt'], odd_only=p.get('odd', False), fmax=3000.0)
+    y = y / _rms(y) * (1 + 0.5 * np.sin(_phase(f0 / 2))) + p['noise'] * _band_noise(n, rs, 400, 600)
+    return y * (1 + p.get('am_depth', 0.0) * np.sin(2 * np.pi * p.get('am_rate', 8.0) * t))
 
 
-_EVENTS = {"speech": _speech, "tone": _tone, "harmonic": _harmonic_event, "chirp": _chirp, "noise": _noise,
-           "clicks": _clicks, "impulse": _impulse, "fm": _fm, "bark": _bark, "am": _am, "bell": _bell,
-           "pulse": _pulse, "engine": _engine, "word": _speech}
-_DURATIONS = {"speech": (0.6, 1.8), "tone": (0.2, 1.0), "harmonic": (0.5, 2.0), "chirp": (0.3, 1.2),
-              "noise": (0.5, 2.0), "clicks": (0.4, 1.5), "impulse": (0.3, 1.0), "fm": (0.4, 1.5),
-              "bark": (0.3, 1.2), "am": (0.5, 1.5), "bell": (0.6, 1.8), "pulse": (1.0, 2.0),
-              "engine": (0.6, 2.0), "word": (0.4, 0.9)}
+_EVENTS = {'speech': _speech, 'tone': _tone, 'harmonic': _harmonic_event, 'chirp': _chirp, 'noise': _noise,
+           'clicks': _clicks, 'impulse': _impulse, 'fm': _fm, 'bark': _bark, 'am': _am, 'bell': _bell,
+           'pulse': _pulse, 'engine': _engine, 'word': _speech}
+_DURATIONS = {'speech': (0.6, 1.8), 'tone': (0.2, 1.0), 'harmonic': (0.5, 2.0), 'chirp': (0.3, 1.2),
+              'noise': (0.5, 2.0), 'clicks': (0.4, 1.5), 'impulse': (0.3, 1.0), 'fm': (0.4, 1.5),
+              'bark': (0.3, 1.2), 'am': (0.5, 1.5), 'bell': (0.6, 1.8), 'pulse': (1.0, 2.0),
+              'engine': (0.6, 2.0), 'word': (0.4, 0.9)}
 
 
 def _draw_signature(family, rs, overrides):
     """Class-level parameters of one family, drawn from ranges; `overrides` pins some of them."""
     logu = lambda a, b: float(np.exp(rs.uniform(np.log(a), np.log(b))))  # noqa: E731
     u = lambda a, b: float(rs.uniform(a, b))  # noqa: E731
-    p = {"speech": lambda: dict(f0=logu(100, 260), jit=.08, rate=u(.8, 1.2), fscale=u(.9, 1.1),
+    p = {'speech': lambda: dict(f0=logu(100, 260), jit=.08, rate=u(.8, 1.2), fscale=u(.9, 1.1),
                                 vowels=list(rs.choice(list(_VOWELS), 4, replace=False)),
                                 cons=list(rs.choice(list(_CONSONANTS), 5, replace=False))),
-         "word": lambda: dict(f0=150.0, jit=.05),
-         "tone": lambda: dict(f=logu(500, 4000), vib_rate=u(0, 8), vib_depth=u(0, .02), h2=u(0, .5),
+         'word': lambda: dict(f0=150.0, jit=.05),
+         'tone': lambda: dict(f=logu(500, 4000), vib_rate=u(0, 8), vib_depth=u(0, .02), h2=u(0, .5),
                               jit=.04),
-         "harmonic": lambda: dict(f0=logu(110, 600), tilt=u(3, 12), vib_rate=u(4, 7), vib_depth=u(0, .01),
+         'harmonic': lambda: dict(f0=logu(110, 600), tilt=u(3, 12), vib_rate=u(4, 7), vib_depth=u(0, .01),
                                   note_dur=u(.12, .4), decay=u(.1, .5), jit=.06),
-         "chirp": lambda: dict(f_lo=logu(1500, 4000), f_hi=0.0, sweep=u(.04, .25), gap=u(.02, .2),
-                               dir=str(rs.choice(["up", "down", "updown"])), jit=.06),
-         "noise": lambda: dict(fc=logu(200, 5000), bw=0.0, am_rate=u(.2, 2) if rs.rand() < .5 else 0.0,
+         'chirp': lambda: dict(f_lo=logu(1500, 4000), f_hi=0.0, sweep=u(.04, .25), gap=u(.02, .2),
+                               dir=str(rs.choice(['up', 'down', 'updown'])), jit=.06),
+         'noise': lambda: dict(fc=logu(200, 5000), bw=0.0, am_rate=u(.2, 2) if rs.rand() < .5 else 0.0,
                                am_depth=u(.3, .9), jit=.08),
-         "clicks": lambda: dict(rate=logu(2, 25), fc=logu(1000, 6000), bw=u(500, 3000), decay=u(.002, .02),
+         'clicks': lambda: dict(rate=logu(2, 25), fc=logu(1000, 6000), bw=u(500, 3000), decay=u(.002, .02),
                                 tj=u(.05, .4), jit=.05),
-         "impulse": lambda: dict(count=(1, 3), fc=logu(300, 3000), bw=u(500, 4000), decay=u(.03, .3),
+         'impulse': lambda: dict(count=(1, 3), fc=logu(300, 3000), bw=u(500, 4000), decay=u(.03, .3),
                                  f_low=u(50, 150), low_mix=u(0, 1), spacing=u(.15, .5), jit=.08),
-         "fm": lambda: dict(fc=logu(400, 2000), mod_rate=u(.3, 8), dev=u(.2, 1.0),
-                            mod=str(rs.choice(["sine", "square", "saw"])),
-                            wave=str(rs.choice(["sine", "square"])), jit=.05),
-         "bark": lambda: dict(f0=logu(300, 900), formant=logu(800, 2500), len=u(.08, .2), gap=u(.1, .35),
+         'fm': lambda: dict(fc=logu(400, 2000), mod_rate=u(.3, 8), dev=u(.2, 1.0),
+                            mod=str(rs.choice(['sine', 'square', 'saw'])),
+                            wave=str(rs.choice(['sine', 'square'])), jit=.05),
+         'bark': lambda: dict(f0=logu(300, 900), formant=logu(800, 2500), len=u(.08, .2), gap=u(.1, .35),
                               count=(1, 4), noise=u(.2, .6), jit=.08),
-         "am": lambda: dict(f=logu(3000, 6000), rate=u(20, 60), group=int(rs.randint(2, 6)),
+         'am': lambda: dict(f=logu(3000, 6000), rate=u(20, 60), group=int(rs.randint(2, 6)),
                             group_rate=u(1.5, 4), jit=.03),
-         "bell": lambda: dict(f=logu(400, 2000), ratios=[1.0] + sorted(rs.uniform(1.5, 6, 4).tolist()),
+         'bell': lambda: dict(f=logu(400, 2000), ratios=[1.0] + sorted(rs.uniform(1.5, 6, 4).tolist()),
                               decay=u(.4, 1.5), count=(1, 3), jit=.03),
-         "pulse": lambda: dict(rate=u(.9, 1.6), f_low=u(40, 90), gap=u(.12, .2), jit=.08),
-         "engine": lambda: dict(f0=logu(25, 90), tilt=u(2, 6), noise=u(.2, .8), rev=1.0, jit=.08),
+         'pulse': lambda: dict(rate=u(.9, 1.6), f_low=u(40, 90), gap=u(.12, .2), jit=.08),
+         'engine': lambda: dict(f0=logu(25, 90), tilt=u(2, 6), noise=u(.2, .8), rev=1.0, jit=.08),
          }[family]()
     p.update(overrides)
-    if family == "chirp" and not p["f_hi"]:
-        p["f_hi"] = p["f_lo"] * u(1.3, 2.5)
-    if family == "noise" and not p["bw"]:
-        p["bw"] = p["fc"] * u(.2, 1.0)
-    p["family"] = family
+    if family == 'chirp' and not p['f_hi']:
+        p['f_hi'] = p['f_lo'] * u(1.3, 2.5)
+    if family == 'noise' and not p['bw']:
+        p['bw'] = p['fc'] * u(.2, 1.0)
+    p['family'] = family
     return p
 
 
 _AUDIOSET_FAMILIES = {  # display name -> (family, pinned parameters)
-    "Generic impact sounds": ("impulse", {}), "Male speech, man speaking": ("speech", dict(f0=115.0)),
-    "Tick": ("clicks", dict(rate=2.0, decay=.003)),
-    "Female speech, woman speaking": ("speech", dict(f0=210.0)),
-    "Breathing": ("noise", dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9)),
-    "Music": ("harmonic", dict(notes=True)), "Mechanisms": ("clicks", dict(rate=12.0)),
-    "Background noise": ("noise", dict(fc=2000.0, bw=3000.0)),
-    "Wind noise (microphone)": ("noise", dict(fc=150.0, bw=250.0, gusts=1.0)),
-    "Bird vocalization, bird call, bird song": ("chirp", {}), "Human voice": ("speech", {}),
-    "Surface contact": ("clicks", dict(rate=6.0)), "Sound effect": ("fm", {}),
-    "Walk, footsteps": ("impulse", dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05)),
-    "Laughter": ("speech", dict(pattern="ha", f0=230.0)), "Tap": ("clicks", dict(rate=3.0, decay=.01)),
-    "Child speech, kid speaking": ("speech", dict(f0=290.0, fscale=1.2)),
-    "Wind": ("noise", dict(fc=400.0, bw=500.0, gusts=.5)),
-    "Clapping": ("clicks", dict(rate=4.0, fc=2000.0, bw=3000.0, decay=.01)),
-    "Chirp, tweet": ("chirp", dict(sweep=.05)),
-    "Male singing": ("harmonic", dict(f0=140.0, vowel="a", vib_depth=.02, notes=True)),
-    "Human sounds": ("speech", dict(voices=2)), "Clicking": ("clicks", {}),
-    "Accelerating, revving, vroom": ("engine", dict(rev=2.0)), "Conversation": ("speech", dict(voices=2)),
-    "Beep, bleep": ("tone", dict(pulse=3.0, duty=.5)), "Bark": ("bark", {}),
-    "Shout": ("speech", dict(f0=260.0)),
-    "Female singing": ("harmonic", dict(f0=300.0, vowel="o", vib_depth=.02, notes=True)),
-    "Heart sounds, heartbeat": ("pulse", {}), "Speech": ("speech", {}),
-    "Video game sound": ("fm", dict(mod="square", wave="square")), "Animal": ("bark", dict(f0=200.0)),
-    "Dog": ("bark", {}), "Gunshot, gunfire": ("impulse", dict(decay=.25, fc=1500.0, bw=4000.0)),
-    "Hubbub, speech noise, speech babble": ("speech", dict(voices=4)), "Cricket": ("am", {}),
-    "Squeal": ("tone", dict(f=2500.0, vib_rate=6.0, vib_depth=.03)), "Crowd": ("speech", dict(voices=6)),
-    "Water": ("noise", dict(bubbles=True)), "Computer keyboard": ("clicks", dict(rate=8.0, tj=.5)),
-    "Whistling": ("tone", dict(vib_depth=.01)),
-    "Crumpling, crinkling": ("clicks", dict(rate=30.0, tj=.6, decay=.003)),
-    "Thump, thud": ("impulse", dict(fc=300.0, bw=400.0, low_mix=1.0)),
-    "Speech synthesizer": ("speech", dict(mono=True)), "Bell": ("bell", {}),
-    "Choir": ("harmonic", dict(voices=4, vowel="a", notes=True)),
-    "Hammer": ("impulse", dict(count=(2, 4), spacing=.4)), "Motor vehicle (road)": ("engine", {}),
-    "Clickety-clack": ("clicks", dict(pairs=True, rate=3.0)),
+    'Generic impact sounds': ('impulse', {}), 'Male speech, man speaking': ('speech', dict(f0=115.0)),
+    'Tick': ('clicks', dict(rate=2.0, decay=.003)),
+    'Female speech, woman speaking': ('speech', dict(f0=210.0)),
+    'Breathing': ('noise', dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9)),
+    'Music': ('harmonic', dict(notes=True)), 'Mechanisms': ('clicks', dict(rate=12.0)),
+    'Background noise': ('noise', dict(fc=2000.0, bw=3000.0)),
+    'Wind noise (microphone)': ('noise', dict(fc=150.0, bw=250.0, gusts=1.0)),
+    'Bird vocalization, bird call, bird song': ('chirp', {}), 'Human voice': ('speech', {}),
+    'Surface contact': ('clicks', dict(rate=6.0)), 'Sound effect': ('fm', {}),
+    'Walk, footsteps': ('impulse', dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05)),
+    'Laughter': ('speech', dict(pattern='ha', f0=230.0)), 'Tap': ('clicks', dict(rate=3.0, decay=.01)),
+    'Child speech, kid speaking': ('speech', dict(f0=290.0, fscale=1.2)),
+    'Wind': ('noise', dict(fc=400.0, bw=500.0, gusts=.5)),
+    'Clapping': ('clicks', dict(rate=4.0, fc=2000.0, bw=3000.0, decay=.01)),
+    'Chirp, tweet': ('chirp', dict(sweep=.05)),
+    'Male singing': ('harmonic', dict(f0=140.0, vowel='a', vib_depth=.02, notes=True)),
+    'Human sounds': ('speech', dict(voices=2)), 'Clicking': ('clicks', {}),
+    'Accelerating, revving, vroom': ('engine', dict(rev=2.0)), 'Conversation': ('speech', dict(voices=2)),
+    'Beep, bleep': ('tone', dict(pulse=3.0, duty=.5)), 'Bark': ('bark', {}),
+    'Shout': ('speech', dict(f0=260.0)),
+    'Female singing': ('harmonic', dict(f0=300.0, vowel='o', vib_depth=.02, notes=True)),
+    'Heart sounds, heartbeat': ('pulse', {}), 'Speech': ('speech', {}),
+    'Video game sound': ('fm', dict(mod='square', wave='square')), 'Animal': ('bark', dict(f0=200.0)),
+    'Dog': ('bark', {}), 'Gunshot, gunfire': ('impulse', dict(decay=.25, fc=1500.0, bw=4000.0)),
+    'Hubbub, speech noise, speech babble': ('speech', dict(voices=4)), 'Cricket': ('am', {}),
+    'Squeal': ('tone', dict(f=2500.0, vib_rate=6.0, vib_depth=.03)), 'Crowd': ('speech', dict(voices=6)),
+    'Water': ('noise', dict(bubbles=True)), 'Computer keyboard': ('clicks', dict(rate=8.0, tj=.5)),
+    'Whistling': ('tone', dict(vib_depth=.01)),
+    'Crumpling, crinkling': ('clicks', dict(rate=30.0, tj=.6, decay=.003)),
+    'Thump, thud': ('impulse', dict(fc=300.0, bw=400.0, low_mix=1.0)),
+    'Speech synthesizer': ('speech', dict(mono=True)), 'Bell': ('bell', {}),
+    'Choir': ('harmonic', dict(voices=4, vowel='a', notes=True)),
+    'Hammer': ('impulse', dict(count=(2, 4), spacing=.4)), 'Motor vehicle (road)': ('engine', {}),
+    'Clickety-clack': ('clicks', dict(pairs=True, rate=3.0)),
 }
 # Generated class frequencies: weight (rank + 1)^-0.9 by this guessed popularity (speech and music
 # first, as in AudioSet), so frequencies are long-tailed (about 30:1 between the ends).
 _AUDIOSET_FREQUENCY_RANK = [
-    "Speech", "Male speech, man speaking", "Music", "Female speech, woman speaking", "Background noise",
-    "Generic impact sounds", "Human voice", "Conversation", "Mechanisms", "Surface contact",
-    "Wind noise (microphone)", "Tick", "Breathing", "Child speech, kid speaking", "Walk, footsteps",
-    "Bird vocalization, bird call, bird song", "Laughter", "Tap", "Sound effect", "Wind", "Human sounds",
-    "Clapping", "Chirp, tweet", "Clicking", "Male singing", "Accelerating, revving, vroom", "Beep, bleep",
-    "Bark", "Shout", "Female singing", "Heart sounds, heartbeat", "Video game sound", "Animal", "Dog",
-    "Gunshot, gunfire", "Hubbub, speech noise, speech babble", "Cricket", "Squeal", "Crowd", "Water",
-    "Computer keyboard", "Whistling", "Crumpling, crinkling", "Thump, thud", "Speech synthesizer", "Bell",
-    "Choir", "Hammer", "Motor vehicle (road)", "Clickety-clack"]
+    'Speech', 'Male speech, man speaking', 'Music', 'Female speech, woman speaking', 'Background noise',
+    'Generic impact sounds', 'Human voice', 'Conversation', 'Mechanisms', 'Surface contact',
+    'Wind noise (microphone)', 'Tick', 'Breathing', 'Child speech, kid speaking', 'Walk, footsteps',
+    'Bird vocalization, bird call, bird song', 'Laughter', 'Tap', 'Sound effect', 'Wind', 'Human sounds',
+    'Clapping', 'Chirp, tweet', 'Clicking', 'Male singing', 'Accelerating, revving, vroom', 'Beep, bleep',
+    'Bark', 'Shout', 'Female singing', 'Heart sounds, heartbeat', 'Video game sound', 'Animal', 'Dog',
+    'Gunshot, gunfire', 'Hubbub, speech noise, speech babble', 'Cricket', 'Squeal', 'Crowd', 'Water',
+    'Computer keyboard', 'Whistling', 'Crumpling, crinkling', 'Thump, thud', 'Speech synthesizer', 'Bell',
+    'Choir', 'Hammer', 'Motor vehicle (road)', 'Clickety-clack']
 # A few real MIDs that are not among the 50 (the real mid_to_display_name.tsv has 456 labels).
-AUDIOSET_EXTRA_MIDS = [("/m/01yrx", "Cat", ("bark", dict(f0=600.0, formant=1800.0))),
-                       ("/m/0k4j", "Car", ("engine", {})),
-                       ("/m/06mb1", "Rain", ("clicks", dict(rate=40.0, tj=.8))),
-                       ("/m/0342h", "Guitar", ("harmonic", dict(notes=True, tilt=8.0))),
-                       ("/m/05r5c", "Piano", ("harmonic", dict(notes=True, tilt=10.0))),
-                       ("/m/07yv9", "Vehicle", ("engine", dict(noise=.8)))]
+AUDIOSET_EXTRA_MIDS = [('/m/01yrx', 'Cat', ('bark', dict(f0=600.0, formant=1800.0))),
+                       ('/m/0k4j', 'Car', ('engine', {})),
+                       ('/m/06mb1', 'Rain', ('clicks', dict(rate=40.0, tj=.8))),
+                       ('/m/0342h', 'Guitar', ('harmonic', dict(notes=True, tilt=8.0))),
+                       ('/m/05r5c', 'Piano', ('harmonic', dict(notes=True, tilt=10.0))),
+                       ('/m/07yv9', 'Vehicle', ('engine', dict(noise=.8)))]
 _URBANSOUND8K_FAMILIES = {
-    "air_conditioner": ("noise", dict(fc=300.0, bw=500.0, hum=50.0)),
-    "car_horn": ("harmonic", dict(f0=420.0, tilt=3.0, odd=True, vib_depth=0.0)),
-    "children_playing": ("speech", dict(f0=300.0, fscale=1.2, voices=3)), "dog_bark": ("bark", {}),
-    "drilling": ("engine", dict(f0=180.0, tilt=2.0, am_depth=.3, am_rate=25.0)),
-    "engine_idling": ("engine", dict(f0=35.0, am_depth=.3, am_rate=12.0)),
-    "gun_shot": ("impulse", dict(decay=.25, count=(1, 3))),
-    "jackhammer": ("clicks", dict(rate=18.0, fc=1500.0, bw=3000.0, decay=.02)),
-    "siren": ("fm", dict(fc=900.0, mod_rate=.4, dev=.6, mod="sine", wave="sine")),
-    "street_music": ("harmonic", dict(notes=True, voices=2)),
+    'air_conditioner': ('noise', dict(fc=300.0, bw=500.0, hum=50.0)),
+    'car_horn': ('harmonic', dict(f0=420.0, tilt=3.0, odd=True, vib_depth=0.0)),
+    'children_playing': ('speech', dict(f0=300.0, fscale=1.2, voices=3)), 'dog_bark': ('bark', {}),
+    'drilling': ('engine', dict(f0=180.0, tilt=2.0, am_depth=.3, am_rate=25.0)),
+    'engine_idling': ('engine', dict(f0=35.0, am_depth=.3, am_rate=12.0)),
+    'gun_shot': ('impulse', dict(decay=.25, count=(1, 3))),
+    'jackhammer': ('clicks', dict(rate=18.0, fc=1500.0, bw=3000.0, decay=.02)),
+    'siren': ('fm', dict(fc=900.0, mod_rate=.4, dev=.6, mod='sine', wave='sine')),
+    'street_music': ('harmonic', dict(notes=True, voices=2)),
 }
 
 
 def class_signatures(kind):
     """The fixed event recipe of every class of a generated dataset (list, canonical class order)."""
     rs = np.random.RandomState(_SIGNATURE_SEED)
-    if kind == "audioset":
+    if kind == 'audioset':
         table = ([_AUDIOSET_FAMILIES[name] for name, _ in AUDIOSET_CLASSES]
                  + [family for _, _, family in AUDIOSET_EXTRA_MIDS])
-    elif kind == "urbansound8k":
+    elif kind == 'urbansound8k':
         table = [_URBANSOUND8K_FAMILIES[name] for name in URBANSOUND8K_CLASSES]
-    elif kind == "speechcommands":
-        table = [("word", dict(word=w)) for w in SPEECHCOMMANDS_WORDS + ["bed", "bird"]]
+    elif kind == 'speechcommands':
+        table = [('word', dict(word=w)) for w in SPEECHCOMMANDS_WORDS + ['bed', 'bird']]
     else:
-        raise ValueError(f"unknown kind {kind!r}")
+        raise ValueError(f'unknown kind {kind!r}')
     return [_draw_signature(fam, rs, pinned) for fam, pinned in table]
 
 
 def render_event(sig, seconds, rs):
     """One event of a class: unit-RMS waveform (16 kHz) of about `seconds`, faded in and out."""
     n = max(64, int(seconds * SYNTH_SR))
-    y = _EVENTS[sig["family"]](sig, n, rs)[:n]
+    y = _EVENTS[sig['family']](sig, n, rs)[:n]
     y = np.pad(y, (0, n - len(y))) * _fade(n, SYNTH_SR, 0.005, 0.02)
     return y / _rms(y)
 
@@ -1656,14 +1656,14 @@ def _zero_peak_timestamp(path):
     """libsndfile writes a PEAK chunk with the current time into float WAVs; zero it so that the
     same seed gives byte-identical files."""
     b = bytearray(Path(path).read_bytes())
-    i = b.find(b"PEAK", 12, 4096)
+    i = b.find(b'PEAK', 12, 4096)
     if i >= 0:
         b[i + 12:i + 16] = bytes(4)  # 'PEAK', size, version, timestamp
         Path(path).write_bytes(bytes(b))
 
 
 def _write_json(path, doc):
-    Path(path).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    Path(path).write_text(json.dumps(doc, indent=1, sort_keys=True) + '\n')
 
 
 def synth_audioset(out, seed=0, n_train=1500, n_eval=500, seconds=2.0, missing=0.02, progress=True):
@@ -1673,25 +1673,25 @@ def synth_audioset(out, seed=0, n_train=1500, n_eval=500, seconds=2.0, missing=0
     `missing` of the clips is not written (failed downloads)."""
     out = Path(out)
     rs = np.random.RandomState(seed)
-    sigs = class_signatures("audioset")
+    sigs = class_signatures('audioset')
     mids = [m for _, m in AUDIOSET_CLASSES] + [m for m, _, _ in AUDIOSET_EXTRA_MIDS]
     n50 = len(AUDIOSET_CLASSES)
     rank = np.array([_AUDIOSET_FREQUENCY_RANK.index(name) for name, _ in AUDIOSET_CLASSES])
     weights = (rank + 1.0) ** -0.9
     weights /= weights.sum()
-    alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"))
+    alphabet = np.array(list('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-'))
     n = int(round(seconds * SYNTH_SR))
     used_ids = set()
-    bar = _Progress(n_train + n_eval, f"synth audioset -> {out}", progress)
-    for part, count in (("train", n_train), ("eval", n_eval)):
+    bar = _Progress(n_train + n_eval, f'synth audioset -> {out}', progress)
+    for part, count in (('train', n_train), ('eval', n_eval)):
         (out / part).mkdir(parents=True, exist_ok=True)
-        rows = ["\t".join(AUDIOSET_HEADER)]
+        rows = ['\t'.join(AUDIOSET_HEADER)]
         cover = max(1, min(4, count // 100)) * n50  # the first clips cover every class
         for j in range(count):
-            ytid = "".join(rs.choice(alphabet, 11))
+            ytid = ''.join(rs.choice(alphabet, 11))
             if j == 0:
-                ytid = "-" + ytid[1:5] + "_" + ytid[6:]  # ids may start with '-' and contain '_'
-            sid = f"{ytid}_{rs.randint(0, 300) * 1000}"
+                ytid = '-' + ytid[1:5] + '_' + ytid[6:]  # ids may start with '-' and contain '_'
+            sid = f'{ytid}_{rs.randint(0, 300) * 1000}'
             if sid in used_ids:
                 continue
             used_ids.add(sid)
@@ -1705,38 +1705,38 @@ def synth_audioset(out, seed=0, n_train=1500, n_eval=500, seconds=2.0, missing=0
                 classes = [n50 + rs.randint(len(AUDIOSET_EXTRA_MIDS))]  # none of the 50 classes
             events, tsv_rows = [], []
             for c in classes:
-                dur = min(seconds, rs.uniform(*_DURATIONS[sigs[c]["family"]]))
+                dur = min(seconds, rs.uniform(*_DURATIONS[sigs[c]['family']]))
                 t0 = rs.uniform(0, seconds - dur) if seconds > dur else 0.0
                 x = render_event(sigs[c], dur, rs)
                 events.append((x, int(t0 * SYNTH_SR), rs.uniform(-28, -12)))
                 tsv_rows.append((round(t0, 3), round(min(t0 + dur, seconds), 3), mids[c]))
             y = _mix(events, n, rs, rs.uniform(-50, -25))
             for t0, t1, mid in sorted(tsv_rows):
-                rows.append(f"{sid}\t{t0:.3f}\t{t1:.3f}\t{mid}")
+                rows.append(f'{sid}\t{t0:.3f}\t{t1:.3f}\t{mid}')
             r = rs.rand()
             if j >= cover and r < missing:
                 pass  # a clip that failed to download: rows, no file
             elif r < missing + 0.05:
-                sf.write(out / part / f"{sid}.wav", y, SYNTH_SR, subtype="PCM_16")
+                sf.write(out / part / f'{sid}.wav', y, SYNTH_SR, subtype='PCM_16')
             elif r < missing + 0.10:
-                sf.write(out / part / f"Y{sid}.flac", y, SYNTH_SR, format="FLAC", subtype="PCM_16")
+                sf.write(out / part / f'Y{sid}.flac', y, SYNTH_SR, format='FLAC', subtype='PCM_16')
             else:
-                sf.write(out / part / f"Y{sid}.wav", y, SYNTH_SR, subtype="PCM_16")
+                sf.write(out / part / f'Y{sid}.wav', y, SYNTH_SR, subtype='PCM_16')
             bar.update()
-        (out / AUDIOSET_TSV[part]).write_text("\n".join(rows) + "\n", encoding="utf-8")
+        (out / AUDIOSET_TSV[part]).write_text('\n'.join(rows) + '\n', encoding='utf-8')
     names = sorted([(m, name) for name, m in AUDIOSET_CLASSES]
                    + [(m, name) for m, name, _ in AUDIOSET_EXTRA_MIDS])  # sorted by MID, no header
-    (out / "mid_to_display_name.tsv").write_text("".join(f"{m}\t{name}\n" for m, name in names),
-                                                 encoding="utf-8")
-    _write_json(out / "synth.json", dict(kind="audioset", seed=seed, n_train=n_train, n_eval=n_eval,
+    (out / 'mid_to_display_name.tsv').write_text(''.join(f'{m}\t{name}\n' for m, name in names),
+                                                 encoding='utf-8')
+    _write_json(out / 'synth.json', dict(kind='audioset', seed=seed, n_train=n_train, n_eval=n_eval,
                                          seconds=seconds, sr=SYNTH_SR, missing=missing,
-                                         generator="data.py synth"))
-    (out / "README.md").write_text("Generated AudioSet-strong-like data (python data.py synth --kind "
-                                   "audioset). Not real audio.\n")
+                                         generator='data.py synth'))
+    (out / 'README.md').write_text('Generated AudioSet-strong-like data (python data.py synth --kind '
+                                   'audioset). Not real audio.\n')
     return out
 
 
-def synth_speechcommands(out, seed=0, speakers=30, max_reps=3, other_words=("bed", "bird"),
+def synth_speechcommands(out, seed=0, speakers=30, max_reps=3, other_words=('bed', 'bird'),
                          noise_seconds=10.0, progress=True):
     """Speech-Commands-like data: <word>/<speaker>_nohash_<n>.wav (<= 1 s, 16 kHz, PCM_16) for the 20
     core words and a few other words (of bed, bird), validation / testing lists by the official SHA-1
@@ -1744,22 +1744,22 @@ def synth_speechcommands(out, seed=0, speakers=30, max_reps=3, other_words=("bed
     Each speaker (f0, vocal-tract scale, speaking rate) says each core word 1..max_reps times."""
     out = Path(out)
     rs = np.random.RandomState(seed)
-    sigs = dict(zip(SPEECHCOMMANDS_WORDS + ["bed", "bird"], class_signatures("speechcommands")))
+    sigs = dict(zip(SPEECHCOMMANDS_WORDS + ['bed', 'bird'], class_signatures('speechcommands')))
     n_val = n_test = max(int(speakers >= 3), int(round(0.1 * speakers)))
-    want = ["validation"] * n_val + ["testing"] * n_test + ["training"] * (speakers - n_val - n_test)
+    want = ['validation'] * n_val + ['testing'] * n_test + ['training'] * (speakers - n_val - n_test)
     ids = []  # (speaker id, voice traits)
     for bucket in [want[i] for i in rs.permutation(speakers)]:
         while True:
-            h = "%08x" % rs.randint(0, 2 ** 32, dtype=np.int64)
-            if h not in [s for s, _ in ids] and gsc_list_of(h + "_nohash_0.wav") == bucket:
+            h = '%08x' % rs.randint(0, 2 ** 32, dtype=np.int64)
+            if h not in [s for s, _ in ids] and gsc_list_of(h + '_nohash_0.wav') == bucket:
                 break
         male = rs.rand() < 0.5
         ids.append((h, dict(f0=float(rs.uniform(85, 150) if male else rs.uniform(165, 260)),
                             fscale=float(rs.uniform(0.88, 1.0) if male else rs.uniform(1.0, 1.18)),
                             rate=float(rs.uniform(0.8, 1.25)))))
     words = SPEECHCOMMANDS_WORDS + list(other_words)
-    lists = {"validation": [], "testing": []}
-    bar = _Progress(len(words) * speakers, f"synth speechcommands -> {out}", progress, "word x speaker")
+    lists = {'validation': [], 'testing': []}
+    bar = _Progress(len(words) * speakers, f'synth speechcommands -> {out}', progress, 'word x speaker')
     for w in words:
         (out / w).mkdir(parents=True, exist_ok=True)
         for h, traits in ids:
@@ -1774,26 +1774,26 @@ def synth_speechcommands(out, seed=0, speakers=30, max_reps=3, other_words=("bed
                     length = min(SYNTH_SR, int(max(len(x) + 800, rs.uniform(0.45, 1.0) * SYNTH_SR)))
                 onset = rs.randint(0, max(1, length - len(x)))
                 y = _mix([(x, onset, rs.uniform(-26, -14))], length, rs, rs.uniform(-60, -28))
-                name = f"{h}_nohash_{r}.wav"
-                sf.write(out / w / name, y, SYNTH_SR, subtype="PCM_16")
+                name = f'{h}_nohash_{r}.wav'
+                sf.write(out / w / name, y, SYNTH_SR, subtype='PCM_16')
                 which = gsc_list_of(name)
                 if which in lists:
-                    lists[which].append(f"{w}/{name}")
+                    lists[which].append(f'{w}/{name}')
             bar.update()
-    (out / "validation_list.txt").write_text("".join(k + "\n" for k in lists["validation"]))
-    (out / "testing_list.txt").write_text("".join(k + "\n" for k in lists["testing"]))
-    bg = out / "_background_noise_"
+    (out / 'validation_list.txt').write_text(''.join(k + '\n' for k in lists['validation']))
+    (out / 'testing_list.txt').write_text(''.join(k + '\n' for k in lists['testing']))
+    bg = out / '_background_noise_'
     bg.mkdir(exist_ok=True)
     m = int(noise_seconds * SYNTH_SR)
-    for name, slope in (("white_noise.wav", 0.0), ("pink_noise.wav", 1.0)):
+    for name, slope in (('white_noise.wav', 0.0), ('pink_noise.wav', 1.0)):
         noise = (0.1 * _colored_noise(m, rs, slope)).astype(np.float32)
-        sf.write(bg / name, noise, SYNTH_SR, subtype="PCM_16")
-    (bg / "README.md").write_text("Long noise recordings (generated). Not a class.\n")
-    (out / "README.md").write_text("Generated Speech-Commands-like data (python data.py synth --kind "
-                                   "speechcommands). Not real speech.\n")
-    _write_json(out / "synth.json", dict(kind="speechcommands", seed=seed, speakers=speakers,
+        sf.write(bg / name, noise, SYNTH_SR, subtype='PCM_16')
+    (bg / 'README.md').write_text('Long noise recordings (generated). Not a class.\n')
+    (out / 'README.md').write_text('Generated Speech-Commands-like data (python data.py synth --kind '
+                                   'speechcommands). Not real speech.\n')
+    _write_json(out / 'synth.json', dict(kind='speechcommands', seed=seed, speakers=speakers,
                                          max_reps=max_reps, other_words=list(other_words), sr=SYNTH_SR,
-                                         generator="data.py synth"))
+                                         generator='data.py synth'))
     return out
 
 
@@ -1803,14 +1803,14 @@ def synth_urbansound8k(out, seed=0, clips_per_class=60, progress=True):
     variation. Rates 8-96 kHz, mono / stereo, PCM_16 / PCM_24 / FLOAT / PCM_U8 / IMA_ADPCM; 0.3-4 s."""
     out = Path(out)
     rs = np.random.RandomState(seed)
-    sigs = class_signatures("urbansound8k")
+    sigs = class_signatures('urbansound8k')
     for k in range(1, 11):
-        (out / "audio" / f"fold{k}").mkdir(parents=True, exist_ok=True)
-    (out / "metadata").mkdir(parents=True, exist_ok=True)
+        (out / 'audio' / f'fold{k}').mkdir(parents=True, exist_ok=True)
+    (out / 'metadata').mkdir(parents=True, exist_ok=True)
     rates, rate_p = [44100, 48000, 22050, 16000, 11025, 96000, 8000], [.35, .12, .2, .15, .08, .05, .05]
-    subtypes, sub_p = ["PCM_16", "PCM_24", "FLOAT", "PCM_U8", "IMA_ADPCM"], [.55, .3, .08, .04, .03]
+    subtypes, sub_p = ['PCM_16', 'PCM_24', 'FLOAT', 'PCM_U8', 'IMA_ADPCM'], [.55, .3, .08, .04, .03]
     rows, fs_ids = [], set()
-    bar = _Progress(clips_per_class * len(URBANSOUND8K_CLASSES), f"synth urbansound8k -> {out}", progress)
+    bar = _Progress(clips_per_class * len(URBANSOUND8K_CLASSES), f'synth urbansound8k -> {out}', progress)
     for c, cname in enumerate(URBANSOUND8K_CLASSES):
         folds = list(rs.permutation(10) + 1)
         made = 0
@@ -1824,7 +1824,7 @@ def synth_urbansound8k(out, seed=0, clips_per_class=60, progress=True):
             sr, subtype = int(rs.choice(rates, p=rate_p)), str(rs.choice(subtypes, p=sub_p))
             channels = 2 if rs.rand() < 0.35 else 1
             source = dict(sigs[c])  # one recording: its own version of the class sound
-            for key in ("f0", "f", "fc", "f_lo", "f_hi", "formant", "rate"):
+            for key in ('f0', 'f', 'fc', 'f_lo', 'f_hi', 'formant', 'rate'):
                 if key in source:
                     source[key] = source[key] * _J(rs, 0.08)
             occ, noise_db = rs.randint(0, 3), rs.uniform(-50, -30)
@@ -1834,7 +1834,7 @@ def synth_urbansound8k(out, seed=0, clips_per_class=60, progress=True):
                 n = int(dur * SYNTH_SR)
                 events = []
                 for _ in range(rs.randint(1, 3)):
-                    ev = min(dur, rs.uniform(*_DURATIONS[source["family"]]) * 1.5)
+                    ev = min(dur, rs.uniform(*_DURATIONS[source['family']]) * 1.5)
                     i = rs.randint(0, max(1, n - int(ev * SYNTH_SR)))
                     level = rs.uniform(-24, -12) - (12 if salience == 2 else 0)
                     events.append((render_event(source, ev, rs), i, level))
@@ -1844,24 +1844,24 @@ def synth_urbansound8k(out, seed=0, clips_per_class=60, progress=True):
                     right = (np.roll(y, rs.randint(1, 20)) * rs.uniform(0.7, 1.0)
                              + 0.003 * rs.standard_normal(len(y)))
                     y = np.stack([y, right.astype(np.float32)], axis=1)
-                name = f"{fs_id}-{c}-{occ}-{s}.wav"
-                path = out / "audio" / f"fold{fold}" / name
+                name = f'{fs_id}-{c}-{occ}-{s}.wav'
+                path = out / 'audio' / f'fold{fold}' / name
                 sf.write(path, np.clip(y, -1, 1), sr, subtype=subtype)
-                if subtype == "FLOAT":
+                if subtype == 'FLOAT':
                     _zero_peak_timestamp(path)
                 start = round(s * 4.0 + rs.uniform(0, 0.5), 6)
-                rows.append([name, str(fs_id), f"{start}", f"{round(start + dur, 6)}", str(salience),
+                rows.append([name, str(fs_id), f'{start}', f'{round(start + dur, 6)}', str(salience),
                              str(fold), str(c), cname])
                 made += 1
                 bar.update()
-    with open(out / "metadata" / "UrbanSound8K.csv", "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
+    with open(out / 'metadata' / 'UrbanSound8K.csv', 'w', newline='') as f:
+        w = csv.writer(f, lineterminator='\n')
         w.writerow(URBANSOUND8K_HEADER)
         w.writerows(sorted(rows))
-    (out / "UrbanSound8K_README.txt").write_text("Generated UrbanSound8K-like data (python data.py synth "
-                                                 "--kind urbansound8k). Not real recordings.\n")
-    _write_json(out / "synth.json", dict(kind="urbansound8k", seed=seed, clips_per_class=clips_per_class,
-                                         generator="data.py synth"))
+    (out / 'UrbanSound8K_README.txt').write_text('Generated UrbanSound8K-like data (python data.py synth '
+                                                 '--kind urbansound8k). Not real recordings.\n')
+    _write_json(out / 'synth.json', dict(kind='urbansound8k', seed=seed, clips_per_class=clips_per_class,
+                                         generator='data.py synth'))
     return out
 
 
@@ -1873,115 +1873,115 @@ def print_stats(ds, split=None, file=None):
     """Per-class clip counts per split part, problems and notes, sample rates and channels seen."""
     split = split or make_split(ds)
     p = lambda *a: print(*a, file=file or sys.stdout)  # noqa: E731
-    gen = f" (generated: {json.dumps(ds.synthetic, sort_keys=True)})" if ds.synthetic else ""
-    p(f"dataset {ds.name} at {ds.root}{gen}")
-    parts = [("train", split.train), ("val", split.val), ("test", split.test)]
-    p(f"clips: {len(ds)}  |  split {split.method} (seed {split.seed}): "
-      + ", ".join(f"{n} {len(i)}" for n, i in parts) + f"  |  split hash {split.hash[:12]}")
+    gen = f' (generated: {json.dumps(ds.synthetic, sort_keys=True)})' if ds.synthetic else ''
+    p(f'dataset {ds.name} at {ds.root}{gen}')
+    parts = [('train', split.train), ('val', split.val), ('test', split.test)]
+    p(f'clips: {len(ds)}  |  split {split.method} (seed {split.seed}): '
+      + ', '.join(f'{n} {len(i)}' for n, i in parts) + f'  |  split hash {split.hash[:12]}')
     width = max(len(c) for c in ds.classes) + 2
-    p(f"{'class':<{width}}" + "".join(f"{n:>8}" for n, _ in parts) + f"{'all':>8}")
+    p(f"{'class':<{width}}" + ''.join(f'{n:>8}' for n, _ in parts) + f"{'all':>8}")
     for c, name in enumerate(ds.classes):
         hit = ds.labels[:, c] > 0 if ds.multilabel else ds.labels == c
         counts = [int(hit[i].sum()) for _, i in parts]
-        p(f"{name:<{width}}" + "".join(f"{n:>8}" for n in counts) + f"{int(hit.sum()):>8}")
+        p(f'{name:<{width}}' + ''.join(f'{n:>8}' for n in counts) + f'{int(hit.sum()):>8}')
     if ds.multilabel and len(ds):
         per_clip = collections.Counter(ds.labels.sum(axis=1).tolist())
-        p("classes per clip: " + ", ".join(f"{k}: {v}" for k, v in sorted(per_clip.items())))
-    rates = ", ".join(f"{r} Hz: {n}" for r, n in ds.sample_rates.items())
-    p("sample rates seen: " + (rates or "not checked"))
-    p("channels seen: " + (", ".join(f"{c}: {n}" for c, n in ds.channels.items()) or "not checked"))
+        p('classes per clip: ' + ', '.join(f'{k}: {v}' for k, v in sorted(per_clip.items())))
+    rates = ', '.join(f'{r} Hz: {n}' for r, n in ds.sample_rates.items())
+    p('sample rates seen: ' + (rates or 'not checked'))
+    p('channels seen: ' + (', '.join(f'{c}: {n}' for c, n in ds.channels.items()) or 'not checked'))
     if ds.counts:
-        p("counts: " + ", ".join(f"{k} {v}" for k, v in sorted(ds.counts.items())))
+        p('counts: ' + ', '.join(f'{k} {v}' for k, v in sorted(ds.counts.items())))
     bad = [i for i in ds.issues if i.fatal]
     notes = [i for i in ds.issues if not i.fatal]
-    p(f"problems (skipped): {len(bad)}" if bad else "problems: none")
+    p(f'problems (skipped): {len(bad)}' if bad else 'problems: none')
     for i in bad:
-        p(f"  - {i}")
-    p(f"notes: {len(notes)}")
+        p(f'  - {i}')
+    p(f'notes: {len(notes)}')
     for i in notes[:30]:
-        p(f"  - {i}")
+        p(f'  - {i}')
     if len(notes) > 30:
-        p(f"  ... and {len(notes) - 30} more notes")
+        p(f'  ... and {len(notes) - 30} more notes')
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="data.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog='data.py', formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Datasets for class-incremental audio classification: inspect a dataset, generate a "
         "synthetic one in the real layout, or build the feature cache. 'data.py <command> --help' "
         "lists each command's flags.",
-        epilog="examples:\n"
-        "  python data.py synth --kind audioset --out data/audioset_synth --seed 0\n"
-        "  python data.py stats --data audioset --root data/audioset_synth\n"
-        "  python data.py cache --data audioset --root data/audioset_synth --cache cache\n"
-        "  python data.py stats --data urbansound8k --root ~/UrbanSound8K --split official --skip-bad\n"
-        "exit status: 0 ok, 2 data problems (listed on stderr, one line each)")
-    sub = parser.add_subparsers(dest="command", required=True)
+        epilog='examples:\n'
+        '  python data.py synth --kind audioset --out data/audioset_synth --seed 0\n'
+        '  python data.py stats --data audioset --root data/audioset_synth\n'
+        '  python data.py cache --data audioset --root data/audioset_synth --cache cache\n'
+        '  python data.py stats --data urbansound8k --root ~/UrbanSound8K --split official --skip-bad\n'
+        'exit status: 0 ok, 2 data problems (listed on stderr, one line each)')
+    sub = parser.add_subparsers(dest='command', required=True)
 
     def common(sp):
-        sp.add_argument("--data", required=True, choices=DATASETS, help="dataset layout to read")
-        sp.add_argument("--root", required=True,
-                        help="dataset folder (as unpacked / downloaded, or made by synth)")
-        sp.add_argument("--skip-bad", action="store_true",
-                        help="skip and count bad files and rows instead of stopping with the list of "
-                             "problems")
+        sp.add_argument('--data', required=True, choices=DATASETS, help='dataset layout to read')
+        sp.add_argument('--root', required=True,
+                        help='dataset folder (as unpacked / downloaded, or made by synth)')
+        sp.add_argument('--skip-bad', action='store_true',
+                        help='skip and count bad files and rows instead of stopping with the list of '
+                             'problems')
 
-    sp = sub.add_parser("stats", help="per-class clip counts per split, problems, sample rates")
+    sp = sub.add_parser('stats', help='per-class clip counts per split, problems, sample rates')
     common(sp)
-    sp.add_argument("--split", choices=["grouped", "official", "random"], default=None,
-                    help="split to count (default: grouped; audioset: official train/eval)")
-    sp.add_argument("--split-seed", type=int, default=0,
-                    help="seed of the grouped / random split (default 0)")
-    sp.add_argument("--save-split", default=None, metavar="JSON",
-                    help="also write the split (keys + hash) here")
-    sp.add_argument("--no-audio-check", action="store_true",
+    sp.add_argument('--split', choices=['grouped', 'official', 'random'], default=None,
+                    help='split to count (default: grouped; audioset: official train/eval)')
+    sp.add_argument('--split-seed', type=int, default=0,
+                    help='seed of the grouped / random split (default 0)')
+    sp.add_argument('--save-split', default=None, metavar='JSON',
+                    help='also write the split (keys + hash) here')
+    sp.add_argument('--no-audio-check', action='store_true',
                     help="do not open every file's header (faster; bad files then show up when caching)")
 
-    sp = sub.add_parser("synth", help="write a generated dataset in the real on-disk layout")
-    sp.add_argument("--kind", required=True, choices=DATASETS, help="which layout to imitate")
-    sp.add_argument("--out", required=True, help="output folder (created)")
-    sp.add_argument("--seed", type=int, default=0, help="random seed of the clips (default 0)")
-    sp.add_argument("--n-train", type=int, default=1500, help="audioset: training clips (default 1500)")
-    sp.add_argument("--n-eval", type=int, default=500, help="audioset: eval clips (default 500)")
-    sp.add_argument("--seconds", type=float, default=2.0, help="audioset: clip length in s (default 2.0)")
-    sp.add_argument("--missing", type=float, default=0.02,
-                    help="audioset: fraction of clips left without audio, as failed downloads (default 0.02)")
-    sp.add_argument("--speakers", type=int, default=30, help="speechcommands: speakers (default 30)")
-    sp.add_argument("--max-reps", type=int, default=3,
-                    help="speechcommands: each speaker says each word 1..max-reps times (default 3)")
-    sp.add_argument("--clips-per-class", type=int, default=60,
-                    help="urbansound8k: clips per class (default 60)")
+    sp = sub.add_parser('synth', help='write a generated dataset in the real on-disk layout')
+    sp.add_argument('--kind', required=True, choices=DATASETS, help='which layout to imitate')
+    sp.add_argument('--out', required=True, help='output folder (created)')
+    sp.add_argument('--seed', type=int, default=0, help='random seed of the clips (default 0)')
+    sp.add_argument('--n-train', type=int, default=1500, help='audioset: training clips (default 1500)')
+    sp.add_argument('--n-eval', type=int, default=500, help='audioset: eval clips (default 500)')
+    sp.add_argument('--seconds', type=float, default=2.0, help='audioset: clip length in s (default 2.0)')
+    sp.add_argument('--missing', type=float, default=0.02,
+                    help='audioset: fraction of clips left without audio, as failed downloads (default 0.02)')
+    sp.add_argument('--speakers', type=int, default=30, help='speechcommands: speakers (default 30)')
+    sp.add_argument('--max-reps', type=int, default=3,
+                    help='speechcommands: each speaker says each word 1..max-reps times (default 3)')
+    sp.add_argument('--clips-per-class', type=int, default=60,
+                    help='urbansound8k: clips per class (default 60)')
 
-    sp = sub.add_parser("cache", help="compute the features of every clip once (parallel, resumable)")
+    sp = sub.add_parser('cache', help='compute the features of every clip once (parallel, resumable)')
     common(sp)
-    sp.add_argument("--cache", required=True,
-                    help="cache folder (one sub-folder per dataset and front-end config)")
-    sp.add_argument("--frontend", choices=sorted(FRONTENDS), default=None,
-                    help="front end (default: panns for real audioset, logmel16k for generated audioset, "
-                         "urbansound8k / speechcommands for those)")
-    sp.add_argument("--workers", type=int, default=None, help="processes (default: all CPU cores)")
+    sp.add_argument('--cache', required=True,
+                    help='cache folder (one sub-folder per dataset and front-end config)')
+    sp.add_argument('--frontend', choices=sorted(FRONTENDS), default=None,
+                    help='front end (default: panns for real audioset, logmel16k for generated audioset, '
+                         'urbansound8k / speechcommands for those)')
+    sp.add_argument('--workers', type=int, default=None, help='processes (default: all CPU cores)')
 
     args = parser.parse_args(argv)
     try:
-        if args.command == "synth":
-            if args.kind == "audioset":
+        if args.command == 'synth':
+            if args.kind == 'audioset':
                 out = synth_audioset(args.out, args.seed, args.n_train, args.n_eval, args.seconds,
                                      args.missing)
-            elif args.kind == "speechcommands":
+            elif args.kind == 'speechcommands':
                 out = synth_speechcommands(args.out, args.seed, args.speakers, args.max_reps)
             else:
                 out = synth_urbansound8k(args.out, args.seed, args.clips_per_class)
-            n_files = sum(1 for _ in Path(out).rglob("*") if _.is_file())
-            print(f"wrote {n_files} files to {out}")
-        elif args.command == "stats":
+            n_files = sum(1 for _ in Path(out).rglob('*') if _.is_file())
+            print(f'wrote {n_files} files to {out}')
+        elif args.command == 'stats':
             ds = load_dataset(args.data, args.root, skip_bad=args.skip_bad,
                               check_audio=not args.no_audio_check)
             split = make_split(ds, args.split, args.split_seed)
             print_stats(ds, split)
             if args.save_split:
                 save_split(split, ds, args.save_split)
-                print(f"split written to {args.save_split}")
-        elif args.command == "cache":
+                print(f'split written to {args.save_split}')
+        elif args.command == 'cache':
             ds, cache = prepare(args.data, args.root, args.cache, args.frontend, args.skip_bad, args.workers)
             s = cache.stats
             print(f"cache {cache.folder}: {len(ds)} clips of {cache.shape[0]} x {cache.shape[1]} float16 "
@@ -1989,10 +1989,10 @@ def main(argv=None):
                   f"re-hashed {s['rehashed']}, skipped bad {ds.counts.get('skipped_bad', 0)}; "
                   f"{s['seconds']:.1f} s")
     except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f'error: {e}', file=sys.stderr)
         return 2
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     sys.exit(main())
