@@ -9,6 +9,14 @@ Multi-label side (spec: multilabel_cil.md, "Metrics"):
 Single-label side (spec: kws_cil.md, section 4):
     accuracy, group_accuracies, old_new_accuracy, avg_incremental, avg_including_base,
     forgetting, bwt, kws_summary.
+Reports, the papers' tables and figures built from the metrics above (results = the
+per-seed metrics dicts that cil.py saves as metrics.json):
+    pct (a value, or mean +- std over seeds, in percent);
+    multi-label: table1, table2 (markdown text), figures (Figures 3 and 4 as PNG);
+    single-label: loss_name, kws_scalars, kws_table1, kws_table2 (markdown text; kws_table2 also
+    returns every scalar per row for a JSON file), kws_figures (Figures 4 and 5 as PNG).
+    Tables return text and write nothing; figure functions only save PNGs into the folder they
+    are given and import matplotlib themselves (it is needed for figures only).
 
 Conventions
 -----------
@@ -29,6 +37,9 @@ Conventions
     - NaN scores raise ValueError (a diverged model should not silently score).
 """
 
+import collections
+from pathlib import Path
+
 import numpy as np
 
 __all__ = [
@@ -37,6 +48,8 @@ __all__ = [
     "multilabel_phase_record", "forgetting_f1", "table1_averages",
     "accuracy", "group_accuracies", "old_new_accuracy", "avg_incremental", "forgetting_per_group",
     "avg_including_base", "forgetting", "bwt", "kws_summary",
+    "pct", "table1", "table2", "figures",
+    "loss_name", "kws_scalars", "kws_table1", "kws_table2", "kws_figures",
 ]
 
 
@@ -353,3 +366,220 @@ def kws_summary(acc, acc_matrix):
         "forgetting_per_group": forgetting_per_group(acc_matrix),
         "bwt": bwt(acc_matrix),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# reports: the papers' tables and figures
+# --------------------------------------------------------------------------------------------
+# ``results`` maps a row (a method name, or a single-label (heads, K, losses) key) to the list of
+# its runs' metrics dicts, one per seed, as cil.py saves them in metrics.json. Several seeds are
+# printed as "mean +- std" (numpy's population std, ddof = 0).
+def pct(values, digits=1):
+    """Percent of a value, or 'mean +- std' over seeds when given several; '-' when every value is
+    None or nan (None and nan seeds are left out of the mean and std)."""
+    v = np.array([np.nan if x is None else x for x in np.atleast_1d(values)], dtype=float)
+    if np.isnan(v).all():
+        return "-"
+    if len(v) == 1:
+        return f"{100 * v[0]:.{digits}f}"
+    return f"{100 * np.nanmean(v):.{digits}f} +- {100 * np.nanstd(v):.{digits}f}"
+
+
+def table1(results, flags):
+    """Table 1 of the multi-label paper as markdown: one row per method with its loss ticks, F1,
+    Fr, mAP and the authors' binary mAP (means over phases, from each run's 'summary').
+
+    ``flags``: {method: {'indl': bool, 'od': bool, 'fd': bool, 'joint': bool}} (missing keys are
+    False; other keys are ignored). A joint method (AT, retrained on all seen classes) gets no
+    ticks and '-' for forgetting.
+    """
+    lines = ["| Method | IndL | L_OD | L_FD | F1 | Fr | mAP | mAP (binary, authors) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, runs in results.items():
+        f = flags[name]
+        joint = bool(f.get("joint", False))
+        ticks = ["yes" if f.get(k, False) and not joint else "-" for k in ("indl", "od", "fd")]
+        col = {k: [m["summary"][k] for m in runs] for k in ("f1", "fr", "map", "map_binary")}
+        lines.append(f"| {name.upper()} | {' | '.join(ticks)} | {pct(col['f1'])} | "
+                     f"{'-' if joint else pct(col['fr'])} | {pct(col['map'])} | {pct(col['map_binary'])} |")
+    return "\n".join(lines)
+
+
+def table2(results, sizes):
+    """Table 2 of the multi-label paper as markdown: macro F1 on the old, the new and all classes
+    after the last phase. ``sizes`` = classes per phase (base first), for the header's ranges."""
+    n_old, n = sum(sizes[:-1]), sum(sizes)
+    lines = [f"| Method | old (0-{n_old - 1}) | new ({n_old}-{n - 1}) | overall (0-{n - 1}) |",
+             "|---|---|---|---|"]
+    for name, runs in results.items():
+        last = [m["phases"][-1] for m in runs]
+        lines.append(f"| {name.upper()} | {pct([r['f1_old'] for r in last])} | "
+                     f"{pct([r['f1_new'] for r in last])} | {pct([r['f1'] for r in last])} |")
+    return "\n".join(lines)
+
+
+def figures(results, sizes, out_dir, joint=()):
+    """Figure 3 (F1, Fr, mAP per phase per method, means over seeds) and Figure 4 (classifier
+    weight norms after the last phase, IFD vs IODFD, first seed) of the multi-label paper, saved as
+    figure3.png and figure4.png (Figure 4 only when IFD or IODFD is in ``results``) in ``out_dir``.
+
+    ``joint``: names of joint-training methods (AT), drawn without a forgetting curve.
+    Returns the paths written. Needs matplotlib (`make figures` installs it).
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out_dir = Path(out_dir)
+    paths = []
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for name, runs in results.items():  # mean over seeds
+        phases = range(len(runs[0]["phases"]))
+        f1 = np.mean([[r["f1"] for r in m["phases"]] for m in runs], axis=0)
+        fr = np.mean([m["summary"]["fr_per_phase"] for m in runs], axis=0)
+        mAP = np.mean([[r["map"] for r in m["phases"]] for m in runs], axis=0)
+        axes[0].plot(phases, 100 * f1, marker="o", label=name.upper())
+        if name not in joint:
+            axes[1].plot(phases, 100 * fr, marker="o", label=name.upper())
+        axes[2].plot(phases, 100 * mAP, marker="o", label=name.upper())
+    for ax, title in zip(axes, ("(a) F1 (%)", "(b) Fr (%)", "(c) mAP (%)")):
+        ax.set_title(title)
+        ax.set_xlabel("phase")
+        ax.set_xticks(range(len(sizes)))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(out_dir / "figure3.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    pair = [n for n in ("ifd", "iodfd") if n in results]
+    if pair:
+        fig, axes = plt.subplots(1, len(pair), figsize=(6 * len(pair), 3.5), squeeze=False)
+        for ax, name in zip(axes[0], pair):
+            norms = results[name][0]["phases"][-1]["weight_norms"]  # first seed
+            colors = ["tab:blue"] * sizes[0] + ["tab:orange"] * (len(norms) - sizes[0])
+            ax.bar(range(len(norms)), norms, color=colors)
+            ax.set_title(f"{name.upper()}: classifier weight norms after phase {len(sizes) - 1}\n"
+                         f"(blue: base classes, orange: incremental)")
+            ax.set_xlabel("class")
+        fig.tight_layout()
+        paths.append(out_dir / "figure4.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+    return paths
+
+
+def loss_name(losses):
+    """'ce_n,kd_n' -> 'CE N + KD N', the keyword-spotting paper's row names."""
+    return " + ".join(t.upper().replace("_", " ") for t in losses.split(","))
+
+
+def kws_scalars(runs):
+    """Every scalar of a single-label row's runs (one per seed): {name: {'values': [per seed],
+    'mean', 'std'}}. None and nan values become None (strict JSON: no NaN tokens) and are left
+    out of the mean and std, which are None when no value is left."""
+    last = [m["steps"][-1] for m in runs]
+    per = {"avg_excl_base": [m["summary"]["avg_excl_base"] for m in runs],
+           "avg_incl_base": [m["summary"]["avg_incl_base"] for m in runs],
+           "forgetting": [m["summary"]["forgetting"] for m in runs],
+           "bwt": [m["summary"]["bwt"] for m in runs],
+           "old_acc": [s.get("old_acc") for s in last], "new_acc": [s.get("new_acc") for s in last]}
+    per.update({f"acc_step{t}": [m["acc"][t] for m in runs] for t in range(len(runs[0]["acc"]))})
+    for g in range(len(runs[0]["summary"]["forgetting_per_group"])):
+        per[f"forgetting_group{g}"] = [m["summary"]["forgetting_per_group"][g] for m in runs]
+    out = {}
+    for key, values in per.items():
+        v = np.array([np.nan if x is None else x for x in values], dtype=float)
+        values = [None if np.isnan(x) else float(x) for x in v]
+        out[key] = {"values": values, "mean": None if np.isnan(v).all() else float(np.nanmean(v)),
+                    "std": None if np.isnan(v).all() else float(np.nanstd(v))}
+    return out
+
+
+def kws_table1(timing, *, epochs_timed, batching, device_text):
+    """Table 1 of the keyword-spotting paper as markdown: training time per epoch of multitask
+    base training. ``timing``: [(heads text, mean seconds, std seconds)], one row each;
+    ``epochs_timed``: epochs averaged per row; ``batching``: the --mt-batching value;
+    ``device_text``: where it ran, e.g. 'cuda' or 'cpu, 4 threads'."""
+    lines = ["| Heads | Training time per epoch (s) |", "|---|---|"]
+    lines += [f"| {h} | {t:.3f} +- {sd:.3f} |" for h, t, sd in timing]
+    return ("\n".join(lines) + f"\n\n{epochs_timed} timed epochs per row (first epoch dropped), "
+            f"--mt-batching {batching}, device {device_text}.")
+
+
+def kws_table2(results, sizes, seeds, json_path=None):
+    """Table 2 of the keyword-spotting paper: -> (markdown text, scalars).
+
+    ``results``: {(heads, K, losses): [metrics per seed]}, e.g. {('3,2', 14, 'ce_n,ce_o'): [...]};
+    ``sizes``: classes per step (base first), the header shows the cumulative counts; ``seeds``:
+    the seeds asked for (named in the note). The text holds the accuracy per step and Avg (mean
+    over the incremental steps), a note, and a second table (Avg incl. base, forgetting, BWT, old
+    and new accuracy at the last step). ``scalars`` = {'<heads> K<K> <losses>': kws_scalars(runs)}.
+    With ``json_path`` (where the caller saves ``scalars``) the text ends with a line naming it.
+    """
+    counts = np.cumsum(sizes)
+    lines = ["| Losses | " + " | ".join(map(str, counts)) + " | Avg |", "|---" * (len(counts) + 2) + "|"]
+    for (heads, K, losses), runs in results.items():
+        accs = np.array([m["acc"] for m in runs])
+        lines.append(f"| {loss_name(losses)} | " + " | ".join(pct(accs[:, j], 2) for j in range(accs.shape[1])) +
+                     f" | {pct([m['summary']['avg_excl_base'] for m in runs], 2)} |")
+    heads = sorted({h for h, _, _ in results})
+    text = "\n".join(lines) + (f"\n\nheads {', '.join(heads)}, memory {sorted({k for _, k, _ in results})}, "
+                               f"seeds {seeds}; Avg = mean over the incremental steps.")
+    scalars = {f"{h} K{K} {ls}": kws_scalars(runs) for (h, K, ls), runs in results.items()}
+    lines = ["| Losses | Avg incl. base | Forgetting | BWT | old acc (last step) | new acc (last step) |",
+             "|---|---|---|---|---|---|"]
+    for (h, K, losses), runs in results.items():
+        v = scalars[f"{h} K{K} {losses}"]
+        lines.append(f"| {loss_name(losses)} | " + " | ".join(
+            pct(v[key]["values"], 2) for key in ("avg_incl_base", "forgetting", "bwt", "old_acc", "new_acc")) + " |")
+    text += "\n\n" + "\n".join(lines)
+    if json_path is not None:
+        text += f"\n\nEvery scalar per row, mean and std: {json_path}."
+    return text, scalars
+
+
+def kws_figures(results, out_dir):
+    """Figure 5 (Avg vs exemplar memory K, one curve per heads configuration) and Figure 4 (Avg per
+    heads configuration at the memory K with the most configurations, the largest on ties) of the
+    keyword-spotting paper, saved as figure5.png and figure4.png in ``out_dir``; means and std over
+    seeds. ``results``: {(heads, K, losses): [metrics per seed]} of one loss set.
+    Returns the paths written. Needs matplotlib."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out_dir = Path(out_dir)
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+
+    def avg(runs):
+        v = [100 * m["summary"]["avg_excl_base"] for m in runs]
+        return np.mean(v), np.std(v)
+    for heads in sorted({h for h, _, _ in results}, key=lambda h: (h.count(","), h)):
+        pts = sorted((K, *avg(runs)) for (h, K, _), runs in results.items() if h == heads)
+        if len(pts) > 1:
+            ks, mean, std = zip(*pts)
+            ax.errorbar(ks, mean, yerr=std, marker="o", capsize=3, label=f"heads [{heads}]")
+    ax.set_xlabel("exemplars K")
+    ax.set_ylabel("Avg incremental accuracy (%)")
+    ax.set_title("Figure 5: impact of exemplar quantity")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    paths.append(out_dir / "figure5.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    by_k = collections.Counter(K for _, K, _ in results)
+    if by_k:
+        K = max(by_k, key=lambda k: (by_k[k], k))
+        pts = sorted(((h, *avg(runs)) for (h, k, _), runs in results.items() if k == K),
+                     key=lambda p: (p[0].count(","), p[0]))
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.bar([f"[{h}]" for h, _, _ in pts], [v for _, v, _ in pts], yerr=[sd for _, _, sd in pts], capsize=3)
+        ax.set_ylim(max(0, min(v - sd for _, v, sd in pts) - 3), max(v + sd for _, v, sd in pts) + 3)
+        ax.set_ylabel("Avg incremental accuracy (%)")
+        ax.set_title(f"Figure 4: impact of task creation (K = {K})")
+        fig.tight_layout()
+        paths.append(out_dir / "figure4.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+    return paths

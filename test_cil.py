@@ -1014,6 +1014,128 @@ def test_torch_log_mel_agrees_with_numpy_log_mel(panns_golden):
     assert np.abs(ours - ref).max() < 0.05  # dB (measured: float32 rounding only)
 
 
+# ------------------------------------------------------------------ reports: the papers' tables and figures
+def test_evaluate_imports_nothing_of_the_project_nor_torch_nor_matplotlib():
+    code = ("import sys, evaluate; bad = {'torch', 'matplotlib', 'cil', 'methods', 'data', 'models'} & "
+            "set(sys.modules); assert not bad, bad")
+    r = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_pct_one_value_seeds_and_missing():
+    assert ev.pct(0.1234) == "12.3" and ev.pct([0.1234], 2) == "12.34"
+    assert ev.pct([0.1, 0.3]) == "20.0 +- 10.0"  # population std (numpy's default)
+    assert ev.pct([None, 0.5, float("nan"), 0.7], 2) == "60.00 +- 10.00"  # missing seeds left out
+    assert ev.pct([None]) == ev.pct([None, float("nan")]) == "-"
+
+
+def _ml_run(f1, fr, mAP, map_b, last):
+    """A multi-label run's metrics: summary and per-phase records (only the keys the reports read)."""
+    return {"summary": {"f1": f1, "fr": fr, "map": mAP, "map_binary": map_b, "fr_per_phase": [0.0, fr, fr]},
+            "phases": [{"f1": f1, "map": mAP, "f1_old": float("nan"), "f1_new": f1, "weight_norms": [1.0] * 4},
+                       {"f1": f1, "map": mAP, "f1_old": f1, "f1_new": f1, "weight_norms": [1.0] * 6},
+                       dict(last, map=mAP, weight_norms=[1.0, 1.2, 0.9, 1.1, 1.5, 1.6, 1.4, 1.7])]}
+
+
+ML_RESULTS = {
+    "iod": [_ml_run(0.5, 0.1, 0.6, 0.4, {"f1": 0.5, "f1_old": 0.4, "f1_new": 0.8}),
+            _ml_run(0.7, 0.3, 0.8, 0.6, {"f1": 0.7, "f1_old": 0.6, "f1_new": 0.9})],
+    "ft": [_ml_run(0.25, 0.5, 0.35, 0.3, {"f1": 0.25, "f1_old": 0.1, "f1_new": 0.75})],
+    "at": [_ml_run(0.9, float("nan"), 0.95, 0.85, {"f1": 0.9, "f1_old": 0.9, "f1_new": 0.9})],
+}
+
+
+def test_table1_ticks_seeds_and_no_forgetting_for_joint_training():
+    flags = {"iod": {"indl": True, "od": True, "fd": False, "joint": False}, "ft": {},
+             "at": {"indl": True, "joint": True}}  # a joint method gets no ticks whatever its flags
+    assert ev.table1(ML_RESULTS, flags) == "\n".join([
+        "| Method | IndL | L_OD | L_FD | F1 | Fr | mAP | mAP (binary, authors) |",
+        "|---|---|---|---|---|---|---|---|",
+        "| IOD | yes | yes | - | 60.0 +- 10.0 | 20.0 +- 10.0 | 70.0 +- 10.0 | 50.0 +- 10.0 |",
+        "| FT | - | - | - | 25.0 | 50.0 | 35.0 | 30.0 |",
+        "| AT | - | - | - | 90.0 | - | 95.0 | 85.0 |"])
+    # the flags cil.py passes: methods.METHODS as dicts (extra keys such as 'freeze' are ignored)
+    asdict = {n: {k: getattr(methods.METHODS[n], k) for k in ("indl", "od", "fd", "freeze", "joint")}
+              for n in ML_RESULTS}
+    assert ev.table1(ML_RESULTS, asdict) == ev.table1(ML_RESULTS, flags)
+
+
+def test_table2_header_ranges_and_last_phase():
+    assert ev.table2(ML_RESULTS, [4, 2, 2]) == "\n".join([
+        "| Method | old (0-5) | new (6-7) | overall (0-7) |",
+        "|---|---|---|---|",
+        "| IOD | 50.0 +- 10.0 | 85.0 +- 5.0 | 60.0 +- 10.0 |",
+        "| FT | 10.0 | 75.0 | 25.0 |",
+        "| AT | 90.0 | 90.0 | 90.0 |"])
+    assert ev.table2(ML_RESULTS, [30, 5]).splitlines()[0] == "| Method | old (0-29) | new (30-34) | overall (0-34) |"
+
+
+def test_kws_table1_text():
+    text = ev.kws_table1([("[3]", 1.23456, 0.01), ("[3, 2]", 2.5, 0.1236)], epochs_timed=2, batching="mixed",
+                         device_text="cpu, 4 threads")
+    assert text == ("| Heads | Training time per epoch (s) |\n|---|---|\n| [3] | 1.235 +- 0.010 |\n"
+                    "| [3, 2] | 2.500 +- 0.124 |\n\n"
+                    "2 timed epochs per row (first epoch dropped), --mt-batching mixed, device cpu, 4 threads.")
+
+
+def _kws_run(acc, acc_matrix, old_acc):
+    return {"acc": acc, "acc_matrix": acc_matrix, "summary": ev.kws_summary(acc, acc_matrix),
+            "steps": [{"old_acc": None, "new_acc": acc[0]}, {"old_acc": 0.5, "new_acc": 0.7},
+                      {"old_acc": old_acc, "new_acc": 0.6}]}
+
+
+def test_kws_table2_rows_note_and_scalars():
+    runs_a = [_kws_run([0.9, 0.7, 0.5], [[0.9], [0.6, 0.8], [0.4, 0.5, 0.6]], 0.45),
+              _kws_run([0.8, 0.6, 0.4], [[0.8], [0.7, 0.5], [0.3, 0.4, 0.5]], None)]
+    runs_b = [_kws_run([0.9, 0.8, 0.7], [[0.9], [0.8, 0.8], [0.7, 0.7, 0.7]], 0.7)]
+    results = {("3,2", 14, "ce_n,kd_o"): runs_a, ("3", 20, "ce_n"): runs_b}
+    text, scalars = ev.kws_table2(results, [3, 2, 2], [0, 1])
+    assert text == "\n".join([
+        "| Losses | 3 | 5 | 7 | Avg |",
+        "|---|---|---|---|---|",
+        "| CE N + KD O | 85.00 +- 5.00 | 65.00 +- 5.00 | 45.00 +- 5.00 | 55.00 +- 5.00 |",
+        "| CE N | 90.00 | 80.00 | 70.00 | 75.00 |",
+        "",
+        "heads 3, 3,2, memory [14, 20], seeds [0, 1]; Avg = mean over the incremental steps.",
+        "",
+        "| Losses | Avg incl. base | Forgetting | BWT | old acc (last step) | new acc (last step) |",
+        "|---|---|---|---|---|---|",
+        "| CE N + KD O | 65.00 +- 5.00 | 35.00 +- 5.00 | -35.00 +- 5.00 | 45.00 +- 0.00 | 60.00 +- 0.00 |",
+        "| CE N | 80.00 | 15.00 | -15.00 | 70.00 | 60.00 |"])
+    assert list(scalars) == ["3,2 K14 ce_n,kd_o", "3 K20 ce_n"]
+    row = scalars["3,2 K14 ce_n,kd_o"]
+    assert set(row) == {"avg_excl_base", "avg_incl_base", "forgetting", "bwt", "old_acc", "new_acc",
+                        "acc_step0", "acc_step1", "acc_step2", "forgetting_group0", "forgetting_group1"}
+    per_seed = {"avg_excl_base": [0.6, 0.5], "forgetting": [0.4, 0.3], "bwt": [-0.4, -0.3], "acc_step1": [0.7, 0.6],
+                "forgetting_group0": [0.5, 0.5], "forgetting_group1": [0.3, 0.1]}
+    for key, values in per_seed.items():
+        assert row[key]["values"] == pytest.approx(values), key
+        values = row[key]["values"]
+        assert row[key]["mean"] == np.mean(values) and row[key]["std"] == np.std(values), key
+    assert row["old_acc"] == {"values": [0.45, None], "mean": 0.45, "std": 0.0}  # a missing seed is None,
+    # left out of the mean and std (the table prints such a row as "45.00 +- 0.00")
+    json.dumps(scalars, allow_nan=False)  # strict JSON
+    with_path, _ = ev.kws_table2(results, [3, 2, 2], [0, 1], json_path=Path("res") / "kws-table2.json")
+    assert with_path == text + f"\n\nEvery scalar per row, mean and std: {Path('res') / 'kws-table2.json'}."
+    assert ev.loss_name("ce_n,ce_o,kd_n,kd_o") == "CE N + CE O + KD N + KD O"
+
+
+def test_report_figures_write_pngs(tmp_path):
+    pytest.importorskip("matplotlib")
+    paths = ev.figures(ML_RESULTS, [4, 2, 2], tmp_path, joint={"at"})
+    assert [p.name for p in paths] == ["figure3.png"]  # Figure 4 needs IFD or IODFD
+    paths = ev.figures(dict(ML_RESULTS, ifd=ML_RESULTS["ft"]), [4, 2, 2], str(tmp_path), joint={"at"})
+    assert [p.name for p in paths] == ["figure3.png", "figure4.png"]
+    runs = lambda *avgs: [{"summary": {"avg_excl_base": a}} for a in avgs]
+    kws = {("3", 4, "ce_n"): runs(0.5, 0.6), ("3", 14, "ce_n"): runs(0.7, 0.72),
+           ("3,2", 14, "ce_n"): runs(0.75, 0.8)}
+    (tmp_path / "kws").mkdir()
+    kpaths = ev.kws_figures(kws, tmp_path / "kws")
+    assert [p.name for p in kpaths] == ["figure5.png", "figure4.png"]
+    for p in paths + kpaths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.parent in (tmp_path, tmp_path / "kws")
+
+
 # =============================================================================
 # data.py: generated datasets in the three real layouts, loaders, splits, phases, feature cache, bad input
 
