@@ -292,11 +292,21 @@ def select_random(indices, m, seed, class_id):
     return indices[np.random.RandomState(seed * 1000 + class_id).permutation(len(indices))[:m]]
 
 
-def select_herding(embeddings, m):
+def select_herding(embeddings, m, normalize_mean=True):
     """iCaRL herding: positions of m items, in selection order, whose running mean of L2-normalised
-    embeddings stays closest to the class mean: argmin_i || mu - (sum_selected + phi_i) / k ||."""
+    embeddings stays closest to the class mean: argmin_i || mu - (sum_selected + phi_i) / k || over
+    the items not yet selected.
+
+    normalize_mean=True: mu is the mean of the phi_i scaled to unit length (kws_cil.md 2.6).
+    normalize_mean=False: mu is the plain mean of the phi_i, as iCaRL's released code has it (its
+    walk w += mu - phi_pick, argmax <w, phi_i>, is this argmin because every phi_i has unit length).
+    The first pick is the same; later ones can differ, since |mu| < 1 unless all phi_i coincide.
+    Not reproduced: iCaRL's walk may land on an item it already holds (nothing is added, but w
+    moves on); here a selected item is never a candidate again."""
     phi = F.normalize(torch.as_tensor(embeddings, dtype=torch.float64), dim=1)
-    mu = F.normalize(phi.mean(0), dim=0)
+    mu = phi.mean(0)
+    if normalize_mean:
+        mu = F.normalize(mu, dim=0)
     chosen, running = [], torch.zeros_like(mu)
     available = torch.ones(len(phi), dtype=torch.bool)
     for k in range(1, min(m, len(phi)) + 1):

@@ -1906,6 +1906,50 @@ def test_herding_picks_the_known_best_exemplars():
     assert order.tolist() == chosen
 
 
+def _herding_by_definition(emb, m, normalize_mean):
+    """numpy, one candidate at a time: argmin over unselected i of || mu - (sum_selected + phi_i) / k ||,
+    mu the mean of the unit-length phi, scaled to unit length or not."""
+    phi = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    mu = phi.mean(0)
+    if normalize_mean:
+        mu = mu / np.linalg.norm(mu)
+    chosen = []
+    for k in range(1, m + 1):
+        dist = {i: np.linalg.norm(mu - (phi[chosen].sum(0) + phi[i]) / k) for i in range(len(phi)) if i not in chosen}
+        best = sorted(dist, key=dist.get)
+        assert len(best) == 1 or dist[best[1]] - dist[best[0]] > 1e-2  # no near tie decides the case
+        chosen.append(best[0])
+    return chosen
+
+
+def test_herding_mean_normalized_by_default_and_icarls_plain_mean_on_request():
+    # the default is the order select_herding gave before the keyword existed
+    emb = np.array([[1.0, 0.2], [0.2, 1.0], [3.0, 3.0], [1.0, -0.9], [-0.5, 1.0]])
+    assert methods.select_herding(emb, 5).tolist() == [2, 0, 1, 4, 3]
+    assert np.array_equal(methods.select_herding(emb, 5, normalize_mean=True), methods.select_herding(emb, 5))
+    # five directions at 0, 30, -40, 150 and -140 degrees (lengths 2, 0.5, 1, 3, 1.5): they spread
+    # around the circle, so the plain mean of the unit vectors is short (|mu| = 0.21). Both pick
+    # item 0 first. Then the unit-length target asks for a running mean that stays long, so its
+    # neighbour at -40 degrees (item 2) comes next; the short plain mean asks for one near the
+    # origin, so an item on the far side of the circle (item 4, -140 degrees) comes next.
+    emb = np.array([[2.0, 0.0], [0.433, 0.25], [0.766, -0.643], [-2.598, 1.5], [-1.149, -0.964]])
+    normalized = methods.select_herding(emb, 5)
+    plain = methods.select_herding(emb, 5, normalize_mean=False)
+    assert normalized.tolist() == _herding_by_definition(emb, 5, True) == [0, 2, 1, 4, 3]
+    assert plain.tolist() == _herding_by_definition(emb, 5, False) == [0, 4, 1, 3, 2]
+    assert plain.dtype == normalized.dtype == np.int64
+    # iCaRL's released form of the plain-mean variant: w = mu, pick argmax <w, phi_i> over every
+    # item, w += mu - phi_pick. Its first three steps are our first three picks; its fourth lands on
+    # item 4 again (iCaRL records nothing then and walks on), which our rule, choosing among the
+    # unselected items only, does not reproduce (README, Fidelity notes)
+    phi = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    w, steps = phi.mean(0), []
+    for _ in range(4):
+        steps.append(int(np.argmax(phi @ w)))
+        w = w + phi.mean(0) - phi[steps[-1]]
+    assert steps == plain[:3].tolist() + [4]
+
+
 def test_memory_batches_cycle_without_dropping():
     mb = methods.memory_batches(10, 5, 64, seed=0)
     assert all(len(b) == 10 for b in mb) and all(sorted(b) == list(range(10)) for b in mb)
