@@ -965,7 +965,7 @@ def _cache_job(job):
     return i, np.clip(x, -65000, 65000).astype(np.float16), digest, sr, None
 
 
-def _hms(seconds):
+def hms(seconds):
     seconds = int(round(seconds))
     return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
 
@@ -988,7 +988,7 @@ class _Progress:
         rate = self.done / max(now - self.t0, 1e-9)
         eta = (self.total - self.done) / max(rate, 1e-9)
         msg = (f'{self.label}: {self.done}/{self.total} {self.unit}, {rate:.1f} {self.unit}/s, '
-               f'elapsed {_hms(now - self.t0)}, ETA {_hms(eta)}')
+               f'elapsed {hms(now - self.t0)}, ETA {hms(eta)}')
         sys.stderr.write(('\r' + msg + '  ' + ('\n' if final else '')) if self.tty else msg + '\n')
         sys.stderr.flush()
 

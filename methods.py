@@ -1,18 +1,27 @@
 """
-The losses of every method of both papers, each a few lines next to its equation.
+Every method of both papers: its loss next to its equation, and each learner's whole training loop.
 
 Multi-label CIL (Mulimani & Mesaros, "Class-incremental learning for multi-label audio
 classification"): FT, FE, IndL, OD, IOD, IFD, IODFD, AT. Defaults follow the authors' released code
 (mulimani/CIL-ML-Audio, main_audioset.py), as shared/spec/multilabel_cil.md decides.
-
-Single-label CIL with exemplars (Ma et al., multitask base training; incremental step of Mittal et
-al., "Essentials for class incremental learning"): CE N, KD N, CE O, KD O.
-
-One training loop serves every method (`train_epoch`): a method only says which logits the BCE
-sees, which distillation terms apply and what is frozen. Each step runs ONE forward of the current
+`train_multilabel` trains one phase of any of them: a method only says which logits the BCE sees,
+which distillation terms apply and what is frozen. Each step runs ONE forward of the current
 learner (logits and features together) and at most one of the frozen previous learner (none with a
 teacher cache).
+
+Single-label CIL with exemplars (Ma et al., multitask base training; incremental step of Mittal et
+al., "Essentials for class incremental learning"): CE N, KD N, CE O, KD O. `train_base` is the
+multitask base step, `mittal_step` one incremental step with the exemplar memory.
+
+This file needs torch and numpy only (plus models.py's learners, passed in). It reads no file and
+writes none: the caller hands in features, a resume state and an `on_epoch(state)` callback that
+checkpoints and logs (cil.py does that).
 """
+import copy
+import hashlib
+import itertools
+import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +40,7 @@ class Method:
     fd: bool = False     # feature distillation on the backbone features, Eq. 3
     freeze: bool = False  # FE: backbone and old classifier rows frozen after phase 0
     joint: bool = False  # AT: a fresh learner trained on all seen classes every phase
+    bce: bool = True     # the BCE of Eq. 1 in incremental phases (False: distillation alone, an ablation)
 
 
 METHODS = {
@@ -91,7 +101,7 @@ def adaptive_lambda(n_seen, n_new, base=5.0, power=0.66, const=False):
     return base if const else base * (n_seen / n_new) ** power
 
 
-def multilabel_loss(method, logits, targets, n_new, feats=None, teacher_logits=None, teacher_feats=None,
+def multilabel_loss(method, logits, targets, n_new, *, feats=None, teacher_logits=None, teacher_feats=None,
                     pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False):
     """Loss of one incremental step, Eq. 4: L = L_BCE + lambda * L_OD + L_FD (terms by `method`).
 
@@ -101,12 +111,14 @@ def multilabel_loss(method, logits, targets, n_new, feats=None, teacher_logits=N
     logit, though only the new rows can move. Returns (total, {term name: value}).
     """
     n_old = logits.shape[1] - n_new
+    terms = {}
     if method.indl or n_old == 0:
-        bce = bce_loss(logits[:, n_old:], targets, pos_weight)  # Eq. 1 over z_new only
+        terms['bce'] = bce_loss(logits[:, n_old:], targets, pos_weight)  # Eq. 1 over z_new only
     else:  # old-class targets are 0: the only information the current data holds about them
         full = torch.cat([targets.new_zeros(targets.shape[0], n_old), targets], dim=1)
-        bce = bce_loss(logits, full, pos_weight)
-    terms = {'bce': bce}
+        terms['bce'] = bce_loss(logits, full, pos_weight)
+    if n_old and not method.bce:  # an ablation: the distillation terms alone
+        del terms['bce']
     if n_old and method.od:
         terms['od'] = lam * od_loss(logits[:, :n_old], teacher_logits, T)  # Eq. 2
     if n_old and method.fd:
@@ -117,12 +129,12 @@ def multilabel_loss(method, logits, targets, n_new, feats=None, teacher_logits=N
 # -----------------------------------------------------------------------------
 # Single-label losses (Mittal et al.'s incremental step; Table 2 of Ma et al. switches the terms)
 
-KWS_TERMS = ('ce_n', 'kd_n', 'ce_o', 'kd_o')
+MITTAL_TERMS = ('ce_n', 'kd_n', 'ce_o', 'kd_o')
 
 
-def kws_loss(terms, logits_n, y_n, n_old, logits_o=None, y_o=None, teacher_n=None, teacher_o=None,
+def mittal_loss(terms, logits_n, y_n, n_old, *, logits_o=None, y_o=None, teacher_n=None, teacher_o=None,
              lam=1.0, T=2.0, ce_new_logits='new'):
-    """L = CE N + CE O + lambda * (KD N + KD O), each term switchable (`terms`, a subset of KWS_TERMS).
+    """L = CE N + CE O + lambda * (KD N + KD O), each term switchable (`terms`, a subset of MITTAL_TERMS).
 
     CE N: new-class batch, cross-entropy over the new logits only (ce_new_logits='new', Mittal's
           separated softmax) or over all logits ('all').
@@ -144,7 +156,12 @@ def kws_loss(terms, logits_n, y_n, n_old, logits_o=None, y_o=None, teacher_n=Non
 
 
 # -----------------------------------------------------------------------------
-# The training loop (multi-label; the keyword-spotting step reuses its pieces)
+# Pieces both learners use: seeds, batches, the optimiser, the frozen teacher, scores, early stopping
+
+def seed_of(*parts):
+    """A 31-bit seed derived from its parts (the same on every machine and every resume)."""
+    return int.from_bytes(hashlib.sha1(repr(parts).encode()).digest()[:4], 'little') & 0x7FFFFFFF
+
 
 def index_batches(n, batch_size, seed):
     """A seeded shuffle of range(n) cut into batches (the last one may be smaller)."""
@@ -176,12 +193,105 @@ def balanced_batches(targets, batch_size, seed):
     return out
 
 
+def sgd(model, lr, *, momentum=0.9, weight_decay=5e-4):
+    """SGD over the parameters that train (frozen ones get no momentum and no weight decay)."""
+    return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr, momentum=momentum,
+                           weight_decay=weight_decay)
+
+
 def make_optimizer(model, lr, epochs, momentum=0.9, weight_decay=5e-4, eta_min=1e-4):
     """SGD over the trainable parameters + CosineAnnealingLR over the phase's epochs (authors' code)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = sgd(model, lr, momentum=momentum, weight_decay=weight_decay)
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=eta_min)
 
+
+def sgd_step(optimizer, loss, terms, sums):
+    """One optimiser step on `loss`; adds each term's value to `sums` (on the device: no sync per step)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    for k, v in terms.items():
+        sums[k] = sums.get(k, 0.0) + v.detach()
+
+
+def check_finite(terms, where):
+    """Stop with one line naming the epoch and the loss term when a term is NaN or infinite."""
+    bad = [name for name, v in terms.items() if not math.isfinite(v)]
+    if bad:
+        raise FloatingPointError(f'{where}: loss term {", ".join(bad)} is {terms[bad[0]]}; lower the learning rate '
+                                 f'or check the input features')
+
+
+def frozen_copy(model):
+    """The previous learner as a teacher: a copy in eval mode that gets no gradient."""
+    teacher = copy.deepcopy(model).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+def fits(nbytes, device, share=0.3):
+    """Whether nbytes fit in `share` of the free memory of a CUDA device."""
+    return device.type == 'cuda' and nbytes < share * torch.cuda.mem_get_info(device)[0]
+
+
+@torch.no_grad()
+def predict(model, x, batch_size, device, sigmoid=True):
+    """Scores of the model on every clip of x: sigmoid probabilities (multi-label) or raw logits."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch_size):
+        z, _ = model(x[i:i + batch_size].to(device).float())
+        out.append(torch.sigmoid(z) if sigmoid else z)
+    return torch.cat(out).float().cpu().numpy()
+
+
+def accuracy(model, x, y, device, batch_size=256):
+    """Top-1 accuracy of the model over all its outputs (the early-stopping criterion)."""
+    logits = predict(model, x, batch_size, device, sigmoid=False)
+    return float(np.mean(logits.argmax(1) == np.asarray(y)))
+
+
+def fit(model, optimizer, scheduler, epoch_fn, val_fn, *, max_epochs, patience, tag, resume=None, on_epoch=None):
+    """Train up to max_epochs with early stopping on val_fn() (strictly better = improvement; patience
+    None = no early stopping), restoring the best weights at the end. epoch_fn(epoch) trains one
+    epoch and returns its loss terms. resume: a state given earlier to on_epoch(state); one of the
+    same tag continues after its epoch (others are ignored). Returns (best val accuracy, epochs run)."""
+    start, best, best_state, wait = 0, -1.0, None, 0
+    if resume is not None and resume.get('tag') == tag:
+        model.load_state_dict(resume['model'])
+        optimizer.load_state_dict(resume['optimizer'])
+        if scheduler is not None:
+            scheduler.load_state_dict(resume['scheduler'])
+        start, best, best_state, wait = resume['epoch'], resume['best'], resume['best_state'], resume['wait']
+    ran = start
+    for epoch in range(start, max_epochs):
+        if patience is not None and wait >= patience:
+            break
+        ran = epoch + 1
+        t0 = time.time()
+        terms = epoch_fn(epoch)
+        check_finite(terms, f'{tag}, epoch {epoch + 1}')
+        if scheduler is not None:
+            scheduler.step()
+        acc = val_fn()
+        if acc > best:
+            best, best_state, wait = acc, copy.deepcopy(model.state_dict()), 0
+        else:
+            wait += 1
+        if on_epoch is not None:
+            on_epoch(dict(tag=tag, epoch=epoch + 1, max_epochs=max_epochs, model=model.state_dict(),
+                          optimizer=optimizer.state_dict(),
+                          scheduler=scheduler.state_dict() if scheduler is not None else None,
+                          best=best, best_state=best_state, wait=wait, terms=terms, val=acc,
+                          seconds=time.time() - t0))
+    if patience is not None and best_state is not None:
+        model.load_state_dict(best_state)
+    return best, ran
+
+
+# -----------------------------------------------------------------------------
+# The multi-label learner: one phase of any of the eight methods
 
 def prepare_phase(model, method, phase, n_new):
     """Before training phase k >= 1: grow the classifier by n_new rows; FE also freezes the backbone
@@ -212,15 +322,6 @@ def teacher_outputs(teacher, x, batch_size, device, store=None):
     return logits, feats
 
 
-def sgd_step(optimizer, loss, terms, sums):
-    """One optimiser step on `loss`; adds each term's value to `sums` (on the device: no sync per step)."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    for k, v in terms.items():
-        sums[k] = sums.get(k, 0.0) + v.detach()
-
-
 def replay_bce(logits_old, targets, known, pos_weight=None):
     """Exemplar replay for the multi-label learner (not in the paper): BCE over the old logits of a
     memory batch, counted only where the label is known (the classes of the phase the clip was
@@ -230,12 +331,37 @@ def replay_bce(logits_old, targets, known, pos_weight=None):
     return loss / known.sum().clamp_min(1)
 
 
-def train_epoch(model, method, x, y, batches, optimizer, device, n_new, teacher=None, teacher_cache=None,
-                pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False, memory=None):
+def multilabel_exemplars(phases, k, K, seed):
+    """Exemplars of the old classes for phase k (--memory K; not in the paper): m = K // n_seen clips per
+    old class, a prefix of a seeded permutation of the clips that carried it in its own phase (so
+    the memory only shrinks by truncation). Each clip keeps the labels it was learned with: the
+    classes of that phase (`known`); other columns are masked out of the replay loss.
+    phases: data.Phase-like objects (train, train_y, n_old, n_seen, seen_classes).
+    Returns (dataset clip indices, targets (n, n_old), known (n, n_old))."""
+    ph = phases[k]
+    m = memory_quota(K, ph.n_seen)
+    rows = {}
+    for p in phases[:k]:
+        for j in range(p.n_old, p.n_seen):
+            pool = np.flatnonzero(p.train_y[:, j] > 0)
+            for i in select_random(pool, m, seed, int(p.seen_classes[j])):
+                zeros = (np.zeros(ph.n_old, np.float32), np.zeros(ph.n_old, np.float32))
+                t, known = rows.setdefault(int(p.train[i]), zeros)
+                t[p.n_old:p.n_seen], known[p.n_old:p.n_seen] = p.train_y[i, p.n_old:p.n_seen], 1.0
+    clips = sorted(rows)
+    targets = torch.from_numpy(np.stack([rows[c][0] for c in clips]))
+    known = torch.from_numpy(np.stack([rows[c][1] for c in clips]))
+    return clips, targets, known
+
+
+def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teacher=None, teacher_cache=None,
+                pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False, fd_forward='single', memory=None):
     """One epoch of one method over the batches (index arrays into x, y). x: (N, T, F) tensor (any
-    float dtype, on CPU or `device`); y: (N, n_new) targets. memory: optional (x, targets, known,
-    batches) of exemplars of old classes, replayed with `replay_bce` (one more forward per step).
-    Returns the mean of each loss term."""
+    float dtype, on CPU or `device`); y: (N, n_new) targets. fd_forward='authors': L_FD takes the
+    features of a second training-mode forward of the learner, as the authors' step does (BatchNorm
+    statistics updated twice, an independent dropout mask); 'single' reuses the one forward.
+    memory: optional (x, targets, known, batches) of exemplars of old classes, replayed with
+    `replay_bce` (one more forward per step). Returns the mean of each loss term."""
     model.train()
     needs_teacher = method.od or method.fd
     sums = {}
@@ -251,8 +377,11 @@ def train_epoch(model, method, x, y, batches, optimizer, device, n_new, teacher=
             else:
                 with torch.no_grad():
                     t_logits, t_feats = teacher(xb)
-        loss, terms = multilabel_loss(method, logits, yb, n_new, feats, t_logits, t_feats, pos_weight, lam, T,
-                                      fd_per_sample)
+            if method.fd and fd_forward == 'authors':
+                _, feats = model(xb)
+        loss, terms = multilabel_loss(method, logits, yb, n_new, feats=feats, teacher_logits=t_logits,
+                                      teacher_feats=t_feats, pos_weight=pos_weight, lam=lam, T=T,
+                                      fd_per_sample=fd_per_sample)
         if memory is not None:
             mx, my, mknown, mbatches = memory
             m = torch.as_tensor(mbatches[step])
@@ -263,15 +392,80 @@ def train_epoch(model, method, x, y, batches, optimizer, device, n_new, teacher=
     return {k: (v / max(len(batches), 1)).item() for k, v in sums.items()}
 
 
-@torch.no_grad()
-def predict(model, x, batch_size, device, sigmoid=True):
-    """Scores of the model on every clip of x: sigmoid probabilities (multi-label) or raw logits."""
-    model.eval()
-    out = []
-    for i in range(0, len(x), batch_size):
-        z, _ = model(x[i:i + batch_size].to(device).float())
-        out.append(torch.sigmoid(z) if sigmoid else z)
-    return torch.cat(out).float().cpu().numpy()
+def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, batch_size=32, subsets=None,
+                     cache_teacher=False, memory=None, lambda_base=5.0, lambda_pow=0.66, const_lambda=False,
+                     pos_weight='auto', T=2.0, fd='flat', fd_forward='single', sampler='shuffle', momentum=0.9,
+                     weight_decay=5e-4, lr_min=1e-4, mt_batching='per-task', mt_loss_reduce='sum', resume=None,
+                     on_epoch=None, log=None):
+    """Train one phase of a multi-label method; returns the learner at the end of the phase.
+
+    model: the learner after phase - 1 (phase 0 and AT: a fresh one with the phase's classes).
+    x: (N, T, F) features of the phase's training clips (any float dtype, CPU or device); y: (N, n_new)
+    multi-hot targets of the phase's new classes only (AT: of every seen class).
+    In phase k >= 1 (not AT) the previous learner becomes the frozen teacher, and the classifier grows
+    by n_new rows (FE also freezes the backbone and the old rows); with cache_teacher the teacher's
+    outputs are computed once for the phase. subsets: multitask heads for phase 0 (Ma et al.; the
+    auxiliary heads are dropped at the end). memory: (x, targets, known) exemplars of old classes
+    replayed every step (not in the paper; see multilabel_exemplars).
+    Every epoch reseeds from (seed, phase, epoch), so resume=state (a state given earlier to
+    on_epoch) continues exactly. on_epoch(state) after each epoch: the caller checkpoints and logs.
+    A loss term that is not finite raises FloatingPointError.
+    """
+    n_new = y.shape[1]
+    teacher = None
+    if phase > 0 and not method.joint:
+        teacher = frozen_copy(model)
+        torch.manual_seed(seed_of(seed, 'grow', phase))
+        prepare_phase(model, method, phase, n_new)
+    for s in subsets[1:] if subsets else []:
+        model.add_head(len(s))
+    n_seen = model.fc.out_features
+    lam = adaptive_lambda(n_seen, n_new, lambda_base, lambda_pow, const_lambda)  # Eq. 4
+    pw = pos_weight_of(y) if pos_weight == 'auto' else None
+    model.to(device)
+    optimizer, scheduler = make_optimizer(model, lr, epochs, momentum, weight_decay, lr_min)
+    start = 0
+    if resume is not None:
+        model.load_state_dict(resume['model'])
+        optimizer.load_state_dict(resume['optimizer'])
+        scheduler.load_state_dict(resume['scheduler'])
+        start = resume['epoch']
+    teacher_cache = None
+    if teacher is not None and (method.od or method.fd) and start < epochs:
+        teacher.to(device)
+        if cache_teacher:
+            with torch.no_grad():
+                z, f = teacher(x[:1].to(device).float())
+            nbytes = len(x) * (z[0].numel() + f[0].numel()) * 4
+            store = device if fits(nbytes, device) else torch.device('cpu')
+            teacher_cache = teacher_outputs(teacher, x, 2 * batch_size, device, store)
+            if log:
+                log(f'phase {phase}: teacher outputs cached for {len(x)} clips ({nbytes / 2 ** 20:.0f} MiB, {store})')
+    y_t = torch.from_numpy(np.asarray(y, np.float32)).to(x.device)
+    for epoch in range(start, epochs):
+        t0 = time.time()
+        step_seed = seed_of(seed, phase, epoch)
+        torch.manual_seed(step_seed)  # dropout masks: a function of (seed, phase, epoch), so resume is exact
+        batches = (balanced_batches(y, batch_size, step_seed) if sampler == 'balanced'
+                   else index_batches(len(y), batch_size, step_seed))
+        if subsets:
+            terms = multitask_epoch(model, subsets, x, y_t, batch_size, optimizer, device, step_seed,
+                                    batching=mt_batching, reduce=mt_loss_reduce, pos_weight=pw)
+        else:
+            replay = None if memory is None else tuple(memory) + (
+                memory_batches(len(memory[1]), len(batches), batch_size, step_seed + 1),)
+            terms = train_epoch(model, method, x, y_t, batches, optimizer, device, n_new=n_new, teacher=teacher,
+                                teacher_cache=teacher_cache, pos_weight=pw, lam=lam, T=T,
+                                fd_per_sample=fd == 'per-sample', fd_forward=fd_forward, memory=replay)
+        check_finite(terms, f'phase {phase}, epoch {epoch + 1}')
+        scheduler.step()
+        if on_epoch is not None:
+            on_epoch(dict(phase=phase, epoch=epoch + 1, epochs=epochs, model=model.state_dict(),
+                          optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), terms=terms,
+                          lr=optimizer.param_groups[0]['lr'], seconds=time.time() - t0))
+    if subsets:
+        model.drop_aux_heads()  # heads 1.. are discarded; the backbone and head 0 go forward (Ma et al.)
+    return model
 
 
 # -----------------------------------------------------------------------------
@@ -362,12 +556,33 @@ def memory_batches(n_memory, n_batches, batch_size, seed):
     return [perm[(i * size + np.arange(size)) % n_memory] for i in range(n_batches)]
 
 
+@torch.no_grad()
+def embeddings(model, x, batch_size, device):
+    """Pooled embeddings (eval mode) of every row of x: the herding features."""
+    model.eval()
+    return torch.cat([model.embed(x[i:i + batch_size].to(device).float())[0]
+                      for i in range(0, len(x), batch_size)]).cpu()
+
+
+def select_exemplars(memory, model, x, phase, labels, m, *, how, seed, device, normalize_mean=True):
+    """Store m exemplars for each learned label in `labels` (classes of `phase`): random = a prefix of
+    a permutation seeded by the dataset's class id (kws_cil.md 2.6), herding = iCaRL on the model's
+    embeddings (normalize_mean: see select_herding). x: features of every dataset clip; phase: a
+    data.Phase (train, train_y, seen_classes)."""
+    for c in labels:
+        idx = phase.train[phase.train_y == c]  # training clips of learned label c
+        if how == 'random':
+            memory.set(c, select_random(idx, m, seed, int(phase.seen_classes[c])))
+        else:
+            emb = embeddings(model, x[torch.as_tensor(idx)], 256, device)
+            memory.set(c, idx[select_herding(emb, m, normalize_mean)])
+
+
 def head_subsets(n_base, heads, how='random', seed=0):
     """Class subsets of the multitask heads (kws_cil.md 2.2). Head 0 covers every base class; head h
     of size k_h gets a k_h-subset of range(n_base), sorted, distinct from every earlier head's.
     how: 'random' (uniform over the unused k-subsets, RandomState(seed)), 'cyclic' ({h-1+t mod n}),
     'prefix' (range(k)), or an explicit spec '0-1-2-3/1-2-4/0-3' for heads 1.."""
-    from itertools import combinations
     if heads[0] != n_base or any(not 2 <= k < n_base for k in heads[1:]):
         raise ValueError(f'--heads {heads}: the first head must have all {n_base} base classes and every other '
                          f'head between 2 and {n_base - 1} classes')
@@ -392,14 +607,14 @@ def head_subsets(n_base, heads, how='random', seed=0):
         elif how == 'cyclic':
             subsets.append(sorted((h - 1 + t) % n_base for t in range(k)))
         else:
-            unused = [list(c) for c in combinations(range(n_base), k) if list(c) not in subsets]
+            unused = [list(c) for c in itertools.combinations(range(n_base), k) if list(c) not in subsets]
             if not unused:
                 raise ValueError(f'--heads {heads}: no distinct {k}-subset of {n_base} classes is left')
             subsets.append(unused[rs.randint(len(unused))])
     return subsets
 
 
-def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, batching='per-task', reduce='sum',
+def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *, batching='per-task', reduce='sum',
                     pos_weight=None):
     """One epoch of multitask base training (hard parameter sharing: one backbone, a linear head per
     class subset; Ma et al. section 3). y: base labels 0..n_base-1, or (N, n_base) multi-hot targets
@@ -456,15 +671,15 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, b
     return {f'{name}_head{h}': float(v) / max(c, 1) for h, (v, c) in enumerate(zip(losses, counts))}
 
 
-def kws_train_epoch(model, terms, x, y, batches, mem_x, mem_y, mem_batches, optimizer, device, n_old,
-                    teacher=None, lam=1.0, T=2.0, ce_new_logits='new'):
+def mittal_epoch(model, terms, x, y, batches, optimizer, device, *, n_old, mem_x=None, mem_y=None,
+                    mem_batches=None, teacher=None, lam=1.0, T=2.0, ce_new_logits='new'):
     """One epoch of Mittal's incremental step: per iteration one new-data batch and one memory batch,
     each with its own forward (train mode, so BatchNorm sees each batch alone), and the previous
     learner (frozen, eval mode) on each batch that a KD term needs."""
     model.train()
     use_mem = ('ce_o' in terms or 'kd_o' in terms) and mem_x is not None and len(mem_x)
     sums = {}
-    for idx, midx in zip(batches, mem_batches):
+    for idx, midx in zip(batches, mem_batches if use_mem else [None] * len(batches)):
         idx = torch.as_tensor(idx)
         xb, yb = x[idx].to(device).float(), y[idx].to(device)
         logits_n, _ = model(xb)
@@ -478,14 +693,109 @@ def kws_train_epoch(model, terms, x, y, batches, mem_x, mem_y, mem_batches, opti
                 t_n = teacher(xb)[0] if 'kd_n' in terms else None
                 t_o = teacher(xo)[0] if use_mem and 'kd_o' in terms else None
         active = [t for t in terms if use_mem or t not in ('ce_o', 'kd_o')]
-        loss, parts = kws_loss(active, logits_n, yb, n_old, logits_o, yo, t_n, t_o, lam, T, ce_new_logits)
+        loss, parts = mittal_loss(active, logits_n, yb, n_old, logits_o=logits_o, y_o=yo, teacher_n=t_n, teacher_o=t_o,
+                               lam=lam, T=T, ce_new_logits=ce_new_logits)
         sgd_step(optimizer, loss, parts, sums)
     return {k: (v / max(len(batches), 1)).item() for k, v in sums.items()}
 
 
-@torch.no_grad()
-def embeddings(model, x, batch_size, device):
-    """Pooled embeddings (eval mode) of every row of x: the herding features."""
-    model.eval()
-    return torch.cat([model.embed(x[i:i + batch_size].to(device).float())[0]
-                      for i in range(0, len(x), batch_size)]).cpu()
+
+
+def train_base(model, x, phase, *, subsets, seed, device, epochs, patience, lr=0.01, batch_size=64,
+               sched='constant', lr_min=1e-4, momentum=0.9, weight_decay=5e-4, mt_batching='per-task',
+               mt_loss_reduce='sum', resume=None, on_epoch=None):
+    """Step 0 of Ma et al.: multitask base training (hard parameter sharing: the backbone, head 0 over
+    every base class and one auxiliary head per class subset of `subsets`), early stopping on head 0's
+    accuracy over the base validation clips with the best weights restored. The auxiliary heads
+    are dropped at the end: the backbone and head 0 go forward. x: features of every dataset clip;
+    phase: the base data.Phase. Returns (model, best validation accuracy, epochs run)."""
+    for s in subsets[1:]:
+        model.add_head(len(s))
+    model.to(device)
+    opt = sgd(model, lr, momentum=momentum, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, lr_min) if sched == 'cosine' else None
+    x_train, y_train = x[torch.as_tensor(phase.train)], torch.as_tensor(phase.train_y)
+    x_val = x[torch.as_tensor(phase.val)]
+
+    def epoch_fn(epoch):
+        torch.manual_seed(seed_of(seed, 'base', epoch))
+        return multitask_epoch(model, subsets, x_train, y_train, batch_size, opt, device,
+                               seed_of(seed, 'base-batches', epoch), batching=mt_batching, reduce=mt_loss_reduce)
+
+    best, ran = fit(model, opt, scheduler, epoch_fn, lambda: accuracy(model, x_val, phase.val_y, device),
+                    max_epochs=epochs, patience=patience, tag='base', resume=resume, on_epoch=on_epoch)
+    model.drop_aux_heads()
+    return model, best, ran
+
+
+def mittal_step(model, memory, x, phase, *, losses, seed, device, batch_size=64, exemplar_select='random',
+                herding_mean='normalized', ft_mode='two-step', freeze_upto=3, lr_a=0.01, lr_b=0.001, lr_ft=0.01,
+                epochs_a=50, epochs_b=50, epochs_ft=60, patience=10, lr_min=1e-4, momentum=0.9, weight_decay=5e-4,
+                es_val='seen', lambda_base=5.0, lambda_pow=0.66, const_lambda=False, T=2.0, ce_new_logits='new',
+                resume=None, on_epoch=None):
+    """One incremental step k >= 1 of the single-label learner (Mittal et al.'s step, as Ma et al.).
+
+    1. The learner of step k-1 becomes the frozen teacher; head 0 grows by the new classes.
+    2. The memory shrinks to K // n_seen per class (a prefix of each class's exemplars), and the new
+       classes get theirs (random, before training, as Mittal's code).
+    3. Training on the new classes' clips with a memory batch beside every new-data batch, loss
+       `mittal_loss(losses)`: two-step fine-tuning (A: conv layers 1..freeze_upto frozen at lr_a, then
+       B: every layer at lr_b, each with early stopping on validation accuracy over all seen classes
+       (es_val='new': the new ones), best weights restored), or ft_mode='mittal' (every layer, lr_ft,
+       cosine schedule, epochs_ft epochs).
+    4. Herding (exemplar_select='herding') re-selects the new classes' exemplars with the trained model
+       (herding_mean='icarl': iCaRL's class mean, not normalised).
+    x: features of every dataset clip; phase: a data.Phase. resume: a state given earlier to
+    on_epoch(state) in this step (its 'done' holds the epochs of finished stages).
+    Returns (model, memory, {'quota': m, 'epochs': {stage: epochs run}}).
+    """
+    k = phase.k
+    teacher = frozen_copy(model)
+    torch.manual_seed(seed_of(seed, 'grow', k))
+    model.grow(phase.n_new)
+    model.to(device)
+    m = memory.reduce(phase.n_seen)
+    new = range(phase.n_old, phase.n_seen)
+    select_exemplars(memory, model, x, phase, new, m, how='random', seed=seed, device=device)
+    mem_idx, mem_y = memory.items()
+    mem_x, mem_y = x[torch.as_tensor(mem_idx)], torch.as_tensor(mem_y)
+    x_train, y_train = x[torch.as_tensor(phase.train)], torch.as_tensor(phase.train_y)
+    lam = adaptive_lambda(phase.n_seen, phase.n_new, lambda_base, lambda_pow, const_lambda)
+    val_idx, val_y = phase.val, phase.val_y
+    if es_val == 'new':
+        keep = val_y >= phase.n_old
+        val_idx, val_y = val_idx[keep], val_y[keep]
+    x_val = x[torch.as_tensor(val_idx)]
+    teacher.to(device)
+
+    def epoch_fn(epoch, stage):
+        epoch_seed = seed_of(seed, k, stage, epoch)
+        torch.manual_seed(epoch_seed)
+        batches = index_batches(len(y_train), batch_size, epoch_seed)
+        mb = memory_batches(len(mem_y), len(batches), batch_size, epoch_seed + 1)
+        return mittal_epoch(model, losses, x_train, y_train, batches, opt, device, n_old=phase.n_old, mem_x=mem_x,
+                               mem_y=mem_y, mem_batches=mb, teacher=teacher, lam=lam, T=T,
+                               ce_new_logits=ce_new_logits)
+
+    stages = ['A', 'B'] if ft_mode == 'two-step' else ['ft']
+    tags = {s: f'step{k}{s}' for s in stages}
+    done = resume.get('done', {}) if resume is not None and resume['tag'] in tags.values() else {}
+    epochs = {}
+    for stage in stages:
+        if stage in done:
+            epochs[stage] = done[stage]
+            continue
+        model.freeze_upto(freeze_upto if stage == 'A' else 0)  # A: conv layers 1..freeze_upto frozen
+        opt = sgd(model, {'A': lr_a, 'B': lr_b, 'ft': lr_ft}[stage], momentum=momentum, weight_decay=weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs_ft, lr_min) if stage == 'ft' else None
+        finished = dict(epochs)
+        _, epochs[stage] = fit(
+            model, opt, sched, lambda e, s=stage: epoch_fn(e, s), lambda: accuracy(model, x_val, val_y, device),
+            max_epochs={'A': epochs_a, 'B': epochs_b, 'ft': epochs_ft}[stage],
+            patience=None if stage == 'ft' else patience, tag=tags[stage], resume=resume,
+            on_epoch=None if on_epoch is None else lambda state, f=finished: on_epoch(dict(state, done=f)))
+    model.freeze_upto(0)
+    if exemplar_select == 'herding':  # re-select the new classes with the trained model
+        select_exemplars(memory, model, x, phase, new, m, how='herding', seed=seed, device=device,
+                         normalize_mean=herding_mean != 'icarl')
+    return model, memory, {'quota': m, 'epochs': epochs}

@@ -226,7 +226,7 @@ def test_cosine_classifier_is_sigma_times_cosine_and_grows_like_split_cosine_lin
 def test_options_set_to_their_defaults_keep_the_run_folder():
     def key(*argv):
         cfg = cil.resolve_config(cil.build_parser().parse_args(['--data', 'synth-speechcommands', *argv]))
-        return cil.config_hash(cfg, cil.KWS_RUN_KEYS)
+        return cil.config_hash(cfg)
     assert key() == key('--classifier', 'linear', '--dropout', '0.5')
     assert len({key(), key('--classifier', 'cosine'), key('--dropout', '0')}) == 3
     with pytest.raises(SystemExit, match='must be in'):
@@ -431,12 +431,13 @@ def test_kws_loss_terms_equal_hand_computed_values():
         return np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y])
     expected = {'ce_n': ce(Z[:, 3:], y_n - 3), 'ce_o': ce(z_o, y_o),
                 'kd_n': lam * _np_kd(Z[:, :3], Z_TEACHER, T), 'kd_o': lam * _np_kd(z_o[:, :3], Z_TEACHER[::-1], T)}
-    total, terms = methods.kws_loss(methods.KWS_TERMS, _t(Z), torch.tensor(y_n), n_old, _t(z_o), torch.tensor(y_o),
-                                    _t(Z_TEACHER), _t(Z_TEACHER[::-1].copy()), lam=lam, T=T)
+    total, terms = methods.mittal_loss(methods.MITTAL_TERMS, _t(Z), torch.tensor(y_n), n_old, logits_o=_t(z_o),
+                                       y_o=torch.tensor(y_o), teacher_n=_t(Z_TEACHER),
+                                       teacher_o=_t(Z_TEACHER[::-1].copy()), lam=lam, T=T)
     for name, value in expected.items():
         assert terms[name].item() == pytest.approx(value, rel=1e-12), name
     assert total.item() == pytest.approx(sum(expected.values()), rel=1e-12)
-    _, terms = methods.kws_loss(('ce_n',), _t(Z), torch.tensor(y_n), n_old, ce_new_logits='all')
+    _, terms = methods.mittal_loss(('ce_n',), _t(Z), torch.tensor(y_n), n_old, ce_new_logits='all')
     assert list(terms) == ['ce_n'] and terms['ce_n'].item() == pytest.approx(ce(Z, y_n), rel=1e-12)
 
 
@@ -1987,7 +1988,7 @@ def test_multitask_epoch_trains_every_head(batching):
     before = [copy.deepcopy(h.state_dict()) for h in [model.fc] + list(model.aux_heads)]
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     x, y = torch.randn(40, 32, 32), torch.arange(40) % 5
-    losses = methods.multitask_epoch(model, subsets, x, y, 16, opt, torch.device('cpu'), 0, batching)
+    losses = methods.multitask_epoch(model, subsets, x, y, 16, opt, torch.device('cpu'), 0, batching=batching)
     assert set(losses) == {'ce_head0', 'ce_head1', 'ce_head2'} and all(v > 0 for v in losses.values())
     after = [h.state_dict() for h in [model.fc] + list(model.aux_heads)]
     assert all(not torch.equal(b['weight'], a['weight']) for b, a in zip(before, after))
@@ -2002,8 +2003,7 @@ def test_early_stopping_restores_the_best_epoch(tmp_path):
         with torch.no_grad():
             model.weight.fill_(epoch + 1.0)
         return {'ce_n': 1.0}
-    best, epochs = cil.fit(model, opt, None, epoch_fn, lambda: next(accs), 5, 2, tmp_path / 'state.pt', 'step1A',
-                           lambda msg: None, {})
+    best, epochs = methods.fit(model, opt, None, epoch_fn, lambda: next(accs), max_epochs=5, patience=2, tag='step1A')
     assert best == 0.7 and epochs == 4  # stopped after two epochs without improvement
     assert model.weight.item() == 2.0  # the weights of epoch 2 are back
 
@@ -2044,14 +2044,14 @@ def test_kws_run_end_to_end_and_table2(gsc_root, tmp_path):
 
 def test_kws_resume_mid_step_equals_uninterrupted(gsc_root, tmp_path, monkeypatch):
     ref = run_kws(gsc_root, tmp_path / 'ref')
-    real, calls = methods.kws_train_epoch, []
+    real, calls = methods.mittal_epoch, []
 
     def flaky(*args, **kwargs):
         calls.append(1)
         if len(calls) == 3:  # step 1, second stage
             raise KeyboardInterrupt
         return real(*args, **kwargs)
-    monkeypatch.setattr(methods, 'kws_train_epoch', flaky)
+    monkeypatch.setattr(methods, 'mittal_epoch', flaky)
     with pytest.raises(SystemExit, match='run the same command again'):
         run_kws(gsc_root, tmp_path / 'resumed')
     monkeypatch.undo()
@@ -2068,15 +2068,15 @@ def test_kws_run_with_cosine_classifier(gsc_root, tmp_path):
     assert len(m['acc']) == 3 and json.loads((d / 'config.json').read_text())['classifier'] == 'cosine'
     ck = torch.load(d / 'step2.pt', weights_only=True)['model']
     assert 'fc.sigma' in ck and 'fc.bias' not in ck and ck['fc.weight'].shape == (7, 64)
-    model = cil.small_cnn({'classifier': None, 'dropout': 0.0}, 5)  # unset flags: the paper's model
+    model = cil.new_model({'data': 'speechcommands', 'classifier': None, 'dropout': 0.0}, None, 5)  # unset: paper's
     assert model.classifier == 'linear' and model.dropout.p == 0.0
-    assert cil.small_cnn({}, 5).dropout.p == 0.5
+    assert cil.new_model({'data': 'speechcommands'}, None, 5).dropout.p == 0.5
 
 
 def test_kws_figures_use_only_the_commands_loss_set(gsc_root, tmp_path, monkeypatch):
     out = run_kws(gsc_root, tmp_path / 'runs', '--losses', 'ce_n;ce_n,ce_o')  # both rows at heads 3,2, K 14
     seen = []
-    monkeypatch.setattr(cil, 'kws_figures', lambda runs, out_dir: seen.append(sorted(runs)) or [])
+    monkeypatch.setattr(ev, 'kws_figures', lambda runs, out_dir: seen.append(sorted(runs)) or [])
     run_kws(gsc_root, out, '--losses', 'ce_n,ce_o', '--report', 'kws-figures')
     assert seen == [[('3,2', 14, 'ce_n,ce_o')]]
 
@@ -2147,3 +2147,66 @@ def test_replay_bce_counts_only_known_labels():
     known = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
     ref = np.mean([np.log1p(np.exp(-2.0)), np.log1p(np.exp(-1.0)), np.log1p(np.exp(-3.0)), np.log1p(np.exp(-2.0))])
     assert methods.replay_bce(z, t, known).item() == pytest.approx(ref, rel=1e-6)
+
+
+STANDALONE = '''
+import types
+import numpy as np
+import torch
+import methods
+import models
+
+torch.manual_seed(0)
+rs = np.random.RandomState(0)
+cpu = torch.device('cpu')
+# multi-label: phase 0 (4 classes) then phase 1 of IODFD (+2 classes), on random log-mels
+x = torch.randn(24, 50, 64)
+y0 = (rs.rand(24, 4) < 0.4).astype(np.float32)
+y0[0] = 1
+model = models.Cnn14(4, width=1 / 16)
+model = methods.train_multilabel(model, methods.METHODS['ft'], x, y0, phase=0, epochs=1, lr=0.01, seed=0,
+                                 device=cpu, batch_size=8)
+y1 = (rs.rand(24, 2) < 0.5).astype(np.float32)
+seen = []
+model = methods.train_multilabel(model, methods.METHODS['iodfd'], x, y1, phase=1, epochs=2, lr=0.001, seed=0,
+                                 device=cpu, batch_size=8, on_epoch=seen.append)
+assert model.fc.out_features == 6 and [s['epoch'] for s in seen] == [1, 2]
+assert sorted(seen[-1]['terms']) == ['bce', 'fd', 'od'], seen[-1]['terms']
+# single-label: one Mittal step (3 base classes + 2) with a memory of 10 exemplars
+xs = torch.randn(60, 32, 32)
+labels = np.arange(60) % 5
+train, val = np.arange(0, 45), np.arange(45, 60)
+phase = types.SimpleNamespace(k=1, n_old=3, n_new=2, n_seen=5, seen_classes=np.arange(5), train=train[labels[train] >= 3],
+                              train_y=labels[train][labels[train] >= 3], val=val, val_y=labels[val])
+small = models.SmallCNN(3)
+memory = methods.ExemplarMemory(10)
+for c in range(3):
+    memory.set(c, methods.select_random(train[labels[train] == c], 3, seed=0, class_id=c))
+small, memory, info = methods.mittal_step(small, memory, xs, phase, losses=methods.MITTAL_TERMS, seed=0, device=cpu,
+                                          batch_size=8, epochs_a=2, epochs_b=2, patience=5)
+assert small.fc.out_features == 5 and info['quota'] == 2 and len(memory) == 10, (info, len(memory))
+assert set(info['epochs']) == {'A', 'B'}
+print('standalone ok')
+'''
+
+
+def test_a_phase_and_a_mittal_step_train_from_methods_and_models_alone(tmp_path):
+    for name in ('methods.py', 'models.py'):
+        shutil.copy(HERE / name, tmp_path / name)
+    out = subprocess.run([sys.executable, '-c', STANDALONE], cwd=tmp_path, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=''))
+    assert out.returncode == 0, out.stderr
+    assert 'standalone ok' in out.stdout
+
+
+def test_every_setting_that_can_change_a_result_names_a_new_run_folder():
+    cfg = cil.resolve_config(cil.build_parser().parse_args(['--data', 'synth-audioset']))
+    def names(c):
+        return cil.method_dir(c, 'iodfd').name, cil.phase0_dir(c).name
+    base = names(cfg)
+    dummy = dict(cfg, a_future_flag=3)  # a setting no key list knows about
+    assert names(dummy)[0] != base[0] and names(dummy)[1] != base[1]
+    incremental = dict(cfg, lr=0.5)  # changes the incremental phases only: phase 0 stays shared
+    assert names(incremental)[0] != base[0] and names(incremental)[1] == base[1]
+    for key in cil.NOT_RESULT:  # declared not to change a result
+        assert names(dict(cfg, **{key: 'something else'})) == base, key

@@ -1,15 +1,15 @@
 """Why output distillation costs base-class F1 on the generated data (README, "Results").
 
-Starting from a finished phase-0 learner, run phase 1 with L_OD alone (no new-class loss) and
-measure base-class F1 on the phase-1 test set, with the learner in four modes during the update:
-train mode (as the paper), dropout on with BatchNorm on running statistics, eval mode, and
-forwards only (no update: BatchNorm statistics drift alone).
+Starting from a finished phase-0 learner, run phase 1 with L_OD alone (methods.py's training loop
+with Method(indl=True, od=True, bce=False): no new-class loss) and measure base-class F1 on the
+phase-1 test set, with the learner in four modes during the update: train mode (as the paper),
+dropout on with BatchNorm on running statistics, eval mode, and forwards only (learning rate 0:
+no update, BatchNorm statistics drift alone).
 
     python cil.py --method ft --phases 30,5 --data synth-audioset     # once: phase 0 (shared)
     python bench/od_dropout_check.py --data synth-audioset --epochs 3
 """
 import argparse
-import copy
 import sys
 from pathlib import Path
 
@@ -21,14 +21,19 @@ import evaluate  # noqa: E402
 import methods  # noqa: E402
 
 MODES = ('train', 'dropout-only', 'eval', 'forward-only')
+OD_ALONE = methods.Method(indl=True, od=True, bce=False)
 
 
-def set_mode(model, mode):
-    model.train(mode in ('train', 'dropout-only', 'forward-only'))
-    if mode == 'dropout-only':
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.eval()
+def hold_mode(model, mode):
+    """Make model.train() (called by methods.train_epoch) put the learner in `mode`; eval() still works."""
+    def train(flag=True):
+        torch.nn.Module.train(model, flag and mode != 'eval')
+        if flag and mode == 'dropout-only':
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.eval()
+        return model
+    model.train = train
 
 
 def main():
@@ -43,35 +48,29 @@ def main():
         raise SystemExit(f'{ckpt} not found: train phase 0 first (see the docstring)')
     ph = d.phases[1]
     x, x_test = d.features(ph.train, device), d.features(ph.test, device)
+    y = torch.from_numpy(ph.train_y[:, ph.n_old:]).float()
     n_base = ph.n_old
     lam = methods.adaptive_lambda(ph.n_seen, ph.n_new, cfg['lambda_base'], cfg['lambda_pow'], cfg['const_lambda'])
     print('| learner during the update | base F1 after each epoch (0 first) |\n|---|---|')
     for mode in MODES:
         torch.manual_seed(0)
-        model = cil.model_for_phase(cfg, d, methods.METHODS['iod'], 0)
+        model = cil.model_for_phase(cfg, d, 0)
         model.load_state_dict(cil.load_checkpoint(ckpt)['model'])
         model.to(device)
-        teacher = copy.deepcopy(model).eval()
+        teacher = methods.frozen_copy(model)
         model.grow(ph.n_new)
         model.to(device)
-        opt, _ = methods.make_optimizer(model, cfg['lr'], known.epochs)
+        hold_mode(model, mode)
+        opt, _ = methods.make_optimizer(model, 0.0 if mode == 'forward-only' else cfg['lr'], known.epochs)
         f1 = []
         for epoch in range(known.epochs + 1):
             scores = methods.predict(model, x_test, 64, device)
             f1.append(100 * evaluate.f1_macro(ph.test_y[:, :n_base], scores[:, :n_base]))
             if epoch == known.epochs:
                 break
-            for idx in methods.index_batches(len(x), cfg['batch_size'], epoch):
-                xb = x[torch.as_tensor(idx)].to(device).float()
-                set_mode(model, mode)
-                z, _ = model(xb)
-                with torch.no_grad():
-                    t, _ = teacher(xb)
-                if mode != 'forward-only':
-                    loss = lam * methods.od_loss(z[:, :n_base], t, cfg['T'])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
+            torch.manual_seed(methods.seed_of(0, 1, epoch))
+            methods.train_epoch(model, OD_ALONE, x, y, methods.index_batches(len(x), cfg['batch_size'], epoch), opt,
+                                device, n_new=ph.n_new, teacher=teacher, lam=lam, T=cfg['T'])
         print(f"| {mode} | {' / '.join(f'{v:.1f}' for v in f1)} |", flush=True)
 
 
