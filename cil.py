@@ -328,7 +328,7 @@ INCREMENTAL_ONLY = ('phases', 'epochs', 'lr', 'lambda_base', 'lambda_pow', 'cons
                     'lr_a', 'lr_b', 'lr_ft', 'epochs_a', 'epochs_b', 'epochs_ft', 'es_val', 'ce_new_logits')
 
 
-def config_hash(cfg, shared=False):
+def run_hash(cfg, shared=False):
     """Hash of the settings that can change a run's results (shared=True: phase 0's / the base step's)."""
     skip = NOT_RESULT + (INCREMENTAL_ONLY if shared else ())
     blob = json.dumps({k: v for k, v in cfg.items() if k not in skip and v is not None}, sort_keys=True, default=str)
@@ -340,20 +340,20 @@ def heads_tag(heads):
 
 
 def phase0_dir(cfg):
-    return Path(cfg['out']) / cfg['data'] / f"phase0-s{cfg['seed']}-{config_hash(cfg, shared=True)}"
+    return Path(cfg['out']) / cfg['data'] / f"phase0-s{cfg['seed']}-{run_hash(cfg, shared=True)}"
 
 
 def method_dir(cfg, name):
-    return Path(cfg['out']) / cfg['data'] / f"{name}-s{cfg['seed']}-{config_hash(cfg)}"
+    return Path(cfg['out']) / cfg['data'] / f"{name}-s{cfg['seed']}-{run_hash(cfg)}"
 
 
 def base_dir(cfg):
     return Path(cfg['out']) / cfg['data'] / f"base-h{heads_tag(int_list('heads', cfg['heads']))}-s{cfg['seed']}-" \
-                                            f"{config_hash(cfg, shared=True)}"
+                                            f"{run_hash(cfg, shared=True)}"
 
 
 def mittal_dir(cfg, tag):
-    return Path(cfg['out']) / cfg['data'] / f"mittal-{tag}-s{cfg['seed']}-{config_hash(cfg)}"
+    return Path(cfg['out']) / cfg['data'] / f"mittal-{tag}-s{cfg['seed']}-{run_hash(cfg)}"
 
 
 def pick_device(name):

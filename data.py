@@ -911,7 +911,7 @@ def frontend_config(ds, name=None):
     return config
 
 
-def config_hash(config):
+def frontend_hash(config):
     return hashlib.sha1(json.dumps(config, sort_keys=True).encode('utf-8')).hexdigest()[:12]
 
 
@@ -1071,14 +1071,14 @@ def build_cache(ds, cache_root, config=None, workers=None, skip_bad=False, progr
     Clips that fail to decode are problems: DataError listing all of them, or with skip_bad rows -1."""
     t0 = time.time()
     config = dict(config or frontend_config(ds))
-    folder = Path(cache_root) / f'{ds.name}-{config_hash(config)}'
+    folder = Path(cache_root) / f'{ds.name}-{frontend_hash(config)}'
     folder.mkdir(parents=True, exist_ok=True)
     mpath, dpath = folder / 'manifest.json', folder / 'features.f16'
     manifest = _read_manifest(mpath, config)
     if manifest is None:
         probe = (0.01 * np.random.RandomState(0).standard_normal(16000)).astype(np.float32)
         shape = tuple(compute_features(probe, 16000, config).shape)
-        manifest = dict(version=MANIFEST_VERSION, config=config, config_hash=config_hash(config),
+        manifest = dict(version=MANIFEST_VERSION, config=config, config_hash=frontend_hash(config),
                         dataset=ds.name, shape=list(shape), dtype='float16', n_rows=0, entries={},
                         content_hash='sha1 of the whole file, checked when size or mtime_ns change')
     shape = tuple(manifest['shape'])

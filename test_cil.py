@@ -226,7 +226,7 @@ def test_cosine_classifier_is_sigma_times_cosine_and_grows_like_split_cosine_lin
 def test_options_set_to_their_defaults_keep_the_run_folder():
     def key(*argv):
         cfg = cil.resolve_config(cil.build_parser().parse_args(['--data', 'synth-speechcommands', *argv]))
-        return cil.config_hash(cfg)
+        return cil.run_hash(cfg)
     assert key() == key('--classifier', 'linear', '--dropout', '0.5')
     assert len({key(), key('--classifier', 'cosine'), key('--dropout', '0')}) == 3
     with pytest.raises(SystemExit, match='must be in'):
@@ -1822,6 +1822,26 @@ def test_teacher_cache_equals_online_teacher():
     with torch.no_grad():
         ref_logits, ref_feats = teacher(x[3:7].float())
     assert torch.allclose(logits[3:7], ref_logits, atol=1e-6) and torch.allclose(feats[3:7], ref_feats, atol=1e-6)
+
+
+def test_fd_forward_authors_runs_the_learner_a_second_time_for_the_feature_term():
+    torch.manual_seed(0)
+    base = models.Cnn14(4, width=1 / 16)
+    teacher = methods.frozen_copy(base)
+    x, y = torch.randn(8, 50, 64), (torch.rand(8, 2) < 0.5).float()
+    stats = {}
+    for how, bn0_momentum in (('single', 0.1), ('authors', 0.1), ('single', 0.19)):
+        model = copy.deepcopy(base)
+        model.grow(2)
+        model.bn0.momentum = bn0_momentum
+        opt = methods.sgd(model, 0.0)  # no update: only the BatchNorm statistics move
+        methods.train_epoch(model, methods.METHODS['iodfd'], x, y, [np.arange(8)], opt, torch.device('cpu'), n_new=2,
+                            teacher=teacher, fd_forward=how)
+        stats[how, bn0_momentum] = (int(model.bn0.num_batches_tracked), model.bn0.running_mean.clone())
+    assert stats['single', 0.1][0] == 1 and stats['authors', 0.1][0] == 2
+    # bn0 sees the same batch twice (before any dropout): two updates at 0.1 = one at 1 - 0.9^2 = 0.19
+    assert torch.allclose(stats['authors', 0.1][1], stats['single', 0.19][1], atol=1e-6)
+    assert not torch.allclose(stats['authors', 0.1][1], stats['single', 0.1][1], atol=1e-4)
 
 
 def _interrupt_at(monkeypatch, call):
