@@ -18,8 +18,11 @@ import csv
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -186,10 +189,17 @@ SINGLE_LABEL_FLAGS = ('losses', 'exemplar_select', 'herding_mean', 'ft_mode', 'f
                       'split', 'split_seed', 'timing_epochs', 'dropout')
 MULTILABEL_FLAGS = ('epochs', 'lr', 'sampler', 'pos_weight', 'fd', 'fd_forward', 'width', 'log_mel', 'block6_pool',
                          'pretrained', 'cache_teacher')
-AT_LEAST = dict(batch_size=1, epochs_base=1, epochs=1, epochs_a=1, epochs_b=1, epochs_ft=1, patience=1,
-                timing_epochs=2, freeze_upto=0, order_seed=0, split_seed=0, subset_seed=0)
 MAX_SEED = (2 ** 32 - 1) // 1000 - 1000  # exemplar draws use RandomState(seed * 1000 + class id)
-POSITIVE = ('lr_base', 'lr', 'lr_a', 'lr_b', 'lr_ft', 'T', 'lambda_base', 'width')
+# The range of every numeric flag (both ends allowed); a float must also be finite. Values outside
+# can only diverge, underflow or fail later (an lr of 1e308, a width of 1e-6, T of 1e-30, ...).
+BIG = 10 ** 6
+RANGES = dict(batch_size=(1, BIG), epochs_base=(1, BIG), epochs=(1, BIG), epochs_a=(1, BIG), epochs_b=(1, BIG),
+              epochs_ft=(1, BIG), patience=(1, BIG), timing_epochs=(2, BIG), freeze_upto=(0, 4), workers=(1, 1024),
+              order_seed=(0, 2 ** 32 - 1), split_seed=(0, 2 ** 32 - 1), subset_seed=(0, 2 ** 32 - 1),
+              lr_base=(0, 10), lr=(0, 10), lr_a=(0, 10), lr_b=(0, 10), lr_ft=(0, 10), lr_min=(0, 10),
+              momentum=(0, 0.999), weight_decay=(0, 1), lambda_base=(0, 1000), lambda_pow=(0, 10), T=(0.1, 100),
+              width=(1 / 64, 4), dropout=(0, 0.99))
+POSITIVE = ('lr_base', 'lr', 'lr_a', 'lr_b', 'lr_ft', 'lambda_base')  # and above 0
 
 
 def int_list(flag, text, sep=','):
@@ -220,24 +230,35 @@ def check_flags(args):
         raise SystemExit(f'cil.py: --pretrained {args.pretrained}: no such file (a PANNs CNN14 checkpoint, .pth)')
     if args.freeze_upto > 4:
         raise SystemExit(f'cil.py: --freeze-upto {args.freeze_upto}: the small CNN has 4 conv layers')
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        raise SystemExit(f'cil.py: --dropout {args.dropout} must be in [0, 1)')
     for key in MULTILABEL_FLAGS if kws else SINGLE_LABEL_FLAGS:
         if getattr(args, key) != defaults.get_default(key):
             raise SystemExit(f"cil.py: --{key.replace('_', '-')} applies only to "
                              f"{'multi-label (audioset)' if kws else 'single-label (speechcommands, urbansound8k)'} "
                              f"data; --data {args.data} does not use it")
-    for key, low in AT_LEAST.items():
-        if getattr(args, key) is not None and getattr(args, key) < low:
-            raise SystemExit(f"cil.py: --{key.replace('_', '-')} {getattr(args, key)} must be at least {low}")
-    for key in POSITIVE:
-        if getattr(args, key) is not None and not getattr(args, key) > 0:
-            raise SystemExit(f"cil.py: --{key.replace('_', '-')} {getattr(args, key)} must be positive")
-    for key in ('lr_min', 'weight_decay', 'lambda_pow'):
-        if getattr(args, key) < 0:
-            raise SystemExit(f"cil.py: --{key.replace('_', '-')} {getattr(args, key)} must not be negative")
-    if not 0 <= args.momentum < 1:
-        raise SystemExit(f'cil.py: --momentum {args.momentum} must be in [0, 1)')
-    if args.dropout is not None and not 0 <= args.dropout < 1:
-        raise SystemExit(f'cil.py: --dropout {args.dropout} must be in [0, 1)')
+    check_ranges(args)
+    lrs = [args.lr_base] + ([args.lr_ft] if args.ft_mode == 'mittal' else []) if kws else [args.lr_base, args.lr]
+    if args.lr_min >= min(lrs):  # eta_min of the cosine schedules
+        raise SystemExit(f'cil.py: --lr-min {args.lr_min} must be below the learning rates it anneals '
+                         f"({', '.join(map(str, lrs))})")
+
+
+def check_ranges(args):
+    """Every numeric flag finite and in RANGES; one line naming the flag otherwise."""
+    for key, (low, high) in RANGES.items():
+        value = getattr(args, key)
+        if value is None:
+            continue
+        flag = f"--{key.replace('_', '-')} {value}"
+        if not math.isfinite(value):
+            raise SystemExit(f'cil.py: {flag} must be a finite number')
+        if key in POSITIVE and not value > 0:
+            raise SystemExit(f'cil.py: {flag} must be positive')
+        if value < low:
+            raise SystemExit(f'cil.py: {flag} must be at least {low}')
+        if value > high:
+            raise SystemExit(f'cil.py: {flag} must be in [{low:g}, {high:g}]')
 
 
 def resolve_config(args):
@@ -457,17 +478,26 @@ def load_data(cfg):
 # Files: atomic writes, detected corruption, locks, logs
 
 def write_atomic(obj, path):
-    """Write a checkpoint (torch.save) or, for a .json path, JSON, through a temporary file and a rename,
-    so a killed run never leaves a half-written file."""
+    """Write a checkpoint (torch.save), text, or for a .json path JSON, through a temporary file and a rename,
+    so a killed run never leaves a half-written file (nor, on an error, a temporary one)."""
     tmp = Path(f'{path}.{os.getpid()}.tmp')
-    with open(tmp, 'wb') as f:
-        if str(path).endswith('.json'):
-            f.write(json.dumps(obj, indent=1, default=float).encode())
-        else:
-            torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, 'wb') as f:
+            if str(path).endswith('.json'):
+                f.write(json.dumps(obj, indent=1, default=float).encode())
+            elif isinstance(obj, str):
+                f.write(obj.encode())
+            else:
+                torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise RunError(f'cannot write {path}: {e.strerror or e}; free space there or choose another --out / '
+                           f'--results') from None
+        raise
 
 
 def load_checkpoint(path):
@@ -476,6 +506,22 @@ def load_checkpoint(path):
     except Exception as e:
         raise RunError(f'{path}: truncated or corrupt checkpoint ({type(e).__name__}); delete it and run the '
                        f'same command again to redo that part from the previous checkpoint') from None
+
+
+def saved(path):
+    """A finished phase's checkpoint, or None when it is missing or damaged (then it is redone)."""
+    try:
+        return load_checkpoint(path) if Path(path).exists() else None
+    except RunError:
+        return None
+
+
+def read_json(path):
+    """A JSON record, or None when it is missing or unreadable (then it is rebuilt)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 class Lock:
@@ -569,15 +615,25 @@ def checkpoint_every_epoch(path, log, clock=None, n_clips=0):
     return on_epoch
 
 
-def shared_step(folder, checkpoint, model, train, device):
+def shared_step(folder, checkpoint, model, train, device, log, rebuild=None):
     """Phase 0 (multi-label) or the base step (single-label): trained once per configuration in a
     folder shared by every run (locked while it trains) and reused. train() -> (model, record).
-    Returns (model, record)."""
+    A damaged checkpoint is trained again; an unreadable record.json is rebuilt by rebuild(model)
+    when given, else trained again. Returns (model, record)."""
     folder.mkdir(parents=True, exist_ok=True)
     with Lock(folder):
-        if (folder / checkpoint).exists() and (folder / 'record.json').exists():
-            model.load_state_dict(load_checkpoint(folder / checkpoint)['model'])
-            return model.to(device), json.loads((folder / 'record.json').read_text())
+        state, record = saved(folder / checkpoint), read_json(folder / 'record.json')
+        if state is not None:
+            model.load_state_dict(state['model'])
+            model.to(device)
+            if record is None and rebuild is not None:
+                log(f"{folder / 'record.json'} is missing or unreadable: rebuilt from {checkpoint}")
+                record = rebuild(model)
+                write_atomic(record, folder / 'record.json')
+            if record is not None:
+                return model, record
+        if (folder / checkpoint).exists() or (folder / 'record.json').exists():
+            log(f'{folder}: {checkpoint} or record.json is damaged or missing: trained again')
         model, record = train()
         write_atomic({'phase': 0, 'model': model.state_dict(), 'sizes': [b.out_features for b in model.fc.blocks]},
                      folder / checkpoint)
@@ -647,7 +703,7 @@ def train_phase(cfg, d, run_dir, k, model, method, log, clock, device, subsets=N
             mt_batching=cfg['mt_batching'], mt_loss_reduce=cfg['mt_loss_reduce'], resume=resume,
             on_epoch=checkpoint_every_epoch(state_path, log, clock, len(index)), log=log)
     except FloatingPointError as e:
-        raise RunError(f'{run_dir.name}: {e}') from None
+        raise RunError(f'{run_dir.name}: {e} (features: {d.cache.folder})') from None
     return model, 0 if memory is None else len(memory[1])
 
 
@@ -682,49 +738,76 @@ def shared_phase0(cfg, d, device, log, clock):
         trained.append(True)
         return learner, evaluate_phase(learner, d, 0, cfg, device)
 
-    model, record = shared_step(folder, 'phase0.pt', model, train, device)
+    model, record = shared_step(folder, 'phase0.pt', model, train, device, log,
+                                rebuild=lambda m: evaluate_phase(m, d, 0, cfg, device))
     if not trained:
         clock.remaining -= cfg['epochs_base'] * len(ph.train)
     return model, record
 
 
 def run_method(name, cfg, d, device):
-    """Every phase of one multi-label method in its run folder; a finished phase is not redone."""
+    """Every phase of one multi-label method in its run folder. A finished run is shown without
+    writing anything; an interrupted one continues from the newest phase checkpoint that loads (a
+    damaged one is trained again from the one before); a phase whose checkpoint was written but
+    whose record was not is evaluated, not trained again."""
     method = methods.METHODS[name]
     run_dir = method_dir(cfg, name)
+    metrics_path = run_dir / 'metrics.json'
+    metrics = read_json(metrics_path)
+    if metrics is not None and 'summary' in metrics:
+        print(method_result_line(name, metrics) + f' (finished earlier: {run_dir})', flush=True)
+        return metrics
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(dict(cfg, method=name, run_dir=str(run_dir)), run_dir / 'config.json')
     log = Log(run_dir / 'log.txt', cfg['quiet'])
-    metrics_path = run_dir / 'metrics.json'
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {'method': name, 'phases': []}
+    if metrics is None and metrics_path.exists():
+        log(f'{metrics_path} is unreadable: it is rebuilt from the phase checkpoints')
+    metrics = metrics or {'method': name, 'phases': []}
     phases = d.phases
+    start, model = len(metrics['phases']), None
+    while 1 < start < len(phases) and not method.joint:  # the learner after phase start - 1
+        state = saved(run_dir / f'phase{start - 1}.pt')
+        if state is not None:
+            model = model_for_phase(cfg, d, start - 1, method)
+            model.load_state_dict(state['model'])
+            model.to(device)
+            break
+        log(f"{run_dir / f'phase{start - 1}.pt'} is missing or damaged: phase {start - 1} is trained again")
+        start -= 1
+    metrics['phases'] = metrics['phases'][:start]
     work = [cfg['epochs_base'] * len(phases[0].train)] + [
         (cfg['epochs_base'] if method.joint else cfg['epochs']) * len(ph.joint if method.joint else ph.train)
         for ph in phases[1:]]
-    clock = Clock(sum(work[len(metrics['phases']):]))
+    clock = Clock(sum(work[start:]))
     log(f'== {name}: {run_dir} ({len(phases)} phases, device {device})')
-    model = None
-    for k, ph in enumerate(phases):
-        if k < len(metrics['phases']):
-            continue  # finished earlier; the model is loaded from its checkpoint when needed
-        if k == 0:
-            model, record = shared_phase0(cfg, d, device, log, clock)
-            metrics['phases'].append(record)
-            write_atomic(metrics, metrics_path)
-            continue
-        if method.joint:  # AT: a fresh learner on every seen class, from scratch
-            torch.manual_seed(methods.seed_of(cfg['seed'], 'init', k))
+    trained = False  # once a phase is trained here, the checkpoints of later phases are out of date
+    for k in range(start, len(phases)):
+        ph = phases[k]
+        if k == 0 or (model is None and not method.joint):
+            model, record = shared_phase0(cfg, d, device, log, clock if k == 0 else Clock(0))
+            if k == 0:
+                metrics['phases'].append(record)
+                write_atomic(metrics, metrics_path)
+                continue
+        state = None if trained else saved(run_dir / f'phase{k}.pt')
+        if state is not None:  # finished before its record was written: evaluated again
             model = model_for_phase(cfg, d, k, method)
-        elif model is None:  # resumed: start from the previous phase's checkpoint
-            model = model_for_phase(cfg, d, k - 1, method)
-            src = run_dir / f'phase{k - 1}.pt' if k > 1 else phase0_dir(cfg) / 'phase0.pt'
-            model.load_state_dict(load_checkpoint(src)['model'])
+            model.load_state_dict(state['model'])
             model.to(device)
-        log(f"phase {k}: +{ph.n_new} classes ({', '.join(d.ds.classes[c] for c in ph.new_classes)}), "
-            f'{len(ph.joint if method.joint else ph.train)} training clips')
-        model, n_memory = train_phase(cfg, d, run_dir, k, model, method, log, clock, device)
-        write_atomic({'phase': k, 'model': model.state_dict(), 'sizes': [b.out_features for b in model.fc.blocks]},
-                     run_dir / f'phase{k}.pt')
+            clock.remaining -= work[k]
+            n_memory = len(methods.multilabel_exemplars(phases, k, cfg['memory'], cfg['seed'])[0]) \
+                if cfg['memory'] is not None and not method.joint else 0
+            log(f'phase {k}: finished earlier ({run_dir / f"phase{k}.pt"}); its record is rebuilt')
+        else:
+            if method.joint:  # AT: a fresh learner on every seen class, from scratch
+                torch.manual_seed(methods.seed_of(cfg['seed'], 'init', k))
+                model = model_for_phase(cfg, d, k, method)
+            log(f"phase {k}: +{ph.n_new} classes ({', '.join(d.ds.classes[c] for c in ph.new_classes)}), "
+                f'{len(ph.joint if method.joint else ph.train)} training clips')
+            model, n_memory = train_phase(cfg, d, run_dir, k, model, method, log, clock, device)
+            trained = True
+            write_atomic({'phase': k, 'model': model.state_dict(), 'sizes': [b.out_features for b in model.fc.blocks]},
+                         run_dir / f'phase{k}.pt')
         record = evaluate_phase(model, d, k, cfg, device)
         record['memory_clips'] = n_memory
         metrics['phases'].append(record)
@@ -736,10 +819,14 @@ def run_method(name, cfg, d, device):
     write_atomic(metrics, metrics_path)
     (run_dir / 'state.pt').unlink(missing_ok=True)
     write_csvs(run_dir, name, metrics)
-    s = metrics['summary']
-    log(f"== {name}: F1 {100 * s['f1']:.1f}  Fr {100 * s['fr']:.1f}  mAP {100 * s['map']:.1f}  "
-        f"(map_binary {100 * s['map_binary']:.1f})", result=True)
+    log(method_result_line(name, metrics), result=True)
     return metrics
+
+
+def method_result_line(name, metrics):
+    s = metrics['summary']
+    return (f"== {name}: F1 {100 * s['f1']:.1f}  Fr {100 * s['fr']:.1f}  mAP {100 * s['map']:.1f}  "
+            f"(map_binary {100 * s['map_binary']:.1f})")
 
 
 def write_csvs(run_dir, name, metrics):
@@ -781,7 +868,7 @@ def shared_base(cfg, d, device, log):
             on_epoch=checkpoint_every_epoch(folder / 'state.pt', Log(folder / 'log.txt', cfg['quiet'])))
         return trained, {'val_acc': best, 'epochs': epochs, 'subsets': subsets, 'seconds': time.time() - t0}
 
-    return shared_step(folder, 'base.pt', model, train, device)
+    return shared_step(folder, 'base.pt', model, train, device, log)
 
 
 def accuracies(model, d, k, device):
@@ -800,14 +887,13 @@ def run_mittal(cfg, heads, K, losses, d, device):
     tag = f"h{heads_tag(heads)}-K{K}-{'+'.join(losses)}"
     cfg = dict(cfg, heads=','.join(map(str, heads)), memory=K, losses=','.join(losses))
     run_dir = mittal_dir(cfg, tag)
+    metrics = read_json(run_dir / 'metrics.json')
+    if metrics is not None and 'summary' in metrics:  # finished: shown without writing anything
+        print(mittal_result_line(tag, metrics) + f' (finished earlier: {run_dir})', flush=True)
+        return metrics
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(dict(cfg, run_dir=str(run_dir)), run_dir / 'config.json')
     log = Log(run_dir / 'log.txt', cfg['quiet'])
-    metrics_path = run_dir / 'metrics.json'
-    if metrics_path.exists() and 'summary' in json.loads(metrics_path.read_text()):
-        metrics = json.loads(metrics_path.read_text())
-        mittal_result_line(log, tag, metrics, f' (finished earlier: {run_dir})')
-        return metrics
     log(f'== mittal {tag}: {run_dir} (device {device})')
     model, base_record = shared_base(cfg, d, device, log)
     memory = methods.ExemplarMemory(K)
@@ -823,8 +909,12 @@ def run_mittal(cfg, heads, K, losses, d, device):
     state_path = run_dir / 'state.pt'
     for k, ph in enumerate(d.phases[1:], 1):
         step_file = run_dir / f'step{k}.pt'
-        if step_file.exists():  # finished earlier
-            ck = load_checkpoint(step_file)
+        ck = saved(step_file)
+        if ck is None and step_file.exists():  # damaged: this step and the later ones are trained again
+            log(f'{step_file} is damaged: step {k} is trained again')
+            for later in range(k, len(d.phases)):
+                (run_dir / f'step{later}.pt').unlink(missing_ok=True)
+        if ck is not None:  # finished earlier
             model = model_for_phase(cfg, d, k)
             model.load_state_dict(ck['model'])
             model.to(device)
@@ -847,7 +937,7 @@ def run_mittal(cfg, heads, K, losses, d, device):
                 T=cfg['T'], ce_new_logits=cfg['ce_new_logits'], resume=resume,
                 on_epoch=checkpoint_every_epoch(state_path, log))
         except FloatingPointError as e:
-            raise RunError(str(e)) from None
+            raise RunError(f'{e} (features: {d.cache.folder})') from None
         acc, g, old_acc, new_acc = accuracies(model, d, k, device)
         metrics['acc'].append(acc)
         metrics['acc_matrix'].append(g)
@@ -859,18 +949,17 @@ def run_mittal(cfg, heads, K, losses, d, device):
             f", epochs {info['epochs']}, memory {len(memory)} ({info['quota']}/class)")
     metrics['summary'] = evaluate.kws_summary(metrics['acc'], metrics['acc_matrix'])
     metrics['skipped_bad_clips'] = d.skipped
-    write_atomic(metrics, metrics_path)
-    mittal_result_line(log, tag, metrics)
+    write_atomic(metrics, run_dir / 'metrics.json')
+    log(mittal_result_line(tag, metrics), result=True)
     return metrics
 
 
-def mittal_result_line(log, tag, metrics, where=''):
+def mittal_result_line(tag, metrics):
     s = metrics['summary']
     if len(metrics['acc']) == 1:  # one phase: joint training, nothing incremental to average
-        log(f"== mittal {tag}: accuracy {100 * metrics['acc'][0]:.2f} (one phase){where}", result=True)
-        return
-    log(f"== mittal {tag}: Avg {100 * s['avg_excl_base']:.2f} (incl. base {100 * s['avg_incl_base']:.2f}), "
-        f"forgetting {100 * s['forgetting']:.2f}{where}", result=True)
+        return f"== mittal {tag}: accuracy {100 * metrics['acc'][0]:.2f} (one phase)"
+    return (f"== mittal {tag}: Avg {100 * s['avg_excl_base']:.2f} (incl. base {100 * s['avg_incl_base']:.2f}), "
+            f"forgetting {100 * s['forgetting']:.2f}")
 
 
 def time_heads(cfg, d, device):
@@ -932,8 +1021,8 @@ def report(kind, results, cfg, timing=None):
     """Print and save a paper table (evaluate.py builds it) or draw the figures, for the runs of this
     command: {key: [metrics per seed]}."""
     out_dir = Path(cfg['results']) / cfg['data']
-    out_dir.mkdir(parents=True, exist_ok=True)
     if kind in ('figures', 'kws-figures'):
+        out_dir.mkdir(parents=True, exist_ok=True)
         if kind == 'figures':
             paths = evaluate.figures(results, cfg['phases'], out_dir,
                                      joint={n for n in results if methods.METHODS[n].joint})
@@ -958,35 +1047,64 @@ def report(kind, results, cfg, timing=None):
                                    device_text=device)
     else:
         text, scalars = evaluate.kws_table2(results, cfg['phases'], cfg['seeds'], json_path=out_dir / 'kws-table2.json')
-        write_atomic(scalars, out_dir / 'kws-table2.json')
     if kind in ('table1', 'table2'):
         title = f"{kind} ({cfg['data']}, seeds {cfg['seeds']})"
         skipped = max((m.get('skipped_bad_clips', 0) for runs in results.values() for m in runs), default=0)
         text += f'\n\n{skipped} unreadable clips were skipped (--skip-bad).' if skipped else ''
-    (out_dir / f'{kind}.md').write_text(text + '\n')
-    print(f"\n{title}:\n\n{text}\n\nsaved to {out_dir / (kind + '.md')}")
+    print(f'\n{title}:\n\n{text}\n', flush=True)
+    try:  # the table is shown even where it cannot be saved
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if kind == 'kws-table2':
+            write_atomic(scalars, out_dir / 'kws-table2.json')
+        write_atomic(text + '\n', out_dir / f'{kind}.md')
+        print(f"saved to {out_dir / (kind + '.md')}")
+    except (OSError, RunError) as e:
+        print(f'not saved: {e}')
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what cluster schedulers send before preemption), handled like Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+def stopped_line(e, what):
+    how = 'stopped by SIGTERM' if isinstance(e, Terminated) else 'interrupted'
+    return f'\ncil.py: {how}; run the same command again to continue {what}'
 
 
 def run_jobs(jobs):
-    """Run (key, job) pairs in order -> {key: [result of each job]}. A RunError or Ctrl-C ends the
-    command with one line (every finished epoch is checkpointed, so the same command resumes)."""
+    """Run (key, job) pairs in order -> {key: [result of each job]}. A RunError, Ctrl-C or SIGTERM
+    ends the command with one line (every finished epoch is checkpointed, so the same command resumes)."""
     results, t0 = collections.defaultdict(list), time.time()
     try:
         for key, job in jobs:
             results[key].append(job())
     except RunError as e:
         raise SystemExit(f'cil.py: {e}')
-    except KeyboardInterrupt:
-        raise SystemExit('\ncil.py: interrupted; run the same command again to continue from the last epoch')
+    except KeyboardInterrupt as e:
+        raise SystemExit(stopped_line(e, 'from the last epoch'))
     print(f'done in {data.hms(time.time() - t0)}')
     return dict(results)
 
 
 def main(argv=None):
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return _main(argv)
-    except KeyboardInterrupt:  # while the data load or the feature cache (checkpointed per chunk) runs
-        raise SystemExit('\ncil.py: interrupted; run the same command again to continue where it stopped') from None
+    except KeyboardInterrupt as e:  # while the data load or the feature cache (checkpointed per chunk) runs
+        raise SystemExit(stopped_line(e, 'where it stopped')) from None
+    except RunError as e:
+        raise SystemExit(f'cil.py: {e}') from None
+    except OSError as e:  # a full disk, a read-only folder: one line naming the file
+        raise SystemExit(f"cil.py: {e.filename or 'a file'}: {e.strerror or e}; free space there or choose "
+                         f'another --out / --cache / --results') from None
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _main(argv=None):
