@@ -43,13 +43,13 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "binarize", "f1_per_class", "f1_macro", "average_precision",
-    "average_precision_per_class", "mean_average_precision", "map_binary", "weight_norms",
-    "multilabel_phase_record", "forgetting_f1", "table1_averages",
-    "accuracy", "group_accuracies", "old_new_accuracy", "avg_incremental", "forgetting_per_group",
-    "avg_including_base", "forgetting", "bwt", "kws_summary",
-    "pct", "table1", "table2", "figures",
-    "loss_name", "kws_scalars", "kws_table1", "kws_table2", "kws_figures",
+    'binarize', 'f1_per_class', 'f1_macro', 'average_precision',
+    'average_precision_per_class', 'mean_average_precision', 'map_binary', 'weight_norms',
+    'multilabel_phase_record', 'forgetting_f1', 'table1_averages',
+    'accuracy', 'group_accuracies', 'old_new_accuracy', 'avg_incremental', 'forgetting_per_group',
+    'avg_including_base', 'forgetting', 'bwt', 'kws_summary',
+    'pct', 'table1', 'table2', 'figures',
+    'loss_name', 'kws_scalars', 'kws_table1', 'kws_table2', 'kws_figures',
 ]
 
 
@@ -60,11 +60,11 @@ def _binary_targets(y_true, ndim):
     """Return y_true as a bool array of the given ndim; values must be 0/1."""
     a = np.asarray(y_true)
     if a.ndim != ndim:
-        raise ValueError(f"y_true must be {ndim}-D, got shape {a.shape}")
+        raise ValueError(f'y_true must be {ndim}-D, got shape {a.shape}')
     if a.dtype == bool:
         return a
     if a.size and not np.all((a == 0) | (a == 1)):
-        raise ValueError("y_true must contain only 0 and 1")
+        raise ValueError('y_true must contain only 0 and 1')
     return a == 1
 
 
@@ -72,21 +72,21 @@ def _scores(y_score, ndim):
     """Return y_score as a float64 array of the given ndim; NaN raises."""
     s = np.asarray(y_score, dtype=np.float64)
     if s.ndim != ndim:
-        raise ValueError(f"y_score must be {ndim}-D, got shape {s.shape}")
+        raise ValueError(f'y_score must be {ndim}-D, got shape {s.shape}')
     if np.isnan(s).any():
-        raise ValueError("y_score contains NaN")
+        raise ValueError('y_score contains NaN')
     return s
 
 
 def _check_same_shape(a, b):
     if a.shape != b.shape:
-        raise ValueError(f"shape mismatch: y_true {a.shape} vs y_score {b.shape}")
+        raise ValueError(f'shape mismatch: y_true {a.shape} vs y_score {b.shape}')
 
 
 def _mean(values):
     """Mean of a sequence of floats; nan (no warning) if it is empty."""
     v = np.asarray(values, dtype=np.float64).ravel()
-    return float(v.mean()) if v.size else float("nan")
+    return float(v.mean()) if v.size else float('nan')
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def average_precision_per_class(y_true, y_score):
     n, c = s.shape
     if n == 0:
         return np.zeros(c, dtype=np.float64)
-    order = np.argsort(-s, axis=0, kind="stable")
+    order = np.argsort(-s, axis=0, kind='stable')
     s_sorted = np.take_along_axis(s, order, axis=0)
     y_sorted = np.take_along_axis(yt, order, axis=0)
     tps = np.cumsum(y_sorted, axis=0, dtype=np.float64)
@@ -189,8 +189,8 @@ def weight_norms(W):
     """Per-class L2 norm of a classifier weight matrix W of shape (C, D); shape (C,)."""
     W = np.asarray(W, dtype=np.float64)
     if W.ndim != 2:
-        raise ValueError(f"W must be 2-D (C, D), got shape {W.shape}")
-    return np.sqrt(np.einsum("cd,cd->c", W, W))
+        raise ValueError(f'W must be 2-D (C, D), got shape {W.shape}')
+    return np.sqrt(np.einsum('cd,cd->c', W, W))
 
 
 def multilabel_phase_record(y_true, y_score, n_base=30, n_new=None, threshold=0.5):
@@ -214,17 +214,17 @@ def multilabel_phase_record(y_true, y_score, n_base=30, n_new=None, threshold=0.
     if n_new is None:
         n_new = c
     if not (0 <= n_new <= c and 0 < n_base <= c):
-        raise ValueError(f"need 0 <= n_new <= C and 0 < n_base <= C (C={c})")
+        raise ValueError(f'need 0 <= n_new <= C and 0 < n_base <= C (C={c})')
     per_class = f1_per_class(yt, s, threshold)
     n_old = c - n_new
     return {
-        "n_classes": int(c),
-        "f1": _mean(per_class),
-        "map": mean_average_precision(yt, s),
-        "map_binary": map_binary(yt, s, threshold),
-        "f1_base": _mean(per_class[:n_base]),
-        "f1_old": _mean(per_class[:n_old]),
-        "f1_new": _mean(per_class[n_old:]),
+        'n_classes': int(c),
+        'f1': _mean(per_class),
+        'map': mean_average_precision(yt, s),
+        'map_binary': map_binary(yt, s, threshold),
+        'f1_base': _mean(per_class[:n_base]),
+        'f1_old': _mean(per_class[:n_old]),
+        'f1_new': _mean(per_class[n_old:]),
     }
 
 
@@ -247,15 +247,15 @@ def table1_averages(per_phase):
     it), 'fr_per_phase': [Fr_0, ..., Fr_K]}.
     """
     per_phase = list(per_phase)
-    fr = forgetting_f1([r["f1_base"] for r in per_phase])
+    fr = forgetting_f1([r['f1_base'] for r in per_phase])
     out = {
-        "f1": _mean([r["f1"] for r in per_phase]),
-        "fr": _mean(fr[1:]),
-        "map": _mean([r["map"] for r in per_phase]),
-        "fr_per_phase": fr,
+        'f1': _mean([r['f1'] for r in per_phase]),
+        'fr': _mean(fr[1:]),
+        'map': _mean([r['map'] for r in per_phase]),
+        'fr_per_phase': fr,
     }
-    if per_phase and all("map_binary" in r for r in per_phase):
-        out["map_binary"] = _mean([r["map_binary"] for r in per_phase])
+    if per_phase and all('map_binary' in r for r in per_phase):
+        out['map_binary'] = _mean([r['map_binary'] for r in per_phase])
     return out
 
 
@@ -267,13 +267,13 @@ def _predictions(logits_or_pred):
     a = np.asarray(logits_or_pred)
     if a.ndim == 2:
         if a.shape[0] and a.shape[1] == 0:
-            raise ValueError("logits have no columns")
+            raise ValueError('logits have no columns')
         if np.issubdtype(a.dtype, np.floating) and np.isnan(a).any():
-            raise ValueError("logits contain NaN")
+            raise ValueError('logits contain NaN')
         return np.argmax(a, axis=1) if a.shape[0] else np.zeros(0, dtype=np.int64)
     if a.ndim == 1:
         return a
-    raise ValueError(f"expected (N, K) logits or (N,) predictions, got shape {a.shape}")
+    raise ValueError(f'expected (N, K) logits or (N,) predictions, got shape {a.shape}')
 
 
 def accuracy(y_true, logits_or_pred):
@@ -285,8 +285,8 @@ def accuracy(y_true, logits_or_pred):
     y = np.asarray(y_true).ravel()
     p = _predictions(logits_or_pred)
     if y.shape != p.shape:
-        raise ValueError(f"shape mismatch: {y.shape} labels vs {p.shape} predictions")
-    return float(np.mean(p == y)) if y.size else float("nan")
+        raise ValueError(f'shape mismatch: {y.shape} labels vs {p.shape} predictions')
+    return float(np.mean(p == y)) if y.size else float('nan')
 
 
 def group_accuracies(y_true, logits_or_pred, groups):
@@ -299,11 +299,11 @@ def group_accuracies(y_true, logits_or_pred, groups):
     y = np.asarray(y_true).ravel()
     p = _predictions(logits_or_pred)
     if y.shape != p.shape:
-        raise ValueError(f"shape mismatch: {y.shape} labels vs {p.shape} predictions")
+        raise ValueError(f'shape mismatch: {y.shape} labels vs {p.shape} predictions')
     out = []
     for g in groups:
         m = np.isin(y, np.asarray(list(g)))
-        out.append(float(np.mean(p[m] == y[m])) if m.any() else float("nan"))
+        out.append(float(np.mean(p[m] == y[m])) if m.any() else float('nan'))
     return out
 
 
@@ -329,7 +329,7 @@ def _acc_row(acc_matrix, t):
     or square (entries j > t ignored)."""
     row = [float(x) for x in acc_matrix[t]]
     if len(row) < t + 1:
-        raise ValueError(f"acc_matrix row {t} has {len(row)} entries, needs {t + 1}")
+        raise ValueError(f'acc_matrix row {t} has {len(row)} entries, needs {t + 1}')
     return row[: t + 1]
 
 
@@ -360,11 +360,11 @@ def bwt(acc_matrix):
 def kws_summary(acc, acc_matrix):
     """Scalars of the results JSON: avg_excl_base, avg_incl_base, forgetting (and per group), bwt."""
     return {
-        "avg_excl_base": avg_incremental(acc),
-        "avg_incl_base": avg_including_base(acc),
-        "forgetting": forgetting(acc_matrix),
-        "forgetting_per_group": forgetting_per_group(acc_matrix),
-        "bwt": bwt(acc_matrix),
+        'avg_excl_base': avg_incremental(acc),
+        'avg_incl_base': avg_including_base(acc),
+        'forgetting': forgetting(acc_matrix),
+        'forgetting_per_group': forgetting_per_group(acc_matrix),
+        'bwt': bwt(acc_matrix),
     }
 
 
@@ -379,10 +379,10 @@ def pct(values, digits=1):
     None or nan (None and nan seeds are left out of the mean and std)."""
     v = np.array([np.nan if x is None else x for x in np.atleast_1d(values)], dtype=float)
     if np.isnan(v).all():
-        return "-"
+        return '-'
     if len(v) == 1:
-        return f"{100 * v[0]:.{digits}f}"
-    return f"{100 * np.nanmean(v):.{digits}f} +- {100 * np.nanstd(v):.{digits}f}"
+        return f'{100 * v[0]:.{digits}f}'
+    return f'{100 * np.nanmean(v):.{digits}f} +- {100 * np.nanstd(v):.{digits}f}'
 
 
 def table1(results, flags):
@@ -393,29 +393,29 @@ def table1(results, flags):
     False; other keys are ignored). A joint method (AT, retrained on all seen classes) gets no
     ticks and '-' for forgetting.
     """
-    lines = ["| Method | IndL | L_OD | L_FD | F1 | Fr | mAP | mAP (binary, authors) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ['| Method | IndL | L_OD | L_FD | F1 | Fr | mAP | mAP (binary, authors) |',
+             '|---|---|---|---|---|---|---|---|']
     for name, runs in results.items():
         f = flags[name]
-        joint = bool(f.get("joint", False))
-        ticks = ["yes" if f.get(k, False) and not joint else "-" for k in ("indl", "od", "fd")]
-        col = {k: [m["summary"][k] for m in runs] for k in ("f1", "fr", "map", "map_binary")}
+        joint = bool(f.get('joint', False))
+        ticks = ['yes' if f.get(k, False) and not joint else '-' for k in ('indl', 'od', 'fd')]
+        col = {k: [m['summary'][k] for m in runs] for k in ('f1', 'fr', 'map', 'map_binary')}
         lines.append(f"| {name.upper()} | {' | '.join(ticks)} | {pct(col['f1'])} | "
                      f"{'-' if joint else pct(col['fr'])} | {pct(col['map'])} | {pct(col['map_binary'])} |")
-    return "\n".join(lines)
+    return '\n'.join(lines)
 
 
 def table2(results, sizes):
     """Table 2 of the multi-label paper as markdown: macro F1 on the old, the new and all classes
     after the last phase. ``sizes`` = classes per phase (base first), for the header's ranges."""
     n_old, n = sum(sizes[:-1]), sum(sizes)
-    lines = [f"| Method | old (0-{n_old - 1}) | new ({n_old}-{n - 1}) | overall (0-{n - 1}) |",
-             "|---|---|---|---|"]
+    lines = [f'| Method | old (0-{n_old - 1}) | new ({n_old}-{n - 1}) | overall (0-{n - 1}) |',
+             '|---|---|---|---|']
     for name, runs in results.items():
-        last = [m["phases"][-1] for m in runs]
+        last = [m['phases'][-1] for m in runs]
         lines.append(f"| {name.upper()} | {pct([r['f1_old'] for r in last])} | "
                      f"{pct([r['f1_new'] for r in last])} | {pct([r['f1'] for r in last])} |")
-    return "\n".join(lines)
+    return '\n'.join(lines)
 
 
 def figures(results, sizes, out_dir, joint=()):
@@ -427,42 +427,42 @@ def figures(results, sizes, out_dir, joint=()):
     Returns the paths written. Needs matplotlib (`make figures` installs it).
     """
     import matplotlib
-    matplotlib.use("Agg")
+    matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     out_dir = Path(out_dir)
     paths = []
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for name, runs in results.items():  # mean over seeds
-        phases = range(len(runs[0]["phases"]))
-        f1 = np.mean([[r["f1"] for r in m["phases"]] for m in runs], axis=0)
-        fr = np.mean([m["summary"]["fr_per_phase"] for m in runs], axis=0)
-        mAP = np.mean([[r["map"] for r in m["phases"]] for m in runs], axis=0)
-        axes[0].plot(phases, 100 * f1, marker="o", label=name.upper())
+        phases = range(len(runs[0]['phases']))
+        f1 = np.mean([[r['f1'] for r in m['phases']] for m in runs], axis=0)
+        fr = np.mean([m['summary']['fr_per_phase'] for m in runs], axis=0)
+        mAP = np.mean([[r['map'] for r in m['phases']] for m in runs], axis=0)
+        axes[0].plot(phases, 100 * f1, marker='o', label=name.upper())
         if name not in joint:
-            axes[1].plot(phases, 100 * fr, marker="o", label=name.upper())
-        axes[2].plot(phases, 100 * mAP, marker="o", label=name.upper())
-    for ax, title in zip(axes, ("(a) F1 (%)", "(b) Fr (%)", "(c) mAP (%)")):
+            axes[1].plot(phases, 100 * fr, marker='o', label=name.upper())
+        axes[2].plot(phases, 100 * mAP, marker='o', label=name.upper())
+    for ax, title in zip(axes, ('(a) F1 (%)', '(b) Fr (%)', '(c) mAP (%)')):
         ax.set_title(title)
-        ax.set_xlabel("phase")
+        ax.set_xlabel('phase')
         ax.set_xticks(range(len(sizes)))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    paths.append(out_dir / "figure3.png")
+    paths.append(out_dir / 'figure3.png')
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
-    pair = [n for n in ("ifd", "iodfd") if n in results]
+    pair = [n for n in ('ifd', 'iodfd') if n in results]
     if pair:
         fig, axes = plt.subplots(1, len(pair), figsize=(6 * len(pair), 3.5), squeeze=False)
         for ax, name in zip(axes[0], pair):
-            norms = results[name][0]["phases"][-1]["weight_norms"]  # first seed
-            colors = ["tab:blue"] * sizes[0] + ["tab:orange"] * (len(norms) - sizes[0])
+            norms = results[name][0]['phases'][-1]['weight_norms']  # first seed
+            colors = ['tab:blue'] * sizes[0] + ['tab:orange'] * (len(norms) - sizes[0])
             ax.bar(range(len(norms)), norms, color=colors)
-            ax.set_title(f"{name.upper()}: classifier weight norms after phase {len(sizes) - 1}\n"
-                         f"(blue: base classes, orange: incremental)")
-            ax.set_xlabel("class")
+            ax.set_title(f'{name.upper()}: classifier weight norms after phase {len(sizes) - 1}\n'
+                         f'(blue: base classes, orange: incremental)')
+            ax.set_xlabel('class')
         fig.tight_layout()
-        paths.append(out_dir / "figure4.png")
+        paths.append(out_dir / 'figure4.png')
         fig.savefig(paths[-1], dpi=120)
         plt.close(fig)
     return paths
@@ -470,28 +470,28 @@ def figures(results, sizes, out_dir, joint=()):
 
 def loss_name(losses):
     """'ce_n,kd_n' -> 'CE N + KD N', the keyword-spotting paper's row names."""
-    return " + ".join(t.upper().replace("_", " ") for t in losses.split(","))
+    return ' + '.join(t.upper().replace('_', ' ') for t in losses.split(','))
 
 
 def kws_scalars(runs):
     """Every scalar of a single-label row's runs (one per seed): {name: {'values': [per seed],
     'mean', 'std'}}. None and nan values become None (strict JSON: no NaN tokens) and are left
     out of the mean and std, which are None when no value is left."""
-    last = [m["steps"][-1] for m in runs]
-    per = {"avg_excl_base": [m["summary"]["avg_excl_base"] for m in runs],
-           "avg_incl_base": [m["summary"]["avg_incl_base"] for m in runs],
-           "forgetting": [m["summary"]["forgetting"] for m in runs],
-           "bwt": [m["summary"]["bwt"] for m in runs],
-           "old_acc": [s.get("old_acc") for s in last], "new_acc": [s.get("new_acc") for s in last]}
-    per.update({f"acc_step{t}": [m["acc"][t] for m in runs] for t in range(len(runs[0]["acc"]))})
-    for g in range(len(runs[0]["summary"]["forgetting_per_group"])):
-        per[f"forgetting_group{g}"] = [m["summary"]["forgetting_per_group"][g] for m in runs]
+    last = [m['steps'][-1] for m in runs]
+    per = {'avg_excl_base': [m['summary']['avg_excl_base'] for m in runs],
+           'avg_incl_base': [m['summary']['avg_incl_base'] for m in runs],
+           'forgetting': [m['summary']['forgetting'] for m in runs],
+           'bwt': [m['summary']['bwt'] for m in runs],
+           'old_acc': [s.get('old_acc') for s in last], 'new_acc': [s.get('new_acc') for s in last]}
+    per.update({f'acc_step{t}': [m['acc'][t] for m in runs] for t in range(len(runs[0]['acc']))})
+    for g in range(len(runs[0]['summary']['forgetting_per_group'])):
+        per[f'forgetting_group{g}'] = [m['summary']['forgetting_per_group'][g] for m in runs]
     out = {}
     for key, values in per.items():
         v = np.array([np.nan if x is None else x for x in values], dtype=float)
         values = [None if np.isnan(x) else float(x) for x in v]
-        out[key] = {"values": values, "mean": None if np.isnan(v).all() else float(np.nanmean(v)),
-                    "std": None if np.isnan(v).all() else float(np.nanstd(v))}
+        out[key] = {'values': values, 'mean': None if np.isnan(v).all() else float(np.nanmean(v)),
+                    'std': None if np.isnan(v).all() else float(np.nanstd(v))}
     return out
 
 
@@ -500,10 +500,10 @@ def kws_table1(timing, *, epochs_timed, batching, device_text):
     base training. ``timing``: [(heads text, mean seconds, std seconds)], one row each;
     ``epochs_timed``: epochs averaged per row; ``batching``: the --mt-batching value;
     ``device_text``: where it ran, e.g. 'cuda' or 'cpu, 4 threads'."""
-    lines = ["| Heads | Training time per epoch (s) |", "|---|---|"]
-    lines += [f"| {h} | {t:.3f} +- {sd:.3f} |" for h, t, sd in timing]
-    return ("\n".join(lines) + f"\n\n{epochs_timed} timed epochs per row (first epoch dropped), "
-            f"--mt-batching {batching}, device {device_text}.")
+    lines = ['| Heads | Training time per epoch (s) |', '|---|---|']
+    lines += [f'| {h} | {t:.3f} +- {sd:.3f} |' for h, t, sd in timing]
+    return ('\n'.join(lines) + f'\n\n{epochs_timed} timed epochs per row (first epoch dropped), '
+            f'--mt-batching {batching}, device {device_text}.')
 
 
 def kws_table2(results, sizes, seeds, json_path=None):
@@ -517,24 +517,24 @@ def kws_table2(results, sizes, seeds, json_path=None):
     With ``json_path`` (where the caller saves ``scalars``) the text ends with a line naming it.
     """
     counts = np.cumsum(sizes)
-    lines = ["| Losses | " + " | ".join(map(str, counts)) + " | Avg |", "|---" * (len(counts) + 2) + "|"]
+    lines = ['| Losses | ' + ' | '.join(map(str, counts)) + ' | Avg |', '|---' * (len(counts) + 2) + '|']
     for (heads, K, losses), runs in results.items():
-        accs = np.array([m["acc"] for m in runs])
-        lines.append(f"| {loss_name(losses)} | " + " | ".join(pct(accs[:, j], 2) for j in range(accs.shape[1])) +
+        accs = np.array([m['acc'] for m in runs])
+        lines.append(f'| {loss_name(losses)} | ' + ' | '.join(pct(accs[:, j], 2) for j in range(accs.shape[1])) +
                      f" | {pct([m['summary']['avg_excl_base'] for m in runs], 2)} |")
     heads = sorted({h for h, _, _ in results})
-    text = "\n".join(lines) + (f"\n\nheads {', '.join(heads)}, memory {sorted({k for _, k, _ in results})}, "
+    text = '\n'.join(lines) + (f"\n\nheads {', '.join(heads)}, memory {sorted({k for _, k, _ in results})}, "
                                f"seeds {seeds}; Avg = mean over the incremental steps.")
-    scalars = {f"{h} K{K} {ls}": kws_scalars(runs) for (h, K, ls), runs in results.items()}
-    lines = ["| Losses | Avg incl. base | Forgetting | BWT | old acc (last step) | new acc (last step) |",
-             "|---|---|---|---|---|---|"]
+    scalars = {f'{h} K{K} {ls}': kws_scalars(runs) for (h, K, ls), runs in results.items()}
+    lines = ['| Losses | Avg incl. base | Forgetting | BWT | old acc (last step) | new acc (last step) |',
+             '|---|---|---|---|---|---|']
     for (h, K, losses), runs in results.items():
-        v = scalars[f"{h} K{K} {losses}"]
-        lines.append(f"| {loss_name(losses)} | " + " | ".join(
-            pct(v[key]["values"], 2) for key in ("avg_incl_base", "forgetting", "bwt", "old_acc", "new_acc")) + " |")
-    text += "\n\n" + "\n".join(lines)
+        v = scalars[f'{h} K{K} {losses}']
+        lines.append(f'| {loss_name(losses)} | ' + ' | '.join(
+            pct(v[key]['values'], 2) for key in ('avg_incl_base', 'forgetting', 'bwt', 'old_acc', 'new_acc')) + ' |')
+    text += '\n\n' + '\n'.join(lines)
     if json_path is not None:
-        text += f"\n\nEvery scalar per row, mean and std: {json_path}."
+        text += f'\n\nEvery scalar per row, mean and std: {json_path}.'
     return text, scalars
 
 
@@ -545,41 +545,41 @@ def kws_figures(results, out_dir):
     seeds. ``results``: {(heads, K, losses): [metrics per seed]} of one loss set.
     Returns the paths written. Needs matplotlib."""
     import matplotlib
-    matplotlib.use("Agg")
+    matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     out_dir = Path(out_dir)
     paths = []
     fig, ax = plt.subplots(figsize=(6, 4))
 
     def avg(runs):
-        v = [100 * m["summary"]["avg_excl_base"] for m in runs]
+        v = [100 * m['summary']['avg_excl_base'] for m in runs]
         return np.mean(v), np.std(v)
-    for heads in sorted({h for h, _, _ in results}, key=lambda h: (h.count(","), h)):
+    for heads in sorted({h for h, _, _ in results}, key=lambda h: (h.count(','), h)):
         pts = sorted((K, *avg(runs)) for (h, K, _), runs in results.items() if h == heads)
         if len(pts) > 1:
             ks, mean, std = zip(*pts)
-            ax.errorbar(ks, mean, yerr=std, marker="o", capsize=3, label=f"heads [{heads}]")
-    ax.set_xlabel("exemplars K")
-    ax.set_ylabel("Avg incremental accuracy (%)")
-    ax.set_title("Figure 5: impact of exemplar quantity")
+            ax.errorbar(ks, mean, yerr=std, marker='o', capsize=3, label=f'heads [{heads}]')
+    ax.set_xlabel('exemplars K')
+    ax.set_ylabel('Avg incremental accuracy (%)')
+    ax.set_title('Figure 5: impact of exemplar quantity')
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    paths.append(out_dir / "figure5.png")
+    paths.append(out_dir / 'figure5.png')
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     by_k = collections.Counter(K for _, K, _ in results)
     if by_k:
         K = max(by_k, key=lambda k: (by_k[k], k))
         pts = sorted(((h, *avg(runs)) for (h, k, _), runs in results.items() if k == K),
-                     key=lambda p: (p[0].count(","), p[0]))
+                     key=lambda p: (p[0].count(','), p[0]))
         fig, ax = plt.subplots(figsize=(7, 4))
-        ax.bar([f"[{h}]" for h, _, _ in pts], [v for _, v, _ in pts], yerr=[sd for _, _, sd in pts], capsize=3)
+        ax.bar([f'[{h}]' for h, _, _ in pts], [v for _, v, _ in pts], yerr=[sd for _, _, sd in pts], capsize=3)
         ax.set_ylim(max(0, min(v - sd for _, v, sd in pts) - 3), max(v + sd for _, v, sd in pts) + 3)
-        ax.set_ylabel("Avg incremental accuracy (%)")
-        ax.set_title(f"Figure 4: impact of task creation (K = {K})")
+        ax.set_ylabel('Avg incremental accuracy (%)')
+        ax.set_title(f'Figure 4: impact of task creation (K = {K})')
         fig.tight_layout()
-        paths.append(out_dir / "figure4.png")
+        paths.append(out_dir / 'figure4.png')
         fig.savefig(paths[-1], dpi=120)
         plt.close(fig)
     return paths

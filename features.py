@@ -29,25 +29,25 @@ import scipy.signal
 # Recipe configurations (plain dicts, so a feature cache can hash them, e.g. json.dumps(sort_keys)).
 
 LOG_MEL_CONFIG = dict(  # PANNs Cnn14 front end (torchlibrosa Spectrogram + LogmelFilterBank)
-    name="panns_log_mel", version=1, sr=32000, n_fft=1024, hop_length=320, window="hann",
-    center=True, pad_mode="reflect", power=2.0, n_mels=64, fmin=50.0, fmax=14000.0,
-    htk=False, norm="slaney", ref=1.0, amin=1e-10, top_db=None, layout="frames x mels")
+    name='panns_log_mel', version=1, sr=32000, n_fft=1024, hop_length=320, window='hann',
+    center=True, pad_mode='reflect', power=2.0, n_mels=64, fmin=50.0, fmax=14000.0,
+    htk=False, norm='slaney', ref=1.0, amin=1e-10, top_db=None, layout='frames x mels')
 
 URBANSOUND8K_CONFIG = dict(  # 60 log-mel | 12 chroma_stft | 6 tonnetz | 7 spectral contrast
-    name="urbansound8k_lmc", version=1, sr=22050, resampler="scipy.signal.resample_poly",
-    n_samples=66150, n_fft=2048, hop_length=512, window="hann", center=True,
-    pad_mode="constant", n_mels=60, mel_htk=False, mel_norm="slaney", top_db=80.0,
-    n_chroma=12, tuning="estimated", tonnetz_chroma="chroma_stft", contrast_fmin=200.0,
+    name='urbansound8k_lmc', version=1, sr=22050, resampler='scipy.signal.resample_poly',
+    n_samples=66150, n_fft=2048, hop_length=512, window='hann', center=True,
+    pad_mode='constant', n_mels=60, mel_htk=False, mel_norm='slaney', top_db=80.0,
+    n_chroma=12, tuning='estimated', tonnetz_chroma='chroma_stft', contrast_fmin=200.0,
     contrast_n_bands=6, contrast_quantile=0.02, n_frames=128, n_features=85,
-    layout="frames x features")
+    layout='frames x features')
 
 SPEECHCOMMANDS_CONFIG = dict(  # 32 x 32 log-mel of a 1 s keyword
-    name="speechcommands_logmel32", version=1, sr=16000, resampler="scipy.signal.resample_poly",
-    n_samples=16000, n_fft=1024, hop_length=512, window="hann", center=True,
-    pad_mode="constant", n_mels=32, fmin=0.0, fmax=8000.0, mel_htk=False, mel_norm="slaney",
-    top_db=80.0, n_frames=32, layout="frames x mels")
+    name='speechcommands_logmel32', version=1, sr=16000, resampler='scipy.signal.resample_poly',
+    n_samples=16000, n_fft=1024, hop_length=512, window='hann', center=True,
+    pad_mode='constant', n_mels=32, fmin=0.0, fmax=8000.0, mel_htk=False, mel_norm='slaney',
+    top_db=80.0, n_frames=32, layout='frames x mels')
 
-_STFT_PAD_MODES = ("constant", "edge", "linear_ramp", "reflect", "symmetric", "empty")
+_STFT_PAD_MODES = ('constant', 'edge', 'linear_ramp', 'reflect', 'symmetric', 'empty')
 
 
 # ----------------------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ def normalize(S, norm=np.inf, axis=0, threshold=None):
     elif norm > 0:
         length = np.sum(mag ** norm, axis=axis, keepdims=True) ** (1.0 / norm)
     else:
-        raise ValueError(f"unsupported norm={norm!r}")
+        raise ValueError(f'unsupported norm={norm!r}')
     length[length < threshold] = 1.0
     out = np.empty_like(S)
     out[...] = S / length  # divide in float64, store in S's dtype
@@ -98,8 +98,8 @@ def _hann(win_length, n_fft):
     """Periodic Hann window 0.5 - 0.5 cos(2 pi n / N) of length win_length (float64),
     zero-padded on both sides (centred) to n_fft."""
     if win_length > n_fft:
-        raise ValueError(f"win_length={win_length} must be <= n_fft={n_fft}")
-    w = scipy.signal.get_window("hann", win_length, fftbins=True)
+        raise ValueError(f'win_length={win_length} must be <= n_fft={n_fft}')
+    w = scipy.signal.get_window('hann', win_length, fftbins=True)
     lpad = (n_fft - win_length) // 2
     return np.pad(w, (lpad, n_fft - win_length - lpad))
 
@@ -144,7 +144,7 @@ def mel_to_hz(m, htk=False):
                     freqs)[()]
 
 
-def mel_filterbank(sr, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, norm="slaney"):
+def mel_filterbank(sr, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, norm='slaney'):
     """Triangular mel filters (librosa.filters.mel), float32 (n_mels, 1 + n_fft//2).
 
     n_mels + 2 edge points are equally spaced in mel between fmin and fmax (default sr/2).
@@ -153,7 +153,7 @@ def mel_filterbank(sr, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, norm="
     """
     if fmax is None:
         fmax = float(sr) / 2
-    if norm not in ("slaney", None):
+    if norm not in ('slaney', None):
         raise ValueError(f"norm must be 'slaney' or None, got {norm!r}")
     fftfreqs = fft_frequencies(sr=sr, n_fft=n_fft)
     mel_f = mel_to_hz(np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels + 2),
@@ -164,11 +164,11 @@ def mel_filterbank(sr, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, norm="
     upper = ramps[2:] / fdiff[1:, None]  # falling edge of filter i
     # triangles are built in float64 but stored in float32 before the area norm (as librosa)
     weights = np.maximum(0, np.minimum(lower, upper)).astype(np.float32)
-    if norm == "slaney":
+    if norm == 'slaney':
         enorm = 2.0 / (mel_f[2:n_mels + 2] - mel_f[:n_mels])
         weights *= enorm[:, None]
     if not np.all((mel_f[:-2] == 0) | (weights.max(axis=1) > 0)):
-        warnings.warn("Empty filters detected in mel frequency basis (too many mels for n_fft/sr?).",
+        warnings.warn('Empty filters detected in mel frequency basis (too many mels for n_fft/sr?).',
                       stacklevel=2)
     return weights
 
@@ -177,7 +177,7 @@ def mel_filterbank(sr, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, norm="
 # Spectrogram
 
 
-def stft(y, n_fft=2048, hop_length=None, win_length=None, center=True, pad_mode="constant"):
+def stft(y, n_fft=2048, hop_length=None, win_length=None, center=True, pad_mode='constant'):
     """Short-time Fourier transform with a periodic Hann window, complex (1 + n_fft//2, n_frames).
 
     y: float array (..., L). hop_length defaults to win_length // 4, win_length to n_fft.
@@ -187,23 +187,23 @@ def stft(y, n_fft=2048, hop_length=None, win_length=None, center=True, pad_mode=
     """
     y = np.asarray(y)
     if not np.issubdtype(y.dtype, np.floating):
-        raise ValueError(f"audio must be floating-point, got dtype {y.dtype}")
+        raise ValueError(f'audio must be floating-point, got dtype {y.dtype}')
     win_length = n_fft if win_length is None else win_length
     hop_length = win_length // 4 if hop_length is None else hop_length
     if hop_length < 1:
-        raise ValueError(f"hop_length={hop_length} must be a positive integer")
+        raise ValueError(f'hop_length={hop_length} must be a positive integer')
     window = _hann(win_length, n_fft)  # float64
     if center:
         if pad_mode not in _STFT_PAD_MODES:
-            raise ValueError(f"pad_mode={pad_mode!r} is not supported by stft")
+            raise ValueError(f'pad_mode={pad_mode!r} is not supported by stft')
         if n_fft > y.shape[-1]:
-            warnings.warn(f"n_fft={n_fft} is too large for input signal of length={y.shape[-1]}",
+            warnings.warn(f'n_fft={n_fft} is too large for input signal of length={y.shape[-1]}',
                           stacklevel=2)
         pad = [(0, 0)] * (y.ndim - 1) + [(n_fft // 2, n_fft // 2)]
         y = np.pad(y, pad, mode=pad_mode)
     elif n_fft > y.shape[-1]:
-        raise ValueError(f"center=False needs len(y) >= n_fft, got len(y)={y.shape[-1]} < "
-                         f"n_fft={n_fft}; use center=True or a shorter n_fft")
+        raise ValueError(f'center=False needs len(y) >= n_fft, got len(y)={y.shape[-1]} < '
+                         f'n_fft={n_fft}; use center=True or a shorter n_fft')
     frames = _frames(y, n_fft, hop_length)  # (..., T, n_fft) view, no copy
     # float64 window * float32 frames -> float64 FFT (as librosa); only the result is cast
     D = scipy.fft.rfft(window * frames, axis=-1)
@@ -212,22 +212,22 @@ def stft(y, n_fft=2048, hop_length=None, win_length=None, center=True, pad_mode=
 
 
 def _spectrogram(y=None, S=None, n_fft=2048, hop_length=512, power=1.0, win_length=None,
-                 center=True, pad_mode="constant"):
+                 center=True, pad_mode='constant'):
     """|stft(y)|**power, or S as given (then n_fft is inferred from S unless consistent)."""
     if S is not None:
         if n_fft is None or n_fft // 2 + 1 != S.shape[-2]:
             n_fft = 2 * (S.shape[-2] - 1)
         return S, n_fft
     if y is None:
-        raise ValueError("either y or S must be given")
+        raise ValueError('either y or S must be given')
     D = stft(y, n_fft=n_fft, hop_length=hop_length, win_length=win_length, center=center,
              pad_mode=pad_mode)
     return np.abs(D) ** power, n_fft
 
 
 def melspectrogram(y=None, sr=22050, S=None, n_fft=2048, hop_length=512, win_length=None,
-                   center=True, pad_mode="constant", power=2.0, n_mels=128, fmin=0.0, fmax=None,
-                   htk=False, norm="slaney"):
+                   center=True, pad_mode='constant', power=2.0, n_mels=128, fmin=0.0, fmax=None,
+                   htk=False, norm='slaney'):
     """Mel spectrogram (n_mels, T) = mel_filterbank @ |stft(y)|**power.
 
     If S (a power spectrogram, (1 + n_fft//2, T)) is given it is used as is.
@@ -235,7 +235,7 @@ def melspectrogram(y=None, sr=22050, S=None, n_fft=2048, hop_length=512, win_len
     S, n_fft = _spectrogram(y=y, S=S, n_fft=n_fft, hop_length=hop_length, power=power,
                             win_length=win_length, center=center, pad_mode=pad_mode)
     mel_basis = mel_filterbank(sr, n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm)
-    return np.einsum("...ft,mf->...mt", S, mel_basis, optimize=True)
+    return np.einsum('...ft,mf->...mt', S, mel_basis, optimize=True)
 
 
 def power_to_db(S, ref=1.0, amin=1e-10, top_db=80.0):
@@ -248,16 +248,16 @@ def power_to_db(S, ref=1.0, amin=1e-10, top_db=80.0):
     """
     S = np.asarray(S)
     if amin <= 0:
-        raise ValueError("amin must be strictly positive")
+        raise ValueError('amin must be strictly positive')
     if np.iscomplexobj(S):
-        warnings.warn("power_to_db got complex input; using |S|", stacklevel=2)
+        warnings.warn('power_to_db got complex input; using |S|', stacklevel=2)
         S = np.abs(S)
     ref_value = ref(S) if callable(ref) else np.abs(ref)
     log_spec = 10.0 * np.log10(np.maximum(amin, S))
     log_spec -= 10.0 * np.log10(np.maximum(amin, ref_value))
     if top_db is not None:
         if top_db < 0:
-            raise ValueError("top_db must be non-negative")
+            raise ValueError('top_db must be non-negative')
         log_spec = np.maximum(log_spec, log_spec.max() - top_db)
     return log_spec
 
@@ -285,7 +285,7 @@ def _parabolic_shift(x, axis=-2):
     # librosa's numba stencil promotes to float64 ("2 * x" with an int64 literal)
     a = (right + left).astype(np.float64) - 2 * mid.astype(np.float64)
     b = (right - left).astype(np.float64) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide='ignore', invalid='ignore'):
         s = np.where(np.abs(b) >= np.abs(a), 0.0, -b / a)
     shift = np.zeros(x.shape, dtype=x.dtype)
     shift[..., 1:-1] = s
@@ -332,7 +332,7 @@ def pitch_tuning(frequencies, resolution=0.01, bins_per_octave=12):
     frequencies = np.atleast_1d(frequencies)
     frequencies = frequencies[frequencies > 0]
     if not np.any(frequencies):
-        warnings.warn("Trying to estimate tuning from empty frequency set.", stacklevel=2)
+        warnings.warn('Trying to estimate tuning from empty frequency set.', stacklevel=2)
         return 0.0
     octs = np.log2(frequencies / (440.0 / 16))  # octaves above C0-ish reference A440/16
     residual = np.mod(bins_per_octave * octs, 1.0)
@@ -386,7 +386,7 @@ def chroma_filterbank(sr, n_fft, n_chroma=12, tuning=0.0, ctroct=5.0, octwidth=2
 
 
 def chroma_stft(y=None, sr=22050, S=None, norm=np.inf, n_fft=2048, hop_length=512,
-                win_length=None, center=True, pad_mode="constant", tuning=None, n_chroma=12):
+                win_length=None, center=True, pad_mode='constant', tuning=None, n_chroma=12):
     """Chromagram (n_chroma, T) from a power spectrogram.
 
     S, if given, must be a POWER spectrogram |stft|**2. tuning=None estimates the tuning of
@@ -398,7 +398,7 @@ def chroma_stft(y=None, sr=22050, S=None, norm=np.inf, n_fft=2048, hop_length=51
     if tuning is None:
         tuning = estimate_tuning(S, sr, n_fft=n_fft, bins_per_octave=n_chroma)
     chromafb = chroma_filterbank(sr, n_fft, n_chroma=n_chroma, tuning=tuning)
-    raw_chroma = np.einsum("cf,...ft->...ct", chromafb, S, optimize=True)
+    raw_chroma = np.einsum('cf,...ft->...ct', chromafb, S, optimize=True)
     return normalize(raw_chroma, norm=norm, axis=-2)
 
 
@@ -419,7 +419,7 @@ def tonnetz(y=None, sr=22050, chroma=None, **chroma_kwargs):
     V[::2] -= 0.5  # even rows are the sine (y) coordinates
     R = np.array([1, 1, 1, 1, 0.5, 0.5])  # radii: fifths, minor thirds, major thirds
     phi = R[:, None] * np.cos(np.pi * V)
-    return np.einsum("pc,...ci->...pi", phi, normalize(chroma, norm=1, axis=-2), optimize=True)
+    return np.einsum('pc,...ci->...pi', phi, normalize(chroma, norm=1, axis=-2), optimize=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -427,7 +427,7 @@ def tonnetz(y=None, sr=22050, chroma=None, **chroma_kwargs):
 
 
 def spectral_contrast(y=None, sr=22050, S=None, n_fft=2048, hop_length=512, win_length=None,
-                      center=True, pad_mode="constant", fmin=200.0, n_bands=6, quantile=0.02,
+                      center=True, pad_mode='constant', fmin=200.0, n_bands=6, quantile=0.02,
                       linear=False):
     """Spectral contrast (n_bands + 1, T) of a MAGNITUDE spectrogram, in dB (10 log10!).
 
@@ -437,17 +437,17 @@ def spectral_contrast(y=None, sr=22050, S=None, n_fft=2048, hop_length=512, win_
     WHOLE peak matrix and the WHOLE valley matrix (all bands and frames), as librosa.
     """
     if n_bands < 1 or not isinstance(n_bands, (int, np.integer)):
-        raise ValueError("n_bands must be a positive integer")
+        raise ValueError('n_bands must be a positive integer')
     if not 0.0 < quantile < 1.0:
-        raise ValueError("quantile must lie in (0, 1)")
+        raise ValueError('quantile must lie in (0, 1)')
     if fmin <= 0:
-        raise ValueError("fmin must be positive")
+        raise ValueError('fmin must be positive')
     octa = np.zeros(n_bands + 2)
     octa[1:] = fmin * (2.0 ** np.arange(0, n_bands + 1))
     if np.any(octa[:-1] >= 0.5 * sr):
-        raise ValueError(f"spectral_contrast: band edge {octa[:-1].max():g} Hz (fmin={fmin:g} * "
-                         f"2**{n_bands - 1}) is >= Nyquist {0.5 * sr:g} Hz (sr={sr}); reduce fmin "
-                         f"or n_bands, or resample to a higher rate")
+        raise ValueError(f'spectral_contrast: band edge {octa[:-1].max():g} Hz (fmin={fmin:g} * '
+                         f'2**{n_bands - 1}) is >= Nyquist {0.5 * sr:g} Hz (sr={sr}); reduce fmin '
+                         f'or n_bands, or resample to a higher rate')
     S, n_fft = _spectrogram(y=y, S=S, n_fft=n_fft, hop_length=hop_length, power=1.0,
                             win_length=win_length, center=center, pad_mode=pad_mode)
     freq = fft_frequencies(sr=sr, n_fft=n_fft)
@@ -488,7 +488,7 @@ def resample(y, orig_sr, target_sr):
     """
     y = np.asarray(y)
     if orig_sr != int(orig_sr) or target_sr != int(target_sr):
-        raise ValueError(f"sample rates must be integers, got {orig_sr} and {target_sr}")
+        raise ValueError(f'sample rates must be integers, got {orig_sr} and {target_sr}')
     orig_sr, target_sr = int(orig_sr), int(target_sr)
     if orig_sr == target_sr:
         return y
@@ -509,9 +509,9 @@ def _mono_float32(y):
     """The recipes take a mono float waveform and work in float32 (as librosa.load returns)."""
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"expected a mono waveform of shape (L,), got shape {y.shape}")
+        raise ValueError(f'expected a mono waveform of shape (L,), got shape {y.shape}')
     if not np.issubdtype(y.dtype, np.floating):
-        raise ValueError(f"expected a float waveform in [-1, 1], got dtype {y.dtype}")
+        raise ValueError(f'expected a float waveform in [-1, 1], got dtype {y.dtype}')
     return y.astype(np.float32, copy=False)
 
 
@@ -549,14 +549,14 @@ def log_mel(y, sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=50.0, fmax=
     """
     y = np.asarray(y)
     if not np.issubdtype(y.dtype, np.floating):
-        raise ValueError(f"audio must be floating-point, got dtype {y.dtype}")
+        raise ValueError(f'audio must be floating-point, got dtype {y.dtype}')
     if y.ndim > 1:  # a batch: clip by clip (faster than one huge array, which leaves the cache)
         out = [log_mel(row, sr, n_fft, hop_length, n_mels, fmin, fmax)
                for row in y.reshape(-1, y.shape[-1])]
         return np.stack(out).reshape(y.shape[:-1] + out[0].shape)
     window, melW_T, lo, hi = _log_mel_constants(int(sr), int(n_fft), int(n_mels), float(fmin),
                                                 float(fmax))
-    frames = _frames(np.pad(y, n_fft // 2, mode="reflect"), n_fft, hop_length)  # (T, n_fft) view
+    frames = _frames(np.pad(y, n_fft // 2, mode='reflect'), n_fft, hop_length)  # (T, n_fft) view
     mel = np.empty((frames.shape[0], n_mels), dtype=np.float32)
     # Blocks of 32 frames: the temporaries stay in cache, and the small matmul stays
     # single-threaded in OpenBLAS (threaded small GEMMs ran 3-8x slower when the other core
@@ -582,7 +582,7 @@ def log_mel_authors(y, sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=20.
     mel + float32 eps (digital silence gives ln(eps) = -15.94). Unlike log_mel: no Slaney scale or
     area norm, ln instead of 10 log10, an additive eps instead of a floor.
     """
-    mel = melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, pad_mode="reflect", n_mels=n_mels,
+    mel = melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, pad_mode='reflect', n_mels=n_mels,
                          fmin=fmin, fmax=fmax, htk=True, norm=None)
     return np.log(mel + np.finfo(np.float32).eps).T.astype(np.float32)
 
@@ -602,18 +602,18 @@ def urbansound8k_features(y, sr):
     """
     c = URBANSOUND8K_CONFIG
     y = _mono_float32(y)
-    y = _fix_length(resample(y, sr, c["sr"]), c["n_samples"])
-    D = stft(y, n_fft=c["n_fft"], hop_length=c["hop_length"], center=True, pad_mode="constant")
+    y = _fix_length(resample(y, sr, c['sr']), c['n_samples'])
+    D = stft(y, n_fft=c['n_fft'], hop_length=c['hop_length'], center=True, pad_mode='constant')
     mag = np.abs(D)  # float32 magnitude (contrast)
     power = mag ** 2  # float32 power (mel, chroma)
-    logmel = power_to_db(melspectrogram(S=power, sr=c["sr"], n_mels=c["n_mels"]),
-                         top_db=c["top_db"])
-    chroma = chroma_stft(S=power, sr=c["sr"], n_chroma=c["n_chroma"])
+    logmel = power_to_db(melspectrogram(S=power, sr=c['sr'], n_mels=c['n_mels']),
+                         top_db=c['top_db'])
+    chroma = chroma_stft(S=power, sr=c['sr'], n_chroma=c['n_chroma'])
     ton = tonnetz(chroma=chroma)
-    contrast = spectral_contrast(S=mag, sr=c["sr"], fmin=c["contrast_fmin"],
-                                 n_bands=c["contrast_n_bands"], quantile=c["contrast_quantile"])
+    contrast = spectral_contrast(S=mag, sr=c['sr'], fmin=c['contrast_fmin'],
+                                 n_bands=c['contrast_n_bands'], quantile=c['contrast_quantile'])
     feats = np.concatenate([logmel, chroma, ton, contrast], axis=0)  # (85, 130)
-    return np.ascontiguousarray(feats[:, :c["n_frames"]].T, dtype=np.float32)
+    return np.ascontiguousarray(feats[:, :c['n_frames']].T, dtype=np.float32)
 
 
 def speechcommands_features(y, sr):
@@ -625,8 +625,8 @@ def speechcommands_features(y, sr):
     """
     c = SPEECHCOMMANDS_CONFIG
     y = _mono_float32(y)
-    y = _fix_length(resample(y, sr, c["sr"]), c["n_samples"])
-    mel = melspectrogram(y=y, sr=c["sr"], n_fft=c["n_fft"], hop_length=c["hop_length"],
-                         center=True, pad_mode="constant", n_mels=c["n_mels"], fmin=c["fmin"],
-                         fmax=c["fmax"])
-    return np.ascontiguousarray(power_to_db(mel, top_db=c["top_db"]).T, dtype=np.float32)
+    y = _fix_length(resample(y, sr, c['sr']), c['n_samples'])
+    mel = melspectrogram(y=y, sr=c['sr'], n_fft=c['n_fft'], hop_length=c['hop_length'],
+                         center=True, pad_mode='constant', n_mels=c['n_mels'], fmin=c['fmin'],
+                         fmax=c['fmax'])
+    return np.ascontiguousarray(power_to_db(mel, top_db=c['top_db']).T, dtype=np.float32)

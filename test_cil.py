@@ -1,6 +1,7 @@
 """Tests of the whole project (pytest). Reference values computed once with librosa 0.11, PANNs'
 own Cnn14 and scikit-learn are stored under testdata/ (the scripts there say how); none of those
-packages is needed to run the tests."""
+packages is needed to run the tests.
+Order: shared fixtures, then one section per module: features, models, methods, evaluate, data, cil."""
 import collections
 import copy
 import csv
@@ -9,7 +10,6 @@ import hashlib
 import json
 import math
 import os
-import pathlib
 import re
 import shutil
 import subprocess
@@ -32,12 +32,12 @@ import models
 
 HERE = Path(__file__).parent
 
-TESTDATA = Path(__file__).parent / 'testdata'
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 # =============================================================================
-# models.py
+# fixtures and helpers shared by several sections: a PANNs-layout checkpoint and small generated
+# datasets in the three real layouts (module scope: built once)
 
 def panns_like_state_dict(bn_stats=None, n_classes=527, seed=1234):
     """A PANNs-layout Cnn14 state dict with deterministic random weights (numpy RandomState is stable
@@ -45,7 +45,7 @@ def panns_like_state_dict(bn_stats=None, n_classes=527, seed=1234):
     the mel matrix comes from librosa (stored), so the load-time check is against independent values.
     bn_stats: {name: running_mean/var array} (stored in testdata, calibrated on the test clips)."""
     rs = np.random.RandomState(seed)
-    golden = np.load(TESTDATA / 'panns_golden.npz')
+    golden = np.load(HERE / 'testdata' / 'panns_golden.npz')
     n_fft = 1024
     n = np.arange(n_fft)
     k = np.arange(n_fft // 2 + 1)[:, None]
@@ -86,7 +86,7 @@ def panns_like_state_dict(bn_stats=None, n_classes=527, seed=1234):
 
 @pytest.fixture(scope='module')
 def panns_golden():
-    return dict(np.load(TESTDATA / 'panns_golden.npz'))
+    return dict(np.load(HERE / 'testdata' / 'panns_golden.npz'))
 
 
 @pytest.fixture(scope='module')
@@ -101,6 +101,413 @@ def panns_checkpoint(tmp_path_factory, panns_state):
     torch.save({'iteration': 0, 'model': panns_state}, path)  # the released checkpoints' layout
     return path
 
+
+@pytest.fixture(scope='module')
+def gsc_root(tmp_path_factory):
+    return data.synth_speechcommands(tmp_path_factory.mktemp('gsc'), seed=0, speakers=10, max_reps=1,
+                                     noise_seconds=2.0, progress=False)
+
+
+@pytest.fixture(scope='module')
+def us8k_root(tmp_path_factory):
+    return data.synth_urbansound8k(tmp_path_factory.mktemp('us8k'), seed=0, clips_per_class=8, progress=False)
+
+
+@pytest.fixture(scope='module')
+def as_root(tmp_path_factory):
+    return data.synth_audioset(tmp_path_factory.mktemp('as'), seed=0, n_train=150, n_eval=70, seconds=1.0,
+                               missing=0.05, progress=False)
+
+
+@pytest.fixture(scope='module')
+def gsc(gsc_root):
+    return data.load_dataset('speechcommands', gsc_root)
+
+
+@pytest.fixture(scope='module')
+def us8k(us8k_root):
+    return data.load_dataset('urbansound8k', us8k_root)
+
+
+@pytest.fixture(scope='module')
+def audioset(as_root):
+    return data.load_dataset('audioset', as_root)
+
+
+# =============================================================================
+# features.py against librosa 0.11 (testdata/features_golden.npz, made by testdata/make_golden_features.py)
+
+GOLDEN_PATH = HERE / 'testdata' / 'features_golden.npz'
+with np.load(GOLDEN_PATH) as _npz:
+    G = {k: _npz[k] for k in _npz.files}
+CLIP_SR = {str(n): int(sr) for n, sr in zip(G['clips'], G['clip_sr'])}
+SPECTRAL_CLIPS = [n for n in CLIP_SR if n != 'panns']  # analysed at n_fft 2048 / hop 512
+
+DB_TOL = 0.05  # dB, log-mel and mel spectrogram
+CHROMA_TOL = 1e-5  # chroma_stft and tonnetz
+CONTRAST_TOL = 1e-3  # dB
+FB_TOL = 1e-6  # mel filterbank weights
+
+
+def clip(name):
+    return G[f'{name}__y'], CLIP_SR[name]
+
+
+def quiet(fn, *args, **kwargs):
+    """Call fn with the expected warnings (short clip, empty tuning set) silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return fn(*args, **kwargs)
+
+
+def assert_close(actual, expected, atol, what):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f'{what}: shape {actual.shape} != {expected.shape}'
+    assert np.all(np.isfinite(actual)), f'{what}: non-finite values'
+    err = np.abs(actual.astype(np.float64) - expected.astype(np.float64)).max()
+    assert err <= atol, f'{what}: max abs error {err:.3g} > {atol:g}'
+
+
+def test_goldens_are_from_librosa_0_11():
+    assert str(G['versions'][0]).startswith('librosa 0.11'), G['versions']
+
+
+# ---------------- mel scale and filterbank
+
+def test_mel_scale_values_and_roundtrip():
+    assert features.hz_to_mel(1000.0) == pytest.approx(15.0)  # Slaney: linear part ends at 15
+    assert features.hz_to_mel(500.0) == pytest.approx(7.5)
+    assert features.hz_to_mel(6400.0) == pytest.approx(15.0 + 27.0)  # 27 mels per factor 6.4
+    assert features.hz_to_mel(1000.0, htk=True) == pytest.approx(2595 * np.log10(1 + 1000 / 700))
+    f = np.array([0.0, 50.0, 999.0, 1000.0, 4000.0, 14000.0])
+    for htk in (False, True):
+        np.testing.assert_allclose(features.mel_to_hz(features.hz_to_mel(f, htk=htk), htk=htk), f,
+                                   rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize('key, args, kwargs', [
+    ('fb_panns', (32000, 1024), dict(n_mels=64, fmin=50.0, fmax=14000.0)),
+    ('fb_us8k', (22050, 2048), dict(n_mels=60)),
+    ('fb_htk', (16000, 512), dict(n_mels=40, fmin=20.0, fmax=7600.0, htk=True, norm=None)),
+])
+def test_mel_filterbank_matches_librosa(key, args, kwargs):
+    fb = features.mel_filterbank(*args, **kwargs)
+    assert fb.dtype == np.float32
+    assert fb.shape == (kwargs['n_mels'], 1 + args[1] // 2)
+    assert_close(fb, G[key], FB_TOL, key)
+
+
+def test_mel_filterbank_norms():
+    slaney = features.mel_filterbank(32000, 1024, n_mels=64, fmin=50.0, fmax=14000.0)
+    plain = features.mel_filterbank(32000, 1024, n_mels=64, fmin=50.0, fmax=14000.0, norm=None)
+    assert plain.max() <= 1.0 and plain.max() > 0.9  # unnormalised triangles peak near 1
+    assert slaney[:, 0].max() == 0.0 and slaney[:, 448:].max() == 0.0  # DC and > 14 kHz unused
+    with pytest.raises(ValueError):
+        features.mel_filterbank(16000, 512, norm='l2')
+
+
+# ---------------- STFT
+
+def test_stft_complex_matches_librosa_short_clip():
+    y, _ = clip('short')  # 1500 samples < n_fft: librosa warns but still pads and frames
+    with pytest.warns(UserWarning, match='too large'):
+        D = features.stft(y, n_fft=2048, hop_length=512)
+    assert D.dtype == np.complex64  # float32 input -> complex64 output, as librosa
+    assert D.shape == (1025, 1 + 1500 // 512)
+    ref = G['short__stft']
+    assert np.abs(D - ref).max() <= 1e-6 * np.abs(ref).max()
+
+
+def test_stft_win_length_no_center_matches_librosa():
+    y, _ = clip('noise')
+    D = features.stft(y[:4000], n_fft=512, hop_length=128, win_length=400, center=False)
+    assert D.shape == (257, 1 + (4000 - 512) // 128)
+    ref = G['noise__stft_mag_nocenter']
+    assert np.abs(np.abs(D) - ref).max() <= 1e-6 * ref.max()
+
+
+def test_stft_center_false_too_short_raises():
+    with pytest.raises(ValueError, match='n_fft'):
+        features.stft(np.zeros(1000, dtype=np.float32), n_fft=2048, center=False)
+
+
+def test_stft_framing_and_dtypes():
+    y = np.random.RandomState(0).randn(5000)  # float64
+    D = features.stft(y, n_fft=1024)  # hop defaults to 1024 // 4
+    assert D.dtype == np.complex128 and D.shape == (513, 1 + 5000 // 256)
+    # frame t is centred on y[t*hop]: frame 3 equals the rfft of the windowed centred slice
+    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(1024) / 1024)
+    seg = y[3 * 256 - 512: 3 * 256 + 512]
+    np.testing.assert_allclose(D[:, 3], np.fft.rfft(seg * win), atol=1e-9)
+    with pytest.raises(ValueError):
+        features.stft(np.zeros(4096, dtype=np.int16))
+
+
+# ---------------- mel spectrogram, dB
+
+@pytest.mark.parametrize('name', SPECTRAL_CLIPS)
+def test_melspectrogram_db_matches_librosa(name):
+    y, sr = clip(name)
+    mel = quiet(features.melspectrogram, y=y, sr=sr)
+    assert mel.shape == (128, 1 + len(y) // 512) and mel.dtype == np.float32
+    assert_close(features.power_to_db(mel), G[f'{name}__mel_db'], DB_TOL, name)
+    if f'{name}__mel_db_reflect' in G:
+        mel_r = quiet(features.melspectrogram, y=y, sr=sr, pad_mode='reflect')
+        assert_close(features.power_to_db(mel_r), G[f'{name}__mel_db_reflect'], DB_TOL,
+                     name + ' reflect')
+
+
+def test_melspectrogram_power_htk_and_S_input():
+    y, sr = clip('tones')
+    mel = features.melspectrogram(y=y, sr=sr)
+    ref = G['tones__mel_power']
+    assert np.abs(mel - ref).max() <= 1e-5 * ref.max()
+    S = np.abs(features.stft(y, n_fft=2048, hop_length=512)) ** 2
+    np.testing.assert_array_equal(features.melspectrogram(S=S, sr=sr), mel)
+    y, sr = clip('harmonic')
+    htk = features.melspectrogram(y=y, sr=sr, n_fft=1024, hop_length=256, n_mels=40, htk=True,
+                                  norm=None, fmin=30.0, fmax=8000.0)
+    assert_close(features.power_to_db(htk), G['harmonic__mel_db_htk'], DB_TOL, 'htk')
+
+
+def test_power_to_db_is_per_array():
+    rs = np.random.RandomState(1)
+    loud = rs.rand(8, 10).astype(np.float32) + 1.0  # ~0..3 dB
+    quiet_clip = (rs.rand(8, 10).astype(np.float32) + 1.0) * 1e-5  # ~-50 dB, spread < 80 dB
+    per_clip = features.power_to_db(quiet_clip)
+    np.testing.assert_allclose(per_clip, 10 * np.log10(quiet_clip), atol=1e-4)  # not clipped
+    batched = features.power_to_db(np.stack([loud, quiet_clip]))[1]
+    # in a batch the floor is max(loud) - 80 dB, so nothing is clipped here either ...
+    np.testing.assert_allclose(batched, per_clip, atol=1e-4)
+    very_quiet = quiet_clip * 1e-4  # ~-87..-90 dB: below the loud clip's max - 80
+    batched = features.power_to_db(np.stack([loud, very_quiet]))[1]
+    alone = features.power_to_db(very_quiet)
+    np.testing.assert_allclose(alone, 10 * np.log10(very_quiet), atol=1e-4)  # per clip: intact
+    floor = features.power_to_db(loud).max() - 80.0
+    assert np.all(batched == np.float32(floor))  # in a batch: flattened to the loud clip's floor
+    # floor, ref, top_db=None
+    S = np.array([1.0, 1e-3, 1e-12], dtype=np.float32)
+    np.testing.assert_allclose(features.power_to_db(S, top_db=None), [0.0, -30.0, -100.0],
+                               atol=1e-4)
+    np.testing.assert_allclose(features.power_to_db(S, top_db=20.0), [0.0, -20.0, -20.0],
+                               atol=1e-4)
+    np.testing.assert_allclose(features.power_to_db(S * 10, ref=np.max, top_db=None),
+                               [0.0, -30.0, -110.0], atol=1e-4)
+
+
+# ---------------- tuning, chroma, tonnetz
+
+@pytest.mark.parametrize('name', SPECTRAL_CLIPS)
+def test_estimated_tuning_equals_librosa(name):
+    y, sr = clip(name)
+    S = np.abs(quiet(features.stft, y, n_fft=2048, hop_length=512)) ** 2
+    tuning = quiet(features.estimate_tuning, S, sr, n_fft=2048)
+    assert tuning == float(G[f'{name}__tuning'])
+
+
+def test_pitch_tuning_and_piptrack():
+    f = 440.0 * 2 ** (np.array([0.255, 0.256, 0.257, -0.1]) / 12)
+    assert features.pitch_tuning(f) == pytest.approx(0.25)  # left edge of the fullest bin
+    assert features.pitch_tuning(440.0 * 2 ** (0.605 / 12)) == pytest.approx(-0.4)  # folded
+    with pytest.warns(UserWarning, match='empty'):
+        assert features.pitch_tuning(np.array([0.0, -5.0])) == 0.0
+    # hand-made plateau: localmax is strict on the left, >= on the right, so only bin 100
+    # counts; parabola through (0, 1, 1) peaks half a bin up; mag = 1 + 0.5 * 0.5 * 0.5
+    S = np.zeros((1025, 2), dtype=np.float32)
+    S[100:102, 0] = 1.0
+    S[300, 1] = 1.0  # 3230 Hz: inside [150, 4000)
+    S[500, 1] = 2.0  # 5383 Hz: above fmax, never a candidate
+    pitches, mags = features.piptrack(S, 22050, n_fft=2048)
+    assert np.count_nonzero(pitches[:, 0]) == 1 and np.count_nonzero(pitches[:, 1]) == 1
+    assert pitches[100, 0] == pytest.approx(100.5 * 22050 / 2048)
+    assert mags[100, 0] == pytest.approx(1.125)
+    assert pitches[300, 1] == pytest.approx(300 * 22050 / 2048) and mags[300, 1] == 1.0
+    y, sr = clip('tones')
+    S = np.abs(features.stft(y)) ** 2
+    pitches, mags = features.piptrack(S, sr, n_fft=2048)
+    assert pitches.shape == S.shape and mags.shape == S.shape
+    found = pitches[pitches > 0]
+    assert found.min() >= 150.0 and found.max() < 4000.0
+    assert np.any(np.abs(found - 446.2) < 3.0)  # the 446.2 Hz tone is found
+
+
+def test_chroma_filterbank_matches_librosa():
+    fb = features.chroma_filterbank(22050, 2048, tuning=0.23)
+    assert fb.dtype == np.float32 and fb.shape == (12, 1025)
+    assert_close(fb, G['chroma_fb_tuned'], FB_TOL, 'chroma filterbank')
+
+
+@pytest.mark.parametrize('name', SPECTRAL_CLIPS)
+def test_chroma_and_tonnetz_match_librosa(name):
+    y, sr = clip(name)
+    chroma = quiet(features.chroma_stft, y=y, sr=sr)  # tuning=None: estimated, as librosa
+    assert chroma.shape == (12, 1 + len(y) // 512) and chroma.dtype == np.float32
+    assert_close(chroma, G[f'{name}__chroma'], CHROMA_TOL, name + ' chroma')
+    ton = features.tonnetz(chroma=chroma)
+    assert ton.shape == (6, chroma.shape[1])
+    assert_close(ton, G[f'{name}__tonnetz'], CHROMA_TOL, name + ' tonnetz')
+
+
+def test_chroma_tuning_argument_and_tonnetz_from_y():
+    y, sr = clip('harmonic')
+    est = features.chroma_stft(y=y, sr=sr)
+    tuning = features.estimate_tuning(np.abs(features.stft(y)) ** 2, sr, n_fft=2048)
+    np.testing.assert_array_equal(features.chroma_stft(y=y, sr=sr, tuning=tuning), est)
+    assert np.abs(features.chroma_stft(y=y, sr=sr, tuning=0.0) - est).max() > 1e-3
+    np.testing.assert_allclose(est.max(axis=0), 1.0, rtol=1e-6)  # inf-norm per frame
+    # tonnetz(y=...) is tonnetz of chroma_stft (not librosa's chroma_cqt default)
+    np.testing.assert_array_equal(features.tonnetz(y=y, sr=sr), features.tonnetz(chroma=est))
+
+
+# ---------------- spectral contrast
+
+@pytest.mark.parametrize('name', SPECTRAL_CLIPS)
+def test_spectral_contrast_matches_librosa(name):
+    y, sr = clip(name)
+    contrast = quiet(features.spectral_contrast, y=y, sr=sr)
+    assert contrast.shape == (7, 1 + len(y) // 512)
+    assert_close(contrast, G[f'{name}__contrast'], CONTRAST_TOL, name + ' contrast')
+
+
+def test_spectral_contrast_empty_bands_after_upsampling():
+    # up8k has (almost) nothing above 4 kHz: the top bands are set by rounding and top_db,
+    # which only an exact (float64-FFT, whole-array top_db) implementation reproduces
+    y, sr = clip('up8k')
+    contrast = features.spectral_contrast(y=y, sr=sr)
+    assert_close(contrast[5:], G['up8k__contrast'][5:], CONTRAST_TOL, 'empty bands')
+    mag = np.abs(features.stft(y))
+    np.testing.assert_array_equal(features.spectral_contrast(S=mag, sr=sr), contrast)
+
+
+@pytest.mark.parametrize('sr', [8000, 11025, 12800])
+def test_spectral_contrast_above_nyquist_raises(sr):
+    y = np.random.RandomState(0).randn(sr).astype(np.float32)
+    with pytest.raises(ValueError, match='Nyquist'):
+        features.spectral_contrast(y=y, sr=sr)
+
+
+# ---------------- silence
+
+def test_silent_clip_gives_zeros_and_no_nan():
+    y, sr = clip('silent')
+    chroma = quiet(features.chroma_stft, y=y, sr=sr)
+    assert not np.isnan(chroma).any() and np.all(chroma == 0.0)
+    ton = features.tonnetz(chroma=chroma)
+    assert not np.isnan(ton).any() and np.all(ton == 0.0)
+    contrast = features.spectral_contrast(y=y, sr=sr)
+    assert not np.isnan(contrast).any() and np.all(contrast == 0.0)
+    mel_db = features.power_to_db(features.melspectrogram(y=y, sr=sr))
+    np.testing.assert_allclose(mel_db, -100.0, atol=1e-3)  # 10 log10(amin = 1e-10)
+    np.testing.assert_allclose(features.log_mel(np.zeros(32000, dtype=np.float32)), -100.0,
+                               atol=1e-3)
+    us8k = quiet(features.urbansound8k_features, y, sr)
+    assert not np.isnan(us8k).any()
+
+
+# ---------------- log-mel front ends: PANNs' and the authors'
+
+def test_log_mel_matches_librosa_panns_config():
+    y, sr = clip('panns')
+    lm = features.log_mel(y, sr)
+    assert lm.dtype == np.float32 and lm.shape == (1 + len(y) // 320, 64)  # (frames, mels)
+    assert_close(lm, G['panns__log_mel'], DB_TOL, 'log_mel')
+    assert lm.min() == pytest.approx(-100.0, abs=1e-3)  # digital silence, no top_db
+
+
+def test_log_mel_batch_equals_per_clip():
+    y, sr = clip('panns')
+    batch = np.stack([y, y[::-1].copy() * 0.1])
+    out = features.log_mel(batch, sr)
+    assert out.shape == (2, 1 + len(y) // 320, 64) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[0], features.log_mel(y, sr))
+    np.testing.assert_array_equal(out[1], features.log_mel(batch[1], sr))
+    assert features.log_mel(np.zeros(320000, dtype=np.float32)).shape == (1001, 64)
+
+
+def test_log_mel_authors_is_the_authors_front_end_of_the_cache():
+    y = (0.1 * np.random.RandomState(5).randn(32000)).astype(np.float32)
+    config = dict(data.FRONTENDS['authors'], seconds=1.0)
+    lm = features.log_mel_authors(y)
+    assert lm.dtype == np.float32 and lm.shape == (101, 64)
+    np.testing.assert_array_equal(lm, data.compute_features(y, 32000, config))  # bit for bit
+
+
+def test_authors_log_mel_front_end():
+    # the authors' torchaudio front end: HTK mel from 20 Hz without norm (cnn14_spec.md 3b: centres
+    # 54.20 .. 13333.43 Hz), natural log with an additive float32 eps (silence -> ln(eps))
+    mel_f = features.mel_to_hz(np.linspace(features.hz_to_mel(20.0, htk=True), features.hz_to_mel(14000.0, htk=True),
+                                           66), htk=True)
+    assert mel_f[1] == pytest.approx(54.20, abs=0.01) and mel_f[-2] == pytest.approx(13333.43, abs=0.01)
+    config = dict(data.FRONTENDS['authors'], seconds=1.0)
+    silent = data.compute_features(np.zeros(32000, np.float32), 32000, config)
+    assert silent.shape == (101, 64) and np.allclose(silent, np.log(np.finfo(np.float32).eps))
+    t = np.arange(32000) / 32000
+    tone = data.compute_features(np.sin(2 * np.pi * 1000 * t).astype(np.float32), 32000, config)
+    fb = features.mel_filterbank(32000, 1024, 64, 20.0, 14000.0, htk=True, norm=None)
+    assert np.argmax(tone[50]) == np.argmax(fb[:, 32])  # the band whose triangle holds the 1 kHz bin
+    assert fb.max() == pytest.approx(1.0, abs=0.05)  # no area normalisation: peaks near 1
+
+
+# ---------------- resampling and recipes
+
+def test_resample():
+    y = np.sin(2 * np.pi * 440.0 * np.arange(44100) / 44100).astype(np.float32)
+    out = features.resample(y, 44100, 22050)
+    assert out.dtype == np.float32 and len(out) == 22050
+    assert features.resample(y, 44100, 44100) is y
+    z = features.resample(y[:1001], 44100, 32000)  # up 320 / down 441
+    assert len(z) == math.ceil(1001 * 320 / 441)
+    np.testing.assert_allclose(z, scipy.signal.resample_poly(y[:1001], 320, 441), atol=1e-6)
+    spec = np.abs(np.fft.rfft(out))
+    assert abs(np.argmax(spec) * 22050 / len(out) - 440.0) < 2.0  # pitch preserved
+
+
+@pytest.mark.parametrize('name', ['bursts', 'harmonic'])
+def test_urbansound8k_features_match_librosa(name):
+    y, sr = clip(name)
+    feats = features.urbansound8k_features(y, sr)
+    assert feats.shape == (128, 85) and feats.dtype == np.float32
+    ref = G[f'{name}__us8k']
+    assert_close(feats[:, :60], ref[:, :60], DB_TOL, 'log-mel')
+    assert_close(feats[:, 60:78], ref[:, 60:78], CHROMA_TOL, 'chroma + tonnetz')
+    assert_close(feats[:, 78:], ref[:, 78:], CONTRAST_TOL, 'contrast')
+
+
+def test_urbansound8k_features_resample_and_crop():
+    rs = np.random.RandomState(3)
+    y44 = (0.1 * rs.randn(4 * 44100)).astype(np.float32)  # 4 s at 44.1 kHz: resample + crop
+    feats = features.urbansound8k_features(y44, 44100)
+    assert feats.shape == (128, 85) and feats.dtype == np.float32
+    y22 = features.resample(y44, 44100, 22050)
+    np.testing.assert_array_equal(feats, features.urbansound8k_features(y22[:66150], 22050))
+    y8 = (0.1 * rs.randn(8000)).astype(np.float32)  # 1 s at 8 kHz would fail contrast unresampled
+    assert features.urbansound8k_features(y8, 8000).shape == (128, 85)
+
+
+def test_speechcommands_features():
+    y, sr = clip('sr16k')
+    feats = features.speechcommands_features(y, sr)
+    assert feats.shape == (32, 32) and feats.dtype == np.float32  # (frames, mels)
+    assert_close(feats, G['sr16k__speechcommands'], DB_TOL, 'speechcommands')
+    short = features.speechcommands_features(y[:12000].astype(np.float64), sr)  # zero-padded
+    assert short.shape == (32, 32) and short.dtype == np.float32
+    y8 = features.resample(y, 16000, 8000)
+    assert features.speechcommands_features(y8, 8000).shape == (32, 32)
+    np.testing.assert_array_equal(features.speechcommands_features(np.concatenate([y, y]), sr),
+                                  feats)  # cropped to the first second
+    with pytest.raises(ValueError):
+        features.speechcommands_features(np.stack([y, y]), sr)  # mono only
+
+
+def test_recipe_configs_are_hashable_json():
+    for cfg in (features.LOG_MEL_CONFIG, features.URBANSOUND8K_CONFIG,
+                features.SPEECHCOMMANDS_CONFIG):
+        assert json.loads(json.dumps(cfg, sort_keys=True)) == cfg
+    assert features.URBANSOUND8K_CONFIG['n_samples'] == 3 * features.URBANSOUND8K_CONFIG['sr']
+
+
+# =============================================================================
+# models.py: Cnn14 against PANNs' own (testdata/panns_golden.npz), SmallCNN, classifiers and heads
 
 def test_cnn14_parameter_counts_match_panns():
     assert models.count_parameters(models.Cnn14(527, head='panns')) == 80_753_615
@@ -180,6 +587,14 @@ def test_logmel_torch_agrees_with_panns_config(panns_golden):
     assert np.abs(out.numpy() - panns_golden['librosa_logmel']).max() < 0.05
 
 
+def test_torch_log_mel_agrees_with_numpy_log_mel(panns_golden):
+    wave = panns_golden['wave']
+    ours = models.LogMel()(torch.from_numpy(wave)).numpy()
+    ref = features.log_mel(wave)
+    assert ref.shape == ours.shape == (2, 101, 64)
+    assert np.abs(ours - ref).max() < 0.05  # dB (measured: float32 rounding only)
+
+
 def test_classifier_growth_keeps_old_rows_bit_exact():
     torch.manual_seed(0)
     model = models.Cnn14(6, width=1 / 32)
@@ -221,71 +636,6 @@ def test_cosine_classifier_is_sigma_times_cosine_and_grows_like_split_cosine_lin
     assert fc.sigma.grad is not None  # sigma is learned
     fc.freeze_old()  # FE: old rows and sigma fixed, so old logits cannot move
     assert not fc.sigma.requires_grad and [p.requires_grad for p in fc.blocks.parameters()] == [False, True]
-
-
-def test_options_set_to_their_defaults_keep_the_run_folder():
-    def key(*argv):
-        cfg = cil.resolve_config(cil.build_parser().parse_args(['--data', 'synth-speechcommands', *argv]))
-        return cil.run_hash(cfg)
-    assert key() == key('--classifier', 'linear', '--dropout', '0.5')
-    assert len({key(), key('--classifier', 'cosine'), key('--dropout', '0')}) == 3
-    with pytest.raises(SystemExit, match='must be in'):
-        key('--dropout', '1.5')
-    with pytest.raises(SystemExit, match='--dropout applies only to single-label'):
-        cil.resolve_config(cil.build_parser().parse_args(['--data', 'synth-audioset', '--dropout', '0.2']))
-
-
-@pytest.mark.parametrize('argv, message', [
-    (['--data', 'synth-speechcommands', '--losses', 'ce_x'], "unknown term 'ce_x'"),
-    (['--data', 'synth-speechcommands', '--losses', ''], 'includes ce_n'),
-    (['--data', 'synth-speechcommands', '--losses', 'ce_n;ce_n,kd_x'], "unknown term 'kd_x'"),
-    (['--data', 'synth-speechcommands', '--seed', 'a'], "--seed 'a': expected whole numbers"),
-    (['--data', 'synth-speechcommands', '--memory', '200,abc'], '--memory'),
-    (['--data', 'synth-speechcommands', '--memory', '3'], 'every class needs at least one exemplar'),
-    (['--data', 'synth-speechcommands', '--heads', '5,7'], 'between 2 and 4'),
-    (['--data', 'synth-speechcommands', '--batch-size', '0'], '--batch-size 0 must be at least 1'),
-    (['--data', 'synth-speechcommands', '--lr-a', '-1'], '--lr-a -1.0 must be positive'),
-    (['--data', 'synth-speechcommands', '--epochs-base', '0'], 'must be at least 1'),
-    (['--data', 'synth-speechcommands', '--epochs', '5'], '--epochs applies only to multi-label'),
-    (['--data', 'synth-speechcommands', '--phases', '5,0'], 'every phase needs at least one class'),
-    (['--data', 'synth-audioset', '--losses', 'ce_n'], '--losses applies only to single-label'),
-    (['--data', 'synth-audioset', '--memory', '3'], 'smaller than the 50 classes'),
-    (['--data', 'synth-speechcommands', '--report', 'table1'], 'use kws-table1, kws-table2 or kws-figures'),
-    (['--data', 'synth-audioset', '--report', 'kws-table2'], 'use table1, table2 or figures'),
-    (['--data', 'synth-speechcommands', '--root', '/data/sc'], '--root is for the real datasets'),
-    (['--data', 'synth-audioset', '--mt-batching', 'shared'], 'give --heads too'),
-    (['--data', 'synth-audioset', '--pretrained', 'missing.pth'], 'no such file'),
-    (['--data', 'synth-speechcommands', '--seed', '-1'], 'seeds run from 0 to'),
-    (['--data', 'synth-speechcommands', '--split-seed', '-1'], '--split-seed -1 must be at least 0'),
-    (['--data', 'synth-speechcommands', '--freeze-upto', '9'], 'has 4 conv layers'),
-])
-def test_bad_flags_stop_with_one_line_before_any_folder(argv, message, tmp_path):
-    with pytest.raises(SystemExit, match=re.escape(message)) as e:
-        cil.main(argv + ['--out', str(tmp_path / 'runs'), '--cache', str(tmp_path / 'cache')])
-    assert '\n' not in str(e.value.code) and not (tmp_path / 'runs').exists()
-
-
-def test_a_class_without_clips_is_named(us8k_root, tmp_path):
-    root = tmp_path / 'us8k'
-    shutil.copytree(us8k_root, root)
-    csv_path = root / 'metadata' / 'UrbanSound8K.csv'
-    rows = csv_path.read_text().splitlines()
-    csv_path.write_text('\n'.join([rows[0]] + [r for r in rows[1:] if ',dog_bark' not in r]) + '\n')
-    with pytest.raises(SystemExit, match='no clip of dog_bark in .*restore its clips, or learn fewer classes'):
-        cil.main(['--method', 'mittal', '--data', 'urbansound8k', '--root', str(root), '--out', str(tmp_path / 'runs'),
-                  '--cache', str(tmp_path / 'cache'), '--workers', '1', '--quiet'])
-
-
-def test_missing_root_and_device_are_one_line_errors(tmp_path):
-    with pytest.raises(SystemExit, match='no such folder; point --root at the unpacked speechcommands') as e:
-        cil.main(['--method', 'mittal', '--data', 'speechcommands', '--root', str(tmp_path / 'nowhere'),
-                  '--out', str(tmp_path / 'runs')])
-    assert '--skip-bad' not in str(e.value.code)  # skipping cannot help a missing folder
-    if not torch.cuda.is_available():
-        with pytest.raises(SystemExit, match='no CUDA device'):
-            cil.pick_device('cuda')
-    with pytest.raises(SystemExit, match='not a device name'):
-        cil.pick_device('gpu0')
 
 
 def test_cosine_classifier_on_both_learners_and_their_auxiliary_heads():
@@ -367,7 +717,10 @@ def test_small_cnn_layer_order_and_no_stride_option():
 
 
 # =============================================================================
-# methods.py: every loss against a value computed by hand (numpy, float64) on a fixed tiny batch
+# methods.py: the losses, the multi-label training loop, single-label CIL with exemplars
+# (Ma et al. / Mittal et al.)
+
+# ---------------- every loss against a value computed by hand (numpy, float64) on a fixed tiny batch
 
 Z = np.array([[2.0, -1.0, 0.5, 1.5, -0.5], [-1.0, 0.0, 3.0, -2.0, 0.5], [0.3, 0.2, -0.4, 1.0, 2.0]])
 Z_TEACHER = np.array([[1.5, -0.5, 1.0], [0.0, 0.5, 2.0], [1.0, -1.0, 0.0]])
@@ -441,1361 +794,15 @@ def test_kws_loss_terms_equal_hand_computed_values():
     assert list(terms) == ['ce_n'] and terms['ce_n'].item() == pytest.approx(ce(Z, y_n), rel=1e-12)
 
 
-# =============================================================================
-# features.py against librosa 0.11 (testdata/features_golden.npz, made by testdata/make_golden_features.py)
-
-GOLDEN_PATH = pathlib.Path(__file__).parent / "testdata" / "features_golden.npz"
-with np.load(GOLDEN_PATH) as _npz:
-    G = {k: _npz[k] for k in _npz.files}
-CLIP_SR = {str(n): int(sr) for n, sr in zip(G["clips"], G["clip_sr"])}
-SPECTRAL_CLIPS = [n for n in CLIP_SR if n != "panns"]  # analysed at n_fft 2048 / hop 512
-
-DB_TOL = 0.05  # dB, log-mel and mel spectrogram
-CHROMA_TOL = 1e-5  # chroma_stft and tonnetz
-CONTRAST_TOL = 1e-3  # dB
-FB_TOL = 1e-6  # mel filterbank weights
-
-
-def clip(name):
-    return G[f"{name}__y"], CLIP_SR[name]
-
-
-def quiet(fn, *args, **kwargs):
-    """Call fn with the expected warnings (short clip, empty tuning set) silenced."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*args, **kwargs)
-
-
-def assert_close(actual, expected, atol, what):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    assert np.all(np.isfinite(actual)), f"{what}: non-finite values"
-    err = np.abs(actual.astype(np.float64) - expected.astype(np.float64)).max()
-    assert err <= atol, f"{what}: max abs error {err:.3g} > {atol:g}"
-
-
-def test_goldens_are_from_librosa_0_11():
-    assert str(G["versions"][0]).startswith("librosa 0.11"), G["versions"]
-
-
-# ---------------------------------------------------------------- mel scale and filterbank
-
-def test_mel_scale_values_and_roundtrip():
-    assert features.hz_to_mel(1000.0) == pytest.approx(15.0)  # Slaney: linear part ends at 15
-    assert features.hz_to_mel(500.0) == pytest.approx(7.5)
-    assert features.hz_to_mel(6400.0) == pytest.approx(15.0 + 27.0)  # 27 mels per factor 6.4
-    assert features.hz_to_mel(1000.0, htk=True) == pytest.approx(2595 * np.log10(1 + 1000 / 700))
-    f = np.array([0.0, 50.0, 999.0, 1000.0, 4000.0, 14000.0])
-    for htk in (False, True):
-        np.testing.assert_allclose(features.mel_to_hz(features.hz_to_mel(f, htk=htk), htk=htk), f,
-                                   rtol=1e-12, atol=1e-9)
-
-
-@pytest.mark.parametrize("key, args, kwargs", [
-    ("fb_panns", (32000, 1024), dict(n_mels=64, fmin=50.0, fmax=14000.0)),
-    ("fb_us8k", (22050, 2048), dict(n_mels=60)),
-    ("fb_htk", (16000, 512), dict(n_mels=40, fmin=20.0, fmax=7600.0, htk=True, norm=None)),
-])
-def test_mel_filterbank_matches_librosa(key, args, kwargs):
-    fb = features.mel_filterbank(*args, **kwargs)
-    assert fb.dtype == np.float32
-    assert fb.shape == (kwargs["n_mels"], 1 + args[1] // 2)
-    assert_close(fb, G[key], FB_TOL, key)
-
-
-def test_mel_filterbank_norms():
-    slaney = features.mel_filterbank(32000, 1024, n_mels=64, fmin=50.0, fmax=14000.0)
-    plain = features.mel_filterbank(32000, 1024, n_mels=64, fmin=50.0, fmax=14000.0, norm=None)
-    assert plain.max() <= 1.0 and plain.max() > 0.9  # unnormalised triangles peak near 1
-    assert slaney[:, 0].max() == 0.0 and slaney[:, 448:].max() == 0.0  # DC and > 14 kHz unused
-    with pytest.raises(ValueError):
-        features.mel_filterbank(16000, 512, norm="l2")
-
-
-# ---------------------------------------------------------------- STFT
-
-def test_stft_complex_matches_librosa_short_clip():
-    y, _ = clip("short")  # 1500 samples < n_fft: librosa warns but still pads and frames
-    with pytest.warns(UserWarning, match="too large"):
-        D = features.stft(y, n_fft=2048, hop_length=512)
-    assert D.dtype == np.complex64  # float32 input -> complex64 output, as librosa
-    assert D.shape == (1025, 1 + 1500 // 512)
-    ref = G["short__stft"]
-    assert np.abs(D - ref).max() <= 1e-6 * np.abs(ref).max()
-
-
-def test_stft_win_length_no_center_matches_librosa():
-    y, _ = clip("noise")
-    D = features.stft(y[:4000], n_fft=512, hop_length=128, win_length=400, center=False)
-    assert D.shape == (257, 1 + (4000 - 512) // 128)
-    ref = G["noise__stft_mag_nocenter"]
-    assert np.abs(np.abs(D) - ref).max() <= 1e-6 * ref.max()
-
-
-def test_stft_center_false_too_short_raises():
-    with pytest.raises(ValueError, match="n_fft"):
-        features.stft(np.zeros(1000, dtype=np.float32), n_fft=2048, center=False)
-
-
-def test_stft_framing_and_dtypes():
-    y = np.random.RandomState(0).randn(5000)  # float64
-    D = features.stft(y, n_fft=1024)  # hop defaults to 1024 // 4
-    assert D.dtype == np.complex128 and D.shape == (513, 1 + 5000 // 256)
-    # frame t is centred on y[t*hop]: frame 3 equals the rfft of the windowed centred slice
-    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(1024) / 1024)
-    seg = y[3 * 256 - 512: 3 * 256 + 512]
-    np.testing.assert_allclose(D[:, 3], np.fft.rfft(seg * win), atol=1e-9)
-    with pytest.raises(ValueError):
-        features.stft(np.zeros(4096, dtype=np.int16))
-
-
-# ---------------------------------------------------------------- mel spectrogram, dB
-
-@pytest.mark.parametrize("name", SPECTRAL_CLIPS)
-def test_melspectrogram_db_matches_librosa(name):
-    y, sr = clip(name)
-    mel = quiet(features.melspectrogram, y=y, sr=sr)
-    assert mel.shape == (128, 1 + len(y) // 512) and mel.dtype == np.float32
-    assert_close(features.power_to_db(mel), G[f"{name}__mel_db"], DB_TOL, name)
-    if f"{name}__mel_db_reflect" in G:
-        mel_r = quiet(features.melspectrogram, y=y, sr=sr, pad_mode="reflect")
-        assert_close(features.power_to_db(mel_r), G[f"{name}__mel_db_reflect"], DB_TOL,
-                     name + " reflect")
-
-
-def test_melspectrogram_power_htk_and_S_input():
-    y, sr = clip("tones")
-    mel = features.melspectrogram(y=y, sr=sr)
-    ref = G["tones__mel_power"]
-    assert np.abs(mel - ref).max() <= 1e-5 * ref.max()
-    S = np.abs(features.stft(y, n_fft=2048, hop_length=512)) ** 2
-    np.testing.assert_array_equal(features.melspectrogram(S=S, sr=sr), mel)
-    y, sr = clip("harmonic")
-    htk = features.melspectrogram(y=y, sr=sr, n_fft=1024, hop_length=256, n_mels=40, htk=True,
-                                  norm=None, fmin=30.0, fmax=8000.0)
-    assert_close(features.power_to_db(htk), G["harmonic__mel_db_htk"], DB_TOL, "htk")
-
-
-def test_power_to_db_is_per_array():
-    rs = np.random.RandomState(1)
-    loud = rs.rand(8, 10).astype(np.float32) + 1.0  # ~0..3 dB
-    quiet_clip = (rs.rand(8, 10).astype(np.float32) + 1.0) * 1e-5  # ~-50 dB, spread < 80 dB
-    per_clip = features.power_to_db(quiet_clip)
-    np.testing.assert_allclose(per_clip, 10 * np.log10(quiet_clip), atol=1e-4)  # not clipped
-    batched = features.power_to_db(np.stack([loud, quiet_clip]))[1]
-    # in a batch the floor is max(loud) - 80 dB, so nothing is clipped here either ...
-    np.testing.assert_allclose(batched, per_clip, atol=1e-4)
-    very_quiet = quiet_clip * 1e-4  # ~-87..-90 dB: below the loud clip's max - 80
-    batched = features.power_to_db(np.stack([loud, very_quiet]))[1]
-    alone = features.power_to_db(very_quiet)
-    np.testing.assert_allclose(alone, 10 * np.log10(very_quiet), atol=1e-4)  # per clip: intact
-    floor = features.power_to_db(loud).max() - 80.0
-    assert np.all(batched == np.float32(floor))  # in a batch: flattened to the loud clip's floor
-    # floor, ref, top_db=None
-    S = np.array([1.0, 1e-3, 1e-12], dtype=np.float32)
-    np.testing.assert_allclose(features.power_to_db(S, top_db=None), [0.0, -30.0, -100.0],
-                               atol=1e-4)
-    np.testing.assert_allclose(features.power_to_db(S, top_db=20.0), [0.0, -20.0, -20.0],
-                               atol=1e-4)
-    np.testing.assert_allclose(features.power_to_db(S * 10, ref=np.max, top_db=None),
-                               [0.0, -30.0, -110.0], atol=1e-4)
-
-
-# ---------------------------------------------------------------- tuning, chroma, tonnetz
-
-@pytest.mark.parametrize("name", SPECTRAL_CLIPS)
-def test_estimated_tuning_equals_librosa(name):
-    y, sr = clip(name)
-    S = np.abs(quiet(features.stft, y, n_fft=2048, hop_length=512)) ** 2
-    tuning = quiet(features.estimate_tuning, S, sr, n_fft=2048)
-    assert tuning == float(G[f"{name}__tuning"])
-
-
-def test_pitch_tuning_and_piptrack():
-    f = 440.0 * 2 ** (np.array([0.255, 0.256, 0.257, -0.1]) / 12)
-    assert features.pitch_tuning(f) == pytest.approx(0.25)  # left edge of the fullest bin
-    assert features.pitch_tuning(440.0 * 2 ** (0.605 / 12)) == pytest.approx(-0.4)  # folded
-    with pytest.warns(UserWarning, match="empty"):
-        assert features.pitch_tuning(np.array([0.0, -5.0])) == 0.0
-    # hand-made plateau: localmax is strict on the left, >= on the right, so only bin 100
-    # counts; parabola through (0, 1, 1) peaks half a bin up; mag = 1 + 0.5 * 0.5 * 0.5
-    S = np.zeros((1025, 2), dtype=np.float32)
-    S[100:102, 0] = 1.0
-    S[300, 1] = 1.0  # 3230 Hz: inside [150, 4000)
-    S[500, 1] = 2.0  # 5383 Hz: above fmax, never a candidate
-    pitches, mags = features.piptrack(S, 22050, n_fft=2048)
-    assert np.count_nonzero(pitches[:, 0]) == 1 and np.count_nonzero(pitches[:, 1]) == 1
-    assert pitches[100, 0] == pytest.approx(100.5 * 22050 / 2048)
-    assert mags[100, 0] == pytest.approx(1.125)
-    assert pitches[300, 1] == pytest.approx(300 * 22050 / 2048) and mags[300, 1] == 1.0
-    y, sr = clip("tones")
-    S = np.abs(features.stft(y)) ** 2
-    pitches, mags = features.piptrack(S, sr, n_fft=2048)
-    assert pitches.shape == S.shape and mags.shape == S.shape
-    found = pitches[pitches > 0]
-    assert found.min() >= 150.0 and found.max() < 4000.0
-    assert np.any(np.abs(found - 446.2) < 3.0)  # the 446.2 Hz tone is found
-
-
-def test_chroma_filterbank_matches_librosa():
-    fb = features.chroma_filterbank(22050, 2048, tuning=0.23)
-    assert fb.dtype == np.float32 and fb.shape == (12, 1025)
-    assert_close(fb, G["chroma_fb_tuned"], FB_TOL, "chroma filterbank")
-
-
-@pytest.mark.parametrize("name", SPECTRAL_CLIPS)
-def test_chroma_and_tonnetz_match_librosa(name):
-    y, sr = clip(name)
-    chroma = quiet(features.chroma_stft, y=y, sr=sr)  # tuning=None: estimated, as librosa
-    assert chroma.shape == (12, 1 + len(y) // 512) and chroma.dtype == np.float32
-    assert_close(chroma, G[f"{name}__chroma"], CHROMA_TOL, name + " chroma")
-    ton = features.tonnetz(chroma=chroma)
-    assert ton.shape == (6, chroma.shape[1])
-    assert_close(ton, G[f"{name}__tonnetz"], CHROMA_TOL, name + " tonnetz")
-
-
-def test_chroma_tuning_argument_and_tonnetz_from_y():
-    y, sr = clip("harmonic")
-    est = features.chroma_stft(y=y, sr=sr)
-    tuning = features.estimate_tuning(np.abs(features.stft(y)) ** 2, sr, n_fft=2048)
-    np.testing.assert_array_equal(features.chroma_stft(y=y, sr=sr, tuning=tuning), est)
-    assert np.abs(features.chroma_stft(y=y, sr=sr, tuning=0.0) - est).max() > 1e-3
-    np.testing.assert_allclose(est.max(axis=0), 1.0, rtol=1e-6)  # inf-norm per frame
-    # tonnetz(y=...) is tonnetz of chroma_stft (not librosa's chroma_cqt default)
-    np.testing.assert_array_equal(features.tonnetz(y=y, sr=sr), features.tonnetz(chroma=est))
-
-
-# ---------------------------------------------------------------- spectral contrast
-
-@pytest.mark.parametrize("name", SPECTRAL_CLIPS)
-def test_spectral_contrast_matches_librosa(name):
-    y, sr = clip(name)
-    contrast = quiet(features.spectral_contrast, y=y, sr=sr)
-    assert contrast.shape == (7, 1 + len(y) // 512)
-    assert_close(contrast, G[f"{name}__contrast"], CONTRAST_TOL, name + " contrast")
-
-
-def test_spectral_contrast_empty_bands_after_upsampling():
-    # up8k has (almost) nothing above 4 kHz: the top bands are set by rounding and top_db,
-    # which only an exact (float64-FFT, whole-array top_db) implementation reproduces
-    y, sr = clip("up8k")
-    contrast = features.spectral_contrast(y=y, sr=sr)
-    assert_close(contrast[5:], G["up8k__contrast"][5:], CONTRAST_TOL, "empty bands")
-    mag = np.abs(features.stft(y))
-    np.testing.assert_array_equal(features.spectral_contrast(S=mag, sr=sr), contrast)
-
-
-@pytest.mark.parametrize("sr", [8000, 11025, 12800])
-def test_spectral_contrast_above_nyquist_raises(sr):
-    y = np.random.RandomState(0).randn(sr).astype(np.float32)
-    with pytest.raises(ValueError, match="Nyquist"):
-        features.spectral_contrast(y=y, sr=sr)
-
-
-# ---------------------------------------------------------------- silence
-
-def test_silent_clip_gives_zeros_and_no_nan():
-    y, sr = clip("silent")
-    chroma = quiet(features.chroma_stft, y=y, sr=sr)
-    assert not np.isnan(chroma).any() and np.all(chroma == 0.0)
-    ton = features.tonnetz(chroma=chroma)
-    assert not np.isnan(ton).any() and np.all(ton == 0.0)
-    contrast = features.spectral_contrast(y=y, sr=sr)
-    assert not np.isnan(contrast).any() and np.all(contrast == 0.0)
-    mel_db = features.power_to_db(features.melspectrogram(y=y, sr=sr))
-    np.testing.assert_allclose(mel_db, -100.0, atol=1e-3)  # 10 log10(amin = 1e-10)
-    np.testing.assert_allclose(features.log_mel(np.zeros(32000, dtype=np.float32)), -100.0,
-                               atol=1e-3)
-    us8k = quiet(features.urbansound8k_features, y, sr)
-    assert not np.isnan(us8k).any()
-
-
-# ---------------------------------------------------------------- PANNs log-mel
-
-def test_log_mel_matches_librosa_panns_config():
-    y, sr = clip("panns")
-    lm = features.log_mel(y, sr)
-    assert lm.dtype == np.float32 and lm.shape == (1 + len(y) // 320, 64)  # (frames, mels)
-    assert_close(lm, G["panns__log_mel"], DB_TOL, "log_mel")
-    assert lm.min() == pytest.approx(-100.0, abs=1e-3)  # digital silence, no top_db
-
-
-def test_log_mel_batch_equals_per_clip():
-    y, sr = clip("panns")
-    batch = np.stack([y, y[::-1].copy() * 0.1])
-    out = features.log_mel(batch, sr)
-    assert out.shape == (2, 1 + len(y) // 320, 64) and out.dtype == np.float32
-    np.testing.assert_array_equal(out[0], features.log_mel(y, sr))
-    np.testing.assert_array_equal(out[1], features.log_mel(batch[1], sr))
-    assert features.log_mel(np.zeros(320000, dtype=np.float32)).shape == (1001, 64)
-
-
-# ---------------------------------------------------------------- resampling and recipes
-
-def test_resample():
-    y = np.sin(2 * np.pi * 440.0 * np.arange(44100) / 44100).astype(np.float32)
-    out = features.resample(y, 44100, 22050)
-    assert out.dtype == np.float32 and len(out) == 22050
-    assert features.resample(y, 44100, 44100) is y
-    z = features.resample(y[:1001], 44100, 32000)  # up 320 / down 441
-    assert len(z) == math.ceil(1001 * 320 / 441)
-    np.testing.assert_allclose(z, scipy.signal.resample_poly(y[:1001], 320, 441), atol=1e-6)
-    spec = np.abs(np.fft.rfft(out))
-    assert abs(np.argmax(spec) * 22050 / len(out) - 440.0) < 2.0  # pitch preserved
-
-
-@pytest.mark.parametrize("name", ["bursts", "harmonic"])
-def test_urbansound8k_features_match_librosa(name):
-    y, sr = clip(name)
-    feats = features.urbansound8k_features(y, sr)
-    assert feats.shape == (128, 85) and feats.dtype == np.float32
-    ref = G[f"{name}__us8k"]
-    assert_close(feats[:, :60], ref[:, :60], DB_TOL, "log-mel")
-    assert_close(feats[:, 60:78], ref[:, 60:78], CHROMA_TOL, "chroma + tonnetz")
-    assert_close(feats[:, 78:], ref[:, 78:], CONTRAST_TOL, "contrast")
-
-
-def test_urbansound8k_features_resample_and_crop():
-    rs = np.random.RandomState(3)
-    y44 = (0.1 * rs.randn(4 * 44100)).astype(np.float32)  # 4 s at 44.1 kHz: resample + crop
-    feats = features.urbansound8k_features(y44, 44100)
-    assert feats.shape == (128, 85) and feats.dtype == np.float32
-    y22 = features.resample(y44, 44100, 22050)
-    np.testing.assert_array_equal(feats, features.urbansound8k_features(y22[:66150], 22050))
-    y8 = (0.1 * rs.randn(8000)).astype(np.float32)  # 1 s at 8 kHz would fail contrast unresampled
-    assert features.urbansound8k_features(y8, 8000).shape == (128, 85)
-
-
-def test_speechcommands_features():
-    y, sr = clip("sr16k")
-    feats = features.speechcommands_features(y, sr)
-    assert feats.shape == (32, 32) and feats.dtype == np.float32  # (frames, mels)
-    assert_close(feats, G["sr16k__speechcommands"], DB_TOL, "speechcommands")
-    short = features.speechcommands_features(y[:12000].astype(np.float64), sr)  # zero-padded
-    assert short.shape == (32, 32) and short.dtype == np.float32
-    y8 = features.resample(y, 16000, 8000)
-    assert features.speechcommands_features(y8, 8000).shape == (32, 32)
-    np.testing.assert_array_equal(features.speechcommands_features(np.concatenate([y, y]), sr),
-                                  feats)  # cropped to the first second
-    with pytest.raises(ValueError):
-        features.speechcommands_features(np.stack([y, y]), sr)  # mono only
-
-
-def test_recipe_configs_are_hashable_json():
-    for cfg in (features.LOG_MEL_CONFIG, features.URBANSOUND8K_CONFIG,
-                features.SPEECHCOMMANDS_CONFIG):
-        assert json.loads(json.dumps(cfg, sort_keys=True)) == cfg
-    assert features.URBANSOUND8K_CONFIG["n_samples"] == 3 * features.URBANSOUND8K_CONFIG["sr"]
-
-
-def test_log_mel_authors_is_the_authors_front_end_of_the_cache():
-    y = (0.1 * np.random.RandomState(5).randn(32000)).astype(np.float32)
-    config = dict(data.FRONTENDS["authors"], seconds=1.0)
-    lm = features.log_mel_authors(y)
-    assert lm.dtype == np.float32 and lm.shape == (101, 64)
-    np.testing.assert_array_equal(lm, data.compute_features(y, 32000, config))  # bit for bit
-
-
-# =============================================================================
-# evaluate.py against scikit-learn (testdata/metrics_golden.npz, made by testdata/make_golden_metrics.py)
-
-GOLDEN = pathlib.Path(__file__).parent / "testdata" / "metrics_golden.npz"
-TOL = 1e-12
-
-
-# ------------------------------------------------------------------ golden values (sklearn)
-def _golden_cases():
-    d = np.load(GOLDEN)
-    out = []
-    for i in range(int(d["n_cases"])):
-        k = f"c{i}_"
-        out.append(pytest.param({name[len(k):]: d[name] for name in d.files
-                                 if name.startswith(k)}, id=str(d["case_names"][i])))
-    return out
-
-
-@pytest.mark.parametrize("case", _golden_cases())
-def test_multilabel_metrics_match_sklearn_golden(case):
-    y = case["y_true"]
-    s = case["y_score"].astype(np.float64)
-    thr = float(case["threshold"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert abs(ev.f1_macro(y, s, thr) - case["f1_macro"]) <= TOL
-        np.testing.assert_allclose(ev.f1_per_class(y, s, thr), case["f1_per_class"],
-                                   rtol=0, atol=TOL)
-        ap = ev.average_precision_per_class(y, s)
-        np.testing.assert_allclose(ap, case["ap_per_class"], rtol=0, atol=TOL)
-        ap_cols = [ev.average_precision(y[:, c], s[:, c]) for c in range(y.shape[1])]
-        np.testing.assert_allclose(ap_cols, case["ap_per_class"], rtol=0, atol=TOL)
-        assert abs(ev.mean_average_precision(y, s) - case["ap_macro"]) <= TOL
-        assert abs(ev.map_binary(y, s, thr) - case["map_binary"]) <= TOL
-        # bool targets and 0/1 prediction "scores" are accepted too
-        pred = ev.binarize(s, thr)
-        assert abs(ev.f1_macro(y.astype(bool), pred) - case["f1_macro"]) <= TOL
-        assert abs(ev.mean_average_precision(y, pred) - case["map_binary"]) <= TOL
-
-
-
-
-
-# ------------------------------------------------------------------ multi-label, by hand
-def test_average_precision_hand_values():
-    # ranks 1 and 3 are positives: (1/1 + 2/3) / 2
-    assert ev.average_precision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]) == pytest.approx(5 / 6)
-    # a tie block is one threshold: both positives get precision 2/3 at the block end
-    assert ev.average_precision([1, 0, 1], [0.5, 0.5, 0.5]) == pytest.approx(2 / 3)
-    assert ev.average_precision([0, 1, 1, 0], [0.9, 0.5, 0.5, 0.1]) == pytest.approx(2 / 3)
-    assert ev.average_precision([1, 1], [0.2, 0.3]) == 1.0
-    # order of tied samples does not matter
-    assert ev.average_precision([1, 0, 0, 1], [0.5, 0.5, 0.4, 0.4]) == \
-        ev.average_precision([0, 1, 1, 0], [0.5, 0.5, 0.4, 0.4])
-
-
-def test_average_precision_no_positive_and_empty():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert ev.average_precision([0, 0, 0], [0.9, 0.1, 0.5]) == 0.0
-        assert ev.average_precision([], []) == 0.0
-        np.testing.assert_array_equal(
-            ev.average_precision_per_class(np.zeros((0, 3)), np.zeros((0, 3))), np.zeros(3))
-        assert math.isnan(ev.mean_average_precision(np.zeros((5, 0)), np.zeros((5, 0))))
-        assert math.isnan(ev.f1_macro(np.zeros((5, 0)), np.zeros((5, 0))))
-        np.testing.assert_array_equal(ev.f1_per_class(np.zeros((0, 2)), np.zeros((0, 2))),
-                                      [0.0, 0.0])
-
-
-def test_threshold_is_strict_like_authors_code():
-    y = np.array([[1], [1], [0]])
-    s = np.array([[0.5], [0.6], [0.4]])          # 0.5 is NOT a positive (torch.gt)
-    assert ev.f1_per_class(y, s)[0] == pytest.approx(2 * 1 / (2 + 1))
-    assert ev.binarize(s).ravel().tolist() == [False, True, False]
-    assert ev.f1_per_class(y, s, threshold=0.45)[0] == 1.0
-
-
-def test_f1_zero_division_and_simple_counts():
-    y = np.array([[0, 1, 1, 0], [0, 0, 1, 1], [0, 1, 0, 0]])
-    s = np.array([[0.1, 0.9, 0.2, 0.7], [0.2, 0.1, 0.9, 0.8], [0.3, 0.8, 0.1, 0.9]])
-    # class0: no pos, no pred -> 0; class1: tp2 -> 1; class2: tp1 fn1 -> 2/3;
-    # class3: tp1 fp2 -> 2/4
-    np.testing.assert_allclose(ev.f1_per_class(y, s), [0.0, 1.0, 2 / 3, 0.5])
-    assert ev.f1_macro(y, s) == pytest.approx((1 + 2 / 3 + 0.5) / 4)
-
-
-def test_map_binary_never_predicted_class_gets_prevalence():
-    y = np.array([[1], [0], [0], [1], [0]])
-    s = np.array([[0.4], [0.3], [0.2], [0.1], [0.0]])
-    assert ev.map_binary(y, s) == pytest.approx(2 / 5)
-    # R1 * P1 + (1 - R1) * prevalence: one of two positives predicted, one false positive
-    s2 = np.array([[0.9], [0.8], [0.2], [0.1], [0.0]])
-    assert ev.map_binary(y, s2) == pytest.approx(0.5 * 0.5 + 0.5 * 0.4)
-
-
-def test_input_validation():
-    with pytest.raises(ValueError):
-        ev.f1_macro(np.ones((2, 2)), np.full((2, 2), np.nan))
-    with pytest.raises(ValueError):
-        ev.average_precision([1, 0], [np.nan, 0.1])
-    with pytest.raises(ValueError):
-        ev.mean_average_precision(np.array([[2, 0]]), np.array([[0.1, 0.2]]))
-    with pytest.raises(ValueError):
-        ev.f1_macro(np.ones((2, 3)), np.ones((2, 2)))
-
-
-
-
-
-def test_weight_norms():
-    W = np.array([[3.0, 4.0], [0.0, 0.0], [1.0, 1.0]])
-    np.testing.assert_allclose(ev.weight_norms(W), [5.0, 0.0, math.sqrt(2)])
-    assert ev.weight_norms(np.zeros((0, 4))).shape == (0,)
-
-
-def test_multilabel_phase_record_groups():
-    # 4 seen classes: base = first 2, the phase added the last 1
-    y = np.array([[1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 0, 0]])
-    s = np.array([[0.9, 0.1, 0.2, 0.8], [0.1, 0.1, 0.9, 0.1], [0.9, 0.9, 0.1, 0.1]])
-    per = ev.f1_per_class(y, s)                  # [1, 2/3, 1, 1]
-    r = ev.multilabel_phase_record(y, s, n_base=2, n_new=1)
-    assert r["n_classes"] == 4
-    assert r["f1"] == pytest.approx(per.mean())
-    assert r["f1_base"] == pytest.approx(per[:2].mean())
-    assert r["f1_old"] == pytest.approx(per[:3].mean())
-    assert r["f1_new"] == pytest.approx(per[3])
-    assert r["map"] == pytest.approx(ev.mean_average_precision(y, s))
-    assert r["map_binary"] == pytest.approx(ev.map_binary(y, s))
-    r0 = ev.multilabel_phase_record(y, s, n_base=4)           # phase 0: all classes new
-    assert math.isnan(r0["f1_old"]) and r0["f1_new"] == pytest.approx(r0["f1"])
-    assert r0["f1_base"] == pytest.approx(r0["f1"])
-
-
-def test_forgetting_and_table1_averages():
-    assert ev.forgetting_f1([0.452, 0.40, 0.35]) == pytest.approx([0.0, 0.052, 0.102])
-    assert ev.forgetting_f1([]) == []
-    # FT forgetting everything: its average Fr equals its phase-0 F1
-    recs = [{"f1": 0.452, "f1_base": 0.452, "map": 0.297, "map_binary": 0.2}]
-    recs += [{"f1": f, "f1_base": 0.0, "map": m, "map_binary": 0.1}
-             for f, m in [(0.06, 0.1), (0.04, 0.09), (0.03, 0.08), (0.021, 0.07)]]
-    t = ev.table1_averages(recs)
-    assert t["fr"] == pytest.approx(0.452)
-    assert t["f1"] == pytest.approx((0.452 + 0.06 + 0.04 + 0.03 + 0.021) / 5)
-    assert t["map"] == pytest.approx((0.297 + 0.1 + 0.09 + 0.08 + 0.07) / 5)
-    assert t["map_binary"] == pytest.approx((0.2 + 4 * 0.1) / 5)
-    assert t["fr_per_phase"] == pytest.approx([0.0, 0.452, 0.452, 0.452, 0.452])
-    one = ev.table1_averages(recs[:1])
-    assert math.isnan(one["fr"]) and one["f1"] == pytest.approx(0.452)
-    assert "map_binary" not in ev.table1_averages([{"f1": 1, "f1_base": 1, "map": 1}])
-
-
-# ------------------------------------------------------------------ single-label (kws)
-def test_accuracy_logits_and_predictions():
-    y = np.array([0, 1, 2, 2])
-    logits = np.array([[2.0, 1, 0], [0, 3, 1], [0, 5, 1], [0, 0, 9]])
-    assert ev.accuracy(y, logits) == 0.75
-    assert ev.accuracy(y, [0, 1, 1, 2]) == 0.75
-    assert math.isnan(ev.accuracy([], []))
-    assert math.isnan(ev.accuracy(np.zeros(0, int), np.zeros((0, 3))))
-    with pytest.raises(ValueError):
-        ev.accuracy([0, 1], [0])
-
-
-def test_group_and_old_new_accuracy():
-    groups = [[0, 1], [2], [3]]
-    y = np.array([0, 1, 1, 2, 2, 3])
-    pred = np.array([0, 1, 0, 2, 3, 3])
-    assert ev.group_accuracies(y, pred, groups) == pytest.approx([2 / 3, 1 / 2, 1.0])
-    old, new = ev.old_new_accuracy(y, pred, groups, 2)
-    assert old == pytest.approx(3 / 5) and new == 1.0
-    old0, new0 = ev.old_new_accuracy(y, pred, groups, 0)
-    assert math.isnan(old0) and new0 == pytest.approx(2 / 3)
-    assert math.isnan(ev.group_accuracies(y, pred, [[7]])[0])
-
-
-def test_paper_table2_avg():
-    acc = [60.23, 43.79, 35.73, 29.46, 26.22]   # paper Avg excludes the base step
-    assert ev.avg_incremental([90.0] + acc) == pytest.approx(39.086)
-    assert ev.avg_including_base(acc) == pytest.approx(sum(acc) / 5)
-    assert math.isnan(ev.avg_incremental([50.0]))
-
-
-def test_forgetting_and_bwt_hand_matrix():
-    ragged = [[0.9],
-              [0.7, 0.8],
-              [0.75, 0.6, 0.85],
-              [0.5, 0.65, 0.7, 0.9]]
-    # forgetting: j0 max(.9,.7,.75)-.5=.4; j1 max(.8,.6)-.65=.15; j2 .85-.7=.15 -> .7/3
-    assert ev.forgetting(ragged) == pytest.approx(0.7 / 3)
-    assert ev.forgetting_per_group(ragged) == pytest.approx([0.4, 0.15, 0.15])
-    # bwt: (.5-.9) + (.65-.8) + (.7-.85) = -.7 -> -.7/3
-    assert ev.bwt(ragged) == pytest.approx(-0.7 / 3)
-    square = np.full((4, 4), np.nan)
-    for t, row in enumerate(ragged):
-        square[t, :t + 1] = row
-    assert ev.forgetting(square) == pytest.approx(0.7 / 3)
-    assert ev.bwt(square) == pytest.approx(-0.7 / 3)
-    s = ev.kws_summary([0.9, 0.8, 0.7, 0.6], ragged)
-    assert s["avg_excl_base"] == pytest.approx(0.7)
-    assert s["avg_incl_base"] == pytest.approx(0.75)
-    assert s["forgetting"] == pytest.approx(0.7 / 3) and s["bwt"] == pytest.approx(-0.7 / 3)
-    # forgetting uses the max over earlier steps, not the diagonal: it can exceed -bwt
-    m = [[0.5], [0.9, 0.8], [0.6, 0.7, 0.9]]
-    assert ev.forgetting(m) == pytest.approx(((0.9 - 0.6) + (0.8 - 0.7)) / 2)
-    assert ev.bwt(m) == pytest.approx(((0.6 - 0.5) + (0.7 - 0.8)) / 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert math.isnan(ev.forgetting([[0.9]])) and math.isnan(ev.bwt([[0.9]]))
-
-
-def test_torch_log_mel_agrees_with_numpy_log_mel(panns_golden):
-    wave = panns_golden['wave']
-    ours = models.LogMel()(torch.from_numpy(wave)).numpy()
-    ref = features.log_mel(wave)
-    assert ref.shape == ours.shape == (2, 101, 64)
-    assert np.abs(ours - ref).max() < 0.05  # dB (measured: float32 rounding only)
-
-
-# ------------------------------------------------------------------ reports: the papers' tables and figures
-def test_evaluate_imports_nothing_of_the_project_nor_torch_nor_matplotlib():
-    code = ("import sys, evaluate; bad = {'torch', 'matplotlib', 'cil', 'methods', 'data', 'models'} & "
-            "set(sys.modules); assert not bad, bad")
-    r = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-
-
-def test_pct_one_value_seeds_and_missing():
-    assert ev.pct(0.1234) == "12.3" and ev.pct([0.1234], 2) == "12.34"
-    assert ev.pct([0.1, 0.3]) == "20.0 +- 10.0"  # population std (numpy's default)
-    assert ev.pct([None, 0.5, float("nan"), 0.7], 2) == "60.00 +- 10.00"  # missing seeds left out
-    assert ev.pct([None]) == ev.pct([None, float("nan")]) == "-"
-
-
-def _ml_run(f1, fr, mAP, map_b, last):
-    """A multi-label run's metrics: summary and per-phase records (only the keys the reports read)."""
-    return {"summary": {"f1": f1, "fr": fr, "map": mAP, "map_binary": map_b, "fr_per_phase": [0.0, fr, fr]},
-            "phases": [{"f1": f1, "map": mAP, "f1_old": float("nan"), "f1_new": f1, "weight_norms": [1.0] * 4},
-                       {"f1": f1, "map": mAP, "f1_old": f1, "f1_new": f1, "weight_norms": [1.0] * 6},
-                       dict(last, map=mAP, weight_norms=[1.0, 1.2, 0.9, 1.1, 1.5, 1.6, 1.4, 1.7])]}
-
-
-ML_RESULTS = {
-    "iod": [_ml_run(0.5, 0.1, 0.6, 0.4, {"f1": 0.5, "f1_old": 0.4, "f1_new": 0.8}),
-            _ml_run(0.7, 0.3, 0.8, 0.6, {"f1": 0.7, "f1_old": 0.6, "f1_new": 0.9})],
-    "ft": [_ml_run(0.25, 0.5, 0.35, 0.3, {"f1": 0.25, "f1_old": 0.1, "f1_new": 0.75})],
-    "at": [_ml_run(0.9, float("nan"), 0.95, 0.85, {"f1": 0.9, "f1_old": 0.9, "f1_new": 0.9})],
-}
-
-
-def test_table1_ticks_seeds_and_no_forgetting_for_joint_training():
-    flags = {"iod": {"indl": True, "od": True, "fd": False, "joint": False}, "ft": {},
-             "at": {"indl": True, "joint": True}}  # a joint method gets no ticks whatever its flags
-    assert ev.table1(ML_RESULTS, flags) == "\n".join([
-        "| Method | IndL | L_OD | L_FD | F1 | Fr | mAP | mAP (binary, authors) |",
-        "|---|---|---|---|---|---|---|---|",
-        "| IOD | yes | yes | - | 60.0 +- 10.0 | 20.0 +- 10.0 | 70.0 +- 10.0 | 50.0 +- 10.0 |",
-        "| FT | - | - | - | 25.0 | 50.0 | 35.0 | 30.0 |",
-        "| AT | - | - | - | 90.0 | - | 95.0 | 85.0 |"])
-    # the flags cil.py passes: methods.METHODS as dicts (extra keys such as 'freeze' are ignored)
-    asdict = {n: {k: getattr(methods.METHODS[n], k) for k in ("indl", "od", "fd", "freeze", "joint")}
-              for n in ML_RESULTS}
-    assert ev.table1(ML_RESULTS, asdict) == ev.table1(ML_RESULTS, flags)
-
-
-def test_table2_header_ranges_and_last_phase():
-    assert ev.table2(ML_RESULTS, [4, 2, 2]) == "\n".join([
-        "| Method | old (0-5) | new (6-7) | overall (0-7) |",
-        "|---|---|---|---|",
-        "| IOD | 50.0 +- 10.0 | 85.0 +- 5.0 | 60.0 +- 10.0 |",
-        "| FT | 10.0 | 75.0 | 25.0 |",
-        "| AT | 90.0 | 90.0 | 90.0 |"])
-    assert ev.table2(ML_RESULTS, [30, 5]).splitlines()[0] == "| Method | old (0-29) | new (30-34) | overall (0-34) |"
-
-
-def test_kws_table1_text():
-    text = ev.kws_table1([("[3]", 1.23456, 0.01), ("[3, 2]", 2.5, 0.1236)], epochs_timed=2, batching="mixed",
-                         device_text="cpu, 4 threads")
-    assert text == ("| Heads | Training time per epoch (s) |\n|---|---|\n| [3] | 1.235 +- 0.010 |\n"
-                    "| [3, 2] | 2.500 +- 0.124 |\n\n"
-                    "2 timed epochs per row (first epoch dropped), --mt-batching mixed, device cpu, 4 threads.")
-
-
-def _kws_run(acc, acc_matrix, old_acc):
-    return {"acc": acc, "acc_matrix": acc_matrix, "summary": ev.kws_summary(acc, acc_matrix),
-            "steps": [{"old_acc": None, "new_acc": acc[0]}, {"old_acc": 0.5, "new_acc": 0.7},
-                      {"old_acc": old_acc, "new_acc": 0.6}]}
-
-
-def test_kws_table2_rows_note_and_scalars():
-    runs_a = [_kws_run([0.9, 0.7, 0.5], [[0.9], [0.6, 0.8], [0.4, 0.5, 0.6]], 0.45),
-              _kws_run([0.8, 0.6, 0.4], [[0.8], [0.7, 0.5], [0.3, 0.4, 0.5]], None)]
-    runs_b = [_kws_run([0.9, 0.8, 0.7], [[0.9], [0.8, 0.8], [0.7, 0.7, 0.7]], 0.7)]
-    results = {("3,2", 14, "ce_n,kd_o"): runs_a, ("3", 20, "ce_n"): runs_b}
-    text, scalars = ev.kws_table2(results, [3, 2, 2], [0, 1])
-    assert text == "\n".join([
-        "| Losses | 3 | 5 | 7 | Avg |",
-        "|---|---|---|---|---|",
-        "| CE N + KD O | 85.00 +- 5.00 | 65.00 +- 5.00 | 45.00 +- 5.00 | 55.00 +- 5.00 |",
-        "| CE N | 90.00 | 80.00 | 70.00 | 75.00 |",
-        "",
-        "heads 3, 3,2, memory [14, 20], seeds [0, 1]; Avg = mean over the incremental steps.",
-        "",
-        "| Losses | Avg incl. base | Forgetting | BWT | old acc (last step) | new acc (last step) |",
-        "|---|---|---|---|---|---|",
-        "| CE N + KD O | 65.00 +- 5.00 | 35.00 +- 5.00 | -35.00 +- 5.00 | 45.00 +- 0.00 | 60.00 +- 0.00 |",
-        "| CE N | 80.00 | 15.00 | -15.00 | 70.00 | 60.00 |"])
-    assert list(scalars) == ["3,2 K14 ce_n,kd_o", "3 K20 ce_n"]
-    row = scalars["3,2 K14 ce_n,kd_o"]
-    assert set(row) == {"avg_excl_base", "avg_incl_base", "forgetting", "bwt", "old_acc", "new_acc",
-                        "acc_step0", "acc_step1", "acc_step2", "forgetting_group0", "forgetting_group1"}
-    per_seed = {"avg_excl_base": [0.6, 0.5], "forgetting": [0.4, 0.3], "bwt": [-0.4, -0.3], "acc_step1": [0.7, 0.6],
-                "forgetting_group0": [0.5, 0.5], "forgetting_group1": [0.3, 0.1]}
-    for key, values in per_seed.items():
-        assert row[key]["values"] == pytest.approx(values), key
-        values = row[key]["values"]
-        assert row[key]["mean"] == np.mean(values) and row[key]["std"] == np.std(values), key
-    assert row["old_acc"] == {"values": [0.45, None], "mean": 0.45, "std": 0.0}  # a missing seed is None,
-    # left out of the mean and std (the table prints such a row as "45.00 +- 0.00")
-    json.dumps(scalars, allow_nan=False)  # strict JSON
-    with_path, _ = ev.kws_table2(results, [3, 2, 2], [0, 1], json_path=Path("res") / "kws-table2.json")
-    assert with_path == text + f"\n\nEvery scalar per row, mean and std: {Path('res') / 'kws-table2.json'}."
-    assert ev.loss_name("ce_n,ce_o,kd_n,kd_o") == "CE N + CE O + KD N + KD O"
-
-
-def test_report_figures_write_pngs(tmp_path):
-    pytest.importorskip("matplotlib")
-    paths = ev.figures(ML_RESULTS, [4, 2, 2], tmp_path, joint={"at"})
-    assert [p.name for p in paths] == ["figure3.png"]  # Figure 4 needs IFD or IODFD
-    paths = ev.figures(dict(ML_RESULTS, ifd=ML_RESULTS["ft"]), [4, 2, 2], str(tmp_path), joint={"at"})
-    assert [p.name for p in paths] == ["figure3.png", "figure4.png"]
-    runs = lambda *avgs: [{"summary": {"avg_excl_base": a}} for a in avgs]
-    kws = {("3", 4, "ce_n"): runs(0.5, 0.6), ("3", 14, "ce_n"): runs(0.7, 0.72),
-           ("3,2", 14, "ce_n"): runs(0.75, 0.8)}
-    (tmp_path / "kws").mkdir()
-    kpaths = ev.kws_figures(kws, tmp_path / "kws")
-    assert [p.name for p in kpaths] == ["figure5.png", "figure4.png"]
-    for p in paths + kpaths:
-        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.parent in (tmp_path, tmp_path / "kws")
-
-
-# =============================================================================
-# data.py: generated datasets in the three real layouts, loaders, splits, phases, feature cache, bad input
-
-
-
-# =============================================================================
-# fixtures: small generated datasets (module scope: built once)
-
-@pytest.fixture(scope="module")
-def gsc_root(tmp_path_factory):
-    return data.synth_speechcommands(tmp_path_factory.mktemp("gsc"), seed=0, speakers=10, max_reps=1,
-                                     noise_seconds=2.0, progress=False)
-
-
-@pytest.fixture(scope="module")
-def us8k_root(tmp_path_factory):
-    return data.synth_urbansound8k(tmp_path_factory.mktemp("us8k"), seed=0, clips_per_class=8, progress=False)
-
-
-@pytest.fixture(scope="module")
-def as_root(tmp_path_factory):
-    return data.synth_audioset(tmp_path_factory.mktemp("as"), seed=0, n_train=150, n_eval=70, seconds=1.0,
-                               missing=0.05, progress=False)
-
-
-@pytest.fixture(scope="module")
-def gsc(gsc_root):
-    return data.load_dataset("speechcommands", gsc_root)
-
-
-@pytest.fixture(scope="module")
-def us8k(us8k_root):
-    return data.load_dataset("urbansound8k", us8k_root)
-
-
-@pytest.fixture(scope="module")
-def audioset(as_root):
-    return data.load_dataset("audioset", as_root)
-
-
-def tree_hashes(root):
-    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(Path(root).rglob("*")) if p.is_file()}
-
-
-def read_strong_tsv(path):
-    """Independent reader: {segment_id: set of MIDs}."""
-    clips = collections.defaultdict(set)
-    lines = Path(path).read_text().splitlines()
-    assert lines[0] == "segment_id\tstart_time_seconds\tend_time_seconds\tlabel"
-    for line in lines[1:]:
-        sid, t0, t1, mid = line.split("\t")
-        assert 0 <= float(t0) <= float(t1)
-        clips[sid].add(mid)
-    return clips
-
-
-# =============================================================================
-# generated layouts and loaders
-
-def test_speechcommands_layout_and_loader(gsc_root, gsc):
-    root = Path(gsc_root)
-    for name in ("validation_list.txt", "testing_list.txt", "_background_noise_/README.md"):
-        assert (root / name).is_file()
-    assert len(list((root / "_background_noise_").glob("*.wav"))) == 2
-    files = sorted(root.glob("*/*.wav"))
-    for p in files:
-        if p.parent.name != "_background_noise_":
-            assert re.fullmatch(r"[0-9a-f]{8}_nohash_\d+\.wav", p.name), p
-    # lists follow the official SHA-1 rule, over every word folder (core and other words)
-    for list_name, which in (("validation_list.txt", "validation"), ("testing_list.txt", "testing")):
-        listed = set((root / list_name).read_text().split())
-        expect = {f"{p.parent.name}/{p.name}" for p in files
-                  if p.parent.name != "_background_noise_" and data.gsc_list_of(p.name) == which}
-        assert listed == expect and listed
-    # loader: 20 core words, keys word/basename, background and other words ignored
-    core = [p for p in files if p.parent.name in data.SPEECHCOMMANDS_WORDS]
-    assert len(gsc) == len(core) and len(set(gsc.keys)) == len(gsc)
-    assert sorted(gsc.keys) == sorted(f"{p.parent.name}/{p.name}" for p in core)
-    assert set(np.unique(gsc.labels)) == set(range(20))
-    for key, lab, sub, grp in zip(gsc.keys, gsc.labels, gsc.subset, gsc.groups):
-        word, base = key.split("/")
-        assert data.SPEECHCOMMANDS_WORDS[lab] == word and grp == base.split("_nohash_")[0]
-        assert sub == {"validation": "val", "testing": "test", "training": "train"}[data.gsc_list_of(base)]
-    assert gsc.counts["ignored_files"] == sum(1 for p in root.glob("*/*") if p.parent.name not in
-                                              data.SPEECHCOMMANDS_WORDS)
-    assert gsc.sample_rates == {16000: len(gsc)} and not [i for i in gsc.issues if i.fatal]
-    lengths = {sf.info(str(p)).frames for p in core}
-    assert max(lengths) == 16000 and min(lengths) < 16000  # some clips shorter than 1 s, as in GSC
-
-
-def test_urbansound8k_layout_and_loader(us8k_root, us8k):
-    root = Path(us8k_root)
-    with open(root / "metadata" / "UrbanSound8K.csv", newline="") as f:
-        rows = list(csv.reader(f))
-    assert rows[0] == data.URBANSOUND8K_HEADER and len(rows) - 1 == 80 == len(us8k)
-    infos = [sf.info(str(root / "audio" / f"fold{r[5]}" / r[0])) for r in rows[1:]]
-    assert len({i.samplerate for i in infos}) >= 3 and {i.channels for i in infos} == {1, 2}
-    assert len({i.subtype for i in infos}) >= 2
-    for r in rows[1:]:
-        fs_id, class_id = r[0].split("-")[:2]
-        assert fs_id == r[1] and class_id == r[6] and data.URBANSOUND8K_CLASSES[int(r[6])] == r[7]
-        assert 0 < float(r[3]) - float(r[2]) <= 4.0 and r[4] in ("1", "2")
-    # one fsID = one fold and one class
-    folds = collections.defaultdict(set)
-    for r in rows[1:]:
-        folds[r[1]].add((r[5], r[6]))
-    assert all(len(v) == 1 for v in folds.values())
-    assert np.bincount(us8k.labels, minlength=10).tolist() == [8] * 10
-    assert us8k.sample_rates == dict(sorted(collections.Counter(i.samplerate for i in infos).items()))
-    assert set(us8k.subset[us8k.folds <= 7]) == {"train"} and set(us8k.subset[us8k.folds == 8]) <= {"val"}
-    # loader decodes every rate / depth / channel count to mono float32
-    y, sr = data.decode_audio(us8k.paths[int(np.argmax([i.channels for i in infos]))])
-    assert y.ndim == 1 and y.dtype == np.float32 and np.abs(y).max() <= 1.0
-
-
-def test_audioset_layout_and_loader(as_root, audioset):
-    root = Path(as_root)
-    mid_lines = (root / "mid_to_display_name.tsv").read_text().splitlines()
-    assert not mid_lines[0].startswith("mid") and mid_lines == sorted(mid_lines)
-    mids = dict(line.split("\t") for line in mid_lines)
-    assert len(mids) == 56 and all(mids[m] == n for n, m in data.AUDIOSET_CLASSES)
-    selected = {m: i for i, (_, m) in enumerate(data.AUDIOSET_CLASSES)}
-    n_dropped = n_missing = 0
-    for part in ("train", "eval"):
-        clips = read_strong_tsv(root / data.AUDIOSET_TSV[part])
-        files = {p.stem[1:] if len(p.stem.rsplit("_", 1)[0]) == 12 else p.stem: p  # Y + 11-char YouTube id
-                 for p in (root / part).iterdir()}
-        assert any(sid.startswith("-") and "_" in sid.rsplit("_", 1)[0] for sid in clips) or part == "eval"
-        assert {p.suffix for p in files.values()} == {".wav", ".flac"}
-        for sid, clip_mids in clips.items():
-            ytid, ms = sid.rsplit("_", 1)
-            assert ms.isdigit() and len(ytid) == 11
-            target = sorted(selected[m] for m in clip_mids if m in selected)
-            key = f"{part}/{sid}"
-            if not target:
-                n_dropped += 1
-                assert key not in audioset.keys
-            elif sid not in files:
-                n_missing += 1
-                assert key not in audioset.keys
-            else:
-                i = audioset.keys.index(key)
-                assert np.flatnonzero(audioset.labels[i]).tolist() == target
-                assert audioset.subset[i] == part and audioset.paths[i] == files[sid]
-    assert audioset.counts["dropped_no_class"] == n_dropped
-    assert audioset.counts["missing_audio"] == n_missing > 0
-    assert audioset.counts["ignored_label_mids"] > 0  # the 6 extra MIDs: ignored, not an error
-    assert not [i for i in audioset.issues if i.fatal]
-    assert audioset.labels.sum(axis=0).min() >= 1 and audioset.labels.sum(axis=1).max() <= 5
-    freq = np.sort(audioset.labels.sum(axis=0))
-    assert freq[-1] >= 4 * freq[:10].mean()  # long-tailed class frequencies
-
-
-def test_audioset_accepts_other_names_and_lengths(tmp_path):
-    root = tmp_path / "as"
-    for part in ("train", "eval"):
-        (root / part).mkdir(parents=True)
-    rows = ["segment_id\tstart_time_seconds\tend_time_seconds\tlabel",
-            "-ab_cd-efgh_30000\t0.000\t1.000\t/m/09x0r",  # '-' start and '_' inside the YouTube id
-            "plainname01_0\t0.5\t0.8\t/m/05tny_",  # no Y prefix, .flac
-            "desedstyle1_30000\t0.0\t1.0\t/m/04rlf"]  # Y<ytid>_<start s>_<end s>.wav
-    (root / "audioset_train_strong.tsv").write_text("\n".join(rows) + "\n")
-    (root / "audioset_eval_strong.tsv").write_text(rows[0] + "\n" + rows[1] + "\n")
-    y = np.zeros(8000, np.float32) + 0.01
-    sf.write(root / "train" / "Y-ab_cd-efgh_30000.wav", y, 16000)
-    sf.write(root / "train" / "plainname01_0.flac", y[:3000], 48000, format="FLAC")
-    sf.write(root / "train" / "Ydesedstyle1_30.000_40.000.wav", y, 44100)
-    sf.write(root / "eval" / "-ab_cd-efgh_30000.wav", y, 16000)
-    ds = data.load_audioset(root)
-    assert sorted(ds.keys) == ["eval/-ab_cd-efgh_30000", "train/-ab_cd-efgh_30000", "train/desedstyle1_30000",
-                               "train/plainname01_0"]
-    assert ds.groups[ds.keys.index("train/-ab_cd-efgh_30000")] == "-ab_cd-efgh"
-    assert ds.sample_rates == {16000: 2, 44100: 1, 48000: 1}
-    assert not (root / "mid_to_display_name.tsv").exists()
-    assert any(i.kind == "missing_metadata" and not i.fatal for i in ds.issues)  # a note only
-    cache = data.build_cache(ds, tmp_path / "cache", workers=1, progress=False)
-    assert cache.shape == (1001, 64) and cache.config["name"] == "panns"  # real data: PANNs front end
-    assert np.isfinite(cache.get(np.arange(len(ds)))).all()
-
-
-# =============================================================================
-# determinism of the generators
-
-@pytest.mark.parametrize("kind,kwargs", [("speechcommands", dict(speakers=3, max_reps=1, noise_seconds=1.0)),
-                                         ("urbansound8k", dict(clips_per_class=2)),
-                                         ("audioset", dict(n_train=12, n_eval=6, seconds=0.5))])
-def test_generators_deterministic(tmp_path, kind, kwargs):
-    gen = {"speechcommands": data.synth_speechcommands, "urbansound8k": data.synth_urbansound8k,
-           "audioset": data.synth_audioset}[kind]
-    a, b, c = (gen(tmp_path / name, seed=seed, progress=False, **kwargs)
-               for name, seed in (("a", 3), ("b", 3), ("c", 4)))
-    ha, hb, hc = tree_hashes(a), tree_hashes(b), tree_hashes(c)
-    assert ha == hb and len(ha) > 5
-    assert ha != hc
-    audio = [k for k in ha if k.endswith((".wav", ".flac")) and k in hc]
-    assert all(ha[k] != hc[k] for k in audio)  # different seed -> different audio
-
-
-# =============================================================================
-# splits
-
-def test_split_grouped_no_leakage(gsc, us8k):
-    for ds in (gsc, us8k):
-        s = data.make_split(ds, "grouped", seed=0)
-        parts = [set(s.train), set(s.val), set(s.test)]
-        assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
-        assert set().union(*parts) == set(range(len(ds)))
-        groups = [set(ds.groups[list(p)]) for p in parts]
-        assert not (groups[0] & groups[1]) and not (groups[0] & groups[2]) and not (groups[1] & groups[2])
-        assert len(s.train) >= 0.7 * len(ds) and len(s.val) > 0 and len(s.test) > 0
-        if ds is gsc:  # 10 speakers of ~20 clips: close to 70/10/20 (US8K here: too few fsIDs per class)
-            assert len(s.train) / len(ds) < 0.85 and len(s.test) / len(ds) > 0.1
-        again = data.make_split(ds, "grouped", seed=0)  # deterministic
-        assert again.hash == s.hash and all(np.array_equal(getattr(again, p), getattr(s, p))
-                                            for p in ("train", "val", "test"))
-        other = data.make_split(ds, "grouped", seed=1)
-        assert other.hash != s.hash
-        for c in range(len(ds.classes)):  # US8K: per class; GSC: each class about 70 %
-            n_c = int((ds.labels == c).sum())
-            assert (ds.labels[s.train] == c).sum() >= (0.7 * n_c if ds is us8k else 0.3 * n_c)
-
-
-def test_split_official_and_random(gsc, us8k, audioset, tmp_path):
-    s = data.make_split(us8k, "official")
-    assert set(us8k.folds[s.train]) <= set(range(1, 8)) and set(us8k.folds[s.val]) <= {8}
-    assert set(us8k.folds[s.test]) <= {9, 10}
-    assert len(s.train) + len(s.val) + len(s.test) == len(us8k)
-    s = data.make_split(gsc, "official")
-    for part, which in ((s.val, "validation"), (s.test, "testing"), (s.train, "training")):
-        assert all(data.gsc_list_of(gsc.keys[i].split("/")[1]) == which for i in part)
-    s = data.make_split(audioset)
-    assert s.method == "official" and len(s.val) == 0
-    assert set(audioset.subset[s.train]) == {"train"} and set(audioset.subset[s.test]) == {"eval"}
-    with pytest.raises(ValueError):
-        data.make_split(audioset, "grouped")
-    s = data.make_split(gsc, "random", seed=5)
-    for c in range(20):
-        n_c = int((gsc.labels == c).sum())
-        assert (gsc.labels[s.train] == c).sum() == round(0.7 * n_c)
-        assert (gsc.labels[s.val] == c).sum() == round(0.1 * n_c)
-    assert s.hash == data.make_split(gsc, "random", seed=5).hash
-    assert s.hash != data.make_split(gsc, "random", seed=6).hash
-    # saved split round-trips and keeps its hash
-    data.save_split(s, gsc, tmp_path / "split.json")
-    t = data.load_split(tmp_path / "split.json", gsc)
-    assert t.hash == s.hash and np.array_equal(t.train, s.train) and np.array_equal(t.test, s.test)
-
-
-# =============================================================================
-# class orders and phases
-
-def test_class_order():
-    assert data.class_order("audioset") == list(range(50))
-    a = data.class_order("speechcommands", "shuffle", seed=1993)
-    np.random.seed(1993)
-    mittal = list(range(20))
-    np.random.shuffle(mittal)
-    assert a == mittal and sorted(a) == list(range(20)) and a != list(range(20))
-    assert data.class_order(10, "shuffle", 1) == data.class_order("urbansound8k", "shuffle", 1)
-
-
-@pytest.mark.parametrize("order_kind", ["default", "shuffle"])
-def test_phases_single_label(gsc, us8k, order_kind):
-    for ds, sizes in ((gsc, [5, 3, 3, 3, 3, 3]), (us8k, [4, 2, 2, 2])):
-        split = data.make_split(ds)
-        order = data.class_order(ds.name, order_kind, seed=7)
-        phases = data.make_phases(ds, split, order)
-        assert [p.n_new for p in phases] == sizes
-        learned = {c: j for j, c in enumerate(order)}
-        lo = 0
-        for p in phases:
-            hi = lo + p.n_new
-            assert p.new_classes == order[lo:hi] and p.seen_classes == order[:hi] and p.n_old == lo
-            exp_train = [i for i in split.train if lo <= learned[ds.labels[i]] < hi]
-            assert p.train.tolist() == exp_train and len(exp_train) > 0
-            assert p.train_y.tolist() == [learned[ds.labels[i]] for i in exp_train]
-            for idx, y, part in ((p.val, p.val_y, split.val), (p.test, p.test_y, split.test),
-                                 (p.joint, p.joint_y, split.train)):
-                assert idx.tolist() == [i for i in part if learned[ds.labels[i]] < hi]
-                assert y.tolist() == [learned[ds.labels[i]] for i in idx]
-            lo = hi
-        assert len(phases[-1].test) == len(split.test) and len(phases[-1].joint) == len(split.train)
-
-
-@pytest.mark.parametrize("order_kind", ["default", "shuffle"])
-def test_phases_multilabel(as_root, audioset, order_kind):
-    split = data.make_split(audioset)
-    order = data.class_order("audioset", order_kind, seed=3)
-    phases = data.make_phases(audioset, split, order)
-    assert [p.n_new for p in phases] == [30, 5, 5, 5, 5]
-    mid_of = [data.AUDIOSET_CLASSES[c][1] for c in order]  # learned label -> MID
-    clips = {part: read_strong_tsv(Path(as_root) / data.AUDIOSET_TSV[part]) for part in ("train", "eval")}
-    key_mids = {k: clips[k.split("/")[0]][k.split("/", 1)[1]] for k in audioset.keys}
-    lo = 0
-    for p in phases:
-        hi = lo + p.n_new
-        new, seen = mid_of[lo:hi], mid_of[:hi]
-        exp = [i for i in split.train if key_mids[audioset.keys[i]] & set(new)]
-        assert p.train.tolist() == exp and len(exp) > 0
-        assert p.train_y.shape == (len(exp), hi) and p.train_y.dtype == np.float32
-        for row, i in zip(p.train_y, exp):  # only phase-k classes are targets
-            clip = key_mids[audioset.keys[i]]
-            assert row.tolist() == [float(j >= lo and mid_of[j] in clip) for j in range(hi)]
-        assert (p.train_y[:, lo:].sum(axis=1) >= 1).all() and not p.train_y[:, :lo].any()
-        exp_test = [i for i in split.test if key_mids[audioset.keys[i]] & set(seen)]
-        assert p.test.tolist() == exp_test and len(exp_test) > 0
-        for row, i in zip(p.test_y, exp_test):  # test targets over all seen classes
-            assert row.tolist() == [float(m in key_mids[audioset.keys[i]]) for m in seen]
-        exp_joint = [i for i in split.train if key_mids[audioset.keys[i]] & set(seen)]
-        assert p.joint.tolist() == exp_joint and p.joint_y.shape == (len(exp_joint), hi)
-        assert (p.joint_y.sum(axis=1) >= 1).all() and len(p.val) == 0
-        lo = hi
-    # a clip with classes of two phases is in both phases' train sets, with different targets
-    assert len(set(phases[0].train) & set(phases[1].train)) > 0
-    with pytest.raises(ValueError):
-        data.make_phases(audioset, split, order, sizes=[30, 30])
-
-
-def test_check_classes_names_a_class_without_clips(gsc, us8k, audioset):
-    data.check_classes(gsc, data.class_order("speechcommands"), 20)
-    data.check_classes(audioset, data.class_order("audioset"), 50)
-    no_dog = us8k.select(us8k.labels != 3)  # dog_bark
-    with pytest.raises(data.DataError) as err:
-        data.check_classes(no_dog, data.class_order("urbansound8k"), 10)
-    assert str(err.value) == (f"no clip of dog_bark in {us8k.root} (after skipped files); restore its clips, "
-                              "or learn fewer classes with --phases") and err.value.issues == []
-    data.check_classes(no_dog, [0, 1, 2, 4, 5, 6, 7, 8, 9, 3], 9)  # dog_bark not learned: fine
-
-
-def test_check_phases_names_the_first_part_without_a_class(gsc, us8k, audioset):
-    split, order = data.make_split(gsc), data.class_order("speechcommands")
-    data.check_phases(gsc, data.make_phases(gsc, split, order))  # train: new classes only, by design
-    cut = {"train": (6, 1, "on"), "val": (0, 0, "yes"), "test": (19, 5, "nine")}
-    for part, (c, k, name) in cut.items():
-        idx = getattr(split, part)
-        phases = data.make_phases(gsc, dataclasses.replace(split, **{part: idx[gsc.labels[idx] != c]}), order)
-        with pytest.raises(data.DataError) as err:
-            data.check_phases(gsc, phases)
-        assert str(err.value) == (f"the {part} split of phase {k} has no clip of {name} in {gsc.root}; "
-                                  "use more data or another --split")
-    # 8 clips per class: the grouped split leaves some classes without a val clip
-    with pytest.raises(data.DataError, match="^the val split of phase 0 has no clip of air_conditioner, car_horn "):
-        data.check_phases(us8k, data.make_phases(us8k, data.make_split(us8k), data.class_order("urbansound8k")))
-    # multi-label: every new class of a phase needs a training clip
-    split, order = data.make_split(audioset), data.class_order("audioset")
-    data.check_phases(audioset, data.make_phases(audioset, split, order))
-    c = order[32]  # learned in phase 1
-    train = split.train[audioset.labels[split.train, c] == 0]
-    with pytest.raises(data.DataError) as err:
-        data.check_phases(audioset, data.make_phases(audioset, dataclasses.replace(split, train=train), order))
-    assert str(err.value) == (f"phase 1 has no training clip of {audioset.classes[c]} in {audioset.root}; "
-                              "check the TSV labels or choose another class order")
-
-
-def test_resample_note_only_for_speechcommands_at_other_rates(gsc, us8k):
-    assert data.resample_note(gsc) is None  # all at 16 kHz
-    assert data.resample_note(us8k) is None  # resampled by its recipe, no note
-    mixed = dataclasses.replace(gsc, sample_rates={16000: len(gsc) - 3, 44100: 2, 8000: 1})
-    assert data.resample_note(mixed) == (f"3 clips in {gsc.root} are not at 16 kHz ({{44100: 2, 8000: 1}} Hz: "
-                                         "files) and are resampled to 16 kHz; `python data.py stats` lists the rates")
-
-
-# =============================================================================
-# feature cache
-
-def test_cache_reuse_and_invalidation(gsc_root, tmp_path):
-    root = tmp_path / "gsc"
-    shutil.copytree(gsc_root, root)
-    ds = data.load_dataset("speechcommands", root)
-    cache = data.build_cache(ds, tmp_path / "cache", workers=2, progress=False)
-    n = len(ds)
-    assert cache.stats["computed"] == n and cache.stats["reused"] == 0 and cache.shape == (32, 32)
-    x = cache.get(np.arange(n))
-    assert x.shape == (n, 32, 32) and x.dtype == np.float32
-    for i in (0, n // 2, n - 1):  # stored = features of the decoded file (float16 rounding)
-        y, sr = data.decode_audio(ds.paths[i])
-        np.testing.assert_allclose(x[i], features.speechcommands_features(y, sr), atol=0.06, rtol=2e-3)
-    manifest = (cache.folder / "manifest.json").read_text()
-    assert '"config"' in manifest and cache.folder.name.startswith("speechcommands-")
-    # second build: nothing computed
-    again = data.build_cache(ds, tmp_path / "cache", workers=2, progress=False)
-    assert again.stats["computed"] == 0 and again.stats["reused"] == n
-    assert np.array_equal(again.get(np.arange(n)), x)
-    # change one file's content -> only it is recomputed; touch another -> re-hashed, not recomputed
-    changed, touched = ds.paths[3], ds.paths[7]
-    y, sr = sf.read(changed, dtype="float32")
-    sf.write(changed, np.roll(y, 4000) * 0.5, sr, subtype="PCM_16")
-    st = os.stat(touched)
-    os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
-    third = data.build_cache(ds, tmp_path / "cache", workers=2, progress=False)
-    assert third.stats["computed"] == 1 and third.stats["rehashed"] == 1 and third.stats["reused"] == n - 2
-    x3 = third.get(np.arange(n))
-    assert not np.array_equal(x3[3], x[3]) and np.array_equal(np.delete(x3, 3, 0), np.delete(x, 3, 0))
-    assert third.rows[3] == cache.rows[3]  # recomputed in place
-    # a different config -> a different cache folder, computed from scratch
-    other = dict(data.frontend_config(ds), extra_setting=1)
-    fourth = data.build_cache(ds, tmp_path / "cache", config=other, workers=1, progress=False)
-    assert fourth.folder != cache.folder and fourth.stats["computed"] == n
-    assert len(list((tmp_path / "cache").iterdir())) == 2
-    # a new clip -> appended, the rest reused
-    sf.write(root / "yes" / "0badcafe_nohash_0.wav", np.zeros(16000, np.float32) + 0.01, 16000)
-    ds2 = data.load_dataset("speechcommands", root)
-    fifth = data.build_cache(ds2, tmp_path / "cache", workers=1, progress=False)
-    assert fifth.stats["computed"] == 1 and fifth.stats["reused"] == n
-
-
-def test_cache_frontends_follow_dataset(as_root, us8k, audioset, tmp_path):
-    config = data.frontend_config(audioset)
-    assert config["name"] == "logmel16k" and config["sr"] == 16000 and config["seconds"] == 1.0
-    assert data.frontend_config(audioset, "panns")["sr"] == 32000
-    small = audioset.select(np.arange(6))
-    cache = data.build_cache(small, tmp_path / "c", workers=1, progress=False)
-    assert cache.shape == (51, 64)  # 1 s at hop 320
-    y, sr = data.decode_audio(small.paths[0])
-    np.testing.assert_allclose(cache.get([0])[0], features.log_mel(y, 16000, 512, 320, 64, 50.0, 8000.0),
-                               atol=0.06, rtol=2e-3)
-    assert data.frontend_config(us8k)["fn"] == "urbansound8k_features"
-    c2 = data.build_cache(us8k.select(np.arange(3)), tmp_path / "c", workers=1, progress=False)
-    assert c2.shape == (128, 85) and set(c2.stats["sample_rates"]) <= {str(r) for r in us8k.sample_rates}
-
-
-def test_cache_read_is_the_stored_float16_in_index_order(gsc, tmp_path):
-    cache = data.build_cache(gsc.select(np.arange(5)), tmp_path / "c", workers=1, progress=False)
-    index = [3, 0, 3, 4]
-    x = cache.read(index)
-    assert x.dtype == np.float16 and x.shape == (4, 32, 32) and x.flags.c_contiguous
-    assert type(x) is np.ndarray  # a copy in memory, not a view of the file
-    np.testing.assert_array_equal(x, np.asarray(cache.data)[cache.rows[index]])
-    np.testing.assert_array_equal(x[0], x[2])
-    x32 = cache.read(np.array(index), np.float32)
-    assert x32.dtype == np.float32 and np.array_equal(x32, x.astype(np.float32))
-    np.testing.assert_array_equal(cache.get(index), x32)
-    assert cache.read([]).shape == (0, 32, 32)
-    bad = dataclasses.replace(cache, rows=np.array([0, -1, 2, 3, 4]))
-    with pytest.raises(ValueError, match="skipped as bad"):
-        bad.read([1])
-
-
-# =============================================================================
-# bad input
-
-def corrupt_header_only(path):
-    sf.write(path, np.zeros(0, np.float32), 16000, subtype="PCM_16")
-    assert sf.info(str(path)).frames == 0
-
-
-def test_bad_input_urbansound8k(us8k_root, tmp_path):
-    root = tmp_path / "us8k"
-    shutil.copytree(us8k_root, root)
-    csv_path = root / "metadata" / "UrbanSound8K.csv"
-    rows = list(csv.reader(open(csv_path, newline="")))
-    paths = [root / "audio" / f"fold{r[5]}" / r[0] for r in rows[1:]]
-    paths[0].write_bytes(b"")  # zero-byte
-    b = paths[1].read_bytes()
-    paths[1].write_bytes(b[:len(b) // 2])  # truncated
-    corrupt_header_only(paths[2])  # header only
-    paths[3].write_text("this is not audio, just text\n" * 20)  # undecodable
-    paths[4].unlink()  # missing
-    (root / "audio" / "fold1" / ".DS_Store").write_bytes(b"\x00\x01junk")  # stray (a note only)
-    with open(csv_path, "a") as f:
-        f.write("broken-row,1,2\n")  # malformed
-        f.write("99999-12-0-0.wav,99999,0.0,1.0,1,1,12,unknown\n")  # unknown classID
-        f.write("99998-3-0-0.wav,99998,0.0,1.0,1,1,3,siren\n")  # classID / name mismatch
-        f.write("99997-3-0-0.wav,99997,0.0,1.0,1,x,3,dog_bark\n")  # fold not an integer
-    with pytest.raises(data.DataError) as err:
-        data.load_urbansound8k(root)
-    msg = str(err.value)
-    lines = [line for line in msg.splitlines() if line.startswith("  - ")]
-    assert len(lines) == 9 and len(err.value.issues) == 9
-    for p, word in zip(paths[:5], ("empty", "truncated", "0 samples", "not a readable audio", "not found")):
-        assert any(str(p) in line and word in line for line in lines), (p, word)
-    n = len(rows)
-    for lineno, word in ((n + 1, "expected 8"), (n + 2, "unknown classID 12"), (n + 3, "'siren'"),
-                         (n + 4, "not integers")):
-        assert any(f"UrbanSound8K.csv:{lineno}:" in line and word in line for line in lines), (lineno, word)
-    assert ".DS_Store" not in msg  # a stray file is not a reason to stop
-    ds = data.load_urbansound8k(root, skip_bad=True)
-    assert ds.counts["skipped_bad"] == 9 and len(ds) == len(rows) - 1 - 5
-    assert any(i.kind == "stray_file" and i.path.endswith(".DS_Store") for i in ds.issues)
-    assert not any(str(p) in ds.paths for p in paths[:5])
-
-
-def test_bad_input_audioset(as_root, tmp_path):
-    root = tmp_path / "as"
-    shutil.copytree(as_root, root)
-    tsv = root / "audioset_train_strong.tsv"
-    wav = sorted((root / "train").glob("Y*.wav"))
-    wav[0].write_bytes(b"")
-    (root / "train" / "notes.txt").write_text("stray")
-    sid = "unknownMID1_1000"
-    sf.write(root / "train" / f"Y{sid}.wav", np.zeros(8000, np.float32) + 0.01, 16000)
-    with open(tsv, "a") as f:
-        f.write("onlythree\t0.0\t1.0\n")  # malformed: 3 fields
-        f.write("noms\t0.0\t1.0\t/m/09x0r\n")  # segment id without _<ms>
-        f.write("goodid12345_0\tabc\t1.0\t/m/09x0r\n")  # bad time
-        f.write("goodid12345_0\t0.0\t1.0\tSpeech\n")  # label is not a MID
-        f.write(f"{sid}\t0.0\t0.5\t/m/zzzzz\n")  # MID unknown to mid_to_display_name.tsv: a note
-        f.write(f"{sid}\t0.0\t0.5\t/m/09x0r\n")
-    with pytest.raises(data.DataError) as err:
-        data.load_audioset(root)
-    lines = [line for line in str(err.value).splitlines() if line.startswith("  - ")]
-    assert len(lines) == 5
-    assert any(str(wav[0]) in line and "empty" in line for line in lines)
-    for word in ("got 3", "'noms'", "bad event times", "'Speech' is not a MID"):
-        assert any("audioset_train_strong.tsv:" in line and word in line for line in lines), word
-    ds = data.load_audioset(root, skip_bad=True)
-    assert ds.counts["skipped_bad"] == 5
-    notes = {i.kind: i for i in ds.issues if not i.fatal}
-    assert "/m/zzzzz" in notes["unknown_mid"].problem and notes["stray_file"].path.endswith("notes.txt")
-    missing = [int(i.problem.split()[0]) for i in ds.issues if i.kind == "missing_audio"]
-    assert sum(missing) == ds.counts["missing_audio"] > 0
-    i = ds.keys.index(f"train/{sid}")
-    assert np.flatnonzero(ds.labels[i]).tolist() == [30]  # Speech only; the unknown MID is ignored
-
-
-def test_bad_input_speechcommands(gsc_root, tmp_path):
-    root = tmp_path / "gsc"
-    shutil.copytree(gsc_root, root)
-    files = sorted((root / "yes").glob("*.wav"))
-    corrupt_header_only(files[0])
-    files[1].write_text("RIFF but not really a wav")
-    (root / "no" / "readme.txt").write_text("stray")
-    with open(root / "testing_list.txt", "a") as f:
-        f.write("up/deadbeef_nohash_9.wav\n")  # listed, missing
-    with pytest.raises(data.DataError) as err:
-        data.load_speechcommands(root)
-    lines = [line for line in str(err.value).splitlines() if line.startswith("  - ")]
-    assert len(lines) == 3
-    assert any(str(files[0]) in line and "0 samples" in line for line in lines)
-    assert any(str(files[1]) in line and "not a readable audio file" in line for line in lines)
-    assert any("up/deadbeef_nohash_9.wav" in line and "testing_list.txt" in line for line in lines)
-    ds = data.load_speechcommands(root, skip_bad=True)
-    assert ds.counts["skipped_bad"] == 3 and "yes/" + files[0].name not in ds.keys
-    assert any(i.kind == "stray_file" and i.path.endswith("readme.txt") for i in ds.issues)
-    (root / "validation_list.txt").unlink()
-    with pytest.raises(data.DataError, match="validation_list.txt: not found"):
-        data.load_speechcommands(root)
-
-
-def test_missing_metadata_is_one_clear_error(tmp_path):
-    for name, needed in (("audioset", "audioset_train_strong.tsv"), ("urbansound8k", "UrbanSound8K.csv"),
-                         ("speechcommands", "validation_list.txt")):
-        with pytest.raises(data.DataError) as err:
-            data.load_dataset(name, tmp_path)
-        assert needed in str(err.value) and "not found" in str(err.value)
-
-
-def test_bad_file_found_while_caching(gsc_root, tmp_path):
-    root = tmp_path / "gsc"
-    shutil.copytree(gsc_root, root)
-    ds = data.load_speechcommands(root, check_audio=False)  # no header check: caching finds it
-    bad = ds.paths[5]
-    bad.write_bytes(b"")
-    with pytest.raises(data.DataError) as err:
-        data.build_cache(ds, tmp_path / "cache", workers=2, progress=False)
-    assert str(bad) in str(err.value) and "not a readable audio file" in str(err.value)
-    ds2, cache = data.prepare("speechcommands", root, tmp_path / "cache", skip_bad=True, workers=1,
-                              progress=False)
-    assert len(ds2) == len(ds) - 1 and cache.valid.all() and ds2.counts["skipped_bad"] == 1
-    assert cache.stats["computed"] == 0  # the good clips were cached by the failed run
-    assert cache.get(np.arange(len(ds2))).shape == (len(ds2), 32, 32)
-
-
-# =============================================================================
-# command line
-
-def test_cli_stats_synth_cache(gsc_root, us8k_root, tmp_path, capsys):
-    assert data.main(["stats", "--data", "speechcommands", "--root", str(gsc_root)]) == 0
-    out = capsys.readouterr().out
-    assert "split grouped" in out and "sample rates seen: 16000 Hz" in out and "problems: none" in out
-    for word in data.SPEECHCOMMANDS_WORDS:
-        assert re.search(rf"^{word}\s+\d+\s+\d+\s+\d+\s+\d+$", out, re.M), word
-    assert data.main(["stats", "--data", "urbansound8k", "--root", str(us8k_root), "--split", "official",
-                      "--save-split", str(tmp_path / "s.json")]) == 0
-    out = capsys.readouterr().out
-    assert "split official" in out and (tmp_path / "s.json").is_file()
-    assert data.main(["synth", "--kind", "speechcommands", "--out", str(tmp_path / "g"), "--speakers", "2",
-                      "--max-reps", "1"]) == 0
-    assert (tmp_path / "g" / "testing_list.txt").is_file()
-    (tmp_path / "g" / "yes" / sorted(os.listdir(tmp_path / "g" / "yes"))[0]).write_bytes(b"")
-    assert data.main(["stats", "--data", "speechcommands", "--root", str(tmp_path / "g")]) == 2
-    assert "empty file (0 bytes)" in capsys.readouterr().err
-    assert data.main(["cache", "--data", "speechcommands", "--root", str(tmp_path / "g"), "--cache",
-                      str(tmp_path / "cache"), "--skip-bad", "--workers", "1"]) == 0
-    assert "skipped bad 1" in capsys.readouterr().out
-
-
-def test_cli_help():
-    for args in ([], ["stats"], ["synth"], ["cache"]):
-        r = subprocess.run([sys.executable, str(HERE / "data.py"), *args, "--help"], capture_output=True,
-                           text=True)
-        assert r.returncode == 0 and "usage" in r.stdout
-    r = subprocess.run([sys.executable, str(HERE / "data.py"), "synth", "--help"], capture_output=True,
-                       text=True)
-    for flag in ("--kind", "--out", "--seed", "--n-train", "--n-eval", "--seconds", "--speakers",
-                 "--clips-per-class", "--missing"):
-        assert flag in r.stdout
-
-
-# =============================================================================
-# cil.py + methods.py training loop, end to end on a tiny generated AudioSet-layout dataset
-
-TINY = ['--data', 'audioset', '--phases', '4,2,2', '--width', '0.0625', '--batch-size', '16',
-        '--epochs-base', '2', '--epochs', '2', '--quiet', '--workers', '1']
-
-
-@pytest.fixture(scope='module')
-def tiny_audioset(as_root):
-    return as_root  # the generated AudioSet-layout set of the data.py tests (150 + 70 clips of 1 s)
-
-
-def run_cil(root, out, *extra):
-    cache = Path(out).parent / 'cache'
-    assert cil.main(TINY + ['--root', str(root), '--cache', str(cache), '--out', str(out),
-                            '--results', str(Path(out) / 'results'), *extra]) == 0
-    return Path(out)
-
-
-def run_dir(out, method):
-    (d,) = (Path(out) / 'audioset').glob(f'{method}-s0-*')
-    return d
-
-
-def test_every_method_runs_and_phase0_is_trained_once(tiny_audioset, tmp_path, capsys):
-    out = run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'all', '--report', 'table1')
-    phase0 = list((out / 'audioset').glob('phase0-*'))
-    assert len(phase0) == 1  # shared by all eight methods
-    assert (phase0[0] / 'log.txt').read_text().count('phase 0 epoch') == 2
-    for name in cil.METHOD_ORDER:
-        d = run_dir(out, name)
-        m = json.loads((d / 'metrics.json').read_text())
-        assert [r['n_classes'] for r in m['phases']] == [4, 6, 8]
-        assert m['phases'][0] == json.loads((phase0[0] / 'record.json').read_text())
-        assert set(m['summary']) >= {'f1', 'fr', 'map', 'map_binary'}
-        assert all(0 <= r['f1'] <= 1 and 0 <= r['map'] <= 1 for r in m['phases'])
-        for f in ('config.json', 'log.txt', 'phase1.pt', 'phase2.pt', 'table1.csv', 'table2.csv', 'phases.csv'):
-            assert (d / f).exists(), (name, f)
-        assert not (d / 'state.pt').exists()
-    table = (out / 'results' / 'audioset' / 'table1.md').read_text()
-    assert all(f'| {name.upper()} |' in table for name in cil.METHOD_ORDER)
-    assert '| IODFD | yes | yes | yes |' in table and '| FE | - | - | - |' in table
-    # FE: backbone (weights and BN statistics) and the old classifier rows are bit-exact after phase 1
-    base = torch.load(phase0[0] / 'phase0.pt', weights_only=True)['model']
-    fe = torch.load(run_dir(out, 'fe') / 'phase1.pt', weights_only=True)['model']
-    for key in base:
-        if key.startswith(('bn0', 'conv_block')):
-            assert torch.equal(base[key], fe[key]), key
-    assert torch.equal(base['fc.weight'], fe['fc.weight'][:4]) and torch.equal(base['fc.bias'], fe['fc.bias'][:4])
-    fe2 = torch.load(run_dir(out, 'fe') / 'phase2.pt', weights_only=True)['model']
-    assert torch.equal(fe['fc.weight'], fe2['fc.weight'][:6])  # phase 1's rows are old rows in phase 2
-    # FT changes the backbone and the old rows
-    ft = torch.load(run_dir(out, 'ft') / 'phase1.pt', weights_only=True)['model']
-    assert not torch.equal(base['conv_block1.conv1.weight'], ft['conv_block1.conv1.weight'])
-    assert not torch.equal(base['fc.weight'], ft['fc.weight'][:4])
-    # AT is a fresh learner on all seen classes: one classifier block of 8 rows, phase 0 not its start
-    at = torch.load(run_dir(out, 'at') / 'phase2.pt', weights_only=True)
-    assert at['sizes'] == [8]
-
+def test_replay_bce_counts_only_known_labels():
+    z = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    t = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    known = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    ref = np.mean([np.log1p(np.exp(-2.0)), np.log1p(np.exp(-1.0)), np.log1p(np.exp(-3.0)), np.log1p(np.exp(-2.0))])
+    assert methods.replay_bce(z, t, known).item() == pytest.approx(ref, rel=1e-6)
+
+
+# ---------------- multi-label training loop: IndL, teacher outputs, --fd-forward
 
 def test_indl_gives_old_rows_no_gradient_from_bce():
     torch.manual_seed(0)
@@ -1844,54 +851,7 @@ def test_fd_forward_authors_runs_the_learner_a_second_time_for_the_feature_term(
     assert not torch.allclose(stats['authors', 0.1][1], stats['single', 0.1][1], atol=1e-4)
 
 
-def _interrupt_at(monkeypatch, call):
-    real, calls = methods.train_epoch, []
-
-    def flaky(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == call:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-    monkeypatch.setattr(methods, 'train_epoch', flaky)
-
-
-@pytest.mark.parametrize('interrupt_at', [2, 4])  # in the shared phase 0, in phase 1
-def test_resume_equals_an_uninterrupted_run(tiny_audioset, tmp_path, monkeypatch, interrupt_at):
-    ref = run_cil(tiny_audioset, tmp_path / 'ref', '--method', 'iodfd')
-    _interrupt_at(monkeypatch, interrupt_at)
-    with pytest.raises(SystemExit, match='run the same command again'):
-        run_cil(tiny_audioset, tmp_path / 'resumed', '--method', 'iodfd')
-    monkeypatch.undo()
-    out = run_cil(tiny_audioset, tmp_path / 'resumed', '--method', 'iodfd')
-    a = json.loads((run_dir(ref, 'iodfd') / 'metrics.json').read_text())
-    b = json.loads((run_dir(out, 'iodfd') / 'metrics.json').read_text())
-    assert a['phases'] == b['phases']
-    final_a = torch.load(run_dir(ref, 'iodfd') / 'phase2.pt', weights_only=True)['model']
-    final_b = torch.load(run_dir(out, 'iodfd') / 'phase2.pt', weights_only=True)['model']
-    assert all(torch.equal(final_a[k], final_b[k]) for k in final_a)
-    assert 'resuming after epoch' in (run_dir(out, 'iodfd') / 'log.txt').read_text() + ''.join(
-        p.read_text() for p in (out / 'audioset').glob('phase0-*/log.txt'))
-
-
-def test_truncated_checkpoint_is_reported_not_loaded(tiny_audioset, tmp_path, monkeypatch):
-    _interrupt_at(monkeypatch, 4)
-    with pytest.raises(SystemExit):
-        run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iod')
-    monkeypatch.undo()
-    state = run_dir(tmp_path / 'runs', 'iod') / 'state.pt'
-    state.write_bytes(state.read_bytes()[:5000])
-    with pytest.raises(SystemExit, match='state.pt: truncated or corrupt checkpoint'):
-        run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iod')
-
-
-def test_nan_loss_stops_naming_phase_epoch_and_term(tiny_audioset, tmp_path, monkeypatch):
-    monkeypatch.setattr(methods, 'fd_loss', lambda *a, **k: torch.tensor(float('nan')))
-    with pytest.raises(SystemExit, match=r'phase 1, epoch 1: loss term fd is nan'):
-        run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'ifd')
-
-
-# =============================================================================
-# single-label CIL with exemplars (Ma et al. / Mittal et al.): memory, multitask base, two-step, resume
+# ---------------- single-label: exemplar memory, herding, head subsets, multitask epoch, early stopping
 
 def test_memory_quota_and_reduction_keep_prefixes():
     assert [methods.memory_quota(200, n) for n in (5, 8, 11, 14, 17, 20)] == [40, 25, 18, 14, 11, 10]
@@ -2028,146 +988,7 @@ def test_early_stopping_restores_the_best_epoch(tmp_path):
     assert model.weight.item() == 2.0  # the weights of epoch 2 are back
 
 
-KWS_TINY = ['--data', 'speechcommands', '--phases', '3,2,2', '--memory', '14', '--heads', '3,2', '--batch-size', '16',
-            '--epochs-base', '3', '--epochs-a', '2', '--epochs-b', '2', '--patience', '5', '--quiet', '--workers', '1']
-
-
-def run_kws(root, out, *extra):
-    assert cil.main(KWS_TINY + ['--root', str(root), '--cache', str(Path(out).parent / 'cache'), '--out', str(out),
-                                '--results', str(Path(out) / 'results'), *extra]) == 0
-    return Path(out)
-
-
-def kws_metrics(out):
-    (d,) = (Path(out) / 'speechcommands').glob('mittal-*')
-    return json.loads((d / 'metrics.json').read_text()), d
-
-
-def test_kws_run_end_to_end_and_table2(gsc_root, tmp_path):
-    out = run_kws(gsc_root, tmp_path / 'runs', '--losses', 'ce_n;ce_n,ce_o,kd_n,kd_o', '--report', 'kws-table2',
-                  '--exemplar-select', 'herding')
-    runs = sorted((out / 'speechcommands').glob('mittal-*'))
-    assert len(runs) == 2 and len(list((out / 'speechcommands').glob('base-*'))) == 1  # one shared base
-    for d in runs:
-        m = json.loads((d / 'metrics.json').read_text())
-        assert len(m['acc']) == 3 and [len(r) for r in m['acc_matrix']] == [1, 2, 3]
-        assert m['summary']['avg_excl_base'] == pytest.approx(np.mean(m['acc'][1:]))
-        assert [s['memory'] for s in m['steps']] == [12, 10, 14] and [s['quota'] for s in m['steps']] == [4, 2, 2]
-        assert m['steps'][0]['old_acc'] is None and m['steps'][0]['new_acc'] == m['acc'][0]
-        split = json.loads(Path(m['split_file']).read_text())
-        assert split['hash'] == m['split_hash'] and len(split['train']) + len(split['val']) + len(split['test']) > 0
-        ck = torch.load(d / 'step2.pt', weights_only=True)
-        assert sorted(ck['memory']['per_class']) == [str(c) for c in range(7)]
-    table = (out / 'results' / 'speechcommands' / 'kws-table2.md').read_text()
-    assert '| CE N |' in table and '| CE N + KD N + CE O + KD O |' in table
-
-
-def test_kws_resume_mid_step_equals_uninterrupted(gsc_root, tmp_path, monkeypatch):
-    ref = run_kws(gsc_root, tmp_path / 'ref')
-    real, calls = methods.mittal_epoch, []
-
-    def flaky(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:  # step 1, second stage
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-    monkeypatch.setattr(methods, 'mittal_epoch', flaky)
-    with pytest.raises(SystemExit, match='run the same command again'):
-        run_kws(gsc_root, tmp_path / 'resumed')
-    monkeypatch.undo()
-    out = run_kws(gsc_root, tmp_path / 'resumed')
-    (a, _), (b, d) = kws_metrics(ref), kws_metrics(out)
-    for key in ('acc', 'acc_matrix', 'summary'):
-        assert a[key] == b[key], key
-    assert 'resuming after epoch' in (d / 'log.txt').read_text()
-
-
-def test_kws_run_with_cosine_classifier(gsc_root, tmp_path):
-    out = run_kws(gsc_root, tmp_path / 'runs', '--classifier', 'cosine', '--losses', 'ce_n,ce_o')
-    m, d = kws_metrics(out)
-    assert len(m['acc']) == 3 and json.loads((d / 'config.json').read_text())['classifier'] == 'cosine'
-    ck = torch.load(d / 'step2.pt', weights_only=True)['model']
-    assert 'fc.sigma' in ck and 'fc.bias' not in ck and ck['fc.weight'].shape == (7, 64)
-    model = cil.new_model({'data': 'speechcommands', 'classifier': None, 'dropout': 0.0}, None, 5)  # unset: paper's
-    assert model.classifier == 'linear' and model.dropout.p == 0.0
-    assert cil.new_model({'data': 'speechcommands'}, None, 5).dropout.p == 0.5
-
-
-def test_kws_figures_use_only_the_commands_loss_set(gsc_root, tmp_path, monkeypatch):
-    out = run_kws(gsc_root, tmp_path / 'runs', '--losses', 'ce_n;ce_n,ce_o')  # both rows at heads 3,2, K 14
-    seen = []
-    monkeypatch.setattr(ev, 'kws_figures', lambda runs, out_dir: seen.append(sorted(runs)) or [])
-    run_kws(gsc_root, out, '--losses', 'ce_n,ce_o', '--report', 'kws-figures')
-    assert seen == [[('3,2', 14, 'ce_n,ce_o')]]
-
-
-def test_kws_timing_table(gsc_root, tmp_path):
-    out = run_kws(gsc_root, tmp_path / 'runs', '--report', 'kws-table1', '--timing-epochs', '2')
-    table = (out / 'results' / 'speechcommands' / 'kws-table1.md').read_text()
-    assert '| [3] |' in table and '| [3, 2] |' in table
-
-
-def test_kws_several_seeds_report_mean_and_std(gsc_root, tmp_path):
-    out = run_kws(gsc_root, tmp_path / 'runs', '--losses', 'ce_n,ce_o', '--seed', '0,1', '--report', 'kws-table2')
-    assert len(list((out / 'speechcommands').glob('mittal-*'))) == 2
-    table = (out / 'results' / 'speechcommands' / 'kws-table2.md').read_text()
-    assert '| CE N + CE O |' in table and ' +- ' in table and 'seeds [0, 1]' in table
-    assert '| Losses | Avg incl. base | Forgetting | BWT |' in table
-    (row,) = json.loads((out / 'results' / 'speechcommands' / 'kws-table2.json').read_text()).values()
-    runs = [json.loads((d / 'metrics.json').read_text()) for d in sorted((out / 'speechcommands').glob('mittal-*'))]
-    forgetting = [m['summary']['forgetting'] for m in runs]
-    assert row['forgetting']['mean'] == pytest.approx(np.mean(forgetting)) and len(row['acc_step2']['values']) == 2
-    assert row['forgetting']['std'] == pytest.approx(np.std(forgetting)) and 'forgetting_group1' in row
-
-
-def test_shared_folder_lock(tmp_path):
-    with cil.Lock(tmp_path):
-        with pytest.raises(cil.RunError, match='is being trained by process'):
-            with cil.Lock(tmp_path):
-                pass
-    assert not (tmp_path / 'lock').exists()
-    (tmp_path / 'lock').write_text(f'{os.uname().nodename} 999999999')  # a process that does not exist
-    with cil.Lock(tmp_path):
-        assert (tmp_path / 'lock').read_text().endswith(str(os.getpid()))
-
-
-def test_authors_log_mel_front_end():
-    # the authors' torchaudio front end: HTK mel from 20 Hz without norm (cnn14_spec.md 3b: centres
-    # 54.20 .. 13333.43 Hz), natural log with an additive float32 eps (silence -> ln(eps))
-    mel_f = features.mel_to_hz(np.linspace(features.hz_to_mel(20.0, htk=True), features.hz_to_mel(14000.0, htk=True),
-                                           66), htk=True)
-    assert mel_f[1] == pytest.approx(54.20, abs=0.01) and mel_f[-2] == pytest.approx(13333.43, abs=0.01)
-    config = dict(data.FRONTENDS['authors'], seconds=1.0)
-    silent = data.compute_features(np.zeros(32000, np.float32), 32000, config)
-    assert silent.shape == (101, 64) and np.allclose(silent, np.log(np.finfo(np.float32).eps))
-    t = np.arange(32000) / 32000
-    tone = data.compute_features(np.sin(2 * np.pi * 1000 * t).astype(np.float32), 32000, config)
-    fb = features.mel_filterbank(32000, 1024, 64, 20.0, 14000.0, htk=True, norm=None)
-    assert np.argmax(tone[50]) == np.argmax(fb[:, 32])  # the band whose triangle holds the 1 kHz bin
-    assert fb.max() == pytest.approx(1.0, abs=0.05)  # no area normalisation: peaks near 1
-
-
-def test_multilabel_learner_with_multitask_heads_and_exemplar_memory(tiny_audioset, tmp_path):
-    out = run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iodfd', '--heads', '4,3,2', '--memory', '16')
-    d = run_dir(out, 'iodfd')
-    m = json.loads((d / 'metrics.json').read_text())
-    assert [r['n_classes'] for r in m['phases']] == [4, 6, 8]
-    assert 0 < m['phases'][1]['memory_clips'] <= 4 * 2 and 0 < m['phases'][2]['memory_clips'] <= 6 * 2
-    assert 'replay' in (d / 'log.txt').read_text()
-    (p0,) = (out / 'audioset').glob('phase0-*')
-    assert 'multitask heads [4, 3, 2]' in (d / 'log.txt').read_text()
-    assert 'bce_head2' in (p0 / 'log.txt').read_text()
-    base = torch.load(p0 / 'phase0.pt', weights_only=True)['model']
-    assert not any(k.startswith('aux_heads') for k in base)  # only head 0 goes forward
-
-
-def test_replay_bce_counts_only_known_labels():
-    z = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
-    t = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    known = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
-    ref = np.mean([np.log1p(np.exp(-2.0)), np.log1p(np.exp(-1.0)), np.log1p(np.exp(-3.0)), np.log1p(np.exp(-2.0))])
-    assert methods.replay_bce(z, t, known).item() == pytest.approx(ref, rel=1e-6)
-
+# ---------------- both learners from methods.py and models.py alone
 
 STANDALONE = '''
 import types
@@ -2219,6 +1040,1017 @@ def test_a_phase_and_a_mittal_step_train_from_methods_and_models_alone(tmp_path)
     assert 'standalone ok' in out.stdout
 
 
+# =============================================================================
+# evaluate.py against scikit-learn (testdata/metrics_golden.npz, made by testdata/make_golden_metrics.py)
+
+GOLDEN = HERE / 'testdata' / 'metrics_golden.npz'
+TOL = 1e-12
+
+
+# ---------------- golden values (sklearn)
+
+def _golden_cases():
+    d = np.load(GOLDEN)
+    out = []
+    for i in range(int(d['n_cases'])):
+        k = f'c{i}_'
+        out.append(pytest.param({name[len(k):]: d[name] for name in d.files
+                                 if name.startswith(k)}, id=str(d['case_names'][i])))
+    return out
+
+
+@pytest.mark.parametrize('case', _golden_cases())
+def test_multilabel_metrics_match_sklearn_golden(case):
+    y = case['y_true']
+    s = case['y_score'].astype(np.float64)
+    thr = float(case['threshold'])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert abs(ev.f1_macro(y, s, thr) - case['f1_macro']) <= TOL
+        np.testing.assert_allclose(ev.f1_per_class(y, s, thr), case['f1_per_class'],
+                                   rtol=0, atol=TOL)
+        ap = ev.average_precision_per_class(y, s)
+        np.testing.assert_allclose(ap, case['ap_per_class'], rtol=0, atol=TOL)
+        ap_cols = [ev.average_precision(y[:, c], s[:, c]) for c in range(y.shape[1])]
+        np.testing.assert_allclose(ap_cols, case['ap_per_class'], rtol=0, atol=TOL)
+        assert abs(ev.mean_average_precision(y, s) - case['ap_macro']) <= TOL
+        assert abs(ev.map_binary(y, s, thr) - case['map_binary']) <= TOL
+        # bool targets and 0/1 prediction "scores" are accepted too
+        pred = ev.binarize(s, thr)
+        assert abs(ev.f1_macro(y.astype(bool), pred) - case['f1_macro']) <= TOL
+        assert abs(ev.mean_average_precision(y, pred) - case['map_binary']) <= TOL
+
+
+# ---------------- multi-label, by hand
+
+def test_average_precision_hand_values():
+    # ranks 1 and 3 are positives: (1/1 + 2/3) / 2
+    assert ev.average_precision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]) == pytest.approx(5 / 6)
+    # a tie block is one threshold: both positives get precision 2/3 at the block end
+    assert ev.average_precision([1, 0, 1], [0.5, 0.5, 0.5]) == pytest.approx(2 / 3)
+    assert ev.average_precision([0, 1, 1, 0], [0.9, 0.5, 0.5, 0.1]) == pytest.approx(2 / 3)
+    assert ev.average_precision([1, 1], [0.2, 0.3]) == 1.0
+    # order of tied samples does not matter
+    assert ev.average_precision([1, 0, 0, 1], [0.5, 0.5, 0.4, 0.4]) == \
+        ev.average_precision([0, 1, 1, 0], [0.5, 0.5, 0.4, 0.4])
+
+
+def test_average_precision_no_positive_and_empty():
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert ev.average_precision([0, 0, 0], [0.9, 0.1, 0.5]) == 0.0
+        assert ev.average_precision([], []) == 0.0
+        np.testing.assert_array_equal(
+            ev.average_precision_per_class(np.zeros((0, 3)), np.zeros((0, 3))), np.zeros(3))
+        assert math.isnan(ev.mean_average_precision(np.zeros((5, 0)), np.zeros((5, 0))))
+        assert math.isnan(ev.f1_macro(np.zeros((5, 0)), np.zeros((5, 0))))
+        np.testing.assert_array_equal(ev.f1_per_class(np.zeros((0, 2)), np.zeros((0, 2))),
+                                      [0.0, 0.0])
+
+
+def test_threshold_is_strict_like_authors_code():
+    y = np.array([[1], [1], [0]])
+    s = np.array([[0.5], [0.6], [0.4]])          # 0.5 is NOT a positive (torch.gt)
+    assert ev.f1_per_class(y, s)[0] == pytest.approx(2 * 1 / (2 + 1))
+    assert ev.binarize(s).ravel().tolist() == [False, True, False]
+    assert ev.f1_per_class(y, s, threshold=0.45)[0] == 1.0
+
+
+def test_f1_zero_division_and_simple_counts():
+    y = np.array([[0, 1, 1, 0], [0, 0, 1, 1], [0, 1, 0, 0]])
+    s = np.array([[0.1, 0.9, 0.2, 0.7], [0.2, 0.1, 0.9, 0.8], [0.3, 0.8, 0.1, 0.9]])
+    # class0: no pos, no pred -> 0; class1: tp2 -> 1; class2: tp1 fn1 -> 2/3;
+    # class3: tp1 fp2 -> 2/4
+    np.testing.assert_allclose(ev.f1_per_class(y, s), [0.0, 1.0, 2 / 3, 0.5])
+    assert ev.f1_macro(y, s) == pytest.approx((1 + 2 / 3 + 0.5) / 4)
+
+
+def test_map_binary_never_predicted_class_gets_prevalence():
+    y = np.array([[1], [0], [0], [1], [0]])
+    s = np.array([[0.4], [0.3], [0.2], [0.1], [0.0]])
+    assert ev.map_binary(y, s) == pytest.approx(2 / 5)
+    # R1 * P1 + (1 - R1) * prevalence: one of two positives predicted, one false positive
+    s2 = np.array([[0.9], [0.8], [0.2], [0.1], [0.0]])
+    assert ev.map_binary(y, s2) == pytest.approx(0.5 * 0.5 + 0.5 * 0.4)
+
+
+def test_input_validation():
+    with pytest.raises(ValueError):
+        ev.f1_macro(np.ones((2, 2)), np.full((2, 2), np.nan))
+    with pytest.raises(ValueError):
+        ev.average_precision([1, 0], [np.nan, 0.1])
+    with pytest.raises(ValueError):
+        ev.mean_average_precision(np.array([[2, 0]]), np.array([[0.1, 0.2]]))
+    with pytest.raises(ValueError):
+        ev.f1_macro(np.ones((2, 3)), np.ones((2, 2)))
+
+
+
+
+
+def test_weight_norms():
+    W = np.array([[3.0, 4.0], [0.0, 0.0], [1.0, 1.0]])
+    np.testing.assert_allclose(ev.weight_norms(W), [5.0, 0.0, math.sqrt(2)])
+    assert ev.weight_norms(np.zeros((0, 4))).shape == (0,)
+
+
+def test_multilabel_phase_record_groups():
+    # 4 seen classes: base = first 2, the phase added the last 1
+    y = np.array([[1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 0, 0]])
+    s = np.array([[0.9, 0.1, 0.2, 0.8], [0.1, 0.1, 0.9, 0.1], [0.9, 0.9, 0.1, 0.1]])
+    per = ev.f1_per_class(y, s)                  # [1, 2/3, 1, 1]
+    r = ev.multilabel_phase_record(y, s, n_base=2, n_new=1)
+    assert r['n_classes'] == 4
+    assert r['f1'] == pytest.approx(per.mean())
+    assert r['f1_base'] == pytest.approx(per[:2].mean())
+    assert r['f1_old'] == pytest.approx(per[:3].mean())
+    assert r['f1_new'] == pytest.approx(per[3])
+    assert r['map'] == pytest.approx(ev.mean_average_precision(y, s))
+    assert r['map_binary'] == pytest.approx(ev.map_binary(y, s))
+    r0 = ev.multilabel_phase_record(y, s, n_base=4)           # phase 0: all classes new
+    assert math.isnan(r0['f1_old']) and r0['f1_new'] == pytest.approx(r0['f1'])
+    assert r0['f1_base'] == pytest.approx(r0['f1'])
+
+
+def test_forgetting_and_table1_averages():
+    assert ev.forgetting_f1([0.452, 0.40, 0.35]) == pytest.approx([0.0, 0.052, 0.102])
+    assert ev.forgetting_f1([]) == []
+    # FT forgetting everything: its average Fr equals its phase-0 F1
+    recs = [{'f1': 0.452, 'f1_base': 0.452, 'map': 0.297, 'map_binary': 0.2}]
+    recs += [{'f1': f, 'f1_base': 0.0, 'map': m, 'map_binary': 0.1}
+             for f, m in [(0.06, 0.1), (0.04, 0.09), (0.03, 0.08), (0.021, 0.07)]]
+    t = ev.table1_averages(recs)
+    assert t['fr'] == pytest.approx(0.452)
+    assert t['f1'] == pytest.approx((0.452 + 0.06 + 0.04 + 0.03 + 0.021) / 5)
+    assert t['map'] == pytest.approx((0.297 + 0.1 + 0.09 + 0.08 + 0.07) / 5)
+    assert t['map_binary'] == pytest.approx((0.2 + 4 * 0.1) / 5)
+    assert t['fr_per_phase'] == pytest.approx([0.0, 0.452, 0.452, 0.452, 0.452])
+    one = ev.table1_averages(recs[:1])
+    assert math.isnan(one['fr']) and one['f1'] == pytest.approx(0.452)
+    assert 'map_binary' not in ev.table1_averages([{'f1': 1, 'f1_base': 1, 'map': 1}])
+
+
+# ---------------- single-label (kws)
+
+def test_accuracy_logits_and_predictions():
+    y = np.array([0, 1, 2, 2])
+    logits = np.array([[2.0, 1, 0], [0, 3, 1], [0, 5, 1], [0, 0, 9]])
+    assert ev.accuracy(y, logits) == 0.75
+    assert ev.accuracy(y, [0, 1, 1, 2]) == 0.75
+    assert math.isnan(ev.accuracy([], []))
+    assert math.isnan(ev.accuracy(np.zeros(0, int), np.zeros((0, 3))))
+    with pytest.raises(ValueError):
+        ev.accuracy([0, 1], [0])
+
+
+def test_group_and_old_new_accuracy():
+    groups = [[0, 1], [2], [3]]
+    y = np.array([0, 1, 1, 2, 2, 3])
+    pred = np.array([0, 1, 0, 2, 3, 3])
+    assert ev.group_accuracies(y, pred, groups) == pytest.approx([2 / 3, 1 / 2, 1.0])
+    old, new = ev.old_new_accuracy(y, pred, groups, 2)
+    assert old == pytest.approx(3 / 5) and new == 1.0
+    old0, new0 = ev.old_new_accuracy(y, pred, groups, 0)
+    assert math.isnan(old0) and new0 == pytest.approx(2 / 3)
+    assert math.isnan(ev.group_accuracies(y, pred, [[7]])[0])
+
+
+def test_paper_table2_avg():
+    acc = [60.23, 43.79, 35.73, 29.46, 26.22]   # paper Avg excludes the base step
+    assert ev.avg_incremental([90.0] + acc) == pytest.approx(39.086)
+    assert ev.avg_including_base(acc) == pytest.approx(sum(acc) / 5)
+    assert math.isnan(ev.avg_incremental([50.0]))
+
+
+def test_forgetting_and_bwt_hand_matrix():
+    ragged = [[0.9],
+              [0.7, 0.8],
+              [0.75, 0.6, 0.85],
+              [0.5, 0.65, 0.7, 0.9]]
+    # forgetting: j0 max(.9,.7,.75)-.5=.4; j1 max(.8,.6)-.65=.15; j2 .85-.7=.15 -> .7/3
+    assert ev.forgetting(ragged) == pytest.approx(0.7 / 3)
+    assert ev.forgetting_per_group(ragged) == pytest.approx([0.4, 0.15, 0.15])
+    # bwt: (.5-.9) + (.65-.8) + (.7-.85) = -.7 -> -.7/3
+    assert ev.bwt(ragged) == pytest.approx(-0.7 / 3)
+    square = np.full((4, 4), np.nan)
+    for t, row in enumerate(ragged):
+        square[t, :t + 1] = row
+    assert ev.forgetting(square) == pytest.approx(0.7 / 3)
+    assert ev.bwt(square) == pytest.approx(-0.7 / 3)
+    s = ev.kws_summary([0.9, 0.8, 0.7, 0.6], ragged)
+    assert s['avg_excl_base'] == pytest.approx(0.7)
+    assert s['avg_incl_base'] == pytest.approx(0.75)
+    assert s['forgetting'] == pytest.approx(0.7 / 3) and s['bwt'] == pytest.approx(-0.7 / 3)
+    # forgetting uses the max over earlier steps, not the diagonal: it can exceed -bwt
+    m = [[0.5], [0.9, 0.8], [0.6, 0.7, 0.9]]
+    assert ev.forgetting(m) == pytest.approx(((0.9 - 0.6) + (0.8 - 0.7)) / 2)
+    assert ev.bwt(m) == pytest.approx(((0.6 - 0.5) + (0.7 - 0.8)) / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert math.isnan(ev.forgetting([[0.9]])) and math.isnan(ev.bwt([[0.9]]))
+
+
+# ---------------- reports: the papers' tables and figures
+
+def test_evaluate_imports_nothing_of_the_project_nor_torch_nor_matplotlib():
+    code = ("import sys, evaluate; bad = {'torch', 'matplotlib', 'cil', 'methods', 'data', 'models'} & "
+            "set(sys.modules); assert not bad, bad")
+    r = subprocess.run([sys.executable, '-c', code], cwd=HERE, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_pct_one_value_seeds_and_missing():
+    assert ev.pct(0.1234) == '12.3' and ev.pct([0.1234], 2) == '12.34'
+    assert ev.pct([0.1, 0.3]) == '20.0 +- 10.0'  # population std (numpy's default)
+    assert ev.pct([None, 0.5, float('nan'), 0.7], 2) == '60.00 +- 10.00'  # missing seeds left out
+    assert ev.pct([None]) == ev.pct([None, float('nan')]) == '-'
+
+
+def _ml_run(f1, fr, mAP, map_b, last):
+    """A multi-label run's metrics: summary and per-phase records (only the keys the reports read)."""
+    return {'summary': {'f1': f1, 'fr': fr, 'map': mAP, 'map_binary': map_b, 'fr_per_phase': [0.0, fr, fr]},
+            'phases': [{'f1': f1, 'map': mAP, 'f1_old': float('nan'), 'f1_new': f1, 'weight_norms': [1.0] * 4},
+                       {'f1': f1, 'map': mAP, 'f1_old': f1, 'f1_new': f1, 'weight_norms': [1.0] * 6},
+                       dict(last, map=mAP, weight_norms=[1.0, 1.2, 0.9, 1.1, 1.5, 1.6, 1.4, 1.7])]}
+
+
+ML_RESULTS = {
+    'iod': [_ml_run(0.5, 0.1, 0.6, 0.4, {'f1': 0.5, 'f1_old': 0.4, 'f1_new': 0.8}),
+            _ml_run(0.7, 0.3, 0.8, 0.6, {'f1': 0.7, 'f1_old': 0.6, 'f1_new': 0.9})],
+    'ft': [_ml_run(0.25, 0.5, 0.35, 0.3, {'f1': 0.25, 'f1_old': 0.1, 'f1_new': 0.75})],
+    'at': [_ml_run(0.9, float('nan'), 0.95, 0.85, {'f1': 0.9, 'f1_old': 0.9, 'f1_new': 0.9})],
+}
+
+
+def test_table1_ticks_seeds_and_no_forgetting_for_joint_training():
+    flags = {'iod': {'indl': True, 'od': True, 'fd': False, 'joint': False}, 'ft': {},
+             'at': {'indl': True, 'joint': True}}  # a joint method gets no ticks whatever its flags
+    assert ev.table1(ML_RESULTS, flags) == '\n'.join([
+        '| Method | IndL | L_OD | L_FD | F1 | Fr | mAP | mAP (binary, authors) |',
+        '|---|---|---|---|---|---|---|---|',
+        '| IOD | yes | yes | - | 60.0 +- 10.0 | 20.0 +- 10.0 | 70.0 +- 10.0 | 50.0 +- 10.0 |',
+        '| FT | - | - | - | 25.0 | 50.0 | 35.0 | 30.0 |',
+        '| AT | - | - | - | 90.0 | - | 95.0 | 85.0 |'])
+    # the flags cil.py passes: methods.METHODS as dicts (extra keys such as 'freeze' are ignored)
+    asdict = {n: {k: getattr(methods.METHODS[n], k) for k in ('indl', 'od', 'fd', 'freeze', 'joint')}
+              for n in ML_RESULTS}
+    assert ev.table1(ML_RESULTS, asdict) == ev.table1(ML_RESULTS, flags)
+
+
+def test_table2_header_ranges_and_last_phase():
+    assert ev.table2(ML_RESULTS, [4, 2, 2]) == '\n'.join([
+        '| Method | old (0-5) | new (6-7) | overall (0-7) |',
+        '|---|---|---|---|',
+        '| IOD | 50.0 +- 10.0 | 85.0 +- 5.0 | 60.0 +- 10.0 |',
+        '| FT | 10.0 | 75.0 | 25.0 |',
+        '| AT | 90.0 | 90.0 | 90.0 |'])
+    assert ev.table2(ML_RESULTS, [30, 5]).splitlines()[0] == '| Method | old (0-29) | new (30-34) | overall (0-34) |'
+
+
+def test_kws_table1_text():
+    text = ev.kws_table1([('[3]', 1.23456, 0.01), ('[3, 2]', 2.5, 0.1236)], epochs_timed=2, batching='mixed',
+                         device_text='cpu, 4 threads')
+    assert text == ('| Heads | Training time per epoch (s) |\n|---|---|\n| [3] | 1.235 +- 0.010 |\n'
+                    '| [3, 2] | 2.500 +- 0.124 |\n\n'
+                    '2 timed epochs per row (first epoch dropped), --mt-batching mixed, device cpu, 4 threads.')
+
+
+def _kws_run(acc, acc_matrix, old_acc):
+    return {'acc': acc, 'acc_matrix': acc_matrix, 'summary': ev.kws_summary(acc, acc_matrix),
+            'steps': [{'old_acc': None, 'new_acc': acc[0]}, {'old_acc': 0.5, 'new_acc': 0.7},
+                      {'old_acc': old_acc, 'new_acc': 0.6}]}
+
+
+def test_kws_table2_rows_note_and_scalars():
+    runs_a = [_kws_run([0.9, 0.7, 0.5], [[0.9], [0.6, 0.8], [0.4, 0.5, 0.6]], 0.45),
+              _kws_run([0.8, 0.6, 0.4], [[0.8], [0.7, 0.5], [0.3, 0.4, 0.5]], None)]
+    runs_b = [_kws_run([0.9, 0.8, 0.7], [[0.9], [0.8, 0.8], [0.7, 0.7, 0.7]], 0.7)]
+    results = {('3,2', 14, 'ce_n,kd_o'): runs_a, ('3', 20, 'ce_n'): runs_b}
+    text, scalars = ev.kws_table2(results, [3, 2, 2], [0, 1])
+    assert text == '\n'.join([
+        '| Losses | 3 | 5 | 7 | Avg |',
+        '|---|---|---|---|---|',
+        '| CE N + KD O | 85.00 +- 5.00 | 65.00 +- 5.00 | 45.00 +- 5.00 | 55.00 +- 5.00 |',
+        '| CE N | 90.00 | 80.00 | 70.00 | 75.00 |',
+        '',
+        'heads 3, 3,2, memory [14, 20], seeds [0, 1]; Avg = mean over the incremental steps.',
+        '',
+        '| Losses | Avg incl. base | Forgetting | BWT | old acc (last step) | new acc (last step) |',
+        '|---|---|---|---|---|---|',
+        '| CE N + KD O | 65.00 +- 5.00 | 35.00 +- 5.00 | -35.00 +- 5.00 | 45.00 +- 0.00 | 60.00 +- 0.00 |',
+        '| CE N | 80.00 | 15.00 | -15.00 | 70.00 | 60.00 |'])
+    assert list(scalars) == ['3,2 K14 ce_n,kd_o', '3 K20 ce_n']
+    row = scalars['3,2 K14 ce_n,kd_o']
+    assert set(row) == {'avg_excl_base', 'avg_incl_base', 'forgetting', 'bwt', 'old_acc', 'new_acc',
+                        'acc_step0', 'acc_step1', 'acc_step2', 'forgetting_group0', 'forgetting_group1'}
+    per_seed = {'avg_excl_base': [0.6, 0.5], 'forgetting': [0.4, 0.3], 'bwt': [-0.4, -0.3], 'acc_step1': [0.7, 0.6],
+                'forgetting_group0': [0.5, 0.5], 'forgetting_group1': [0.3, 0.1]}
+    for key, values in per_seed.items():
+        assert row[key]['values'] == pytest.approx(values), key
+        values = row[key]['values']
+        assert row[key]['mean'] == np.mean(values) and row[key]['std'] == np.std(values), key
+    assert row['old_acc'] == {'values': [0.45, None], 'mean': 0.45, 'std': 0.0}  # a missing seed is None,
+    # left out of the mean and std (the table prints such a row as "45.00 +- 0.00")
+    json.dumps(scalars, allow_nan=False)  # strict JSON
+    with_path, _ = ev.kws_table2(results, [3, 2, 2], [0, 1], json_path=Path('res') / 'kws-table2.json')
+    assert with_path == text + f"\n\nEvery scalar per row, mean and std: {Path('res') / 'kws-table2.json'}."
+    assert ev.loss_name('ce_n,ce_o,kd_n,kd_o') == 'CE N + CE O + KD N + KD O'
+
+
+def test_report_figures_write_pngs(tmp_path):
+    pytest.importorskip('matplotlib')
+    paths = ev.figures(ML_RESULTS, [4, 2, 2], tmp_path, joint={'at'})
+    assert [p.name for p in paths] == ['figure3.png']  # Figure 4 needs IFD or IODFD
+    paths = ev.figures(dict(ML_RESULTS, ifd=ML_RESULTS['ft']), [4, 2, 2], str(tmp_path), joint={'at'})
+    assert [p.name for p in paths] == ['figure3.png', 'figure4.png']
+    runs = lambda *avgs: [{'summary': {'avg_excl_base': a}} for a in avgs]
+    kws = {('3', 4, 'ce_n'): runs(0.5, 0.6), ('3', 14, 'ce_n'): runs(0.7, 0.72),
+           ('3,2', 14, 'ce_n'): runs(0.75, 0.8)}
+    (tmp_path / 'kws').mkdir()
+    kpaths = ev.kws_figures(kws, tmp_path / 'kws')
+    assert [p.name for p in kpaths] == ['figure5.png', 'figure4.png']
+    for p in paths + kpaths:
+        assert p.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and p.parent in (tmp_path, tmp_path / 'kws')
+
+
+# =============================================================================
+# data.py: generated datasets in the three real layouts, loaders, splits, phases, feature cache, bad input
+
+def tree_hashes(root):
+    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(Path(root).rglob('*')) if p.is_file()}
+
+
+def read_strong_tsv(path):
+    """Independent reader: {segment_id: set of MIDs}."""
+    clips = collections.defaultdict(set)
+    lines = Path(path).read_text().splitlines()
+    assert lines[0] == 'segment_id\tstart_time_seconds\tend_time_seconds\tlabel'
+    for line in lines[1:]:
+        sid, t0, t1, mid = line.split('\t')
+        assert 0 <= float(t0) <= float(t1)
+        clips[sid].add(mid)
+    return clips
+
+
+# ---------------- generated layouts and loaders
+
+def test_speechcommands_layout_and_loader(gsc_root, gsc):
+    root = Path(gsc_root)
+    for name in ('validation_list.txt', 'testing_list.txt', '_background_noise_/README.md'):
+        assert (root / name).is_file()
+    assert len(list((root / '_background_noise_').glob('*.wav'))) == 2
+    files = sorted(root.glob('*/*.wav'))
+    for p in files:
+        if p.parent.name != '_background_noise_':
+            assert re.fullmatch(r'[0-9a-f]{8}_nohash_\d+\.wav', p.name), p
+    # lists follow the official SHA-1 rule, over every word folder (core and other words)
+    for list_name, which in (('validation_list.txt', 'validation'), ('testing_list.txt', 'testing')):
+        listed = set((root / list_name).read_text().split())
+        expect = {f'{p.parent.name}/{p.name}' for p in files
+                  if p.parent.name != '_background_noise_' and data.gsc_list_of(p.name) == which}
+        assert listed == expect and listed
+    # loader: 20 core words, keys word/basename, background and other words ignored
+    core = [p for p in files if p.parent.name in data.SPEECHCOMMANDS_WORDS]
+    assert len(gsc) == len(core) and len(set(gsc.keys)) == len(gsc)
+    assert sorted(gsc.keys) == sorted(f'{p.parent.name}/{p.name}' for p in core)
+    assert set(np.unique(gsc.labels)) == set(range(20))
+    for key, lab, sub, grp in zip(gsc.keys, gsc.labels, gsc.subset, gsc.groups):
+        word, base = key.split('/')
+        assert data.SPEECHCOMMANDS_WORDS[lab] == word and grp == base.split('_nohash_')[0]
+        assert sub == {'validation': 'val', 'testing': 'test', 'training': 'train'}[data.gsc_list_of(base)]
+    assert gsc.counts['ignored_files'] == sum(1 for p in root.glob('*/*') if p.parent.name not in
+                                              data.SPEECHCOMMANDS_WORDS)
+    assert gsc.sample_rates == {16000: len(gsc)} and not [i for i in gsc.issues if i.fatal]
+    lengths = {sf.info(str(p)).frames for p in core}
+    assert max(lengths) == 16000 and min(lengths) < 16000  # some clips shorter than 1 s, as in GSC
+
+
+def test_urbansound8k_layout_and_loader(us8k_root, us8k):
+    root = Path(us8k_root)
+    with open(root / 'metadata' / 'UrbanSound8K.csv', newline='') as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == data.URBANSOUND8K_HEADER and len(rows) - 1 == 80 == len(us8k)
+    infos = [sf.info(str(root / 'audio' / f'fold{r[5]}' / r[0])) for r in rows[1:]]
+    assert len({i.samplerate for i in infos}) >= 3 and {i.channels for i in infos} == {1, 2}
+    assert len({i.subtype for i in infos}) >= 2
+    for r in rows[1:]:
+        fs_id, class_id = r[0].split('-')[:2]
+        assert fs_id == r[1] and class_id == r[6] and data.URBANSOUND8K_CLASSES[int(r[6])] == r[7]
+        assert 0 < float(r[3]) - float(r[2]) <= 4.0 and r[4] in ('1', '2')
+    # one fsID = one fold and one class
+    folds = collections.defaultdict(set)
+    for r in rows[1:]:
+        folds[r[1]].add((r[5], r[6]))
+    assert all(len(v) == 1 for v in folds.values())
+    assert np.bincount(us8k.labels, minlength=10).tolist() == [8] * 10
+    assert us8k.sample_rates == dict(sorted(collections.Counter(i.samplerate for i in infos).items()))
+    assert set(us8k.subset[us8k.folds <= 7]) == {'train'} and set(us8k.subset[us8k.folds == 8]) <= {'val'}
+    # loader decodes every rate / depth / channel count to mono float32
+    y, sr = data.decode_audio(us8k.paths[int(np.argmax([i.channels for i in infos]))])
+    assert y.ndim == 1 and y.dtype == np.float32 and np.abs(y).max() <= 1.0
+
+
+def test_audioset_layout_and_loader(as_root, audioset):
+    root = Path(as_root)
+    mid_lines = (root / 'mid_to_display_name.tsv').read_text().splitlines()
+    assert not mid_lines[0].startswith('mid') and mid_lines == sorted(mid_lines)
+    mids = dict(line.split('\t') for line in mid_lines)
+    assert len(mids) == 56 and all(mids[m] == n for n, m in data.AUDIOSET_CLASSES)
+    selected = {m: i for i, (_, m) in enumerate(data.AUDIOSET_CLASSES)}
+    n_dropped = n_missing = 0
+    for part in ('train', 'eval'):
+        clips = read_strong_tsv(root / data.AUDIOSET_TSV[part])
+        files = {p.stem[1:] if len(p.stem.rsplit('_', 1)[0]) == 12 else p.stem: p  # Y + 11-char YouTube id
+                 for p in (root / part).iterdir()}
+        assert any(sid.startswith('-') and '_' in sid.rsplit('_', 1)[0] for sid in clips) or part == 'eval'
+        assert {p.suffix for p in files.values()} == {'.wav', '.flac'}
+        for sid, clip_mids in clips.items():
+            ytid, ms = sid.rsplit('_', 1)
+            assert ms.isdigit() and len(ytid) == 11
+            target = sorted(selected[m] for m in clip_mids if m in selected)
+            key = f'{part}/{sid}'
+            if not target:
+                n_dropped += 1
+                assert key not in audioset.keys
+            elif sid not in files:
+                n_missing += 1
+                assert key not in audioset.keys
+            else:
+                i = audioset.keys.index(key)
+                assert np.flatnonzero(audioset.labels[i]).tolist() == target
+                assert audioset.subset[i] == part and audioset.paths[i] == files[sid]
+    assert audioset.counts['dropped_no_class'] == n_dropped
+    assert audioset.counts['missing_audio'] == n_missing > 0
+    assert audioset.counts['ignored_label_mids'] > 0  # the 6 extra MIDs: ignored, not an error
+    assert not [i for i in audioset.issues if i.fatal]
+    assert audioset.labels.sum(axis=0).min() >= 1 and audioset.labels.sum(axis=1).max() <= 5
+    freq = np.sort(audioset.labels.sum(axis=0))
+    assert freq[-1] >= 4 * freq[:10].mean()  # long-tailed class frequencies
+
+
+def test_audioset_accepts_other_names_and_lengths(tmp_path):
+    root = tmp_path / 'as'
+    for part in ('train', 'eval'):
+        (root / part).mkdir(parents=True)
+    rows = ['segment_id\tstart_time_seconds\tend_time_seconds\tlabel',
+            '-ab_cd-efgh_30000\t0.000\t1.000\t/m/09x0r',  # '-' start and '_' inside the YouTube id
+            'plainname01_0\t0.5\t0.8\t/m/05tny_',  # no Y prefix, .flac
+            'desedstyle1_30000\t0.0\t1.0\t/m/04rlf']  # Y<ytid>_<start s>_<end s>.wav
+    (root / 'audioset_train_strong.tsv').write_text('\n'.join(rows) + '\n')
+    (root / 'audioset_eval_strong.tsv').write_text(rows[0] + '\n' + rows[1] + '\n')
+    y = np.zeros(8000, np.float32) + 0.01
+    sf.write(root / 'train' / 'Y-ab_cd-efgh_30000.wav', y, 16000)
+    sf.write(root / 'train' / 'plainname01_0.flac', y[:3000], 48000, format='FLAC')
+    sf.write(root / 'train' / 'Ydesedstyle1_30.000_40.000.wav', y, 44100)
+    sf.write(root / 'eval' / '-ab_cd-efgh_30000.wav', y, 16000)
+    ds = data.load_audioset(root)
+    assert sorted(ds.keys) == ['eval/-ab_cd-efgh_30000', 'train/-ab_cd-efgh_30000', 'train/desedstyle1_30000',
+                               'train/plainname01_0']
+    assert ds.groups[ds.keys.index('train/-ab_cd-efgh_30000')] == '-ab_cd-efgh'
+    assert ds.sample_rates == {16000: 2, 44100: 1, 48000: 1}
+    assert not (root / 'mid_to_display_name.tsv').exists()
+    assert any(i.kind == 'missing_metadata' and not i.fatal for i in ds.issues)  # a note only
+    cache = data.build_cache(ds, tmp_path / 'cache', workers=1, progress=False)
+    assert cache.shape == (1001, 64) and cache.config['name'] == 'panns'  # real data: PANNs front end
+    assert np.isfinite(cache.get(np.arange(len(ds)))).all()
+
+
+# ---------------- determinism of the generators
+
+@pytest.mark.parametrize('kind,kwargs', [('speechcommands', dict(speakers=3, max_reps=1, noise_seconds=1.0)),
+                                         ('urbansound8k', dict(clips_per_class=2)),
+                                         ('audioset', dict(n_train=12, n_eval=6, seconds=0.5))])
+def test_generators_deterministic(tmp_path, kind, kwargs):
+    gen = {'speechcommands': data.synth_speechcommands, 'urbansound8k': data.synth_urbansound8k,
+           'audioset': data.synth_audioset}[kind]
+    a, b, c = (gen(tmp_path / name, seed=seed, progress=False, **kwargs)
+               for name, seed in (('a', 3), ('b', 3), ('c', 4)))
+    ha, hb, hc = tree_hashes(a), tree_hashes(b), tree_hashes(c)
+    assert ha == hb and len(ha) > 5
+    assert ha != hc
+    audio = [k for k in ha if k.endswith(('.wav', '.flac')) and k in hc]
+    assert all(ha[k] != hc[k] for k in audio)  # different seed -> different audio
+
+
+# ---------------- splits
+
+def test_split_grouped_no_leakage(gsc, us8k):
+    for ds in (gsc, us8k):
+        s = data.make_split(ds, 'grouped', seed=0)
+        parts = [set(s.train), set(s.val), set(s.test)]
+        assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+        assert set().union(*parts) == set(range(len(ds)))
+        groups = [set(ds.groups[list(p)]) for p in parts]
+        assert not (groups[0] & groups[1]) and not (groups[0] & groups[2]) and not (groups[1] & groups[2])
+        assert len(s.train) >= 0.7 * len(ds) and len(s.val) > 0 and len(s.test) > 0
+        if ds is gsc:  # 10 speakers of ~20 clips: close to 70/10/20 (US8K here: too few fsIDs per class)
+            assert len(s.train) / len(ds) < 0.85 and len(s.test) / len(ds) > 0.1
+        again = data.make_split(ds, 'grouped', seed=0)  # deterministic
+        assert again.hash == s.hash and all(np.array_equal(getattr(again, p), getattr(s, p))
+                                            for p in ('train', 'val', 'test'))
+        other = data.make_split(ds, 'grouped', seed=1)
+        assert other.hash != s.hash
+        for c in range(len(ds.classes)):  # US8K: per class; GSC: each class about 70 %
+            n_c = int((ds.labels == c).sum())
+            assert (ds.labels[s.train] == c).sum() >= (0.7 * n_c if ds is us8k else 0.3 * n_c)
+
+
+def test_split_official_and_random(gsc, us8k, audioset, tmp_path):
+    s = data.make_split(us8k, 'official')
+    assert set(us8k.folds[s.train]) <= set(range(1, 8)) and set(us8k.folds[s.val]) <= {8}
+    assert set(us8k.folds[s.test]) <= {9, 10}
+    assert len(s.train) + len(s.val) + len(s.test) == len(us8k)
+    s = data.make_split(gsc, 'official')
+    for part, which in ((s.val, 'validation'), (s.test, 'testing'), (s.train, 'training')):
+        assert all(data.gsc_list_of(gsc.keys[i].split('/')[1]) == which for i in part)
+    s = data.make_split(audioset)
+    assert s.method == 'official' and len(s.val) == 0
+    assert set(audioset.subset[s.train]) == {'train'} and set(audioset.subset[s.test]) == {'eval'}
+    with pytest.raises(ValueError):
+        data.make_split(audioset, 'grouped')
+    s = data.make_split(gsc, 'random', seed=5)
+    for c in range(20):
+        n_c = int((gsc.labels == c).sum())
+        assert (gsc.labels[s.train] == c).sum() == round(0.7 * n_c)
+        assert (gsc.labels[s.val] == c).sum() == round(0.1 * n_c)
+    assert s.hash == data.make_split(gsc, 'random', seed=5).hash
+    assert s.hash != data.make_split(gsc, 'random', seed=6).hash
+    # saved split round-trips and keeps its hash
+    data.save_split(s, gsc, tmp_path / 'split.json')
+    t = data.load_split(tmp_path / 'split.json', gsc)
+    assert t.hash == s.hash and np.array_equal(t.train, s.train) and np.array_equal(t.test, s.test)
+
+
+# ---------------- class orders and phases
+
+def test_class_order():
+    assert data.class_order('audioset') == list(range(50))
+    a = data.class_order('speechcommands', 'shuffle', seed=1993)
+    np.random.seed(1993)
+    mittal = list(range(20))
+    np.random.shuffle(mittal)
+    assert a == mittal and sorted(a) == list(range(20)) and a != list(range(20))
+    assert data.class_order(10, 'shuffle', 1) == data.class_order('urbansound8k', 'shuffle', 1)
+
+
+@pytest.mark.parametrize('order_kind', ['default', 'shuffle'])
+def test_phases_single_label(gsc, us8k, order_kind):
+    for ds, sizes in ((gsc, [5, 3, 3, 3, 3, 3]), (us8k, [4, 2, 2, 2])):
+        split = data.make_split(ds)
+        order = data.class_order(ds.name, order_kind, seed=7)
+        phases = data.make_phases(ds, split, order)
+        assert [p.n_new for p in phases] == sizes
+        learned = {c: j for j, c in enumerate(order)}
+        lo = 0
+        for p in phases:
+            hi = lo + p.n_new
+            assert p.new_classes == order[lo:hi] and p.seen_classes == order[:hi] and p.n_old == lo
+            exp_train = [i for i in split.train if lo <= learned[ds.labels[i]] < hi]
+            assert p.train.tolist() == exp_train and len(exp_train) > 0
+            assert p.train_y.tolist() == [learned[ds.labels[i]] for i in exp_train]
+            for idx, y, part in ((p.val, p.val_y, split.val), (p.test, p.test_y, split.test),
+                                 (p.joint, p.joint_y, split.train)):
+                assert idx.tolist() == [i for i in part if learned[ds.labels[i]] < hi]
+                assert y.tolist() == [learned[ds.labels[i]] for i in idx]
+            lo = hi
+        assert len(phases[-1].test) == len(split.test) and len(phases[-1].joint) == len(split.train)
+
+
+@pytest.mark.parametrize('order_kind', ['default', 'shuffle'])
+def test_phases_multilabel(as_root, audioset, order_kind):
+    split = data.make_split(audioset)
+    order = data.class_order('audioset', order_kind, seed=3)
+    phases = data.make_phases(audioset, split, order)
+    assert [p.n_new for p in phases] == [30, 5, 5, 5, 5]
+    mid_of = [data.AUDIOSET_CLASSES[c][1] for c in order]  # learned label -> MID
+    clips = {part: read_strong_tsv(Path(as_root) / data.AUDIOSET_TSV[part]) for part in ('train', 'eval')}
+    key_mids = {k: clips[k.split('/')[0]][k.split('/', 1)[1]] for k in audioset.keys}
+    lo = 0
+    for p in phases:
+        hi = lo + p.n_new
+        new, seen = mid_of[lo:hi], mid_of[:hi]
+        exp = [i for i in split.train if key_mids[audioset.keys[i]] & set(new)]
+        assert p.train.tolist() == exp and len(exp) > 0
+        assert p.train_y.shape == (len(exp), hi) and p.train_y.dtype == np.float32
+        for row, i in zip(p.train_y, exp):  # only phase-k classes are targets
+            clip = key_mids[audioset.keys[i]]
+            assert row.tolist() == [float(j >= lo and mid_of[j] in clip) for j in range(hi)]
+        assert (p.train_y[:, lo:].sum(axis=1) >= 1).all() and not p.train_y[:, :lo].any()
+        exp_test = [i for i in split.test if key_mids[audioset.keys[i]] & set(seen)]
+        assert p.test.tolist() == exp_test and len(exp_test) > 0
+        for row, i in zip(p.test_y, exp_test):  # test targets over all seen classes
+            assert row.tolist() == [float(m in key_mids[audioset.keys[i]]) for m in seen]
+        exp_joint = [i for i in split.train if key_mids[audioset.keys[i]] & set(seen)]
+        assert p.joint.tolist() == exp_joint and p.joint_y.shape == (len(exp_joint), hi)
+        assert (p.joint_y.sum(axis=1) >= 1).all() and len(p.val) == 0
+        lo = hi
+    # a clip with classes of two phases is in both phases' train sets, with different targets
+    assert len(set(phases[0].train) & set(phases[1].train)) > 0
+    with pytest.raises(ValueError):
+        data.make_phases(audioset, split, order, sizes=[30, 30])
+
+
+# ---------------- feature cache
+
+def test_cache_reuse_and_invalidation(gsc_root, tmp_path):
+    root = tmp_path / 'gsc'
+    shutil.copytree(gsc_root, root)
+    ds = data.load_dataset('speechcommands', root)
+    cache = data.build_cache(ds, tmp_path / 'cache', workers=2, progress=False)
+    n = len(ds)
+    assert cache.stats['computed'] == n and cache.stats['reused'] == 0 and cache.shape == (32, 32)
+    x = cache.get(np.arange(n))
+    assert x.shape == (n, 32, 32) and x.dtype == np.float32
+    for i in (0, n // 2, n - 1):  # stored = features of the decoded file (float16 rounding)
+        y, sr = data.decode_audio(ds.paths[i])
+        np.testing.assert_allclose(x[i], features.speechcommands_features(y, sr), atol=0.06, rtol=2e-3)
+    manifest = (cache.folder / 'manifest.json').read_text()
+    assert '"config"' in manifest and cache.folder.name.startswith('speechcommands-')
+    # second build: nothing computed
+    again = data.build_cache(ds, tmp_path / 'cache', workers=2, progress=False)
+    assert again.stats['computed'] == 0 and again.stats['reused'] == n
+    assert np.array_equal(again.get(np.arange(n)), x)
+    # change one file's content -> only it is recomputed; touch another -> re-hashed, not recomputed
+    changed, touched = ds.paths[3], ds.paths[7]
+    y, sr = sf.read(changed, dtype='float32')
+    sf.write(changed, np.roll(y, 4000) * 0.5, sr, subtype='PCM_16')
+    st = os.stat(touched)
+    os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    third = data.build_cache(ds, tmp_path / 'cache', workers=2, progress=False)
+    assert third.stats['computed'] == 1 and third.stats['rehashed'] == 1 and third.stats['reused'] == n - 2
+    x3 = third.get(np.arange(n))
+    assert not np.array_equal(x3[3], x[3]) and np.array_equal(np.delete(x3, 3, 0), np.delete(x, 3, 0))
+    assert third.rows[3] == cache.rows[3]  # recomputed in place
+    # a different config -> a different cache folder, computed from scratch
+    other = dict(data.frontend_config(ds), extra_setting=1)
+    fourth = data.build_cache(ds, tmp_path / 'cache', config=other, workers=1, progress=False)
+    assert fourth.folder != cache.folder and fourth.stats['computed'] == n
+    assert len(list((tmp_path / 'cache').iterdir())) == 2
+    # a new clip -> appended, the rest reused
+    sf.write(root / 'yes' / '0badcafe_nohash_0.wav', np.zeros(16000, np.float32) + 0.01, 16000)
+    ds2 = data.load_dataset('speechcommands', root)
+    fifth = data.build_cache(ds2, tmp_path / 'cache', workers=1, progress=False)
+    assert fifth.stats['computed'] == 1 and fifth.stats['reused'] == n
+
+
+def test_cache_frontends_follow_dataset(as_root, us8k, audioset, tmp_path):
+    config = data.frontend_config(audioset)
+    assert config['name'] == 'logmel16k' and config['sr'] == 16000 and config['seconds'] == 1.0
+    assert data.frontend_config(audioset, 'panns')['sr'] == 32000
+    small = audioset.select(np.arange(6))
+    cache = data.build_cache(small, tmp_path / 'c', workers=1, progress=False)
+    assert cache.shape == (51, 64)  # 1 s at hop 320
+    y, sr = data.decode_audio(small.paths[0])
+    np.testing.assert_allclose(cache.get([0])[0], features.log_mel(y, 16000, 512, 320, 64, 50.0, 8000.0),
+                               atol=0.06, rtol=2e-3)
+    assert data.frontend_config(us8k)['fn'] == 'urbansound8k_features'
+    c2 = data.build_cache(us8k.select(np.arange(3)), tmp_path / 'c', workers=1, progress=False)
+    assert c2.shape == (128, 85) and set(c2.stats['sample_rates']) <= {str(r) for r in us8k.sample_rates}
+
+
+def test_cache_read_is_the_stored_float16_in_index_order(gsc, tmp_path):
+    cache = data.build_cache(gsc.select(np.arange(5)), tmp_path / 'c', workers=1, progress=False)
+    index = [3, 0, 3, 4]
+    x = cache.read(index)
+    assert x.dtype == np.float16 and x.shape == (4, 32, 32) and x.flags.c_contiguous
+    assert type(x) is np.ndarray  # a copy in memory, not a view of the file
+    np.testing.assert_array_equal(x, np.asarray(cache.data)[cache.rows[index]])
+    np.testing.assert_array_equal(x[0], x[2])
+    x32 = cache.read(np.array(index), np.float32)
+    assert x32.dtype == np.float32 and np.array_equal(x32, x.astype(np.float32))
+    np.testing.assert_array_equal(cache.get(index), x32)
+    assert cache.read([]).shape == (0, 32, 32)
+    bad = dataclasses.replace(cache, rows=np.array([0, -1, 2, 3, 4]))
+    with pytest.raises(ValueError, match='skipped as bad'):
+        bad.read([1])
+
+
+# ---------------- bad input
+
+def corrupt_header_only(path):
+    sf.write(path, np.zeros(0, np.float32), 16000, subtype='PCM_16')
+    assert sf.info(str(path)).frames == 0
+
+
+def test_bad_input_urbansound8k(us8k_root, tmp_path):
+    root = tmp_path / 'us8k'
+    shutil.copytree(us8k_root, root)
+    csv_path = root / 'metadata' / 'UrbanSound8K.csv'
+    rows = list(csv.reader(open(csv_path, newline='')))
+    paths = [root / 'audio' / f'fold{r[5]}' / r[0] for r in rows[1:]]
+    paths[0].write_bytes(b'')  # zero-byte
+    b = paths[1].read_bytes()
+    paths[1].write_bytes(b[:len(b) // 2])  # truncated
+    corrupt_header_only(paths[2])  # header only
+    paths[3].write_text('this is not audio, just text\n' * 20)  # undecodable
+    paths[4].unlink()  # missing
+    (root / 'audio' / 'fold1' / '.DS_Store').write_bytes(b'\x00\x01junk')  # stray (a note only)
+    with open(csv_path, 'a') as f:
+        f.write('broken-row,1,2\n')  # malformed
+        f.write('99999-12-0-0.wav,99999,0.0,1.0,1,1,12,unknown\n')  # unknown classID
+        f.write('99998-3-0-0.wav,99998,0.0,1.0,1,1,3,siren\n')  # classID / name mismatch
+        f.write('99997-3-0-0.wav,99997,0.0,1.0,1,x,3,dog_bark\n')  # fold not an integer
+    with pytest.raises(data.DataError) as err:
+        data.load_urbansound8k(root)
+    msg = str(err.value)
+    lines = [line for line in msg.splitlines() if line.startswith('  - ')]
+    assert len(lines) == 9 and len(err.value.issues) == 9
+    for p, word in zip(paths[:5], ('empty', 'truncated', '0 samples', 'not a readable audio', 'not found')):
+        assert any(str(p) in line and word in line for line in lines), (p, word)
+    n = len(rows)
+    for lineno, word in ((n + 1, 'expected 8'), (n + 2, 'unknown classID 12'), (n + 3, "'siren'"),
+                         (n + 4, 'not integers')):
+        assert any(f'UrbanSound8K.csv:{lineno}:' in line and word in line for line in lines), (lineno, word)
+    assert '.DS_Store' not in msg  # a stray file is not a reason to stop
+    ds = data.load_urbansound8k(root, skip_bad=True)
+    assert ds.counts['skipped_bad'] == 9 and len(ds) == len(rows) - 1 - 5
+    assert any(i.kind == 'stray_file' and i.path.endswith('.DS_Store') for i in ds.issues)
+    assert not any(str(p) in ds.paths for p in paths[:5])
+
+
+def test_bad_input_audioset(as_root, tmp_path):
+    root = tmp_path / 'as'
+    shutil.copytree(as_root, root)
+    tsv = root / 'audioset_train_strong.tsv'
+    wav = sorted((root / 'train').glob('Y*.wav'))
+    wav[0].write_bytes(b'')
+    (root / 'train' / 'notes.txt').write_text('stray')
+    sid = 'unknownMID1_1000'
+    sf.write(root / 'train' / f'Y{sid}.wav', np.zeros(8000, np.float32) + 0.01, 16000)
+    with open(tsv, 'a') as f:
+        f.write('onlythree\t0.0\t1.0\n')  # malformed: 3 fields
+        f.write('noms\t0.0\t1.0\t/m/09x0r\n')  # segment id without _<ms>
+        f.write('goodid12345_0\tabc\t1.0\t/m/09x0r\n')  # bad time
+        f.write('goodid12345_0\t0.0\t1.0\tSpeech\n')  # label is not a MID
+        f.write(f'{sid}\t0.0\t0.5\t/m/zzzzz\n')  # MID unknown to mid_to_display_name.tsv: a note
+        f.write(f'{sid}\t0.0\t0.5\t/m/09x0r\n')
+    with pytest.raises(data.DataError) as err:
+        data.load_audioset(root)
+    lines = [line for line in str(err.value).splitlines() if line.startswith('  - ')]
+    assert len(lines) == 5
+    assert any(str(wav[0]) in line and 'empty' in line for line in lines)
+    for word in ('got 3', "'noms'", 'bad event times', "'Speech' is not a MID"):
+        assert any('audioset_train_strong.tsv:' in line and word in line for line in lines), word
+    ds = data.load_audioset(root, skip_bad=True)
+    assert ds.counts['skipped_bad'] == 5
+    notes = {i.kind: i for i in ds.issues if not i.fatal}
+    assert '/m/zzzzz' in notes['unknown_mid'].problem and notes['stray_file'].path.endswith('notes.txt')
+    missing = [int(i.problem.split()[0]) for i in ds.issues if i.kind == 'missing_audio']
+    assert sum(missing) == ds.counts['missing_audio'] > 0
+    i = ds.keys.index(f'train/{sid}')
+    assert np.flatnonzero(ds.labels[i]).tolist() == [30]  # Speech only; the unknown MID is ignored
+
+
+def test_bad_input_speechcommands(gsc_root, tmp_path):
+    root = tmp_path / 'gsc'
+    shutil.copytree(gsc_root, root)
+    files = sorted((root / 'yes').glob('*.wav'))
+    corrupt_header_only(files[0])
+    files[1].write_text('RIFF but not really a wav')
+    (root / 'no' / 'readme.txt').write_text('stray')
+    with open(root / 'testing_list.txt', 'a') as f:
+        f.write('up/deadbeef_nohash_9.wav\n')  # listed, missing
+    with pytest.raises(data.DataError) as err:
+        data.load_speechcommands(root)
+    lines = [line for line in str(err.value).splitlines() if line.startswith('  - ')]
+    assert len(lines) == 3
+    assert any(str(files[0]) in line and '0 samples' in line for line in lines)
+    assert any(str(files[1]) in line and 'not a readable audio file' in line for line in lines)
+    assert any('up/deadbeef_nohash_9.wav' in line and 'testing_list.txt' in line for line in lines)
+    ds = data.load_speechcommands(root, skip_bad=True)
+    assert ds.counts['skipped_bad'] == 3 and 'yes/' + files[0].name not in ds.keys
+    assert any(i.kind == 'stray_file' and i.path.endswith('readme.txt') for i in ds.issues)
+    (root / 'validation_list.txt').unlink()
+    with pytest.raises(data.DataError, match='validation_list.txt: not found'):
+        data.load_speechcommands(root)
+
+
+def test_missing_metadata_is_one_clear_error(tmp_path):
+    for name, needed in (('audioset', 'audioset_train_strong.tsv'), ('urbansound8k', 'UrbanSound8K.csv'),
+                         ('speechcommands', 'validation_list.txt')):
+        with pytest.raises(data.DataError) as err:
+            data.load_dataset(name, tmp_path)
+        assert needed in str(err.value) and 'not found' in str(err.value)
+
+
+def test_bad_file_found_while_caching(gsc_root, tmp_path):
+    root = tmp_path / 'gsc'
+    shutil.copytree(gsc_root, root)
+    ds = data.load_speechcommands(root, check_audio=False)  # no header check: caching finds it
+    bad = ds.paths[5]
+    bad.write_bytes(b'')
+    with pytest.raises(data.DataError) as err:
+        data.build_cache(ds, tmp_path / 'cache', workers=2, progress=False)
+    assert str(bad) in str(err.value) and 'not a readable audio file' in str(err.value)
+    ds2, cache = data.prepare('speechcommands', root, tmp_path / 'cache', skip_bad=True, workers=1,
+                              progress=False)
+    assert len(ds2) == len(ds) - 1 and cache.valid.all() and ds2.counts['skipped_bad'] == 1
+    assert cache.stats['computed'] == 0  # the good clips were cached by the failed run
+    assert cache.get(np.arange(len(ds2))).shape == (len(ds2), 32, 32)
+
+
+# ---------------- checks before training: classes, phases, sample rates
+
+def test_check_classes_names_a_class_without_clips(gsc, us8k, audioset):
+    data.check_classes(gsc, data.class_order('speechcommands'), 20)
+    data.check_classes(audioset, data.class_order('audioset'), 50)
+    no_dog = us8k.select(us8k.labels != 3)  # dog_bark
+    with pytest.raises(data.DataError) as err:
+        data.check_classes(no_dog, data.class_order('urbansound8k'), 10)
+    assert str(err.value) == (f'no clip of dog_bark in {us8k.root} (after skipped files); restore its clips, '
+                              'or learn fewer classes with --phases') and err.value.issues == []
+    data.check_classes(no_dog, [0, 1, 2, 4, 5, 6, 7, 8, 9, 3], 9)  # dog_bark not learned: fine
+
+
+def test_check_phases_names_the_first_part_without_a_class(gsc, us8k, audioset):
+    split, order = data.make_split(gsc), data.class_order('speechcommands')
+    data.check_phases(gsc, data.make_phases(gsc, split, order))  # train: new classes only, by design
+    cut = {'train': (6, 1, 'on'), 'val': (0, 0, 'yes'), 'test': (19, 5, 'nine')}
+    for part, (c, k, name) in cut.items():
+        idx = getattr(split, part)
+        phases = data.make_phases(gsc, dataclasses.replace(split, **{part: idx[gsc.labels[idx] != c]}), order)
+        with pytest.raises(data.DataError) as err:
+            data.check_phases(gsc, phases)
+        assert str(err.value) == (f'the {part} split of phase {k} has no clip of {name} in {gsc.root}; '
+                                  'use more data or another --split')
+    # 8 clips per class: the grouped split leaves some classes without a val clip
+    with pytest.raises(data.DataError, match='^the val split of phase 0 has no clip of air_conditioner, car_horn '):
+        data.check_phases(us8k, data.make_phases(us8k, data.make_split(us8k), data.class_order('urbansound8k')))
+    # multi-label: every new class of a phase needs a training clip
+    split, order = data.make_split(audioset), data.class_order('audioset')
+    data.check_phases(audioset, data.make_phases(audioset, split, order))
+    c = order[32]  # learned in phase 1
+    train = split.train[audioset.labels[split.train, c] == 0]
+    with pytest.raises(data.DataError) as err:
+        data.check_phases(audioset, data.make_phases(audioset, dataclasses.replace(split, train=train), order))
+    assert str(err.value) == (f'phase 1 has no training clip of {audioset.classes[c]} in {audioset.root}; '
+                              'check the TSV labels or choose another class order')
+
+
+def test_resample_note_only_for_speechcommands_at_other_rates(gsc, us8k):
+    assert data.resample_note(gsc) is None  # all at 16 kHz
+    assert data.resample_note(us8k) is None  # resampled by its recipe, no note
+    mixed = dataclasses.replace(gsc, sample_rates={16000: len(gsc) - 3, 44100: 2, 8000: 1})
+    assert data.resample_note(mixed) == (f'3 clips in {gsc.root} are not at 16 kHz ({{44100: 2, 8000: 1}} Hz: '
+                                         'files) and are resampled to 16 kHz; `python data.py stats` lists the rates')
+
+
+# ---------------- command line
+
+def test_cli_stats_synth_cache(gsc_root, us8k_root, tmp_path, capsys):
+    assert data.main(['stats', '--data', 'speechcommands', '--root', str(gsc_root)]) == 0
+    out = capsys.readouterr().out
+    assert 'split grouped' in out and 'sample rates seen: 16000 Hz' in out and 'problems: none' in out
+    for word in data.SPEECHCOMMANDS_WORDS:
+        assert re.search(rf'^{word}\s+\d+\s+\d+\s+\d+\s+\d+$', out, re.M), word
+    assert data.main(['stats', '--data', 'urbansound8k', '--root', str(us8k_root), '--split', 'official',
+                      '--save-split', str(tmp_path / 's.json')]) == 0
+    out = capsys.readouterr().out
+    assert 'split official' in out and (tmp_path / 's.json').is_file()
+    assert data.main(['synth', '--kind', 'speechcommands', '--out', str(tmp_path / 'g'), '--speakers', '2',
+                      '--max-reps', '1']) == 0
+    assert (tmp_path / 'g' / 'testing_list.txt').is_file()
+    (tmp_path / 'g' / 'yes' / sorted(os.listdir(tmp_path / 'g' / 'yes'))[0]).write_bytes(b'')
+    assert data.main(['stats', '--data', 'speechcommands', '--root', str(tmp_path / 'g')]) == 2
+    assert 'empty file (0 bytes)' in capsys.readouterr().err
+    assert data.main(['cache', '--data', 'speechcommands', '--root', str(tmp_path / 'g'), '--cache',
+                      str(tmp_path / 'cache'), '--skip-bad', '--workers', '1']) == 0
+    assert 'skipped bad 1' in capsys.readouterr().out
+
+
+def test_cli_help():
+    for args in ([], ['stats'], ['synth'], ['cache']):
+        r = subprocess.run([sys.executable, str(HERE / 'data.py'), *args, '--help'], capture_output=True,
+                           text=True)
+        assert r.returncode == 0 and 'usage' in r.stdout
+    r = subprocess.run([sys.executable, str(HERE / 'data.py'), 'synth', '--help'], capture_output=True,
+                       text=True)
+    for flag in ('--kind', '--out', '--seed', '--n-train', '--n-eval', '--seconds', '--speakers',
+                 '--clips-per-class', '--missing'):
+        assert flag in r.stdout
+
+
+# =============================================================================
+# cil.py: flags and config, run folders, end-to-end runs of both learners on tiny generated datasets,
+# resume, locks, reports
+
+TINY = ['--data', 'audioset', '--phases', '4,2,2', '--width', '0.0625', '--batch-size', '16',
+        '--epochs-base', '2', '--epochs', '2', '--quiet', '--workers', '1']
+
+
+@pytest.fixture(scope='module')
+def tiny_audioset(as_root):
+    return as_root  # the generated AudioSet-layout set of the data.py tests (150 + 70 clips of 1 s)
+
+
+def run_cil(root, out, *extra):
+    cache = Path(out).parent / 'cache'
+    assert cil.main(TINY + ['--root', str(root), '--cache', str(cache), '--out', str(out),
+                            '--results', str(Path(out) / 'results'), *extra]) == 0
+    return Path(out)
+
+
+def run_dir(out, method):
+    (d,) = (Path(out) / 'audioset').glob(f'{method}-s0-*')
+    return d
+
+
+KWS_TINY = ['--data', 'speechcommands', '--phases', '3,2,2', '--memory', '14', '--heads', '3,2', '--batch-size', '16',
+            '--epochs-base', '3', '--epochs-a', '2', '--epochs-b', '2', '--patience', '5', '--quiet', '--workers', '1']
+
+
+def run_kws(root, out, *extra):
+    assert cil.main(KWS_TINY + ['--root', str(root), '--cache', str(Path(out).parent / 'cache'), '--out', str(out),
+                                '--results', str(Path(out) / 'results'), *extra]) == 0
+    return Path(out)
+
+
+def kws_metrics(out):
+    (d,) = (Path(out) / 'speechcommands').glob('mittal-*')
+    return json.loads((d / 'metrics.json').read_text()), d
+
+
+def _interrupt_at(monkeypatch, call):
+    real, calls = methods.train_epoch, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(methods, 'train_epoch', flaky)
+
+
+# ---------------- flags and config: one-line errors before any folder
+
+@pytest.mark.parametrize('argv, message', [
+    (['--data', 'synth-speechcommands', '--losses', 'ce_x'], "unknown term 'ce_x'"),
+    (['--data', 'synth-speechcommands', '--losses', ''], 'includes ce_n'),
+    (['--data', 'synth-speechcommands', '--losses', 'ce_n;ce_n,kd_x'], "unknown term 'kd_x'"),
+    (['--data', 'synth-speechcommands', '--seed', 'a'], "--seed 'a': expected whole numbers"),
+    (['--data', 'synth-speechcommands', '--memory', '200,abc'], '--memory'),
+    (['--data', 'synth-speechcommands', '--memory', '3'], 'every class needs at least one exemplar'),
+    (['--data', 'synth-speechcommands', '--heads', '5,7'], 'between 2 and 4'),
+    (['--data', 'synth-speechcommands', '--batch-size', '0'], '--batch-size 0 must be at least 1'),
+    (['--data', 'synth-speechcommands', '--lr-a', '-1'], '--lr-a -1.0 must be positive'),
+    (['--data', 'synth-speechcommands', '--epochs-base', '0'], 'must be at least 1'),
+    (['--data', 'synth-speechcommands', '--epochs', '5'], '--epochs applies only to multi-label'),
+    (['--data', 'synth-speechcommands', '--phases', '5,0'], 'every phase needs at least one class'),
+    (['--data', 'synth-audioset', '--losses', 'ce_n'], '--losses applies only to single-label'),
+    (['--data', 'synth-audioset', '--memory', '3'], 'smaller than the 50 classes'),
+    (['--data', 'synth-speechcommands', '--report', 'table1'], 'use kws-table1, kws-table2 or kws-figures'),
+    (['--data', 'synth-audioset', '--report', 'kws-table2'], 'use table1, table2 or figures'),
+    (['--data', 'synth-speechcommands', '--root', '/data/sc'], '--root is for the real datasets'),
+    (['--data', 'synth-audioset', '--mt-batching', 'shared'], 'give --heads too'),
+    (['--data', 'synth-audioset', '--pretrained', 'missing.pth'], 'no such file'),
+    (['--data', 'synth-speechcommands', '--seed', '-1'], 'seeds run from 0 to'),
+    (['--data', 'synth-speechcommands', '--split-seed', '-1'], '--split-seed -1 must be at least 0'),
+    (['--data', 'synth-speechcommands', '--freeze-upto', '9'], 'has 4 conv layers'),
+])
+def test_bad_flags_stop_with_one_line_before_any_folder(argv, message, tmp_path):
+    with pytest.raises(SystemExit, match=re.escape(message)) as e:
+        cil.main(argv + ['--out', str(tmp_path / 'runs'), '--cache', str(tmp_path / 'cache')])
+    assert '\n' not in str(e.value.code) and not (tmp_path / 'runs').exists()
+
+
+def test_missing_root_and_device_are_one_line_errors(tmp_path):
+    with pytest.raises(SystemExit, match='no such folder; point --root at the unpacked speechcommands') as e:
+        cil.main(['--method', 'mittal', '--data', 'speechcommands', '--root', str(tmp_path / 'nowhere'),
+                  '--out', str(tmp_path / 'runs')])
+    assert '--skip-bad' not in str(e.value.code)  # skipping cannot help a missing folder
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match='no CUDA device'):
+            cil.pick_device('cuda')
+    with pytest.raises(SystemExit, match='not a device name'):
+        cil.pick_device('gpu0')
+
+
+def test_a_class_without_clips_is_named(us8k_root, tmp_path):
+    root = tmp_path / 'us8k'
+    shutil.copytree(us8k_root, root)
+    csv_path = root / 'metadata' / 'UrbanSound8K.csv'
+    rows = csv_path.read_text().splitlines()
+    csv_path.write_text('\n'.join([rows[0]] + [r for r in rows[1:] if ',dog_bark' not in r]) + '\n')
+    with pytest.raises(SystemExit, match='no clip of dog_bark in .*restore its clips, or learn fewer classes'):
+        cil.main(['--method', 'mittal', '--data', 'urbansound8k', '--root', str(root), '--out', str(tmp_path / 'runs'),
+                  '--cache', str(tmp_path / 'cache'), '--workers', '1', '--quiet'])
+
+
+# ---------------- run folders
+
+def test_options_set_to_their_defaults_keep_the_run_folder():
+    def key(*argv):
+        cfg = cil.resolve_config(cil.build_parser().parse_args(['--data', 'synth-speechcommands', *argv]))
+        return cil.run_hash(cfg)
+    assert key() == key('--classifier', 'linear', '--dropout', '0.5')
+    assert len({key(), key('--classifier', 'cosine'), key('--dropout', '0')}) == 3
+    with pytest.raises(SystemExit, match='must be in'):
+        key('--dropout', '1.5')
+    with pytest.raises(SystemExit, match='--dropout applies only to single-label'):
+        cil.resolve_config(cil.build_parser().parse_args(['--data', 'synth-audioset', '--dropout', '0.2']))
+
+
 def test_every_setting_that_can_change_a_result_names_a_new_run_folder():
     cfg = cil.resolve_config(cil.build_parser().parse_args(['--data', 'synth-audioset']))
     def names(c):
@@ -2230,3 +2062,186 @@ def test_every_setting_that_can_change_a_result_names_a_new_run_folder():
     assert names(incremental)[0] != base[0] and names(incremental)[1] == base[1]
     for key in cil.NOT_RESULT:  # declared not to change a result
         assert names(dict(cfg, **{key: 'something else'})) == base, key
+
+
+# ---------------- end to end: the multi-label learner
+
+def test_every_method_runs_and_phase0_is_trained_once(tiny_audioset, tmp_path, capsys):
+    out = run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'all', '--report', 'table1')
+    phase0 = list((out / 'audioset').glob('phase0-*'))
+    assert len(phase0) == 1  # shared by all eight methods
+    assert (phase0[0] / 'log.txt').read_text().count('phase 0 epoch') == 2
+    for name in cil.METHOD_ORDER:
+        d = run_dir(out, name)
+        m = json.loads((d / 'metrics.json').read_text())
+        assert [r['n_classes'] for r in m['phases']] == [4, 6, 8]
+        assert m['phases'][0] == json.loads((phase0[0] / 'record.json').read_text())
+        assert set(m['summary']) >= {'f1', 'fr', 'map', 'map_binary'}
+        assert all(0 <= r['f1'] <= 1 and 0 <= r['map'] <= 1 for r in m['phases'])
+        for f in ('config.json', 'log.txt', 'phase1.pt', 'phase2.pt', 'table1.csv', 'table2.csv', 'phases.csv'):
+            assert (d / f).exists(), (name, f)
+        assert not (d / 'state.pt').exists()
+    table = (out / 'results' / 'audioset' / 'table1.md').read_text()
+    assert all(f'| {name.upper()} |' in table for name in cil.METHOD_ORDER)
+    assert '| IODFD | yes | yes | yes |' in table and '| FE | - | - | - |' in table
+    # FE: backbone (weights and BN statistics) and the old classifier rows are bit-exact after phase 1
+    base = torch.load(phase0[0] / 'phase0.pt', weights_only=True)['model']
+    fe = torch.load(run_dir(out, 'fe') / 'phase1.pt', weights_only=True)['model']
+    for key in base:
+        if key.startswith(('bn0', 'conv_block')):
+            assert torch.equal(base[key], fe[key]), key
+    assert torch.equal(base['fc.weight'], fe['fc.weight'][:4]) and torch.equal(base['fc.bias'], fe['fc.bias'][:4])
+    fe2 = torch.load(run_dir(out, 'fe') / 'phase2.pt', weights_only=True)['model']
+    assert torch.equal(fe['fc.weight'], fe2['fc.weight'][:6])  # phase 1's rows are old rows in phase 2
+    # FT changes the backbone and the old rows
+    ft = torch.load(run_dir(out, 'ft') / 'phase1.pt', weights_only=True)['model']
+    assert not torch.equal(base['conv_block1.conv1.weight'], ft['conv_block1.conv1.weight'])
+    assert not torch.equal(base['fc.weight'], ft['fc.weight'][:4])
+    # AT is a fresh learner on all seen classes: one classifier block of 8 rows, phase 0 not its start
+    at = torch.load(run_dir(out, 'at') / 'phase2.pt', weights_only=True)
+    assert at['sizes'] == [8]
+
+
+def test_multilabel_learner_with_multitask_heads_and_exemplar_memory(tiny_audioset, tmp_path):
+    out = run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iodfd', '--heads', '4,3,2', '--memory', '16')
+    d = run_dir(out, 'iodfd')
+    m = json.loads((d / 'metrics.json').read_text())
+    assert [r['n_classes'] for r in m['phases']] == [4, 6, 8]
+    assert 0 < m['phases'][1]['memory_clips'] <= 4 * 2 and 0 < m['phases'][2]['memory_clips'] <= 6 * 2
+    assert 'replay' in (d / 'log.txt').read_text()
+    (p0,) = (out / 'audioset').glob('phase0-*')
+    assert 'multitask heads [4, 3, 2]' in (d / 'log.txt').read_text()
+    assert 'bce_head2' in (p0 / 'log.txt').read_text()
+    base = torch.load(p0 / 'phase0.pt', weights_only=True)['model']
+    assert not any(k.startswith('aux_heads') for k in base)  # only head 0 goes forward
+
+
+def test_nan_loss_stops_naming_phase_epoch_and_term(tiny_audioset, tmp_path, monkeypatch):
+    monkeypatch.setattr(methods, 'fd_loss', lambda *a, **k: torch.tensor(float('nan')))
+    with pytest.raises(SystemExit, match=r'phase 1, epoch 1: loss term fd is nan'):
+        run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'ifd')
+
+
+# ---------------- end to end: the single-label learner
+
+def test_kws_run_end_to_end_and_table2(gsc_root, tmp_path):
+    out = run_kws(gsc_root, tmp_path / 'runs', '--losses', 'ce_n;ce_n,ce_o,kd_n,kd_o', '--report', 'kws-table2',
+                  '--exemplar-select', 'herding')
+    runs = sorted((out / 'speechcommands').glob('mittal-*'))
+    assert len(runs) == 2 and len(list((out / 'speechcommands').glob('base-*'))) == 1  # one shared base
+    for d in runs:
+        m = json.loads((d / 'metrics.json').read_text())
+        assert len(m['acc']) == 3 and [len(r) for r in m['acc_matrix']] == [1, 2, 3]
+        assert m['summary']['avg_excl_base'] == pytest.approx(np.mean(m['acc'][1:]))
+        assert [s['memory'] for s in m['steps']] == [12, 10, 14] and [s['quota'] for s in m['steps']] == [4, 2, 2]
+        assert m['steps'][0]['old_acc'] is None and m['steps'][0]['new_acc'] == m['acc'][0]
+        split = json.loads(Path(m['split_file']).read_text())
+        assert split['hash'] == m['split_hash'] and len(split['train']) + len(split['val']) + len(split['test']) > 0
+        ck = torch.load(d / 'step2.pt', weights_only=True)
+        assert sorted(ck['memory']['per_class']) == [str(c) for c in range(7)]
+    table = (out / 'results' / 'speechcommands' / 'kws-table2.md').read_text()
+    assert '| CE N |' in table and '| CE N + KD N + CE O + KD O |' in table
+
+
+def test_kws_run_with_cosine_classifier(gsc_root, tmp_path):
+    out = run_kws(gsc_root, tmp_path / 'runs', '--classifier', 'cosine', '--losses', 'ce_n,ce_o')
+    m, d = kws_metrics(out)
+    assert len(m['acc']) == 3 and json.loads((d / 'config.json').read_text())['classifier'] == 'cosine'
+    ck = torch.load(d / 'step2.pt', weights_only=True)['model']
+    assert 'fc.sigma' in ck and 'fc.bias' not in ck and ck['fc.weight'].shape == (7, 64)
+    model = cil.new_model({'data': 'speechcommands', 'classifier': None, 'dropout': 0.0}, None, 5)  # unset: paper's
+    assert model.classifier == 'linear' and model.dropout.p == 0.0
+    assert cil.new_model({'data': 'speechcommands'}, None, 5).dropout.p == 0.5
+
+
+# ---------------- resume
+
+@pytest.mark.parametrize('interrupt_at', [2, 4])  # in the shared phase 0, in phase 1
+def test_resume_equals_an_uninterrupted_run(tiny_audioset, tmp_path, monkeypatch, interrupt_at):
+    ref = run_cil(tiny_audioset, tmp_path / 'ref', '--method', 'iodfd')
+    _interrupt_at(monkeypatch, interrupt_at)
+    with pytest.raises(SystemExit, match='run the same command again'):
+        run_cil(tiny_audioset, tmp_path / 'resumed', '--method', 'iodfd')
+    monkeypatch.undo()
+    out = run_cil(tiny_audioset, tmp_path / 'resumed', '--method', 'iodfd')
+    a = json.loads((run_dir(ref, 'iodfd') / 'metrics.json').read_text())
+    b = json.loads((run_dir(out, 'iodfd') / 'metrics.json').read_text())
+    assert a['phases'] == b['phases']
+    final_a = torch.load(run_dir(ref, 'iodfd') / 'phase2.pt', weights_only=True)['model']
+    final_b = torch.load(run_dir(out, 'iodfd') / 'phase2.pt', weights_only=True)['model']
+    assert all(torch.equal(final_a[k], final_b[k]) for k in final_a)
+    assert 'resuming after epoch' in (run_dir(out, 'iodfd') / 'log.txt').read_text() + ''.join(
+        p.read_text() for p in (out / 'audioset').glob('phase0-*/log.txt'))
+
+
+def test_truncated_checkpoint_is_reported_not_loaded(tiny_audioset, tmp_path, monkeypatch):
+    _interrupt_at(monkeypatch, 4)
+    with pytest.raises(SystemExit):
+        run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iod')
+    monkeypatch.undo()
+    state = run_dir(tmp_path / 'runs', 'iod') / 'state.pt'
+    state.write_bytes(state.read_bytes()[:5000])
+    with pytest.raises(SystemExit, match='state.pt: truncated or corrupt checkpoint'):
+        run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iod')
+
+
+def test_kws_resume_mid_step_equals_uninterrupted(gsc_root, tmp_path, monkeypatch):
+    ref = run_kws(gsc_root, tmp_path / 'ref')
+    real, calls = methods.mittal_epoch, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # step 1, second stage
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(methods, 'mittal_epoch', flaky)
+    with pytest.raises(SystemExit, match='run the same command again'):
+        run_kws(gsc_root, tmp_path / 'resumed')
+    monkeypatch.undo()
+    out = run_kws(gsc_root, tmp_path / 'resumed')
+    (a, _), (b, d) = kws_metrics(ref), kws_metrics(out)
+    for key in ('acc', 'acc_matrix', 'summary'):
+        assert a[key] == b[key], key
+    assert 'resuming after epoch' in (d / 'log.txt').read_text()
+
+
+# ---------------- locks
+
+def test_shared_folder_lock(tmp_path):
+    with cil.Lock(tmp_path):
+        with pytest.raises(cil.RunError, match='is being trained by process'):
+            with cil.Lock(tmp_path):
+                pass
+    assert not (tmp_path / 'lock').exists()
+    (tmp_path / 'lock').write_text(f'{os.uname().nodename} 999999999')  # a process that does not exist
+    with cil.Lock(tmp_path):
+        assert (tmp_path / 'lock').read_text().endswith(str(os.getpid()))
+
+
+# ---------------- reports
+
+def test_kws_figures_use_only_the_commands_loss_set(gsc_root, tmp_path, monkeypatch):
+    out = run_kws(gsc_root, tmp_path / 'runs', '--losses', 'ce_n;ce_n,ce_o')  # both rows at heads 3,2, K 14
+    seen = []
+    monkeypatch.setattr(ev, 'kws_figures', lambda runs, out_dir: seen.append(sorted(runs)) or [])
+    run_kws(gsc_root, out, '--losses', 'ce_n,ce_o', '--report', 'kws-figures')
+    assert seen == [[('3,2', 14, 'ce_n,ce_o')]]
+
+
+def test_kws_timing_table(gsc_root, tmp_path):
+    out = run_kws(gsc_root, tmp_path / 'runs', '--report', 'kws-table1', '--timing-epochs', '2')
+    table = (out / 'results' / 'speechcommands' / 'kws-table1.md').read_text()
+    assert '| [3] |' in table and '| [3, 2] |' in table
+
+
+def test_kws_several_seeds_report_mean_and_std(gsc_root, tmp_path):
+    out = run_kws(gsc_root, tmp_path / 'runs', '--losses', 'ce_n,ce_o', '--seed', '0,1', '--report', 'kws-table2')
+    assert len(list((out / 'speechcommands').glob('mittal-*'))) == 2
+    table = (out / 'results' / 'speechcommands' / 'kws-table2.md').read_text()
+    assert '| CE N + CE O |' in table and ' +- ' in table and 'seeds [0, 1]' in table
+    assert '| Losses | Avg incl. base | Forgetting | BWT |' in table
+    (row,) = json.loads((out / 'results' / 'speechcommands' / 'kws-table2.json').read_text()).values()
+    runs = [json.loads((d / 'metrics.json').read_text()) for d in sorted((out / 'speechcommands').glob('mittal-*'))]
+    forgetting = [m['summary']['forgetting'] for m in runs]
+    assert row['forgetting']['mean'] == pytest.approx(np.mean(forgetting)) and len(row['acc_step2']['values']) == 2
+    assert row['forgetting']['std'] == pytest.approx(np.std(forgetting)) and 'forgetting_group1' in row
