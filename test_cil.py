@@ -6,12 +6,14 @@ import collections
 import copy
 import csv
 import dataclasses
+import errno
 import hashlib
 import json
 import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import warnings
@@ -2037,6 +2039,23 @@ def test_a_class_without_clips_is_named(us8k_root, tmp_path):
                   '--cache', str(tmp_path / 'cache'), '--workers', '1', '--quiet'])
 
 
+@pytest.mark.parametrize('argv, message', [
+    (['--data', 'synth-audioset', '--lr', 'inf'], '--lr inf must be a finite number'),
+    (['--data', 'synth-audioset', '--lr-base', '1e308'], '--lr-base 1e+308 must be in [0, 10]'),
+    (['--data', 'synth-audioset', '--lr', 'nan'], '--lr nan must be a finite number'),
+    (['--data', 'synth-audioset', '--workers', '-3'], '--workers -3 must be at least 1'),
+    (['--data', 'synth-audioset', '--lr-min', '1'], '--lr-min 1.0 must be below the learning rates it anneals'),
+    (['--data', 'synth-audioset', '--width', '1e-6'], '--width 1e-06 must be at least 0.015625'),
+    (['--data', 'synth-audioset', '--T', '1e-30'], '--T 1e-30 must be at least 0.1'),
+    (['--data', 'synth-audioset', '--momentum', '1'], '--momentum 1.0 must be in [0, 0.999]'),
+    (['--data', 'synth-speechcommands', '--lr-min', '0.5', '--ft-mode', 'mittal'], 'must be below the learning'),
+])
+def test_numbers_out_of_range_stop_with_one_line_before_any_folder(argv, message, tmp_path):
+    with pytest.raises(SystemExit, match=re.escape(message)) as e:
+        cil.main(argv + ['--out', str(tmp_path / 'runs'), '--cache', str(tmp_path / 'cache')])
+    assert '\n' not in str(e.value.code) and not (tmp_path / 'runs').exists()
+
+
 # ---------------- run folders
 
 def test_options_set_to_their_defaults_keep_the_run_folder():
@@ -2203,6 +2222,109 @@ def test_kws_resume_mid_step_equals_uninterrupted(gsc_root, tmp_path, monkeypatc
     for key in ('acc', 'acc_matrix', 'summary'):
         assert a[key] == b[key], key
     assert 'resuming after epoch' in (d / 'log.txt').read_text()
+
+
+# ---------------- faults: damaged checkpoints and records, signals, full and read-only folders
+
+def _metrics(out, name):
+    return json.loads((run_dir(out, name) / 'metrics.json').read_text())
+
+
+@pytest.mark.parametrize('damage', ['truncate', 'delete'])
+def test_a_damaged_phase_checkpoint_is_trained_again_from_the_one_before(tiny_audioset, tmp_path, monkeypatch, damage):
+    ref = run_cil(tiny_audioset, tmp_path / 'ref', '--method', 'iod')
+    _interrupt_at(monkeypatch, 5)  # phase 0: 2 epochs, phase 1: 2, then the first epoch of phase 2
+    with pytest.raises(SystemExit, match='run the same command again'):
+        run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iod')
+    monkeypatch.undo()
+    ck = run_dir(tmp_path / 'runs', 'iod') / 'phase1.pt'
+    ck.write_bytes(ck.read_bytes()[:4000]) if damage == 'truncate' else ck.unlink()
+    run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iod')
+    assert _metrics(ref, 'iod')['phases'] == _metrics(tmp_path / 'runs', 'iod')['phases']
+    assert 'phase1.pt is missing or damaged: phase 1 is trained again' in (
+        run_dir(tmp_path / 'runs', 'iod') / 'log.txt').read_text()
+
+
+def test_truncated_records_are_rebuilt_and_a_finished_run_is_shown_without_writing(tiny_audioset, tmp_path,
+                                                                                   monkeypatch, capsys):
+    out = run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'ifd')
+    d = run_dir(out, 'ifd')
+    ref = _metrics(out, 'ifd')
+    (p0,) = (out / 'audioset').glob('phase0-*')
+    for path in (d / 'metrics.json', p0 / 'record.json'):
+        path.write_text(path.read_text()[:100])
+    monkeypatch.setattr(methods, 'train_epoch', lambda *a, **k: pytest.fail('nothing needs training'))
+    run_cil(tiny_audioset, out, '--method', 'ifd')
+    assert _metrics(out, 'ifd') == ref
+    log = (d / 'log.txt').read_text()
+    assert 'metrics.json is unreadable' in log and 'finished earlier' in log
+    capsys.readouterr()
+    writes = []
+
+    def read_only(obj, path):  # as on a read-only mount
+        writes.append(Path(path))
+        raise cil.RunError(f'cannot write {path}: Read-only file system')
+    monkeypatch.setattr(cil, 'write_atomic', read_only)
+    monkeypatch.setattr(cil.Log, '__call__', lambda *a, **k: pytest.fail('a finished run writes no log'))
+    run_cil(tiny_audioset, out, '--method', 'ifd', '--report', 'table1')
+    text = capsys.readouterr().out
+    assert '== ifd: F1' in text and 'finished earlier' in text and '| IFD |' in text and 'not saved' in text
+    assert writes == [out / 'results' / 'audioset' / 'table1.md']  # only the report tries to save
+
+
+def test_a_damaged_step_checkpoint_is_trained_again(gsc_root, tmp_path, monkeypatch):
+    ref = run_kws(gsc_root, tmp_path / 'ref')
+    real, calls = methods.mittal_epoch, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # step 2, after step 1 (2 + 2 epochs) is done
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(methods, 'mittal_epoch', flaky)
+    with pytest.raises(SystemExit):
+        run_kws(gsc_root, tmp_path / 'runs')
+    monkeypatch.undo()
+    (_, d), = [kws_metrics(tmp_path / 'ref')]
+    step1 = next((tmp_path / 'runs' / 'speechcommands').glob('mittal-*')) / 'step1.pt'
+    step1.write_bytes(step1.read_bytes()[:3000])
+    out = run_kws(gsc_root, tmp_path / 'runs')
+    (a, _), (b, d) = kws_metrics(ref), kws_metrics(out)
+    assert a['acc'] == b['acc'] and a['summary'] == b['summary']
+    assert 'step1.pt is damaged: step 1 is trained again' in (d / 'log.txt').read_text()
+
+
+def test_sigterm_stops_with_one_line_and_the_run_resumes_exactly(tiny_audioset, tmp_path, monkeypatch):
+    ref = run_cil(tiny_audioset, tmp_path / 'ref', '--method', 'iodfd')
+    real, calls = methods.train_epoch, []
+
+    def terminated(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # phase 1: what a cluster scheduler sends before preemption
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(methods, 'train_epoch', terminated)
+    with pytest.raises(SystemExit, match='stopped by SIGTERM; run the same command again') as e:
+        run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iodfd')
+    assert str(e.value.code).strip().count('\n') == 0
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the command
+    monkeypatch.undo()
+    run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iodfd')
+    assert _metrics(ref, 'iodfd')['phases'] == _metrics(tmp_path / 'runs', 'iodfd')['phases']
+
+
+def test_a_full_disk_under_out_is_one_line_and_leaves_no_temporary_file(tiny_audioset, tmp_path, monkeypatch):
+    real = torch.save
+
+    def full(obj, f, *a, **k):
+        if Path(getattr(f, 'name', '')).name.startswith('state.pt'):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(obj, f, *a, **k)
+    monkeypatch.setattr(torch, 'save', full)
+    with pytest.raises(SystemExit, match=r'cannot write .*state.pt: No space left on device; free space') as e:
+        run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'ft')
+    assert '\n' not in str(e.value.code)
+    assert not list((tmp_path / 'runs').rglob('*.tmp'))
 
 
 # ---------------- locks
