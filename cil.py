@@ -16,6 +16,7 @@ import argparse
 import collections
 import csv
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -137,6 +138,9 @@ def build_parser():
                    choices=['table1', 'table2', 'figures', 'kws-table1', 'kws-table2', 'kws-figures'],
                    help='after the runs, print and save this table (or draw the figures) for the methods run')
     g.add_argument('--quiet', action='store_true', help='no per-epoch lines on stdout (the log file keeps them)')
+    g.add_argument('--restart', action='store_true',
+                   help='train again the run folders (shared phase 0 / base step included) whose data or environment '
+                        'changed since they were computed (without it such a folder stops the command)')
     g = p.add_argument_group('single-label CIL with exemplars (--method mittal; kws_cil.md)')
     g.add_argument('--losses', default='ce_n,kd_n,ce_o,kd_o',
                    help="loss terms of the incremental step; ';' separates variants run one after another "
@@ -340,8 +344,8 @@ def resolve_config(args):
 # Settings that cannot change a result. Everything else in the resolved configuration enters the
 # hash of a run folder (an unset option, None, does not), so a new flag can never reuse results
 # computed without it.
-NOT_RESULT = ('device', 'out', 'cache', 'results', 'report', 'quiet', 'workers', 'method', 'methods', 'seeds',
-              'memories', 'head_sets', 'loss_sets', 'split_file', 'timing_epochs')
+NOT_RESULT = ('device', 'out', 'cache', 'results', 'report', 'quiet', 'restart', 'workers', 'method', 'methods',
+              'seeds', 'memories', 'head_sets', 'loss_sets', 'split_file', 'timing_epochs')
 # Settings of the incremental phases only: phase 0 (multi-label) and the base step (single-label),
 # shared by every run, are not retrained when one of them changes.
 INCREMENTAL_ONLY = ('phases', 'epochs', 'lr', 'lambda_base', 'lambda_pow', 'const_lambda', 'T', 'fd', 'fd_forward',
@@ -409,6 +413,7 @@ class Data:
     x: torch.Tensor = None
     mean: list = None
     std: list = None
+    fingerprint: dict = None  # set by _main (fingerprint()): checked against every folder it resumes or reuses
 
     def features(self, index, device):
         """Features of dataset clips `index`: single-label rows of `x`; multi-label one float16 tensor
@@ -421,28 +426,33 @@ class Data:
 
     @property
     def skipped(self):
+        """Clips skipped as unreadable (--skip-bad)."""
         return int(self.ds.counts.get('skipped_bad', 0))
+
+    @property
+    def missing(self):
+        """Clips listed in the metadata without an audio file (AudioSet: not downloaded)."""
+        return int(self.ds.counts.get('missing_audio', 0))
+
+    def counts_line(self):
+        return f'{len(self.ds)} clips, {self.skipped} skipped as unreadable, {self.missing} listed without audio'
 
 
 def dataset_root(cfg):
     """The dataset folder: --root, or for synth-* the generated one, made on first use under --cache
-    (deterministic, so every machine gets the same)."""
+    (deterministic, so every machine gets the same; a second command waits for the first)."""
     if not cfg['data'].startswith('synth-'):
         return Path(cfg['root'])
-    kind = cfg['data'][len('synth-'):]
-    root = Path(cfg['cache']) / cfg['data']
-    if not (root / 'synth.json').exists():
-        print(f'generating the synthetic {kind} dataset in {root} (once) ...', flush=True)
-        getattr(data, f'synth_{kind}')(str(root), seed=0)
-    return root
+    return data.ensure_synth(cfg['data'][len('synth-'):], Path(cfg['cache']) / cfg['data'], seed=0,
+                             progress=not cfg['quiet'])
 
 
 def load_data(cfg):
     """Dataset, feature cache, split (saved as JSON beside the runs) and phases; every check of the
     data before training is data.py's and ends the command with one line."""
-    name, root = cfg['data'].replace('synth-', ''), dataset_root(cfg)
-    multilabel = cfg['data'] in MULTILABEL_DATA
+    name, multilabel = cfg['data'].replace('synth-', ''), cfg['data'] in MULTILABEL_DATA
     try:
+        root = dataset_root(cfg)
         ds, cache = data.prepare(name, root, Path(cfg['cache']) / 'features', skip_bad=cfg['skip_bad'],
                                  workers=cfg['workers'], progress=not cfg['quiet'],
                                  frontend=None if cfg['log_mel'] == 'panns' else 'authors')
@@ -524,44 +534,6 @@ def read_json(path):
         return None
 
 
-class Lock:
-    """An exclusive lock on a shared folder (phase 0, base step), so two commands started together do
-    not train and checkpoint the same thing. A lock left by a dead process on this host is taken over."""
-
-    def __init__(self, folder):
-        self.path = Path(folder) / 'lock'
-
-    def __enter__(self):
-        me = f'{os.uname().nodename} {os.getpid()}'
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, me.encode())
-                os.close(fd)
-                return self
-            except FileExistsError:
-                host, _, pid = self.path.read_text().partition(' ')
-                if host == os.uname().nodename and not _alive(int(pid or 0)):
-                    self.path.unlink(missing_ok=True)  # stale: its process is gone
-                    continue
-                raise RunError(f'{self.path.parent} is being trained by process {pid} on {host}; wait for it, '
-                               f'or delete {self.path} if that process no longer runs')
-        raise RunError(f'cannot lock {self.path}')
-
-    def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-        return pid > 0
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 class Log:
     """Lines to stdout (unless quiet; result lines always) and appended to the run's log.txt."""
 
@@ -615,13 +587,14 @@ def checkpoint_every_epoch(path, log, clock=None, n_clips=0):
     return on_epoch
 
 
-def shared_step(folder, checkpoint, model, train, device, log, rebuild=None):
+def shared_step(folder, checkpoint, model, train, device, log, fp, restart, rebuild=None):
     """Phase 0 (multi-label) or the base step (single-label): trained once per configuration in a
     folder shared by every run (locked while it trains) and reused. train() -> (model, record).
     A damaged checkpoint is trained again; an unreadable record.json is rebuilt by rebuild(model)
     when given, else trained again. Returns (model, record)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with Lock(folder):
+    with data.FolderLock(folder):
+        check_fingerprint(folder, fp, restart, log)
         state, record = saved(folder / checkpoint), read_json(folder / 'record.json')
         if state is not None:
             model.load_state_dict(state['model'])
@@ -640,6 +613,50 @@ def shared_step(folder, checkpoint, model, train, device, log, rebuild=None):
         write_atomic(record, folder / 'record.json')
         (folder / 'state.pt').unlink(missing_ok=True)
         return model, record
+
+
+# -----------------------------------------------------------------------------
+# Fingerprints: what a folder's numbers depend on besides the settings in its name
+
+def fingerprint(d, device):
+    """The data (every clip and the hash of its bytes, the front end, the clips skipped or missing)
+    and what changes results on the CPU (torch version, thread count, device)."""
+    return {'data': d.cache.fingerprint(), 'clips': len(d.ds), 'skipped_bad_clips': d.skipped,
+            'missing_clips': d.missing, 'torch': torch.__version__,
+            'threads': torch.get_num_threads() if device.type == 'cpu' else None,
+            'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}
+
+
+def show_finished(folder, d, result_line):
+    """The metrics of a run folder that holds final results computed with this command's data and
+    environment (or before fingerprints were kept), after printing its result line; else None.
+    Deciding it writes nothing, so finished results can be shown from a read-only copy."""
+    metrics, fp = read_json(folder / 'metrics.json'), read_json(folder / 'fingerprint.json')
+    if metrics is None or 'summary' not in metrics or fp not in (None, d.fingerprint):
+        return None
+    print(result_line(metrics) + f' (finished earlier: {folder})', flush=True)
+    return metrics
+
+
+def check_fingerprint(folder, fp, restart, log):
+    """Refuse to resume or reuse a folder computed with other data or in another environment (one line
+    saying what changed); with --restart its results are removed, so it is trained again. Writes the
+    fingerprint of a folder that has none."""
+    path = folder / 'fingerprint.json'
+    old = read_json(path)
+    if old == fp:
+        return
+    if old is not None:
+        changed = ['the data (clips or their content)' if key == 'data' else f'{key} {old.get(key)} -> {fp[key]}'
+                   for key in fp if old.get(key) != fp[key]]
+        if not restart:
+            raise RunError(f"{folder} was computed with other inputs: {'; '.join(changed)}. Run the same command "
+                           f'with --restart to train it again (or bring back what changed)')
+        log(f"{folder}: {'; '.join(changed)}; --restart: its results are removed and it is trained again")
+        for f in folder.iterdir():
+            if f.is_file() and f.name not in ('lock', 'log.txt'):
+                f.unlink()
+    write_atomic(fp, path)
 
 
 # -----------------------------------------------------------------------------
@@ -738,7 +755,7 @@ def shared_phase0(cfg, d, device, log, clock):
         trained.append(True)
         return learner, evaluate_phase(learner, d, 0, cfg, device)
 
-    model, record = shared_step(folder, 'phase0.pt', model, train, device, log,
+    model, record = shared_step(folder, 'phase0.pt', model, train, device, log, d.fingerprint, cfg['restart'],
                                 rebuild=lambda m: evaluate_phase(m, d, 0, cfg, device))
     if not trained:
         clock.remaining -= cfg['epochs_base'] * len(ph.train)
@@ -746,20 +763,28 @@ def shared_phase0(cfg, d, device, log, clock):
 
 
 def run_method(name, cfg, d, device):
-    """Every phase of one multi-label method in its run folder. A finished run is shown without
-    writing anything; an interrupted one continues from the newest phase checkpoint that loads (a
-    damaged one is trained again from the one before); a phase whose checkpoint was written but
-    whose record was not is evaluated, not trained again."""
-    method = methods.METHODS[name]
+    """Every phase of one multi-label method in its run folder (locked: a second command waits for
+    the first and then shows its results)."""
     run_dir = method_dir(cfg, name)
+    line = functools.partial(method_result_line, name)
+    metrics = show_finished(run_dir, d, line)
+    if metrics is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with data.FolderLock(run_dir):
+            metrics = show_finished(run_dir, d, line) or train_method(name, cfg, d, device, run_dir)
+    return metrics
+
+
+def train_method(name, cfg, d, device, run_dir):
+    """The phases of one method that are not done yet. An interrupted run continues from the newest
+    phase checkpoint that loads (a damaged one is trained again from the one before); a phase whose
+    checkpoint was written but whose record was not is evaluated, not trained again."""
+    method = methods.METHODS[name]
     metrics_path = run_dir / 'metrics.json'
-    metrics = read_json(metrics_path)
-    if metrics is not None and 'summary' in metrics:
-        print(method_result_line(name, metrics) + f' (finished earlier: {run_dir})', flush=True)
-        return metrics
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(dict(cfg, method=name, run_dir=str(run_dir)), run_dir / 'config.json')
     log = Log(run_dir / 'log.txt', cfg['quiet'])
+    check_fingerprint(run_dir, d.fingerprint, cfg['restart'], log)
+    write_atomic(dict(cfg, method=name, run_dir=str(run_dir)), run_dir / 'config.json')
+    metrics = read_json(metrics_path)
     if metrics is None and metrics_path.exists():
         log(f'{metrics_path} is unreadable: it is rebuilt from the phase checkpoints')
     metrics = metrics or {'method': name, 'phases': []}
@@ -779,7 +804,7 @@ def run_method(name, cfg, d, device):
         (cfg['epochs_base'] if method.joint else cfg['epochs']) * len(ph.joint if method.joint else ph.train)
         for ph in phases[1:]]
     clock = Clock(sum(work[start:]))
-    log(f'== {name}: {run_dir} ({len(phases)} phases, device {device})')
+    log(f'== {name}: {run_dir} ({len(phases)} phases, device {device}; {d.counts_line()})')
     trained = False  # once a phase is trained here, the checkpoints of later phases are out of date
     for k in range(start, len(phases)):
         ph = phases[k]
@@ -815,7 +840,7 @@ def run_method(name, cfg, d, device):
         log(f"phase {k}: F1 {100 * record['f1']:.1f}  mAP {100 * record['map']:.1f}  base F1 "
             f"{100 * record['f1_base']:.1f}  old {100 * record['f1_old']:.1f}  new {100 * record['f1_new']:.1f}")
     metrics['summary'] = evaluate.table1_averages(metrics['phases'])
-    metrics['skipped_bad_clips'] = d.skipped
+    metrics['skipped_bad_clips'], metrics['missing_clips'] = d.skipped, d.missing
     write_atomic(metrics, metrics_path)
     (run_dir / 'state.pt').unlink(missing_ok=True)
     write_csvs(run_dir, name, metrics)
@@ -868,7 +893,7 @@ def shared_base(cfg, d, device, log):
             on_epoch=checkpoint_every_epoch(folder / 'state.pt', Log(folder / 'log.txt', cfg['quiet'])))
         return trained, {'val_acc': best, 'epochs': epochs, 'subsets': subsets, 'seconds': time.time() - t0}
 
-    return shared_step(folder, 'base.pt', model, train, device, log)
+    return shared_step(folder, 'base.pt', model, train, device, log, d.fingerprint, cfg['restart'])
 
 
 def accuracies(model, d, k, device):
@@ -882,19 +907,29 @@ def accuracies(model, d, k, device):
 
 
 def run_mittal(cfg, heads, K, losses, d, device):
-    """One single-label CIL run: the shared base step, then each incremental step (methods.mittal_step)
-    with the exemplar memory, each step checkpointed as step<k>.pt."""
+    """One single-label CIL run in its folder (locked: a second command waits for the first and then
+    shows its results): the shared base step, then each incremental step (methods.mittal_step) with
+    the exemplar memory, each step checkpointed as step<k>.pt."""
     tag = f"h{heads_tag(heads)}-K{K}-{'+'.join(losses)}"
     cfg = dict(cfg, heads=','.join(map(str, heads)), memory=K, losses=','.join(losses))
     run_dir = mittal_dir(cfg, tag)
-    metrics = read_json(run_dir / 'metrics.json')
-    if metrics is not None and 'summary' in metrics:  # finished: shown without writing anything
-        print(mittal_result_line(tag, metrics) + f' (finished earlier: {run_dir})', flush=True)
-        return metrics
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(dict(cfg, run_dir=str(run_dir)), run_dir / 'config.json')
+    line = functools.partial(mittal_result_line, tag)
+    metrics = show_finished(run_dir, d, line)
+    if metrics is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with data.FolderLock(run_dir):
+            metrics = show_finished(run_dir, d, line) or train_mittal(cfg, tag, losses, d, device, run_dir)
+    return metrics
+
+
+def train_mittal(cfg, tag, losses, d, device, run_dir):
+    """The steps of one single-label run that are not done yet (a damaged step checkpoint is trained
+    again from the one before)."""
+    K = cfg['memory']
     log = Log(run_dir / 'log.txt', cfg['quiet'])
-    log(f'== mittal {tag}: {run_dir} (device {device})')
+    check_fingerprint(run_dir, d.fingerprint, cfg['restart'], log)
+    write_atomic(dict(cfg, run_dir=str(run_dir)), run_dir / 'config.json')
+    log(f'== mittal {tag}: {run_dir} (device {device}; {d.counts_line()})')
     model, base_record = shared_base(cfg, d, device, log)
     memory = methods.ExemplarMemory(K)
     ph0 = d.phases[0]
@@ -948,7 +983,7 @@ def run_mittal(cfg, heads, K, losses, d, device):
         log(f"step {k}: {ph.n_seen} classes, acc {100 * acc:.2f} (per group {' '.join(f'{100 * a:.1f}' for a in g)})"
             f", epochs {info['epochs']}, memory {len(memory)} ({info['quota']}/class)")
     metrics['summary'] = evaluate.kws_summary(metrics['acc'], metrics['acc_matrix'])
-    metrics['skipped_bad_clips'] = d.skipped
+    metrics['skipped_bad_clips'], metrics['missing_clips'] = d.skipped, d.missing
     write_atomic(metrics, run_dir / 'metrics.json')
     log(mittal_result_line(tag, metrics), result=True)
     return metrics
@@ -1112,6 +1147,7 @@ def _main(argv=None):
     cfg = resolve_config(args)
     device = pick_device(cfg['device'])
     d = load_data(cfg)
+    d.fingerprint = fingerprint(d, device)
     if cfg['data'] in MULTILABEL_DATA:
         results = run_jobs((name, lambda s=seed, n=name: run_method(n, dict(cfg, seed=s), d, device))
                            for seed in cfg['seeds'] for name in cfg['methods'])

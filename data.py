@@ -1282,6 +1282,14 @@ class FeatureCache:
                             'again, which recomputes them')
         return len(todo)
 
+    def fingerprint(self):
+        """One hash of what the features are: every clip's key and its row's checksum, in dataset order,
+        and the front-end config. Equal fingerprints mean the same clips with the same features."""
+        h = hashlib.sha1(json.dumps(self.config, sort_keys=True).encode())
+        for i in np.flatnonzero(self.valid):
+            h.update(f'{self.keys[i]}\0{self.row_hashes[i]}\n'.encode('utf-8', 'surrogateescape'))
+        return h.hexdigest()
+
 
 MANIFEST_VERSION = 2  # 2: per-row checksums (row_hash) and the file's size; a version-1 cache is rebuilt
 CHECK_CHUNK_ROWS = 256  # rows read at once (one pread) by a checking thread
