@@ -1,6 +1,6 @@
 """Tests of the fast path of methods.py: mixed precision, channels_last, the device-side batch plan,
-the teacher cache's dtype, fused SGD and the fp16 GradScaler's state across a resume. Tiny widths,
-CPU; a few seconds in all (the CUDA tests are skipped without a GPU).
+the teacher cache's dtype, fused SGD, the fp16 GradScaler's state across a resume, and
+bench/bench_train.py. Tiny widths, CPU; a few seconds in all (the CUDA tests are skipped without a GPU).
 
 That float32 stays bit for bit what it was is checked two ways: test_fp32_epoch_is_bit_identical_to_
 the_previous_loop below replays the loop as it was before the fast path (kept here verbatim, minus
@@ -9,6 +9,9 @@ hand-computed losses, FE freezing, teacher cache vs live teacher) runs unchanged
 """
 import copy
 import math
+import pathlib
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -18,6 +21,7 @@ import methods
 import models
 
 CPU = torch.device('cpu')
+ROOT = pathlib.Path(__file__).resolve().parent
 
 
 def _cpu_autocast_works(dtype):
@@ -344,3 +348,22 @@ def test_fast_cuda_sets_the_process_switches():
     finally:
         (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
          torch.backends.cudnn.allow_tf32) = flags
+
+
+# ---------------- bench/bench_train.py
+
+def test_bench_train_quick_prints_every_row():
+    out = subprocess.run([sys.executable, str(ROOT / 'bench' / 'bench_train.py'), '--quick', '--device', 'cpu'],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    names = ('authors', 'fp32', 'bf16', 'bf16+CL', 'bf16+CL+cache', 'bf16+CL+cache+compile')
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines() if line.split()
+            and line.split()[0] in names}
+    assert set(rows) == set(names)
+    for name in names[:-1]:  # clips/s, x fp32, x authors, GFLOP/clip, TFLOP/s, '-', 'not measured on a GPU'
+        assert float(rows[name][1]) > 0 and rows[name][6] == '-' and ' '.join(rows[name][7:]) == 'not measured on a GPU'
+    assert float(rows['fp32'][2]) == 1.0 and float(rows['authors'][3]) == 1.0
+    assert float(rows['authors'][4]) == pytest.approx(2 * float(rows['fp32'][4]), rel=0.02)  # two of each forward
+    assert float(rows['bf16+CL+cache'][4]) < float(rows['bf16+CL'][4])  # no teacher forward
+    assert 'not measured' in ' '.join(rows['bf16+CL+cache+compile'])  # compile: CUDA, or --compile-cpu
+    assert '83,419,440 clip-epochs' in out.stdout  # 120 x (63,700 + 7 x 4 x 10,600 + AT 334,662)
