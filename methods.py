@@ -234,6 +234,16 @@ def sgd(model, lr, *, momentum=0.9, weight_decay=5e-4, fused=None):
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, **extra)
 
 
+def load_optimizer_state(optimizer, state):
+    """optimizer.load_state_dict(state), keeping this optimiser's own kernel choice: torch copies
+    'fused' and 'foreach' from the checkpoint's groups, so a state written on CUDA (fused) would
+    otherwise resume on the CPU with the fused kernel, and one written on the CPU unfused on CUDA."""
+    kernels = [{k: g[k] for k in ('fused', 'foreach') if k in g} for g in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, kernel in zip(optimizer.param_groups, kernels):
+        group.update(kernel)
+
+
 def make_optimizer(model, lr, epochs, momentum=0.9, weight_decay=5e-4, eta_min=1e-4, fused=None):
     """SGD over the trainable parameters + CosineAnnealingLR over the phase's epochs (authors' code)."""
     opt = sgd(model, lr, momentum=momentum, weight_decay=weight_decay, fused=fused)
@@ -422,7 +432,7 @@ def fit(model, optimizer, scheduler, epoch_fn, val_fn, *, max_epochs, patience, 
     start, best, best_state, wait = 0, -1.0, None, 0
     if resume is not None and resume.get('tag') == tag:
         model.load_state_dict(resume['model'])
-        optimizer.load_state_dict(resume['optimizer'])
+        load_optimizer_state(optimizer, resume['optimizer'])
         if scheduler is not None:
             scheduler.load_state_dict(resume['scheduler'])
         if scaler is not None and resume.get('scaler'):
@@ -628,7 +638,7 @@ def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, ba
     start = 0
     if resume is not None:
         model.load_state_dict(resume['model'])
-        optimizer.load_state_dict(resume['optimizer'])
+        load_optimizer_state(optimizer, resume['optimizer'])
         scheduler.load_state_dict(resume['scheduler'])
         if scaler is not None and resume.get('scaler'):
             scaler.load_state_dict(resume['scaler'])

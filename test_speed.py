@@ -314,6 +314,18 @@ def test_sgd_is_plain_on_the_cpu_and_fused_on_request():
         assert methods.sgd(model, 0.1, fused=True).defaults['fused'] is True
 
 
+def test_a_resumed_optimizer_keeps_its_own_kernel_choice():
+    model = torch.nn.Linear(3, 2)
+    fused = methods.sgd(model, 0.1, fused=True) if methods._SGD_FUSED else None
+    if fused is None:
+        pytest.skip('this torch has no fused SGD')
+    plain = methods.sgd(model, 0.1)
+    methods.load_optimizer_state(plain, fused.state_dict())  # a CUDA checkpoint resumed on the CPU
+    assert not plain.param_groups[0]['fused']
+    methods.load_optimizer_state(fused, plain.state_dict())
+    assert fused.param_groups[0]['fused'] is True
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='fused SGD runs on CUDA')
 def test_fused_sgd_equals_plain_sgd_on_cuda():
     torch.manual_seed(0)
