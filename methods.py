@@ -81,10 +81,16 @@ def bce_loss(logits, targets, pos_weight=None):
     step builds a tensor from a Python float. Reduced in float32 whatever the logits' dtype (bf16 /
     fp16 under autocast; a no-op for float32 logits)."""
     logits = upcast(logits)
-    if pos_weight is not None:
-        pos_weight = (pos_weight.to(device=logits.device, dtype=logits.dtype) if torch.is_tensor(pos_weight)
-                      else torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device))
-    return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=pos_weight)
+    return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=_like(pos_weight, logits))
+
+
+def _like(value, ref):
+    """A scalar (Python number or tensor) or None as a tensor of ref's dtype and device (a no-op for a
+    tensor already there)."""
+    if value is None:
+        return None
+    return (value.to(device=ref.device, dtype=ref.dtype) if torch.is_tensor(value)
+            else torch.as_tensor(value, dtype=ref.dtype, device=ref.device))
 
 
 def pos_weight_of(targets):
@@ -508,10 +514,8 @@ def replay_bce(logits_old, targets, known, pos_weight=None):
     stored in: the only labels the learner ever saw for it). In float32 whatever the logits' dtype;
     pos_weight as in bce_loss."""
     logits_old = upcast(logits_old)
-    pw = None if pos_weight is None else (
-        pos_weight.to(device=logits_old.device, dtype=logits_old.dtype) if torch.is_tensor(pos_weight)
-        else torch.as_tensor(pos_weight, dtype=logits_old.dtype, device=logits_old.device))
-    loss = F.binary_cross_entropy_with_logits(logits_old, targets, weight=known, pos_weight=pw, reduction='sum')
+    loss = F.binary_cross_entropy_with_logits(logits_old, targets, weight=known,
+                                              pos_weight=_like(pos_weight, logits_old), reduction='sum')
     return loss / known.sum().clamp_min(1)
 
 
