@@ -1,12 +1,14 @@
 # One target per paper table. Variables: PYTHON; DATA (synth-audioset | audioset) for the multi-label
 # paper, KWS_DATA (synth-speechcommands | synth-urbansound8k | speechcommands | urbansound8k) for the
 # keyword-spotting paper; ROOT (the real dataset's folder); KWS_SEEDS (seeds of the keyword-spotting
-# targets, mean +- std; default 0,1,2); ARGS (extra cil.py flags, e.g. ARGS="--device cuda").
+# targets, mean +- std; default 0,1,2); ARGS (extra cil.py flags, e.g. ARGS="--device cuda");
+# BENCH_ARGS (bench/bench_train.py flags, e.g. BENCH_ARGS="--quick" or "--peak-tflops 989").
 PYTHON ?= python3
 DATA ?= synth-audioset
 KWS_DATA ?= synth-speechcommands
 ROOT ?=
 ARGS ?=
+BENCH_ARGS ?=
 RUN = $(PYTHON) cil.py --data $(DATA) $(if $(ROOT),--root $(ROOT)) $(ARGS)
 KWS_SEEDS ?= 0,1,2
 KWS_RUN = $(PYTHON) cil.py --method mittal --data $(KWS_DATA) $(if $(ROOT),--root $(ROOT)) --seed $(KWS_SEEDS) $(ARGS)
@@ -22,7 +24,7 @@ FIG5_HEADS = 5;5,4,3,2
 FIG5_MEMORY = 20,50,100,200,300,400
 endif
 
-.PHONY: help install test demo table1 table2 figures kws-table1 kws-table2 kws-figures bench-features
+.PHONY: help install test demo table1 table2 figures kws-table1 kws-table2 kws-figures bench-features bench-train
 
 help:
 	@echo "make test             install requirements + pytest, run the test suite (CPU)"
@@ -34,6 +36,7 @@ help:
 	@echo "make kws-table2       Table 2: the six loss combinations, accuracy per step and Avg"
 	@echo "make kws-figures      Figure 4 (Avg per heads configuration) and Figure 5 (Avg vs exemplar memory)"
 	@echo "make bench-features   log-mel throughput vs a per-frame baseline (and librosa if installed)"
+	@echo "make bench-train      training clips/s of the IODFD step: fp32, bf16, channels_last, teacher cache, compile, the authors' step (BENCH_ARGS=...)"
 
 install:
 	$(PYTHON) -m pip install --quiet -r requirements.txt
@@ -57,6 +60,10 @@ figures: install
 
 bench-features: install
 	$(PYTHON) bench/bench_features.py
+
+# On CUDA the paper's step (CNN14 width 1, 10 s clips, batch 32); without CUDA a small smoke run.
+bench-train: install
+	$(PYTHON) bench/bench_train.py $(BENCH_ARGS)
 
 kws-table1: install
 	$(KWS_RUN) --report kws-table1

@@ -16,9 +16,19 @@ multitask base step, `mittal_step` one incremental step with the exemplar memory
 This file needs torch and numpy only (plus models.py's learners, passed in). It reads no file and
 writes none: the caller hands in features, a resume state and an `on_epoch(state)` callback that
 checkpoints and logs (cil.py does that).
+
+Speed (every loop; the defaults are today's float32 behaviour, bit for bit on the CPU):
+precision='bf16'|'fp16' runs the forwards under torch.autocast (fp16 with a GradScaler whose state
+rides in the on_epoch state), while every loss reduces in float32; compile=True trains through
+torch.compile(model); channels_last=True stores the conv weights NHWC (CUDA tensor cores); SGD is
+fused on CUDA; batch indices and per-phase constants are made on the data's device once per epoch,
+and features kept in host memory reach the GPU through pinned memory one batch ahead
+(`device_batches`). `fast_cuda()` sets the process-wide cuDNN / TF32 switches.
 """
+import contextlib
 import copy
 import hashlib
+import inspect
 import itertools
 import math
 import time
@@ -58,12 +68,29 @@ METHODS = {
 # -----------------------------------------------------------------------------
 # Multi-label losses
 
+def upcast(t):
+    """float16 / bfloat16 -> float32 (the losses reduce in float32 whatever precision the forwards ran
+    in); float32 and float64 pass unchanged (a float32 run is bit-identical to one without autocast)."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def bce_loss(logits, targets, pos_weight=None):
     """Eq. 1: binary cross-entropy with sigmoid over the given logits. pos_weight: a scalar
-    (#negatives / #positives of the phase's train targets, as the authors' code) or None."""
-    if pos_weight is not None:
-        pos_weight = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
-    return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=pos_weight)
+    (#negatives / #positives of the phase's train targets, as the authors' code) or None; the
+    training loops pass it as a float32 tensor on the logits' device, made once per phase, so no
+    step builds a tensor from a Python float. Reduced in float32 whatever the logits' dtype (bf16 /
+    fp16 under autocast; a no-op for float32 logits)."""
+    logits = upcast(logits)
+    return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=_like(pos_weight, logits))
+
+
+def _like(value, ref):
+    """A scalar (Python number or tensor) or None as a tensor of ref's dtype and device (a no-op for a
+    tensor already there)."""
+    if value is None:
+        return None
+    return (value.to(device=ref.device, dtype=ref.dtype) if torch.is_tensor(value)
+            else torch.as_tensor(value, dtype=ref.dtype, device=ref.device))
 
 
 def pos_weight_of(targets):
@@ -77,7 +104,9 @@ def pos_weight_of(targets):
 
 def kd_loss(student, teacher, T=2.0):
     """KL(softmax(teacher / T) || softmax(student / T)) * T^2, averaged over batch x classes like
-    nn.KLDivLoss(reduction='mean') (the authors' and Mittal's code), not over the batch only."""
+    nn.KLDivLoss(reduction='mean') (the authors' and Mittal's code), not over the batch only. In float32
+    whatever the inputs' dtype."""
+    student, teacher = upcast(student), upcast(teacher)
     log_p = F.log_softmax(student / T, dim=1)
     q = F.softmax(teacher / T, dim=1)
     return (torch.xlogy(q, q) - q * log_p).mean() * T * T  # = F.kl_div(log_p, q, reduction='mean') * T^2
@@ -90,7 +119,10 @@ def od_loss(z_old, z_old_teacher, T=2.0):
 
 def fd_loss(feat, feat_teacher, per_sample=False):
     """Eq. 3: 1 - cos(normalize(f_new), normalize(f_old)). The authors' code flattens the whole batch
-    into one vector and takes one cosine; per_sample=True averages the per-clip cosines instead."""
+    into one vector and takes one cosine; per_sample=True averages the per-clip cosines instead.
+    Normalisation and cosine in float32 whatever the maps' dtype (a bf16 sum over a whole batch's
+    block-6 maps would lose the small discrepancies the loss measures)."""
+    feat, feat_teacher = upcast(feat), upcast(feat_teacher)
     a, b = (feat.flatten(1), feat_teacher.flatten(1)) if per_sample else (feat.flatten(), feat_teacher.flatten())
     return (1 - F.cosine_similarity(F.normalize(a, dim=-1), F.normalize(b, dim=-1), dim=-1)).mean()
 
@@ -140,14 +172,14 @@ def mittal_loss(terms, logits_n, y_n, n_old, *, logits_o=None, y_o=None, teacher
           separated softmax) or over all logits ('all').
     CE O: exemplar batch (balanced over old + new classes), cross-entropy over all seen logits.
     KD N / KD O: kd_loss of the old logits against the previous learner, on each batch.
-    Returns (total, {term name: value}).
+    Every term reduces in float32 whatever the logits' dtype. Returns (total, {term name: value}).
     """
     out = {}
     if 'ce_n' in terms:
-        out['ce_n'] = (F.cross_entropy(logits_n[:, n_old:], y_n - n_old) if ce_new_logits == 'new'
-                       else F.cross_entropy(logits_n, y_n))
+        out['ce_n'] = (F.cross_entropy(upcast(logits_n[:, n_old:]), y_n - n_old) if ce_new_logits == 'new'
+                       else F.cross_entropy(upcast(logits_n), y_n))
     if 'ce_o' in terms:
-        out['ce_o'] = F.cross_entropy(logits_o, y_o)
+        out['ce_o'] = F.cross_entropy(upcast(logits_o), y_o)
     if 'kd_n' in terms and n_old:
         out['kd_n'] = lam * kd_loss(logits_n[:, :n_old], teacher_n, T)
     if 'kd_o' in terms and n_old:
@@ -193,23 +225,48 @@ def balanced_batches(targets, batch_size, seed):
     return out
 
 
-def sgd(model, lr, *, momentum=0.9, weight_decay=5e-4):
-    """SGD over the parameters that train (frozen ones get no momentum and no weight decay)."""
-    return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr, momentum=momentum,
-                           weight_decay=weight_decay)
+_SGD_FUSED = 'fused' in inspect.signature(torch.optim.SGD).parameters
 
 
-def make_optimizer(model, lr, epochs, momentum=0.9, weight_decay=5e-4, eta_min=1e-4):
+def sgd(model, lr, *, momentum=0.9, weight_decay=5e-4, fused=None):
+    """SGD over the parameters that train (frozen ones get no momentum and no weight decay).
+    fused=None: the fused CUDA kernel (one launch for every parameter's update, and GradScaler's
+    unscale / inf check without a host sync) when the parameters are on CUDA and this torch has it;
+    on the CPU the plain loop, as before. True / False force it."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if fused is None:
+        fused = _SGD_FUSED and bool(params) and all(p.device.type == 'cuda' for p in params)
+    extra = {'fused': True} if fused else {}
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, **extra)
+
+
+def load_optimizer_state(optimizer, state):
+    """optimizer.load_state_dict(state), keeping this optimiser's own kernel choice: torch copies
+    'fused' and 'foreach' from the checkpoint's groups, so a state written on CUDA (fused) would
+    otherwise resume on the CPU with the fused kernel, and one written on the CPU unfused on CUDA."""
+    kernels = [{k: g[k] for k in ('fused', 'foreach') if k in g} for g in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, kernel in zip(optimizer.param_groups, kernels):
+        group.update(kernel)
+
+
+def make_optimizer(model, lr, epochs, momentum=0.9, weight_decay=5e-4, eta_min=1e-4, fused=None):
     """SGD over the trainable parameters + CosineAnnealingLR over the phase's epochs (authors' code)."""
-    opt = sgd(model, lr, momentum=momentum, weight_decay=weight_decay)
+    opt = sgd(model, lr, momentum=momentum, weight_decay=weight_decay, fused=fused)
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=eta_min)
 
 
-def sgd_step(optimizer, loss, terms, sums):
-    """One optimiser step on `loss`; adds each term's value to `sums` (on the device: no sync per step)."""
+def sgd_step(optimizer, loss, terms, sums, scaler=None):
+    """One optimiser step on `loss`; adds each term's value to `sums` (on the device: no sync per step).
+    scaler: fp16's GradScaler (the loss scaled before backward, the step skipped on inf gradients)."""
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     for k, v in terms.items():
         sums[k] = sums.get(k, 0.0) + v.detach()
 
@@ -220,6 +277,121 @@ def check_finite(terms, where):
     if bad:
         raise FloatingPointError(f'{where}: loss term {", ".join(bad)} is {terms[bad[0]]}; lower the learning rate '
                                  f'or check the input features')
+
+
+# -----------------------------------------------------------------------------
+# Speed: precision, the device-side batch plan, CUDA settings
+
+PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def _autocast_dtype(precision):
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return PRECISIONS[precision]
+
+
+def autocast(device, precision='fp32'):
+    """The context of a forward in `precision`: torch.autocast(device type, bf16 / fp16) (convolutions
+    and matmuls in the low precision, weights and BatchNorm statistics in float32), or no context at
+    all for fp32. The losses run outside it, in float32."""
+    dtype = _autocast_dtype(precision)
+    return contextlib.nullcontext() if dtype is None else torch.autocast(torch.device(device).type, dtype=dtype)
+
+
+def grad_scaler(device, precision='fp32'):
+    """fp16: a GradScaler (fp16 gradients underflow without loss scaling); bf16 and fp32: None (bf16
+    has float32's exponent range)."""
+    _autocast_dtype(precision)
+    return torch.amp.GradScaler(torch.device(device).type) if precision == 'fp16' else None
+
+
+def output_dtype(precision='fp32'):
+    """The dtype of a forward's outputs in `precision` (that of a teacher cache)."""
+    return _autocast_dtype(precision) or torch.float32
+
+
+def compiled(model, compile=False):
+    """The callable for training forwards: torch.compile(model) (static shapes: a full and a last
+    batch give two graphs) or the model itself. The compiled wrapper shares the module's parameters
+    and buffers, so state_dict, checkpoints and the optimiser use `model` as before. Compiled
+    dropout draws its masks with inductor's own generator (seeded from torch's, so the per-epoch
+    reseeding still applies), so a compiled run is not comparable mask for mask with an eager one;
+    torch._inductor.config.fallback_random = True would make it so, at some speed."""
+    return torch.compile(model, dynamic=False) if compile else model
+
+
+def fast_cuda():
+    """Process-wide CUDA switches for speed; cil.py calls this once when it trains on CUDA (not by
+    default here: they change float32 results on CUDA, though not on the CPU).
+
+    - cudnn.benchmark = True: cuDNN times its convolution algorithms once per input shape (a phase
+      has two: the full and the last batch) and keeps the fastest. The choice can differ between
+      runs, so CUDA runs are no longer bit-for-bit repeatable (they were not guaranteed before).
+    - TF32 for float32 matmuls and convolutions (Ampere and newer): float32 tensors, products with a
+      10-bit mantissa on the tensor cores, float32 accumulation. Only fp32 runs are affected; bf16 /
+      fp16 autocast ops are already low precision."""
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+
+
+def batch_indices(batches, device):
+    """The epoch's batches (index arrays) as int64 tensors on `device`: one host->device copy per
+    epoch instead of one per step. Returns a list of views, one per batch."""
+    sizes = [len(b) for b in batches]
+    if not sizes:
+        return []
+    flat = torch.as_tensor(np.concatenate([np.asarray(b, np.int64) for b in batches]))
+    return list(flat.to(device).split(sizes))
+
+
+def device_batches(tensors, batches, device):
+    """Yield, for each batch (index array) of `batches`, the batch's rows of every tensor in `tensors`
+    on `device` (a list, the tensors' order; dtypes unchanged).
+
+    The indices reach each tensor's device once per epoch (`batch_indices`). A tensor already on
+    `device` is indexed there. A CPU tensor with a CUDA device (features or a teacher cache too large
+    for the GPU) is gathered into pinned host memory and copied with non_blocking on a side stream
+    one batch ahead, so the copy of batch i + 1 overlaps the compute of batch i; the consumer's stream
+    waits on the copy's event before use. With a CPU device this is t[idx] per batch, as before."""
+    device = torch.device(device)
+    index = {}
+    for t in tensors:
+        if t.device not in index:
+            index[t.device] = batch_indices(batches, t.device)
+    ahead = device.type == 'cuda' and any(t.device.type == 'cpu' for t in tensors)
+    if not ahead:
+        for i in range(len(batches)):
+            yield [t[index[t.device][i]] for t in tensors]
+        return
+    side = torch.cuda.Stream(device)
+
+    def fetch(i):
+        out = []
+        for t in tensors:
+            idx = index[t.device][i]
+            if t.device.type != 'cpu':
+                out.append(t[idx])
+                continue
+            host = torch.empty((len(idx),) + tuple(t.shape[1:]), dtype=t.dtype, pin_memory=True)
+            torch.index_select(t, 0, idx, out=host)
+            with torch.cuda.stream(side):
+                out.append(host.to(device, non_blocking=True))
+        done = torch.cuda.Event()
+        done.record(side)
+        return out, done
+
+    nxt = fetch(0) if batches else None
+    for i in range(len(batches)):
+        out, done = nxt
+        if i + 1 < len(batches):
+            nxt = fetch(i + 1)
+        stream = torch.cuda.current_stream(device)
+        stream.wait_event(done)
+        for t in out:
+            t.record_stream(stream)  # made on the side stream, used on this one: not reused too early
+        yield out
 
 
 def frozen_copy(model):
@@ -236,33 +408,41 @@ def fits(nbytes, device, share=0.3):
 
 
 @torch.no_grad()
-def predict(model, x, batch_size, device, sigmoid=True):
-    """Scores of the model on every clip of x: sigmoid probabilities (multi-label) or raw logits."""
+def predict(model, x, batch_size, device, sigmoid=True, precision='fp32'):
+    """Scores of the model on every clip of x: sigmoid probabilities (multi-label) or raw logits,
+    float32 (the forward in `precision`, the sigmoid in float32)."""
     model.eval()
     out = []
     for i in range(0, len(x), batch_size):
-        z, _ = model(x[i:i + batch_size].to(device).float())
+        with autocast(device, precision):
+            z, _ = model(x[i:i + batch_size].to(device).float())
+        z = upcast(z)
         out.append(torch.sigmoid(z) if sigmoid else z)
     return torch.cat(out).float().cpu().numpy()
 
 
-def accuracy(model, x, y, device, batch_size=256):
+def accuracy(model, x, y, device, batch_size=256, precision='fp32'):
     """Top-1 accuracy of the model over all its outputs (the early-stopping criterion)."""
-    logits = predict(model, x, batch_size, device, sigmoid=False)
+    logits = predict(model, x, batch_size, device, sigmoid=False, precision=precision)
     return float(np.mean(logits.argmax(1) == np.asarray(y)))
 
 
-def fit(model, optimizer, scheduler, epoch_fn, val_fn, *, max_epochs, patience, tag, resume=None, on_epoch=None):
+def fit(model, optimizer, scheduler, epoch_fn, val_fn, *, max_epochs, patience, tag, resume=None, on_epoch=None,
+        scaler=None):
     """Train up to max_epochs with early stopping on val_fn() (strictly better = improvement; patience
     None = no early stopping), restoring the best weights at the end. epoch_fn(epoch) trains one
     epoch and returns its loss terms. resume: a state given earlier to on_epoch(state); one of the
-    same tag continues after its epoch (others are ignored). Returns (best val accuracy, epochs run)."""
+    same tag continues after its epoch (others are ignored). scaler: fp16's GradScaler, whose state
+    goes into the on_epoch state ('scaler') and comes back on resume.
+    Returns (best val accuracy, epochs run)."""
     start, best, best_state, wait = 0, -1.0, None, 0
     if resume is not None and resume.get('tag') == tag:
         model.load_state_dict(resume['model'])
-        optimizer.load_state_dict(resume['optimizer'])
+        load_optimizer_state(optimizer, resume['optimizer'])
         if scheduler is not None:
             scheduler.load_state_dict(resume['scheduler'])
+        if scaler is not None and resume.get('scaler'):
+            scaler.load_state_dict(resume['scaler'])
         start, best, best_state, wait = resume['epoch'], resume['best'], resume['best_state'], resume['wait']
     ran = start
     for epoch in range(start, max_epochs):
@@ -280,11 +460,14 @@ def fit(model, optimizer, scheduler, epoch_fn, val_fn, *, max_epochs, patience, 
         else:
             wait += 1
         if on_epoch is not None:
-            on_epoch(dict(tag=tag, epoch=epoch + 1, max_epochs=max_epochs, model=model.state_dict(),
-                          optimizer=optimizer.state_dict(),
-                          scheduler=scheduler.state_dict() if scheduler is not None else None,
-                          best=best, best_state=best_state, wait=wait, terms=terms, val=acc,
-                          seconds=time.time() - t0))
+            state = dict(tag=tag, epoch=epoch + 1, max_epochs=max_epochs, model=model.state_dict(),
+                         optimizer=optimizer.state_dict(),
+                         scheduler=scheduler.state_dict() if scheduler is not None else None,
+                         best=best, best_state=best_state, wait=wait, terms=terms, val=acc,
+                         seconds=time.time() - t0)
+            if scaler is not None:
+                state['scaler'] = scaler.state_dict()
+            on_epoch(state)
     if patience is not None and best_state is not None:
         model.load_state_dict(best_state)
     return best, ran
@@ -306,18 +489,21 @@ def prepare_phase(model, method, phase, n_new):
 
 
 @torch.no_grad()
-def teacher_outputs(teacher, x, batch_size, device, store=None):
+def teacher_outputs(teacher, x, batch_size, device, store=None, precision='fp32'):
     """The frozen previous learner's (logits, features) on every clip of x, computed once per phase
-    (valid because it is frozen, in eval mode, and the inputs are not augmented). Kept in float32 on
-    `store` (default: device): N x (n_old + C*T'*F') x 4 bytes."""
+    (valid because it is frozen, in eval mode, and the inputs are not augmented). Computed and kept
+    in the training precision (`output_dtype`: float32, or bf16 / fp16, what a live teacher's forward
+    under autocast gives) on `store` (default: device): N x (n_old + C*T'*F') x 4 (2) bytes."""
     teacher.eval()
     store = store or device
+    dtype = output_dtype(precision)
     logits = feats = None
     for i in range(0, len(x), batch_size):
-        z, f = teacher(x[i:i + batch_size].to(device).float())
+        with autocast(device, precision):
+            z, f = teacher(x[i:i + batch_size].to(device).float())
         if logits is None:  # preallocate: no list + cat doubling the peak
-            logits = torch.empty((len(x),) + z.shape[1:], device=store)
-            feats = torch.empty((len(x),) + f.shape[1:], device=store)
+            logits = torch.empty((len(x),) + z.shape[1:], dtype=dtype, device=store)
+            feats = torch.empty((len(x),) + f.shape[1:], dtype=dtype, device=store)
         logits[i:i + len(z)], feats[i:i + len(f)] = z, f
     return logits, feats
 
@@ -325,9 +511,11 @@ def teacher_outputs(teacher, x, batch_size, device, store=None):
 def replay_bce(logits_old, targets, known, pos_weight=None):
     """Exemplar replay for the multi-label learner (not in the paper): BCE over the old logits of a
     memory batch, counted only where the label is known (the classes of the phase the clip was
-    stored in: the only labels the learner ever saw for it)."""
-    pw = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=logits_old.dtype, device=logits_old.device)
-    loss = F.binary_cross_entropy_with_logits(logits_old, targets, weight=known, pos_weight=pw, reduction='sum')
+    stored in: the only labels the learner ever saw for it). In float32 whatever the logits' dtype;
+    pos_weight as in bce_loss."""
+    logits_old = upcast(logits_old)
+    loss = F.binary_cross_entropy_with_logits(logits_old, targets, weight=known,
+                                              pos_weight=_like(pos_weight, logits_old), reduction='sum')
     return loss / known.sum().clamp_min(1)
 
 
@@ -355,40 +543,53 @@ def multilabel_exemplars(phases, k, K, seed):
 
 
 def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teacher=None, teacher_cache=None,
-                pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False, fd_forward='single', memory=None):
+                pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False, fd_forward='single', memory=None,
+                precision='fp32', scaler=None, forward=None, teacher_forward=None):
     """One epoch of one method over the batches (index arrays into x, y). x: (N, T, F) tensor (any
     float dtype, on CPU or `device`); y: (N, n_new) targets. fd_forward='authors': L_FD takes the
     features of a second training-mode forward of the learner, as the authors' step does (BatchNorm
     statistics updated twice, an independent dropout mask); 'single' reuses the one forward.
     memory: optional (x, targets, known, batches) of exemplars of old classes, replayed with
-    `replay_bce` (one more forward per step). Returns the mean of each loss term."""
+    `replay_bce` (one more forward per step). Returns the mean of each loss term.
+    precision: the forwards under `autocast` (the losses outside it, in float32); scaler: fp16's
+    GradScaler. forward / teacher_forward: what runs the learner / the live teacher (default: the
+    modules themselves; train_multilabel passes torch.compile'd ones with compile=True). The rows of
+    x, y and the teacher cache reach `device` through `device_batches` (indices copied once per
+    epoch; host-resident rows pinned and prefetched on CUDA)."""
+    device = torch.device(device)
+    forward = model if forward is None else forward
+    teacher_forward = teacher if teacher_forward is None else teacher_forward
     model.train()
     needs_teacher = method.od or method.fd
+    cached = needs_teacher and teacher_cache is not None
+    rows = device_batches([x, y] + (list(teacher_cache) if cached else []), batches, device)
+    if memory is not None:
+        mx, my, mknown, mbatches = memory
+        memory_rows = device_batches([mx, my, mknown], mbatches, device)
     sums = {}
-    for step, idx in enumerate(batches):
-        idx_t = torch.as_tensor(idx)
-        xb = x[idx_t].to(device, non_blocking=True).float()
-        yb = y[idx_t].to(device, non_blocking=True)
-        logits, feats = model(xb)  # one forward: logits and features together
+    for got in rows:
+        xb, yb = got[0].to(device, non_blocking=True).float(), got[1].to(device, non_blocking=True)
         t_logits = t_feats = None
-        if needs_teacher and logits.shape[1] > n_new:
-            if teacher_cache is not None:
-                t_logits, t_feats = (t[idx_t.to(t.device)].to(device) for t in teacher_cache)
-            else:
-                with torch.no_grad():
-                    t_logits, t_feats = teacher(xb)
-            if method.fd and fd_forward == 'authors':
-                _, feats = model(xb)
+        with autocast(device, precision):
+            logits, feats = forward(xb)  # one forward: logits and features together
+            if needs_teacher and logits.shape[1] > n_new:
+                if cached:
+                    t_logits, t_feats = got[2], got[3]
+                else:
+                    with torch.no_grad():
+                        t_logits, t_feats = teacher_forward(xb)
+                if method.fd and fd_forward == 'authors':
+                    _, feats = forward(xb)
         loss, terms = multilabel_loss(method, logits, yb, n_new, feats=feats, teacher_logits=t_logits,
                                       teacher_feats=t_feats, pos_weight=pos_weight, lam=lam, T=T,
                                       fd_per_sample=fd_per_sample)
         if memory is not None:
-            mx, my, mknown, mbatches = memory
-            m = torch.as_tensor(mbatches[step])
-            z_mem, _ = model(mx[m].to(device).float())
-            terms['replay'] = replay_bce(z_mem[:, :my.shape[1]], my[m].to(device), mknown[m].to(device), pos_weight)
+            mxb, myb, mkb = next(memory_rows)
+            with autocast(device, precision):
+                z_mem, _ = forward(mxb.to(device).float())
+            terms['replay'] = replay_bce(z_mem[:, :my.shape[1]], myb.to(device), mkb.to(device), pos_weight)
             loss = loss + terms['replay']
-        sgd_step(optimizer, loss, terms, sums)
+        sgd_step(optimizer, loss, terms, sums, scaler)
     return {k: (v / max(len(batches), 1)).item() for k, v in sums.items()}
 
 
@@ -396,7 +597,7 @@ def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, ba
                      cache_teacher=False, memory=None, lambda_base=5.0, lambda_pow=0.66, const_lambda=False,
                      pos_weight='auto', T=2.0, fd='flat', fd_forward='single', sampler='shuffle', momentum=0.9,
                      weight_decay=5e-4, lr_min=1e-4, mt_batching='per-task', mt_loss_reduce='sum', resume=None,
-                     on_epoch=None, log=None):
+                     on_epoch=None, log=None, precision='fp32', compile=False, channels_last=False):
     """Train one phase of a multi-label method; returns the learner at the end of the phase.
 
     model: the learner after phase - 1 (phase 0 and AT: a fresh one with the phase's classes).
@@ -410,7 +611,18 @@ def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, ba
     Every epoch reseeds from (seed, phase, epoch), so resume=state (a state given earlier to
     on_epoch) continues exactly. on_epoch(state) after each epoch: the caller checkpoints and logs.
     A loss term that is not finite raises FloatingPointError.
+
+    Speed (defaults: float32 as before, bit for bit on the CPU):
+    precision: 'fp32', 'bf16' or 'fp16': the forwards (learner, teacher, teacher cache) under
+      torch.autocast, the losses in float32; the teacher cache is kept in that precision; fp16 adds a
+      GradScaler, saved in the on_epoch state as 'scaler' and restored on resume.
+    compile: train through torch.compile(model) (the module itself is what is returned and saved).
+    channels_last: the learner (and its teacher) with NHWC conv weights (CUDA tensor cores; on the
+      CPU the logits agree with the default layout to float32 rounding, not bit for bit).
+    SGD is fused on CUDA (`sgd`); pos_weight lives on the device as a float32 tensor made once per
+    phase; batch indices reach the data's device once per epoch (`device_batches`).
     """
+    device = torch.device(device)
     n_new = y.shape[1]
     teacher = None
     if phase > 0 and not method.joint:
@@ -420,27 +632,37 @@ def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, ba
     for s in subsets[1:] if subsets else []:
         model.add_head(len(s))
     n_seen = model.fc.out_features
-    lam = adaptive_lambda(n_seen, n_new, lambda_base, lambda_pow, const_lambda)  # Eq. 4
+    lam = adaptive_lambda(n_seen, n_new, lambda_base, lambda_pow, const_lambda)  # Eq. 4; a Python float, no copy
     pw = pos_weight_of(y) if pos_weight == 'auto' else None
     model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer, scheduler = make_optimizer(model, lr, epochs, momentum, weight_decay, lr_min)
+    scaler = grad_scaler(device, precision)
     start = 0
     if resume is not None:
         model.load_state_dict(resume['model'])
-        optimizer.load_state_dict(resume['optimizer'])
+        load_optimizer_state(optimizer, resume['optimizer'])
         scheduler.load_state_dict(resume['scheduler'])
+        if scaler is not None and resume.get('scaler'):
+            scaler.load_state_dict(resume['scaler'])
         start = resume['epoch']
     teacher_cache = None
     if teacher is not None and (method.od or method.fd) and start < epochs:
         teacher.to(device)
+        if channels_last:
+            teacher.to(memory_format=torch.channels_last)
         if cache_teacher:
-            with torch.no_grad():
+            with torch.no_grad(), autocast(device, precision):
                 z, f = teacher(x[:1].to(device).float())
-            nbytes = len(x) * (z[0].numel() + f[0].numel()) * 4
+            nbytes = len(x) * (z[0].numel() + f[0].numel()) * output_dtype(precision).itemsize
             store = device if fits(nbytes, device) else torch.device('cpu')
-            teacher_cache = teacher_outputs(teacher, x, 2 * batch_size, device, store)
+            teacher_cache = teacher_outputs(teacher, x, 2 * batch_size, device, store, precision)
             if log:
                 log(f'phase {phase}: teacher outputs cached for {len(x)} clips ({nbytes / 2 ** 20:.0f} MiB, {store})')
+    pw_t = None if pw is None else torch.tensor(pw, dtype=torch.float32, device=device)  # once per phase
+    forward = compiled(model, compile)
+    teacher_forward = compiled(teacher, compile) if teacher is not None and teacher_cache is None else teacher
     y_t = torch.from_numpy(np.asarray(y, np.float32)).to(x.device)
     for epoch in range(start, epochs):
         t0 = time.time()
@@ -450,19 +672,25 @@ def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, ba
                    else index_batches(len(y), batch_size, step_seed))
         if subsets:
             terms = multitask_epoch(model, subsets, x, y_t, batch_size, optimizer, device, step_seed,
-                                    batching=mt_batching, reduce=mt_loss_reduce, pos_weight=pw)
+                                    batching=mt_batching, reduce=mt_loss_reduce, pos_weight=pw_t,
+                                    precision=precision, scaler=scaler, forward=forward)
         else:
             replay = None if memory is None else tuple(memory) + (
                 memory_batches(len(memory[1]), len(batches), batch_size, step_seed + 1),)
             terms = train_epoch(model, method, x, y_t, batches, optimizer, device, n_new=n_new, teacher=teacher,
-                                teacher_cache=teacher_cache, pos_weight=pw, lam=lam, T=T,
-                                fd_per_sample=fd == 'per-sample', fd_forward=fd_forward, memory=replay)
+                                teacher_cache=teacher_cache, pos_weight=pw_t, lam=lam, T=T,
+                                fd_per_sample=fd == 'per-sample', fd_forward=fd_forward, memory=replay,
+                                precision=precision, scaler=scaler, forward=forward,
+                                teacher_forward=teacher_forward)
         check_finite(terms, f'phase {phase}, epoch {epoch + 1}')
         scheduler.step()
         if on_epoch is not None:
-            on_epoch(dict(phase=phase, epoch=epoch + 1, epochs=epochs, model=model.state_dict(),
-                          optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), terms=terms,
-                          lr=optimizer.param_groups[0]['lr'], seconds=time.time() - t0))
+            state = dict(phase=phase, epoch=epoch + 1, epochs=epochs, model=model.state_dict(),
+                         optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), terms=terms,
+                         lr=optimizer.param_groups[0]['lr'], seconds=time.time() - t0)
+            if scaler is not None:
+                state['scaler'] = scaler.state_dict()
+            on_epoch(state)
     if subsets:
         model.drop_aux_heads()  # heads 1.. are discarded; the backbone and head 0 go forward (Ma et al.)
     return model
@@ -557,14 +785,18 @@ def memory_batches(n_memory, n_batches, batch_size, seed):
 
 
 @torch.no_grad()
-def embeddings(model, x, batch_size, device):
-    """Pooled embeddings (eval mode) of every row of x: the herding features."""
+def embeddings(model, x, batch_size, device, precision='fp32'):
+    """Pooled embeddings (eval mode, float32) of every row of x: the herding features."""
     model.eval()
-    return torch.cat([model.embed(x[i:i + batch_size].to(device).float())[0]
-                      for i in range(0, len(x), batch_size)]).cpu()
+    out = []
+    for i in range(0, len(x), batch_size):
+        with autocast(device, precision):
+            out.append(upcast(model.embed(x[i:i + batch_size].to(device).float())[0]))
+    return torch.cat(out).cpu()
 
 
-def select_exemplars(memory, model, x, phase, labels, m, *, how, seed, device, normalize_mean=True):
+def select_exemplars(memory, model, x, phase, labels, m, *, how, seed, device, normalize_mean=True,
+                     precision='fp32'):
     """Store m exemplars for each learned label in `labels` (classes of `phase`): random = a prefix of
     a permutation seeded by the dataset's class id (kws_cil.md 2.6), herding = iCaRL on the model's
     embeddings (normalize_mean: see select_herding). x: features of every dataset clip; phase: a
@@ -574,7 +806,7 @@ def select_exemplars(memory, model, x, phase, labels, m, *, how, seed, device, n
         if how == 'random':
             memory.set(c, select_random(idx, m, seed, int(phase.seen_classes[c])))
         else:
-            emb = embeddings(model, x[torch.as_tensor(idx)], 256, device)
+            emb = embeddings(model, x[torch.as_tensor(idx)], 256, device, precision)
             memory.set(c, idx[select_herding(emb, m, normalize_mean)])
 
 
@@ -615,7 +847,7 @@ def head_subsets(n_base, heads, how='random', seed=0):
 
 
 def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *, batching='per-task', reduce='sum',
-                    pos_weight=None):
+                    pos_weight=None, precision='fp32', scaler=None, forward=None):
     """One epoch of multitask base training (hard parameter sharing: one backbone, a linear head per
     class subset; Ma et al. section 3). y: base labels 0..n_base-1, or (N, n_base) multi-hot targets
     for the multi-label learner (then each head's loss is the BCE over its subset's columns).
@@ -623,7 +855,10 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *
       iteration takes one batch from every task not yet exhausted, one forward per batch through its
       head, and one SGD step on sum_h CE_h. The epoch ends when every task's loader is exhausted.
     shared: one batch, one forward; each head's CE over its members (others ignored), heads with
-      no member in the batch skipped (multi-label: every clip, non-members are all-negative)."""
+      no member in the batch skipped (multi-label: every clip, non-members are all-negative).
+    precision / scaler / forward: as in train_epoch (the shared batching's embedding runs through
+    model.embed, uncompiled)."""
+    forward = model if forward is None else forward
     model.train()
     y_np = y.cpu().numpy() if torch.is_tensor(y) else np.asarray(y)
     multilabel = y_np.ndim == 2
@@ -634,7 +869,7 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *
     def head_loss(h, b, logits):
         if multilabel:
             return bce_loss(logits, torch.as_tensor(y_np[b][:, subsets[h]], device=device), pos_weight)
-        return F.cross_entropy(logits, torch.as_tensor(local[h][y_np[b]], device=device), ignore_index=-1)
+        return F.cross_entropy(upcast(logits), torch.as_tensor(local[h][y_np[b]], device=device), ignore_index=-1)
 
     losses, counts = [0.0] * len(subsets), [0] * len(subsets)
     if batching == 'per-task':
@@ -652,50 +887,54 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *
     for it in iterations:
         total, used = 0.0, 0
         if batching == 'shared':
-            emb, _ = model.embed(x[torch.as_tensor(it[0][1])].to(device).float())
+            with autocast(device, precision):
+                emb, _ = model.embed(x[torch.as_tensor(it[0][1])].to(device).float())
         for h, b in it:
-            if batching == 'per-task':
-                logits, _ = model(x[torch.as_tensor(b)].to(device).float(), head=h)
-            else:
-                if not multilabel and not (local[h][y_np[b]] >= 0).any():
-                    continue
-                logits = model.classify(emb, h)
+            with autocast(device, precision):
+                if batching == 'per-task':
+                    logits, _ = forward(x[torch.as_tensor(b)].to(device).float(), head=h)
+                else:
+                    if not multilabel and not (local[h][y_np[b]] >= 0).any():
+                        continue
+                    logits = model.classify(emb, h)
             loss = head_loss(h, b, logits)
             losses[h], counts[h] = losses[h] + loss.detach(), counts[h] + 1
             total, used = total + loss, used + 1
         if used:
-            optimizer.zero_grad(set_to_none=True)
-            (total / used if reduce == 'mean' else total).backward()
-            optimizer.step()
+            sgd_step(optimizer, total / used if reduce == 'mean' else total, {}, {}, scaler)
     name = 'bce' if multilabel else 'ce'
     return {f'{name}_head{h}': float(v) / max(c, 1) for h, (v, c) in enumerate(zip(losses, counts))}
 
 
 def mittal_epoch(model, terms, x, y, batches, optimizer, device, *, n_old, mem_x=None, mem_y=None,
-                    mem_batches=None, teacher=None, lam=1.0, T=2.0, ce_new_logits='new'):
+                    mem_batches=None, teacher=None, lam=1.0, T=2.0, ce_new_logits='new', precision='fp32',
+                    scaler=None, forward=None):
     """One epoch of Mittal's incremental step: per iteration one new-data batch and one memory batch,
     each with its own forward (train mode, so BatchNorm sees each batch alone), and the previous
-    learner (frozen, eval mode) on each batch that a KD term needs."""
+    learner (frozen, eval mode) on each batch that a KD term needs. precision / scaler / forward: as
+    in train_epoch."""
+    forward = model if forward is None else forward
     model.train()
     use_mem = ('ce_o' in terms or 'kd_o' in terms) and mem_x is not None and len(mem_x)
     sums = {}
     for idx, midx in zip(batches, mem_batches if use_mem else [None] * len(batches)):
         idx = torch.as_tensor(idx)
         xb, yb = x[idx].to(device).float(), y[idx].to(device)
-        logits_n, _ = model(xb)
         logits_o = yo = t_n = t_o = None
-        if use_mem:
-            midx = torch.as_tensor(midx)
-            xo, yo = mem_x[midx].to(device).float(), mem_y[midx].to(device)
-            logits_o, _ = model(xo)
-        if n_old and teacher is not None:
-            with torch.no_grad():
-                t_n = teacher(xb)[0] if 'kd_n' in terms else None
-                t_o = teacher(xo)[0] if use_mem and 'kd_o' in terms else None
+        with autocast(device, precision):
+            logits_n, _ = forward(xb)
+            if use_mem:
+                midx = torch.as_tensor(midx)
+                xo, yo = mem_x[midx].to(device).float(), mem_y[midx].to(device)
+                logits_o, _ = forward(xo)
+            if n_old and teacher is not None:
+                with torch.no_grad():
+                    t_n = teacher(xb)[0] if 'kd_n' in terms else None
+                    t_o = teacher(xo)[0] if use_mem and 'kd_o' in terms else None
         active = [t for t in terms if use_mem or t not in ('ce_o', 'kd_o')]
         loss, parts = mittal_loss(active, logits_n, yb, n_old, logits_o=logits_o, y_o=yo, teacher_n=t_n, teacher_o=t_o,
                                lam=lam, T=T, ce_new_logits=ce_new_logits)
-        sgd_step(optimizer, loss, parts, sums)
+        sgd_step(optimizer, loss, parts, sums, scaler)
     return {k: (v / max(len(batches), 1)).item() for k, v in sums.items()}
 
 
@@ -703,27 +942,37 @@ def mittal_epoch(model, terms, x, y, batches, optimizer, device, *, n_old, mem_x
 
 def train_base(model, x, phase, *, subsets, seed, device, epochs, patience, lr=0.01, batch_size=64,
                sched='constant', lr_min=1e-4, momentum=0.9, weight_decay=5e-4, mt_batching='per-task',
-               mt_loss_reduce='sum', resume=None, on_epoch=None):
+               mt_loss_reduce='sum', resume=None, on_epoch=None, precision='fp32', compile=False,
+               channels_last=False):
     """Step 0 of Ma et al.: multitask base training (hard parameter sharing: the backbone, head 0 over
     every base class and one auxiliary head per class subset of `subsets`), early stopping on head 0's
     accuracy over the base validation clips with the best weights restored. The auxiliary heads
     are dropped at the end: the backbone and head 0 go forward. x: features of every dataset clip;
-    phase: the base data.Phase. Returns (model, best validation accuracy, epochs run)."""
+    phase: the base data.Phase. Returns (model, best validation accuracy, epochs run).
+    precision / compile / channels_last: as in train_multilabel (fp16's GradScaler state rides in
+    the on_epoch state)."""
+    device = torch.device(device)
     for s in subsets[1:]:
         model.add_head(len(s))
     model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     opt = sgd(model, lr, momentum=momentum, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, lr_min) if sched == 'cosine' else None
+    scaler, forward = grad_scaler(device, precision), compiled(model, compile)
     x_train, y_train = x[torch.as_tensor(phase.train)], torch.as_tensor(phase.train_y)
     x_val = x[torch.as_tensor(phase.val)]
 
     def epoch_fn(epoch):
         torch.manual_seed(seed_of(seed, 'base', epoch))
         return multitask_epoch(model, subsets, x_train, y_train, batch_size, opt, device,
-                               seed_of(seed, 'base-batches', epoch), batching=mt_batching, reduce=mt_loss_reduce)
+                               seed_of(seed, 'base-batches', epoch), batching=mt_batching, reduce=mt_loss_reduce,
+                               precision=precision, scaler=scaler, forward=forward)
 
-    best, ran = fit(model, opt, scheduler, epoch_fn, lambda: accuracy(model, x_val, phase.val_y, device),
-                    max_epochs=epochs, patience=patience, tag='base', resume=resume, on_epoch=on_epoch)
+    best, ran = fit(model, opt, scheduler, epoch_fn,
+                    lambda: accuracy(model, x_val, phase.val_y, device, precision=precision),
+                    max_epochs=epochs, patience=patience, tag='base', resume=resume, on_epoch=on_epoch,
+                    scaler=scaler)
     model.drop_aux_heads()
     return model, best, ran
 
@@ -732,7 +981,7 @@ def mittal_step(model, memory, x, phase, *, losses, seed, device, batch_size=64,
                 herding_mean='normalized', ft_mode='two-step', freeze_upto=3, lr_a=0.01, lr_b=0.001, lr_ft=0.01,
                 epochs_a=50, epochs_b=50, epochs_ft=60, patience=10, lr_min=1e-4, momentum=0.9, weight_decay=5e-4,
                 es_val='seen', lambda_base=5.0, lambda_pow=0.66, const_lambda=False, T=2.0, ce_new_logits='new',
-                resume=None, on_epoch=None):
+                resume=None, on_epoch=None, precision='fp32', compile=False, channels_last=False):
     """One incremental step k >= 1 of the single-label learner (Mittal et al.'s step, as Ma et al.).
 
     1. The learner of step k-1 becomes the frozen teacher; head 0 grows by the new classes.
@@ -747,8 +996,11 @@ def mittal_step(model, memory, x, phase, *, losses, seed, device, batch_size=64,
        (herding_mean='icarl': iCaRL's class mean, not normalised).
     x: features of every dataset clip; phase: a data.Phase. resume: a state given earlier to
     on_epoch(state) in this step (its 'done' holds the epochs of finished stages).
+    precision / compile / channels_last: as in train_multilabel (fp16: one GradScaler per stage, its
+    state in the on_epoch state); herding's embeddings are computed in `precision` too.
     Returns (model, memory, {'quota': m, 'epochs': {stage: epochs run}}).
     """
+    device = torch.device(device)
     k = phase.k
     teacher = frozen_copy(model)
     torch.manual_seed(seed_of(seed, 'grow', k))
@@ -767,6 +1019,10 @@ def mittal_step(model, memory, x, phase, *, losses, seed, device, batch_size=64,
         val_idx, val_y = val_idx[keep], val_y[keep]
     x_val = x[torch.as_tensor(val_idx)]
     teacher.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        teacher.to(memory_format=torch.channels_last)
+    forward = compiled(model, compile)
 
     def epoch_fn(epoch, stage):
         epoch_seed = seed_of(seed, k, stage, epoch)
@@ -775,7 +1031,7 @@ def mittal_step(model, memory, x, phase, *, losses, seed, device, batch_size=64,
         mb = memory_batches(len(mem_y), len(batches), batch_size, epoch_seed + 1)
         return mittal_epoch(model, losses, x_train, y_train, batches, opt, device, n_old=phase.n_old, mem_x=mem_x,
                                mem_y=mem_y, mem_batches=mb, teacher=teacher, lam=lam, T=T,
-                               ce_new_logits=ce_new_logits)
+                               ce_new_logits=ce_new_logits, precision=precision, scaler=scaler, forward=forward)
 
     stages = ['A', 'B'] if ft_mode == 'two-step' else ['ft']
     tags = {s: f'step{k}{s}' for s in stages}
@@ -788,14 +1044,17 @@ def mittal_step(model, memory, x, phase, *, losses, seed, device, batch_size=64,
         model.freeze_upto(freeze_upto if stage == 'A' else 0)  # A: conv layers 1..freeze_upto frozen
         opt = sgd(model, {'A': lr_a, 'B': lr_b, 'ft': lr_ft}[stage], momentum=momentum, weight_decay=weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs_ft, lr_min) if stage == 'ft' else None
+        scaler = grad_scaler(device, precision)
         finished = dict(epochs)
         _, epochs[stage] = fit(
-            model, opt, sched, lambda e, s=stage: epoch_fn(e, s), lambda: accuracy(model, x_val, val_y, device),
+            model, opt, sched, lambda e, s=stage: epoch_fn(e, s),
+            lambda: accuracy(model, x_val, val_y, device, precision=precision),
             max_epochs={'A': epochs_a, 'B': epochs_b, 'ft': epochs_ft}[stage],
             patience=None if stage == 'ft' else patience, tag=tags[stage], resume=resume,
-            on_epoch=None if on_epoch is None else lambda state, f=finished: on_epoch(dict(state, done=f)))
+            on_epoch=None if on_epoch is None else lambda state, f=finished: on_epoch(dict(state, done=f)),
+            scaler=scaler)
     model.freeze_upto(0)
     if exemplar_select == 'herding':  # re-select the new classes with the trained model
         select_exemplars(memory, model, x, phase, new, m, how='herding', seed=seed, device=device,
-                         normalize_mean=herding_mean != 'icarl')
+                         normalize_mean=herding_mean != 'icarl', precision=precision)
     return model, memory, {'quota': m, 'epochs': epochs}

@@ -210,6 +210,19 @@ class _Heads(nn.Module):
         return self.fc(emb) if head == 0 else self.aux_heads[head - 1](emb)
 
 
+def dropout_nchw(x, p, training):
+    """F.dropout whose mask does not depend on the memory layout. Dropout draws its mask in memory
+    order, so on a channels_last map the same random stream would drop other elements than on the
+    NCHW map; here a channels_last map is dropped as its NCHW copy and converted back (two copies of
+    a block's pooled output, small next to the block's convolutions), so channels_last changes the
+    arithmetic's rounding only, never which activations are dropped. An NCHW map (the default) goes
+    straight to F.dropout, as before."""
+    if training and p > 0 and x.dim() == 4 and not x.is_contiguous() \
+            and x.is_contiguous(memory_format=torch.channels_last):
+        return F.dropout(x.contiguous(), p=p, training=True).contiguous(memory_format=torch.channels_last)
+    return F.dropout(x, p=p, training=training)
+
+
 def _as_image(x):
     """(B, T, F) -> (B, 1, T, F)."""
     return x.unsqueeze(1) if x.dim() == 3 else x
@@ -289,10 +302,15 @@ class Cnn14(_Heads):
     def blocks(self, x):
         """Log-mel -> block-6 map (B, C, T', F')."""
         x = _as_image(x)
-        x = self.bn0(x.transpose(1, 3)).transpose(1, 3)  # BN per mel bin, stats over (batch, time)
+        # BN per mel bin, stats over (batch, time). Both transposes are views: bn0 sees (B, F, T, 1) with
+        # the mel bins innermost, an NHWC layout, and its output transposed back is a contiguous
+        # (B, 1, T, F). With one input channel that tensor is NCHW and NHWC at once, so a learner moved
+        # to torch.channels_last (conv weights NHWC) needs no input conversion: its convolutions run
+        # NHWC from block 1 on and every later map stays NHWC (BN, ReLU and pooling keep it).
+        x = self.bn0(x.transpose(1, 3)).transpose(1, 3)
         for i in range(1, 7):
             x = getattr(self, f'conv_block{i}')(x, pool_size=(2, 2) if i < 6 else self.block6_pool)
-            x = F.dropout(x, p=0.2, training=self.training)
+            x = dropout_nchw(x, 0.2, self.training)
         return x
 
     @staticmethod
@@ -428,7 +446,7 @@ class SmallCNN(_Heads):
         return self
 
     def embed(self, x):
-        x = self.dropout(self.convs(_as_image(x)))
+        x = dropout_nchw(self.convs(_as_image(x)), self.dropout.p, self.training)  # = self.dropout(...) in NCHW
         emb = x.mean(dim=(2, 3))
         return emb, emb
 
