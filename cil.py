@@ -132,6 +132,13 @@ def build_parser():
     g.add_argument('--cache-teacher', action=argparse.BooleanOptionalAction, default=None,
                    help="compute the previous learner's outputs once per phase instead of every step "
                         "(preset: on for synth-audioset)")
+    g.add_argument('--precision', default='auto', choices=['auto', 'fp32', 'bf16', 'fp16'],
+                   help='precision of the forwards (the losses always reduce in fp32); auto: bf16 on a CUDA device '
+                        'that supports it, else fp32 (the published numbers are fp32)')
+    g.add_argument('--compile', action='store_true', help='torch.compile the learner for training (CUDA)')
+    g.add_argument('--checkpoint-minutes', type=float, default=10.0,
+                   help='write the epoch checkpoint (state.pt) at most this often, and at the end of each phase; '
+                        '0: after every epoch. A killed run resumes from the last one written, to the same result')
     g.add_argument('--skip-bad', action='store_true', help='skip and count unreadable clips instead of stopping')
     g.add_argument('--workers', type=int, default=None, help='processes for the feature cache (unset: all cores)')
     g.add_argument('--report', default=None,
@@ -202,7 +209,7 @@ RANGES = dict(batch_size=(1, BIG), epochs_base=(1, BIG), epochs=(1, BIG), epochs
               order_seed=(0, 2 ** 32 - 1), split_seed=(0, 2 ** 32 - 1), subset_seed=(0, 2 ** 32 - 1),
               lr_base=(0, 10), lr=(0, 10), lr_a=(0, 10), lr_b=(0, 10), lr_ft=(0, 10), lr_min=(0, 10),
               momentum=(0, 0.999), weight_decay=(0, 1), lambda_base=(0, 1000), lambda_pow=(0, 10), T=(0.1, 100),
-              width=(1 / 64, 4), dropout=(0, 0.99))
+              width=(1 / 64, 4), dropout=(0, 0.99), checkpoint_minutes=(0, 10 ** 4))
 POSITIVE = ('lr_base', 'lr', 'lr_a', 'lr_b', 'lr_ft', 'lambda_base')  # and above 0
 
 
@@ -285,6 +292,7 @@ def resolve_config(args):
         raise SystemExit(f"cil.py: --memory {min(memories)} is smaller than the {sum(cfg['phases'])} classes: "
                          f"every class needs at least one exemplar")
     # an option set to its default is the same run as the option left unset (same run folder)
+    cfg['precision'] = pick_precision(args.precision, pick_device(args.device))
     if cfg['classifier'] == 'linear':
         cfg['classifier'] = None
     if cfg['dropout'] == 0.5:
@@ -344,7 +352,8 @@ def resolve_config(args):
 # Settings that cannot change a result. Everything else in the resolved configuration enters the
 # hash of a run folder (an unset option, None, does not), so a new flag can never reuse results
 # computed without it.
-NOT_RESULT = ('device', 'out', 'cache', 'results', 'report', 'quiet', 'restart', 'workers', 'method', 'methods',
+NOT_RESULT = ('device', 'out', 'cache', 'results', 'report', 'quiet', 'restart', 'workers', 'checkpoint_minutes',
+              'method', 'methods',
               'seeds', 'memories', 'head_sets', 'loss_sets', 'split_file', 'timing_epochs')
 # Settings of the incremental phases only: phase 0 (multi-label) and the base step (single-label),
 # shared by every run, are not retrained when one of them changes.
@@ -379,6 +388,22 @@ def base_dir(cfg):
 
 def mittal_dir(cfg, tag):
     return Path(cfg['out']) / cfg['data'] / f"mittal-{tag}-s{cfg['seed']}-{run_hash(cfg)}"
+
+
+def pick_precision(name, device):
+    """--precision auto: bf16 on a CUDA device that has it, fp32 otherwise. fp32 is stored as None (unset),
+    so the paper's precision keeps the run folders it always had."""
+    if name == 'auto':
+        name = 'bf16' if device.type == 'cuda' and torch.cuda.is_bf16_supported() else 'fp32'
+    if name == 'fp16' and device.type == 'cpu':
+        raise SystemExit('cil.py: --precision fp16 needs a CUDA device; on the CPU use fp32 or bf16')
+    return None if name == 'fp32' else name
+
+
+def speed(cfg, device):
+    """The speed keywords of methods.py's loops (precision, compile, channels_last for CNN14 on CUDA)."""
+    return dict(precision=cfg['precision'] or 'fp32', compile=cfg['compile'],
+                channels_last=device.type == 'cuda' and cfg['data'] in MULTILABEL_DATA)
 
 
 def pick_device(name):
@@ -568,11 +593,17 @@ def resume_state(path):
     return load_checkpoint(path) if path.exists() else None
 
 
-def checkpoint_every_epoch(path, log, clock=None, n_clips=0):
-    """The on_epoch callback of the training loops in methods.py: write the state (atomically), log
-    the epoch's losses, time and ETA."""
+def checkpointer(path, minutes, log, clock=None, n_clips=0):
+    """The on_epoch callback of the training loops in methods.py: log the epoch's losses, time and ETA,
+    and write the state (atomically) when `minutes` have passed since the last write, and after the
+    last epoch of a phase. Every epoch reseeds from (seed, phase, epoch), so resuming from an older
+    epoch gives the same result; at GPU speed this keeps checkpoint I/O a small part of the time."""
+    last = [time.time()]
+
     def on_epoch(state):
-        write_atomic(state, path)
+        if time.time() - last[0] >= 60 * minutes or state['epoch'] == state.get('epochs'):
+            write_atomic(state, path)
+            last[0] = time.time()
         parts = ' '.join(f'{n} {v:.4f}' for n, v in state['terms'].items())
         if 'phase' in state:  # multi-label
             clock.tick(state['seconds'], n_clips)
@@ -718,7 +749,8 @@ def train_phase(cfg, d, run_dir, k, model, method, log, clock, device, subsets=N
             pos_weight=cfg['pos_weight'], T=cfg['T'], fd=cfg['fd'], fd_forward=cfg['fd_forward'] or 'single',
             sampler=cfg['sampler'], momentum=cfg['momentum'], weight_decay=cfg['weight_decay'], lr_min=cfg['lr_min'],
             mt_batching=cfg['mt_batching'], mt_loss_reduce=cfg['mt_loss_reduce'], resume=resume,
-            on_epoch=checkpoint_every_epoch(state_path, log, clock, len(index)), log=log)
+            on_epoch=checkpointer(state_path, cfg['checkpoint_minutes'], log, clock, len(index)), log=log,
+            **speed(cfg, device))
     except FloatingPointError as e:
         raise RunError(f'{run_dir.name}: {e} (features: {d.cache.folder})') from None
     return model, 0 if memory is None else len(memory[1])
@@ -726,7 +758,8 @@ def train_phase(cfg, d, run_dir, k, model, method, log, clock, device, subsets=N
 
 def evaluate_phase(model, d, k, cfg, device):
     ph = d.phases[k]
-    scores = methods.predict(model, d.features(ph.test, device), 2 * cfg['batch_size'], device)
+    scores = methods.predict(model, d.features(ph.test, device), 2 * cfg['batch_size'], device,
+                             precision=cfg['precision'] or 'fp32')
     record = evaluate.multilabel_phase_record(ph.test_y, scores, n_base=cfg['phases'][0],
                                               n_new=None if k == 0 else ph.n_new)
     record['f1_per_class'] = evaluate.f1_per_class(ph.test_y, scores).tolist()
@@ -889,18 +922,19 @@ def shared_base(cfg, d, device, log):
             patience=cfg['patience'], lr=cfg['lr_base'], batch_size=cfg['batch_size'], sched=cfg['base_sched'],
             lr_min=cfg['lr_min'], momentum=cfg['momentum'], weight_decay=cfg['weight_decay'],
             mt_batching=cfg['mt_batching'], mt_loss_reduce=cfg['mt_loss_reduce'],
-            resume=resume_state(folder / 'state.pt'),
-            on_epoch=checkpoint_every_epoch(folder / 'state.pt', Log(folder / 'log.txt', cfg['quiet'])))
+            resume=resume_state(folder / 'state.pt'), **speed(cfg, device),
+            on_epoch=checkpointer(folder / 'state.pt', cfg['checkpoint_minutes'],
+                                  Log(folder / 'log.txt', cfg['quiet'])))
         return trained, {'val_acc': best, 'epochs': epochs, 'subsets': subsets, 'seconds': time.time() - t0}
 
     return shared_step(folder, 'base.pt', model, train, device, log, d.fingerprint, cfg['restart'])
 
 
-def accuracies(model, d, k, device):
+def accuracies(model, d, k, device, precision):
     """Test accuracy after step k: over all seen classes, per class group, and on old / new classes."""
     ph = d.phases[k]
     groups = [list(range(p.n_old, p.n_seen)) for p in d.phases]
-    logits = methods.predict(model, d.x[torch.as_tensor(ph.test)], 256, device, sigmoid=False)
+    logits = methods.predict(model, d.x[torch.as_tensor(ph.test)], 256, device, sigmoid=False, precision=precision)
     old, new = evaluate.old_new_accuracy(ph.test_y, logits, groups, k)
     return (evaluate.accuracy(ph.test_y, logits), evaluate.group_accuracies(ph.test_y, logits, groups[:k + 1]),
             None if k == 0 else old, new)
@@ -935,8 +969,9 @@ def train_mittal(cfg, tag, losses, d, device, run_dir):
     ph0 = d.phases[0]
     quota = methods.memory_quota(K, ph0.n_seen)
     methods.select_exemplars(memory, model, d.x, ph0, range(ph0.n_seen), quota, how=cfg['exemplar_select'],
-                             seed=cfg['seed'], device=device, normalize_mean=cfg['herding_mean'] != 'icarl')
-    acc0, g0, _, _ = accuracies(model, d, 0, device)
+                             seed=cfg['seed'], device=device, normalize_mean=cfg['herding_mean'] != 'icarl',
+                             precision=cfg['precision'] or 'fp32')
+    acc0, g0, _, _ = accuracies(model, d, 0, device, cfg['precision'] or 'fp32')
     metrics = {'base': base_record, 'acc': [acc0], 'acc_matrix': [g0],
                'steps': [{'memory': len(memory), 'quota': quota, 'old_acc': None, 'new_acc': acc0}],
                'class_order': [d.ds.classes[c] for c in d.phases[-1].seen_classes], 'split_hash': d.split.hash,
@@ -969,11 +1004,11 @@ def train_mittal(cfg, tag, losses, d, device, run_dir):
                 epochs_b=cfg['epochs_b'], epochs_ft=cfg['epochs_ft'], patience=cfg['patience'], lr_min=cfg['lr_min'],
                 momentum=cfg['momentum'], weight_decay=cfg['weight_decay'], es_val=cfg['es_val'],
                 lambda_base=cfg['lambda_base'], lambda_pow=cfg['lambda_pow'], const_lambda=cfg['const_lambda'],
-                T=cfg['T'], ce_new_logits=cfg['ce_new_logits'], resume=resume,
-                on_epoch=checkpoint_every_epoch(state_path, log))
+                T=cfg['T'], ce_new_logits=cfg['ce_new_logits'], resume=resume, **speed(cfg, device),
+                on_epoch=checkpointer(state_path, cfg['checkpoint_minutes'], log))
         except FloatingPointError as e:
             raise RunError(f'{e} (features: {d.cache.folder})') from None
-        acc, g, old_acc, new_acc = accuracies(model, d, k, device)
+        acc, g, old_acc, new_acc = accuracies(model, d, k, device, cfg['precision'] or 'fp32')
         metrics['acc'].append(acc)
         metrics['acc_matrix'].append(g)
         metrics['steps'].append({'memory': len(memory), 'quota': info['quota'], 'epochs': info['epochs'],
@@ -1120,7 +1155,7 @@ def run_jobs(jobs):
     except RunError as e:
         raise SystemExit(f'cil.py: {e}')
     except KeyboardInterrupt as e:
-        raise SystemExit(stopped_line(e, 'from the last epoch'))
+        raise SystemExit(stopped_line(e, 'from the last checkpoint'))
     print(f'done in {data.hms(time.time() - t0)}')
     return dict(results)
 
@@ -1146,6 +1181,8 @@ def _main(argv=None):
     args = build_parser().parse_args(argv)
     cfg = resolve_config(args)
     device = pick_device(cfg['device'])
+    if device.type == 'cuda':
+        methods.fast_cuda()
     d = load_data(cfg)
     d.fingerprint = fingerprint(d, device)
     if cfg['data'] in MULTILABEL_DATA:
