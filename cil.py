@@ -14,6 +14,7 @@ reused.
 """
 import argparse
 import collections
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -62,6 +63,48 @@ SINGLE_LABEL_DATA = ('speechcommands', 'urbansound8k', 'synth-speechcommands', '
 
 class RunError(Exception):
     """A problem that stops a run with a one-line message (bad checkpoint, NaN loss, ...)."""
+
+
+# -----------------------------------------------------------------------------
+# Several processes (torchrun): one run, rank 0 alone writes and prints
+
+WRITER = True  # False on the other ranks of a torchrun
+
+
+def start_processes(cfg):
+    """Under torchrun (WORLD_SIZE > 1): join the process group (NCCL on CUDA, gloo on the CPU), one
+    device per process (cuda:LOCAL_RANK), and let rank 0 alone write files and print. Returns the
+    device, or None without torchrun."""
+    global WRITER
+    if int(os.environ.get('WORLD_SIZE', '1')) <= 1:
+        return None
+    if cfg['data'] not in MULTILABEL_DATA:
+        raise SystemExit('cil.py: torchrun trains the multi-label learner; the single-label runs are small, run them '
+                         'without torchrun')
+    for key, why in (('heads', 'per-task heads'), ('memory', 'exemplar replay'), ('fd_forward', 'a second forward')):
+        if cfg[key]:
+            raise SystemExit(f"cil.py: --{key.replace('_', '-')} ({why}) is not supported under torchrun; run it on "
+                             f'one device')
+    cuda = torch.cuda.is_available() and cfg['device'] != 'cpu'
+    device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0'))) if cuda else torch.device('cpu')
+    if cuda:
+        torch.cuda.set_device(device)
+    torch.distributed.init_process_group('nccl' if cuda else 'gloo')
+    WRITER = torch.distributed.get_rank() == 0
+    if not WRITER:
+        sys.stdout = open(os.devnull, 'w')
+    return device
+
+
+def sync():
+    """Wait for every process (after rank 0 wrote what the others read next); nothing without torchrun."""
+    if methods.world()[1] > 1:
+        torch.distributed.barrier()
+
+
+def folder_lock(folder):
+    """data.FolderLock on rank 0 (the others follow it through sync())."""
+    return data.FolderLock(folder) if WRITER else contextlib.nullcontext()
 
 
 # -----------------------------------------------------------------------------
@@ -499,7 +542,7 @@ def load_data(cfg):
     if multilabel:
         return Data(ds, phases, cache, split)
     split_file = Path(cfg['out']) / cfg['data'] / f'split-{split.method}-s{split.seed}-{split.hash[:10]}.json'
-    if not split_file.exists():  # the clip keys of each part, for anyone re-running or comparing (spec 2.4)
+    if WRITER and not split_file.exists():  # the clip keys of each part, for anyone re-running or comparing (spec 2.4)
         split_file.parent.mkdir(parents=True, exist_ok=True)
         data.save_split(split, ds, split_file)
     cfg['split_file'] = str(split_file)
@@ -515,6 +558,8 @@ def load_data(cfg):
 def write_atomic(obj, path):
     """Write a checkpoint (torch.save), text, or for a .json path JSON, through a temporary file and a rename,
     so a killed run never leaves a half-written file (nor, on an error, a temporary one)."""
+    if not WRITER:
+        return
     tmp = Path(f'{path}.{os.getpid()}.tmp')
     try:
         with open(tmp, 'wb') as f:
@@ -566,6 +611,8 @@ class Log:
         self.path, self.quiet = path, quiet
 
     def __call__(self, msg, result=False):
+        if not WRITER:
+            return
         if result or not self.quiet:
             print(msg, flush=True)
         with open(self.path, 'a') as f:
@@ -623,8 +670,9 @@ def shared_step(folder, checkpoint, model, train, device, log, fp, restart, rebu
     folder shared by every run (locked while it trains) and reused. train() -> (model, record).
     A damaged checkpoint is trained again; an unreadable record.json is rebuilt by rebuild(model)
     when given, else trained again. Returns (model, record)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with data.FolderLock(folder):
+    if WRITER:
+        folder.mkdir(parents=True, exist_ok=True)
+    with folder_lock(folder):
         check_fingerprint(folder, fp, restart, log)
         state, record = saved(folder / checkpoint), read_json(folder / 'record.json')
         if state is not None:
@@ -642,7 +690,9 @@ def shared_step(folder, checkpoint, model, train, device, log, fp, restart, rebu
         write_atomic({'phase': 0, 'model': model.state_dict(), 'sizes': [b.out_features for b in model.fc.blocks]},
                      folder / checkpoint)
         write_atomic(record, folder / 'record.json')
-        (folder / 'state.pt').unlink(missing_ok=True)
+        if WRITER:
+            (folder / 'state.pt').unlink(missing_ok=True)
+        sync()  # the others read this folder next
         return model, record
 
 
@@ -651,9 +701,10 @@ def shared_step(folder, checkpoint, model, train, device, log, fp, restart, rebu
 
 def fingerprint(d, device):
     """The data (every clip and the hash of its bytes, the front end, the clips skipped or missing)
-    and what changes results on the CPU (torch version, thread count, device)."""
+    and what changes results: torch version, the number of processes (torchrun: each draws its own
+    dropout masks), the thread count on the CPU, the device."""
     return {'data': d.cache.fingerprint(), 'clips': len(d.ds), 'skipped_bad_clips': d.skipped,
-            'missing_clips': d.missing, 'torch': torch.__version__,
+            'missing_clips': d.missing, 'torch': torch.__version__, 'processes': methods.world()[1],
             'threads': torch.get_num_threads() if device.type == 'cpu' else None,
             'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}
 
@@ -676,7 +727,7 @@ def check_fingerprint(folder, fp, restart, log):
     path = folder / 'fingerprint.json'
     old = read_json(path)
     if old == fp:
-        return
+        return sync()
     if old is not None:
         changed = ['the data (clips or their content)' if key == 'data' else f'{key} {old.get(key)} -> {fp[key]}'
                    for key in fp if old.get(key) != fp[key]]
@@ -684,10 +735,11 @@ def check_fingerprint(folder, fp, restart, log):
             raise RunError(f"{folder} was computed with other inputs: {'; '.join(changed)}. Run the same command "
                            f'with --restart to train it again (or bring back what changed)')
         log(f"{folder}: {'; '.join(changed)}; --restart: its results are removed and it is trained again")
-        for f in folder.iterdir():
+        for f in folder.iterdir() if WRITER else ():
             if f.is_file() and f.name not in ('lock', 'log.txt'):
                 f.unlink()
     write_atomic(fp, path)
+    sync()  # every process decides what to train from the same files
 
 
 # -----------------------------------------------------------------------------
@@ -802,8 +854,9 @@ def run_method(name, cfg, d, device):
     line = functools.partial(method_result_line, name)
     metrics = show_finished(run_dir, d, line)
     if metrics is None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with data.FolderLock(run_dir):
+        if WRITER:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        with folder_lock(run_dir):
             metrics = show_finished(run_dir, d, line) or train_method(name, cfg, d, device, run_dir)
     return metrics
 
@@ -875,9 +928,11 @@ def train_method(name, cfg, d, device, run_dir):
     metrics['summary'] = evaluate.table1_averages(metrics['phases'])
     metrics['skipped_bad_clips'], metrics['missing_clips'] = d.skipped, d.missing
     write_atomic(metrics, metrics_path)
-    (run_dir / 'state.pt').unlink(missing_ok=True)
-    write_csvs(run_dir, name, metrics)
+    if WRITER:
+        (run_dir / 'state.pt').unlink(missing_ok=True)
+        write_csvs(run_dir, name, metrics)
     log(method_result_line(name, metrics), result=True)
+    sync()
     return metrics
 
 
@@ -950,8 +1005,9 @@ def run_mittal(cfg, heads, K, losses, d, device):
     line = functools.partial(mittal_result_line, tag)
     metrics = show_finished(run_dir, d, line)
     if metrics is None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with data.FolderLock(run_dir):
+        if WRITER:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        with folder_lock(run_dir):
             metrics = show_finished(run_dir, d, line) or train_mittal(cfg, tag, losses, d, device, run_dir)
     return metrics
 
@@ -1091,6 +1147,8 @@ def report(kind, results, cfg, timing=None):
     """Print and save a paper table (evaluate.py builds it) or draw the figures, for the runs of this
     command: {key: [metrics per seed]}."""
     out_dir = Path(cfg['results']) / cfg['data']
+    if not WRITER:
+        return
     if kind in ('figures', 'kws-figures'):
         out_dir.mkdir(parents=True, exist_ok=True)
         if kind == 'figures':
@@ -1164,7 +1222,11 @@ def main(argv=None):
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
-        return _main(argv)
+        status = _main(argv)
+        if methods.world()[1] > 1:
+            sync()
+            torch.distributed.destroy_process_group()
+        return status
     except KeyboardInterrupt as e:  # while the data load or the feature cache (checkpointed per chunk) runs
         raise SystemExit(stopped_line(e, 'where it stopped')) from None
     except RunError as e:
@@ -1180,10 +1242,14 @@ def main(argv=None):
 def _main(argv=None):
     args = build_parser().parse_args(argv)
     cfg = resolve_config(args)
-    device = pick_device(cfg['device'])
+    device = start_processes(cfg) or pick_device(cfg['device'])
     if device.type == 'cuda':
         methods.fast_cuda()
+    if not WRITER:
+        sync()  # rank 0 first: the generated data and the feature cache are made once
     d = load_data(cfg)
+    if WRITER:
+        sync()
     d.fingerprint = fingerprint(d, device)
     if cfg['data'] in MULTILABEL_DATA:
         results = run_jobs((name, lambda s=seed, n=name: run_method(n, dict(cfg, seed=s), d, device))

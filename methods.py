@@ -474,6 +474,62 @@ def fit(model, optimizer, scheduler, epoch_fn, val_fn, *, max_epochs, patience, 
 
 
 # -----------------------------------------------------------------------------
+# Several processes (torchrun): one run trained with DistributedDataParallel
+
+def world():
+    """(rank, number of processes) of this one: (0, 1) unless torch.distributed is initialised."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def local_batches(batches, rank, size):
+    """Each global batch split into `size` nearly equal parts; this rank's part and the weight that
+    makes the average of the ranks' mean losses the global batch's mean loss: n_rank * size / n.
+    A rank whose part is empty (a last batch smaller than `size`) takes one clip with weight 0, since
+    every rank must run each step."""
+    parts = [np.array_split(np.asarray(b), size)[rank] for b in batches]
+    weights = [len(p) * size / len(b) for p, b in zip(parts, batches)]
+    return [p if len(p) else np.asarray(b)[:1] for p, b in zip(parts, batches)], weights
+
+
+def fd_loss_global(feat, feat_teacher):
+    """Eq. 3 with one cosine over the whole global batch flattened, as fd_loss on one process: the
+    ranks' sums of a.b, a.a and b.b are all-reduced (before backward, so no collective runs inside
+    it), and the returned term has the global value and, on each rank, the gradient of that value
+    with respect to this rank's features, times the number of ranks (DistributedDataParallel then
+    averages the ranks' gradients to the one-process gradient)."""
+    a, b = upcast(feat).flatten(), upcast(feat_teacher).flatten()
+    local = torch.stack([(a * b).sum(), (a * a).sum(), (b * b).sum()])
+    ab, aa, bb = total = local.detach().clone()
+    torch.distributed.all_reduce(total)
+    value = 1 - ab / (aa.sqrt() * bb.sqrt()).clamp_min(1e-12)
+    # d value / d a_rank = -b / sqrt(aa bb) + ab a / (aa^1.5 sqrt(bb)): the gradient of `share`
+    share = -local[0] / (aa * bb).sqrt() + ab / (2 * aa.pow(1.5) * bb.sqrt()) * local[1]
+    return value + world()[1] * (share - share.detach())
+
+
+def mean_over_ranks(terms):
+    """The ranks' epoch means of each loss term, averaged (every rank gets the same values: one NaN
+    check, one log line)."""
+    if world()[1] == 1 or not terms:
+        return terms
+    v = torch.tensor(list(terms.values()), dtype=torch.float64)
+    torch.distributed.all_reduce(v)
+    return dict(zip(terms, (v / world()[1]).tolist()))
+
+
+def distributed(model, device):
+    """The learner as DistributedDataParallel (one process per device), its BatchNorm synchronised
+    on CUDA so the statistics are those of the global batch, as on one device. state_dict keys are
+    unchanged (SyncBatchNorm holds BatchNorm's parameters and buffers)."""
+    if device.type == 'cuda':
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model, torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == 'cuda' else None)
+
+
+# -----------------------------------------------------------------------------
 # The multi-label learner: one phase of any of the eight methods
 
 def prepare_phase(model, method, phase, n_new):
@@ -562,12 +618,16 @@ def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teach
     model.train()
     needs_teacher = method.od or method.fd
     cached = needs_teacher and teacher_cache is not None
+    rank, size = world()
+    weights = [1.0] * len(batches)
+    if size > 1:  # DDP: this rank's part of each global batch
+        batches, weights = local_batches(batches, rank, size)
     rows = device_batches([x, y] + (list(teacher_cache) if cached else []), batches, device)
     if memory is not None:
         mx, my, mknown, mbatches = memory
         memory_rows = device_batches([mx, my, mknown], mbatches, device)
     sums = {}
-    for got in rows:
+    for got, weight in zip(rows, weights):
         xb, yb = got[0].to(device, non_blocking=True).float(), got[1].to(device, non_blocking=True)
         t_logits = t_feats = None
         with autocast(device, precision):
@@ -583,6 +643,10 @@ def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teach
         loss, terms = multilabel_loss(method, logits, yb, n_new, feats=feats, teacher_logits=t_logits,
                                       teacher_feats=t_feats, pos_weight=pos_weight, lam=lam, T=T,
                                       fd_per_sample=fd_per_sample)
+        if size > 1:  # means weighted to the global batch's; the flat L_FD over the global batch
+            terms = {k: fd_loss_global(feats, t_feats) if k == 'fd' and not fd_per_sample else v * weight
+                     for k, v in terms.items()}
+            loss = sum(terms.values())
         if memory is not None:
             mxb, myb, mkb = next(memory_rows)
             with autocast(device, precision):
@@ -590,7 +654,7 @@ def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teach
             terms['replay'] = replay_bce(z_mem[:, :my.shape[1]], myb.to(device), mkb.to(device), pos_weight)
             loss = loss + terms['replay']
         sgd_step(optimizer, loss, terms, sums, scaler)
-    return {k: (v / max(len(batches), 1)).item() for k, v in sums.items()}
+    return mean_over_ranks({k: (v / max(len(batches), 1)).item() for k, v in sums.items()})
 
 
 def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, batch_size=32, subsets=None,
@@ -661,13 +725,17 @@ def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, ba
             if log:
                 log(f'phase {phase}: teacher outputs cached for {len(x)} clips ({nbytes / 2 ** 20:.0f} MiB, {store})')
     pw_t = None if pw is None else torch.tensor(pw, dtype=torch.float32, device=device)  # once per phase
-    forward = compiled(model, compile)
+    rank, size = world()
+    if size > 1:  # torchrun: the same run on every process, each on its part of every batch
+        model, ddp = distributed(model, device)  # SyncBatchNorm keeps the Parameters the optimiser holds
+    forward = compiled(ddp if size > 1 else model, compile)
     teacher_forward = compiled(teacher, compile) if teacher is not None and teacher_cache is None else teacher
     y_t = torch.from_numpy(np.asarray(y, np.float32)).to(x.device)
     for epoch in range(start, epochs):
         t0 = time.time()
         step_seed = seed_of(seed, phase, epoch)
-        torch.manual_seed(step_seed)  # dropout masks: a function of (seed, phase, epoch), so resume is exact
+        # dropout masks: a function of (seed, phase, epoch) (and the rank), so resume is exact
+        torch.manual_seed(step_seed if size == 1 else seed_of(seed, phase, epoch, rank))
         batches = (balanced_batches(y, batch_size, step_seed) if sampler == 'balanced'
                    else index_batches(len(y), batch_size, step_seed))
         if subsets:
@@ -691,6 +759,9 @@ def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, ba
             if scaler is not None:
                 state['scaler'] = scaler.state_dict()
             on_epoch(state)
+    if size > 1:  # every process leaves with rank 0's learner (BatchNorm statistics included), the one saved
+        for t in model.state_dict().values():
+            torch.distributed.broadcast(t, 0)
     if subsets:
         model.drop_aux_heads()  # heads 1.. are discarded; the backbone and head 0 go forward (Ma et al.)
     return model

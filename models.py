@@ -351,7 +351,7 @@ class Cnn14(_Heads):
         super().train(mode)
         if getattr(self, '_backbone_frozen', False):  # frozen BN must not update its running stats
             for name, m in self.named_modules():
-                if isinstance(m, nn.BatchNorm2d) and name.startswith(('bn0', 'conv_block')):
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and name.startswith(('bn0', 'conv_block')):
                     m.eval()
         return self
 
@@ -441,7 +441,7 @@ class SmallCNN(_Heads):
     def train(self, mode=True):
         super().train(mode)
         for m in self.conv_layers(getattr(self, '_frozen_upto', 0)):
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.eval()
         return self
 

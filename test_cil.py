@@ -1046,6 +1046,67 @@ def test_a_phase_and_a_mittal_step_train_from_methods_and_models_alone(tmp_path)
     assert 'standalone ok' in out.stdout
 
 
+DDP_STEP = '''
+import os
+import sys
+import numpy as np
+import torch
+import methods
+import models
+
+rank, size, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+torch.set_num_threads(1)
+if size > 1:
+    torch.distributed.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=size)
+# BatchNorm frozen and no dropout: only then do one process and two compute the same step on the CPU
+# (SyncBatchNorm, which makes the statistics the global batch's, needs CUDA)
+models.Cnn14.train = lambda self, mode=True: torch.nn.Module.train(self, False)
+torch.manual_seed(0)
+model = models.Cnn14(4, width=1 / 16)
+x = torch.randn(24, 40, 64)
+y = (torch.rand(24, 2) < 0.4).float().numpy()
+y[0] = 1
+seen = []
+model = methods.train_multilabel(model, methods.METHODS['iodfd'], x, y, phase=1, epochs=2, lr=0.05, seed=0,
+                                 device=torch.device('cpu'), batch_size=7, on_epoch=seen.append)
+if rank == 0:
+    torch.save({'model': model.state_dict(), 'terms': [s['terms'] for s in seen]}, out)
+if size > 1:
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+os._exit(0)  # no interpreter teardown racing gloo's threads
+'''
+
+
+def test_one_ddp_run_on_two_processes_equals_one_process_on_the_same_global_batches(tmp_path):
+    """Two gloo processes started here train an IODFD phase (batches of 7: unequal halves, a last
+    batch of 3) and give the weights of one process, within float rounding."""
+    import socket as sk
+    with sk.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(HERE), OMP_NUM_THREADS='1')
+    single = subprocess.run([sys.executable, '-c', DDP_STEP, '0', '1', '0', str(tmp_path / 'one.pt')], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr
+    procs = [subprocess.Popen([sys.executable, '-c', DDP_STEP, str(r), '2', str(port), str(tmp_path / 'ddp.pt')],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read()
+    one, ddp = (torch.load(tmp_path / f, weights_only=True) for f in ('one.pt', 'ddp.pt'))
+    torch.manual_seed(0)
+    start = models.Cnn14(4, width=1 / 16).state_dict()
+    for key, value in one['model'].items():
+        if not value.is_floating_point():
+            continue
+        moved = (value - start[key]).abs().max() if start[key].shape == value.shape else value.abs().max()
+        assert (value - ddp['model'][key]).abs().max() <= 1e-3 * moved, key  # float rounding, not a wrong step
+    assert (one['model']['conv_block1.conv1.weight'] != start['conv_block1.conv1.weight']).any()
+    for a, b in zip(one['terms'], ddp['terms']):  # the logged epoch means: the ranks' average
+        assert a.keys() == b.keys() == {'bce', 'od', 'fd'}
+        assert all(b[k] == pytest.approx(a[k], rel=1e-4) for k in a)
+
+
 # ---------------- speed: mixed precision, channels_last, the device-side batch plan, fused SGD, the bench
 
 CPU = torch.device('cpu')
@@ -3160,6 +3221,30 @@ def test_checkpoint_cadence_writes_state_at_phase_ends_and_resume_stays_exact(ti
     a = json.loads((run_dir(ref, 'iodfd') / 'metrics.json').read_text())
     b = json.loads((run_dir(out, 'iodfd') / 'metrics.json').read_text())
     assert a['phases'] == b['phases']
+
+
+def test_torchrun_trains_one_run_on_two_processes_writes_once_and_resumes(tiny_audioset, tmp_path):
+    """torchrun --nproc_per_node 2 on the CPU (gloo): rank 0 alone logs and writes; a run cut after
+    phase 1 (its phase-2 checkpoint and record gone) resumes under torchrun to the same numbers."""
+    def torchrun(*extra):
+        out = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', 'cil.py', *TINY,
+                              '--root', str(tiny_audioset), '--cache', str(tmp_path / 'cache'), '--out',
+                              str(tmp_path / 'runs'), '--method', 'iodfd', '--device', 'cpu', *extra], cwd=HERE,
+                             capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS='1'))
+        assert out.returncode == 0, out.stderr[-3000:]
+        return out.stdout
+    torchrun()
+    d = run_dir(tmp_path / 'runs', 'iodfd')
+    first = json.loads((d / 'metrics.json').read_text())
+    assert json.loads((d / 'fingerprint.json').read_text())['processes'] == 2
+    assert (d / 'log.txt').read_text().count('phase 2 epoch 2/2') == 1  # one writer
+    cut = dict(first, phases=first['phases'][:2])
+    del cut['summary']
+    (d / 'metrics.json').write_text(json.dumps(cut))
+    (d / 'phase2.pt').unlink()
+    torchrun()
+    assert json.loads((d / 'metrics.json').read_text())['phases'] == first['phases']
+    assert 'finished earlier' in torchrun()
 
 
 # ---------------- faults: damaged checkpoints and records, signals, full and read-only folders
