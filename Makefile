@@ -1,7 +1,8 @@
 # One target per paper table. Variables: PYTHON; DATA (synth-audioset | audioset) for the multi-label
 # paper, KWS_DATA (synth-speechcommands | synth-urbansound8k | speechcommands | urbansound8k) for the
-# keyword-spotting paper; ROOT (the real dataset's folder); KWS_SEEDS (seeds of the keyword-spotting
-# targets, mean +- std; default 0,1,2); ARGS (extra cil.py flags, e.g. ARGS="--device cuda");
+# keyword-spotting paper; ROOT (the real dataset's folder); SEEDS and KWS_SEEDS (seeds of the table
+# targets, mean +- std; default 0,1,2; make demo runs seed 0); ARGS (extra cil.py flags, e.g.
+# ARGS="--device cuda"); GPUS (table1-gpus: the CUDA devices, one process each, e.g. GPUS="0 1 2 3");
 # BENCH_ARGS (bench/bench_train.py flags, e.g. BENCH_ARGS="--quick" or "--peak-tflops 989").
 PYTHON ?= python3
 DATA ?= synth-audioset
@@ -9,8 +10,10 @@ KWS_DATA ?= synth-speechcommands
 ROOT ?=
 ARGS ?=
 BENCH_ARGS ?=
-RUN = $(PYTHON) cil.py --data $(DATA) $(if $(ROOT),--root $(ROOT)) $(ARGS)
+SEEDS ?= 0,1,2
+RUN = $(PYTHON) cil.py --data $(DATA) $(if $(ROOT),--root $(ROOT)) --seed $(SEEDS) $(ARGS)
 KWS_SEEDS ?= 0,1,2
+GPUS ?= 0
 KWS_RUN = $(PYTHON) cil.py --method mittal --data $(KWS_DATA) $(if $(ROOT),--root $(ROOT)) --seed $(KWS_SEEDS) $(ARGS)
 ALL_METHODS = ft,fe,indl,od,iod,ifd,iodfd,at
 TABLE2_LOSSES = ce_n;ce_n,kd_n;ce_n,ce_o;ce_n,ce_o,kd_n;ce_n,ce_o,kd_o;ce_n,ce_o,kd_n,kd_o
@@ -24,12 +27,13 @@ FIG5_HEADS = 5;5,4,3,2
 FIG5_MEMORY = 20,50,100,200,300,400
 endif
 
-.PHONY: help install test demo table1 table2 figures kws-table1 kws-table2 kws-figures bench-features bench-train
+.PHONY: help install test demo table1 table1-gpus table2 figures kws-table1 kws-table2 kws-figures bench-features bench-train
 
 help:
 	@echo "make test             install requirements + pytest, run the test suite (CPU)"
 	@echo "make demo             IODFD on the generated AudioSet-layout dataset (CPU, a few minutes)"
 	@echo "make table1           Table 1 of the multi-label paper: all eight methods (DATA=audioset ROOT=... for real data)"
+	@echo "make table1-gpus      Table 1 with one process per CUDA device of GPUS, methods dealt out in turn (phase 0 shared)"
 	@echo "make table2           Table 2: old / new / all F1 at the last phase for FT, FE, IOD, IODFD"
 	@echo "make figures          Figures 3 and 4 as PNG (installs matplotlib)"
 	@echo "make kws-table1       keyword-spotting paper, Table 1: base-training time per epoch per heads configuration"
@@ -46,9 +50,18 @@ test: install
 	$(PYTHON) -m pytest -q test_cil.py
 
 demo: install
-	$(PYTHON) cil.py --method iodfd --data synth-audioset $(ARGS)
+	$(PYTHON) cil.py --method iodfd --data synth-audioset --seed 0 $(ARGS)
 
 table1: install
+	$(RUN) --method $(ALL_METHODS) --report table1
+
+# One process per device, each training its share of the methods; the first to reach phase 0 trains
+# it and the others wait for it (run folders are locked), then the report trains nothing.
+table1-gpus: install
+	@set -e; n=$(words $(GPUS)); i=0; pids=; for gpu in $(GPUS); do \
+	  share=$$(echo $(ALL_METHODS) | tr ',' '\n' | awk -v n=$$n -v i=$$i '(NR - 1) % n == i' | paste -sd, -); \
+	  CUDA_VISIBLE_DEVICES=$$gpu $(RUN) --method $$share --quiet & pids="$$pids $$!"; i=$$((i + 1)); \
+	done; for p in $$pids; do wait $$p; done
 	$(RUN) --method $(ALL_METHODS) --report table1
 
 table2: install
