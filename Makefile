@@ -33,7 +33,7 @@ help:
 	@echo "make test             install requirements + pytest, run the test suite (CPU)"
 	@echo "make demo             IODFD on the generated AudioSet-layout dataset (CPU, a few minutes)"
 	@echo "make table1           Table 1 of the multi-label paper: all eight methods (DATA=audioset ROOT=... for real data)"
-	@echo "make table1-gpus      Table 1 with one process per CUDA device of GPUS, methods dealt out in turn (phase 0 shared)"
+	@echo "make table1-gpus      Table 1 with one process per CUDA device of GPUS, (method, seed) runs dealt out in turn"
 	@echo "make table2           Table 2: old / new / all F1 at the last phase for FT, FE, IOD, IODFD"
 	@echo "make figures          Figures 3 and 4 as PNG (installs matplotlib)"
 	@echo "make kws-table1       keyword-spotting paper, Table 1: base-training time per epoch per heads configuration"
@@ -55,13 +55,20 @@ demo: install
 table1: install
 	$(RUN) --method $(ALL_METHODS) --report table1
 
-# One process per device, each training its share of the methods; the first to reach phase 0 trains
-# it and the others wait for it (run folders are locked), then the report trains nothing.
+# One process per device, each training its share of the (method, seed) runs, dealt out in turn
+# (method-major, so the first processes train the seeds' phase 0 at once); a process that reaches a
+# phase 0 or a run being trained by another waits for it (run folders are locked). Then the report
+# trains nothing.
 table1-gpus: install
-	@set -e; n=$(words $(GPUS)); i=0; pids=; for gpu in $(GPUS); do \
-	  share=$$(echo $(ALL_METHODS) | tr ',' '\n' | awk -v n=$$n -v i=$$i '(NR - 1) % n == i' | paste -sd, -); \
-	  CUDA_VISIBLE_DEVICES=$$gpu $(RUN) --method $$share --quiet & pids="$$pids $$!"; i=$$((i + 1)); \
-	done; for p in $$pids; do wait $$p; done
+	@n=$(words $(GPUS)); i=0; pids=; fail=0; \
+	jobs=$$(for m in $$(echo $(ALL_METHODS) | tr ',' ' '); do for s in $$(echo $(SEEDS) | tr ',' ' '); do \
+	  echo $$s:$$m; done; done); \
+	for gpu in $(GPUS); do \
+	  mine=$$(echo "$$jobs" | awk -v n=$$n -v i=$$i '(NR - 1) % n == i'); \
+	  (for job in $$mine; do \
+	    CUDA_VISIBLE_DEVICES=$$gpu $(RUN) --seed $${job%%:*} --method $${job##*:} --quiet || exit 1; \
+	  done) & pids="$$pids $$!"; i=$$((i + 1)); \
+	done; for p in $$pids; do wait $$p || fail=1; done; exit $$fail
 	$(RUN) --method $(ALL_METHODS) --report table1
 
 table2: install

@@ -7,8 +7,9 @@ Class-incremental learning runs, one command each:
     python cil.py --method mittal --data speechcommands --root DIR --heads 5,4,3,2   # Ma et al.
 
 A run folder (runs/<data>/<method>-s<seed>-<hash>/) holds the resolved config, per-phase metrics
-(metrics.json), a CSV per table, the checkpoint of each phase and a log. Runs checkpoint every
-epoch (atomically) and a restarted command continues from the last completed epoch. Phase 0 is the
+(metrics.json), a CSV per table, the checkpoint of each phase, the fingerprint of its data and
+environment, and a log. Runs checkpoint (atomically) every --checkpoint-minutes and at each phase
+end, and a restarted command continues from the last checkpoint to the same result. Phase 0 is the
 same for every method (and for AT): it is trained once per (seed, config) in a shared folder and
 reused.
 """
@@ -81,6 +82,9 @@ def start_processes(cfg):
     if cfg['data'] not in MULTILABEL_DATA:
         raise SystemExit('cil.py: torchrun trains the multi-label learner; the single-label runs are small, run them '
                          'without torchrun')
+    if cfg['batch_size'] < int(os.environ['WORLD_SIZE']):
+        raise SystemExit(f"cil.py: --batch-size {cfg['batch_size']} is the global batch: give each of the "
+                         f"{os.environ['WORLD_SIZE']} processes at least one clip")
     for key, why in (('heads', 'per-task heads'), ('memory', 'exemplar replay'), ('fd_forward', 'a second forward')):
         if cfg[key]:
             raise SystemExit(f"cil.py: --{key.replace('_', '-')} ({why}) is not supported under torchrun; run it on "
@@ -248,7 +252,7 @@ MAX_SEED = (2 ** 32 - 1) // 1000 - 1000  # exemplar draws use RandomState(seed *
 # can only diverge, underflow or fail later (an lr of 1e308, a width of 1e-6, T of 1e-30, ...).
 BIG = 10 ** 6
 RANGES = dict(batch_size=(1, BIG), epochs_base=(1, BIG), epochs=(1, BIG), epochs_a=(1, BIG), epochs_b=(1, BIG),
-              epochs_ft=(1, BIG), patience=(1, BIG), timing_epochs=(2, BIG), freeze_upto=(0, 4), workers=(1, 1024),
+              epochs_ft=(1, BIG), patience=(1, BIG), timing_epochs=(2, BIG), freeze_upto=(0, BIG), workers=(1, 1024),
               order_seed=(0, 2 ** 32 - 1), split_seed=(0, 2 ** 32 - 1), subset_seed=(0, 2 ** 32 - 1),
               lr_base=(0, 10), lr=(0, 10), lr_a=(0, 10), lr_b=(0, 10), lr_ft=(0, 10), lr_min=(0, 10),
               momentum=(0, 0.999), weight_decay=(0, 1), lambda_base=(0, 1000), lambda_pow=(0, 10), T=(0.1, 100),
@@ -284,8 +288,6 @@ def check_flags(args):
         raise SystemExit(f'cil.py: --pretrained {args.pretrained}: no such file (a PANNs CNN14 checkpoint, .pth)')
     if args.freeze_upto > 4:
         raise SystemExit(f'cil.py: --freeze-upto {args.freeze_upto}: the small CNN has 4 conv layers')
-    if args.dropout is not None and not 0 <= args.dropout < 1:
-        raise SystemExit(f'cil.py: --dropout {args.dropout} must be in [0, 1)')
     for key in MULTILABEL_FLAGS if kws else SINGLE_LABEL_FLAGS:
         if getattr(args, key) != defaults.get_default(key):
             raise SystemExit(f"cil.py: --{key.replace('_', '-')} applies only to "
@@ -336,6 +338,12 @@ def resolve_config(args):
                          f"every class needs at least one exemplar")
     # an option set to its default is the same run as the option left unset (same run folder)
     cfg['precision'] = pick_precision(args.precision, pick_device(args.device))
+    # the checkpoint's content, not its path, and the process count (torchrun: each process draws its own
+    # dropout masks) name the run; the data's content is checked by its fingerprint, not its path
+    cfg['pretrained_sha1'] = (hashlib.sha1(Path(args.pretrained).read_bytes()).hexdigest()
+                              if args.pretrained else None)
+    processes = int(os.environ.get('WORLD_SIZE', '1'))
+    cfg['processes'] = processes if processes > 1 else None
     if cfg['classifier'] == 'linear':
         cfg['classifier'] = None
     if cfg['dropout'] == 0.5:
@@ -395,8 +403,8 @@ def resolve_config(args):
 # Settings that cannot change a result. Everything else in the resolved configuration enters the
 # hash of a run folder (an unset option, None, does not), so a new flag can never reuse results
 # computed without it.
-NOT_RESULT = ('device', 'out', 'cache', 'results', 'report', 'quiet', 'restart', 'workers', 'checkpoint_minutes',
-              'method', 'methods',
+NOT_RESULT = ('device', 'root', 'pretrained', 'out', 'cache', 'results', 'report', 'quiet', 'restart', 'workers',
+              'checkpoint_minutes', 'method', 'methods',
               'seeds', 'memories', 'head_sets', 'loss_sets', 'split_file', 'timing_epochs')
 # Settings of the incremental phases only: phase 0 (multi-label) and the base step (single-label),
 # shared by every run, are not retrained when one of them changes.
@@ -406,9 +414,11 @@ INCREMENTAL_ONLY = ('phases', 'epochs', 'lr', 'lambda_base', 'lambda_pow', 'cons
 
 
 def run_hash(cfg, shared=False):
-    """Hash of the settings that can change a run's results (shared=True: phase 0's / the base step's)."""
+    """Hash of the settings that can change a run's results (shared=True: phase 0's / the base step's).
+    An option left unset (None, or False for a switch) does not enter it."""
     skip = NOT_RESULT + (INCREMENTAL_ONLY if shared else ())
-    blob = json.dumps({k: v for k, v in cfg.items() if k not in skip and v is not None}, sort_keys=True, default=str)
+    blob = json.dumps({k: v for k, v in cfg.items() if k not in skip and v is not None and v is not False},
+                      sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
@@ -643,7 +653,7 @@ def resume_state(path):
 def checkpointer(path, minutes, log, clock=None, n_clips=0):
     """The on_epoch callback of the training loops in methods.py: log the epoch's losses, time and ETA,
     and write the state (atomically) when `minutes` have passed since the last write, and after the
-    last epoch of a phase. Every epoch reseeds from (seed, phase, epoch), so resuming from an older
+    last epoch of a multi-label phase (a single-label step ends with its step<k>.pt). Every epoch reseeds from (seed, phase, epoch), so resuming from an older
     epoch gives the same result; at GPU speed this keeps checkpoint I/O a small part of the time."""
     last = [time.time()]
 
@@ -673,9 +683,10 @@ def shared_step(folder, checkpoint, model, train, device, log, fp, restart, rebu
     if WRITER:
         folder.mkdir(parents=True, exist_ok=True)
     with folder_lock(folder):
+        sync()  # under torchrun every process looks once rank 0 holds the lock
         check_fingerprint(folder, fp, restart, log)
         state, record = saved(folder / checkpoint), read_json(folder / 'record.json')
-        if state is not None:
+        if state is not None and (record is not None or rebuild is not None):
             model.load_state_dict(state['model'])
             model.to(device)
             if record is None and rebuild is not None:
@@ -699,22 +710,43 @@ def shared_step(folder, checkpoint, model, train, device, log, fp, restart, rebu
 # -----------------------------------------------------------------------------
 # Fingerprints: what a folder's numbers depend on besides the settings in its name
 
+DATA_KEYS = ('data', 'labels', 'clips', 'skipped_bad_clips', 'missing_clips')
+
+
 def fingerprint(d, device):
-    """The data (every clip and the hash of its bytes, the front end, the clips skipped or missing)
-    and what changes results: torch version, the number of processes (torchrun: each draws its own
-    dropout masks), the thread count on the CPU, the device."""
-    return {'data': d.cache.fingerprint(), 'clips': len(d.ds), 'skipped_bad_clips': d.skipped,
-            'missing_clips': d.missing, 'torch': torch.__version__, 'processes': methods.world()[1],
+    """The data (every clip's key and feature row, the front end, the labels, the clips skipped or
+    missing) and what changes results besides the settings: torch version, the thread count on the
+    CPU, the device. DATA_KEYS are what showing finished results checks; resuming checks them all."""
+    labels = hashlib.sha1(json.dumps(d.ds.classes).encode() + np.ascontiguousarray(d.ds.labels).tobytes())
+    return {'data': d.cache.fingerprint(), 'labels': labels.hexdigest(), 'clips': len(d.ds),
+            'skipped_bad_clips': d.skipped, 'missing_clips': d.missing, 'torch': torch.__version__,
             'threads': torch.get_num_threads() if device.type == 'cpu' else None,
             'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}
 
 
+def remove_later(folder, prefix, k, n):
+    """Remove <prefix>j.pt for k < j < n: they continue a learner that is being trained again."""
+    for j in range(k + 1, n) if WRITER else ():
+        (folder / f'{prefix}{j}.pt').unlink(missing_ok=True)
+
+
+def stored_fingerprint(folder):
+    """A folder's fingerprint.json: its content, {} when it is missing (a folder from before fingerprints
+    were kept), or None when it is there but unreadable (treated as a mismatch)."""
+    path = folder / 'fingerprint.json'
+    return read_json(path) if path.exists() else {}
+
+
+def same_data(stored, fp):
+    return stored == {} or (stored is not None and all(stored.get(k) == fp[k] for k in DATA_KEYS))
+
+
 def show_finished(folder, d, result_line):
-    """The metrics of a run folder that holds final results computed with this command's data and
-    environment (or before fingerprints were kept), after printing its result line; else None.
-    Deciding it writes nothing, so finished results can be shown from a read-only copy."""
-    metrics, fp = read_json(folder / 'metrics.json'), read_json(folder / 'fingerprint.json')
-    if metrics is None or 'summary' not in metrics or fp not in (None, d.fingerprint):
+    """The metrics of a run folder that holds final results computed on this command's data (another
+    thread count or device does not matter for showing them), after printing its result line; else
+    None. Deciding it writes nothing, so finished results can be shown from a read-only copy."""
+    metrics = read_json(folder / 'metrics.json')
+    if metrics is None or 'summary' not in metrics or not same_data(stored_fingerprint(folder), d.fingerprint):
         return None
     print(result_line(metrics) + f' (finished earlier: {folder})', flush=True)
     return metrics
@@ -724,13 +756,13 @@ def check_fingerprint(folder, fp, restart, log):
     """Refuse to resume or reuse a folder computed with other data or in another environment (one line
     saying what changed); with --restart its results are removed, so it is trained again. Writes the
     fingerprint of a folder that has none."""
-    path = folder / 'fingerprint.json'
-    old = read_json(path)
+    old = stored_fingerprint(folder)
     if old == fp:
         return sync()
-    if old is not None:
-        changed = ['the data (clips or their content)' if key == 'data' else f'{key} {old.get(key)} -> {fp[key]}'
-                   for key in fp if old.get(key) != fp[key]]
+    if old != {}:
+        changed = ['fingerprint.json is unreadable'] if old is None else [
+            'the data (clips or their content)' if key == 'data' else 'the labels' if key == 'labels'
+            else f'{key} {old.get(key)} -> {fp[key]}' for key in fp if old.get(key) != fp[key]]
         if not restart:
             raise RunError(f"{folder} was computed with other inputs: {'; '.join(changed)}. Run the same command "
                            f'with --restart to train it again (or bring back what changed)')
@@ -738,7 +770,7 @@ def check_fingerprint(folder, fp, restart, log):
         for f in folder.iterdir() if WRITER else ():
             if f.is_file() and f.name not in ('lock', 'log.txt'):
                 f.unlink()
-    write_atomic(fp, path)
+    write_atomic(fp, folder / 'fingerprint.json')
     sync()  # every process decides what to train from the same files
 
 
@@ -792,6 +824,10 @@ def train_phase(cfg, d, run_dir, k, model, method, log, clock, device, subsets=N
     if k > 0 and not joint and cfg['memory'] is not None:
         clips, targets, known = methods.multilabel_exemplars(d.phases, k, cfg['memory'], cfg['seed'])
         memory = (d.features(clips, device), targets, known)
+    try:  # another command may have recomputed damaged rows since this one opened the cache
+        d.cache.verify(index)
+    except data.DataError as e:
+        raise RunError(str(e)) from None
     x = d.features(index, device)
     try:
         model = methods.train_multilabel(
@@ -852,11 +888,12 @@ def run_method(name, cfg, d, device):
     the first and then shows its results)."""
     run_dir = method_dir(cfg, name)
     line = functools.partial(method_result_line, name)
-    metrics = show_finished(run_dir, d, line)
+    metrics = show_finished(run_dir, d, line) if methods.world()[1] == 1 else None
     if metrics is None:
         if WRITER:
             run_dir.mkdir(parents=True, exist_ok=True)
         with folder_lock(run_dir):
+            sync()  # under torchrun every process looks once rank 0 holds the lock
             metrics = show_finished(run_dir, d, line) or train_method(name, cfg, d, device, run_dir)
     return metrics
 
@@ -915,6 +952,8 @@ def train_method(name, cfg, d, device, run_dir):
                 model = model_for_phase(cfg, d, k, method)
             log(f"phase {k}: +{ph.n_new} classes ({', '.join(d.ds.classes[c] for c in ph.new_classes)}), "
                 f'{len(ph.joint if method.joint else ph.train)} training clips')
+            if not trained:  # checkpoints of later phases came from the learner this phase replaces
+                remove_later(run_dir, 'phase', k, len(phases))
             model, n_memory = train_phase(cfg, d, run_dir, k, model, method, log, clock, device)
             trained = True
             write_atomic({'phase': k, 'model': model.state_dict(), 'sizes': [b.out_features for b in model.fc.blocks]},
@@ -1003,11 +1042,12 @@ def run_mittal(cfg, heads, K, losses, d, device):
     cfg = dict(cfg, heads=','.join(map(str, heads)), memory=K, losses=','.join(losses))
     run_dir = mittal_dir(cfg, tag)
     line = functools.partial(mittal_result_line, tag)
-    metrics = show_finished(run_dir, d, line)
+    metrics = show_finished(run_dir, d, line) if methods.world()[1] == 1 else None
     if metrics is None:
         if WRITER:
             run_dir.mkdir(parents=True, exist_ok=True)
         with folder_lock(run_dir):
+            sync()  # under torchrun every process looks once rank 0 holds the lock
             metrics = show_finished(run_dir, d, line) or train_mittal(cfg, tag, losses, d, device, run_dir)
     return metrics
 
@@ -1036,10 +1076,10 @@ def train_mittal(cfg, tag, losses, d, device, run_dir):
     for k, ph in enumerate(d.phases[1:], 1):
         step_file = run_dir / f'step{k}.pt'
         ck = saved(step_file)
-        if ck is None and step_file.exists():  # damaged: this step and the later ones are trained again
-            log(f'{step_file} is damaged: step {k} is trained again')
-            for later in range(k, len(d.phases)):
-                (run_dir / f'step{later}.pt').unlink(missing_ok=True)
+        if ck is None:  # to be trained: the later steps' checkpoints came from the learner it replaces
+            if step_file.exists():
+                log(f'{step_file} is damaged: step {k} is trained again')
+            remove_later(run_dir, 'step', k - 1, len(d.phases))
         if ck is not None:  # finished earlier
             model = model_for_phase(cfg, d, k)
             model.load_state_dict(ck['model'])
@@ -1126,9 +1166,10 @@ def time_heads(cfg, d, device):
 # -----------------------------------------------------------------------------
 # Reports: the paper's tables and figures (evaluate.py builds them)
 
-def collect_mittal_results(cfg):
-    """Every finished single-label run under --out whose config equals this one but for the grid
-    flags (heads, memory, losses) and the seed (one of --seed): {(heads, K, losses): [metrics per seed]}."""
+def collect_mittal_results(cfg, fp):
+    """Every finished single-label run under --out on this data (fingerprint fp) whose config equals
+    this one but for the grid flags (heads, memory, losses) and the seed (one of --seed):
+    {(heads, K, losses): [metrics per seed]}."""
     same = [k for k in cfg if k not in NOT_RESULT + ('heads', 'memory', 'losses', 'seed')]
     out = collections.defaultdict(list)
     for d in sorted((Path(cfg['out']) / cfg['data']).glob('mittal-*')):
@@ -1137,13 +1178,13 @@ def collect_mittal_results(cfg):
             m = json.loads((d / 'metrics.json').read_text())
         except (OSError, ValueError):
             continue
-        if 'summary' in m and rc.get('seed') in cfg['seeds'] and all(
+        if 'summary' in m and rc.get('seed') in cfg['seeds'] and same_data(stored_fingerprint(d), fp) and all(
                 json.dumps(rc.get(k), default=str) == json.dumps(cfg.get(k), default=str) for k in same):
             out[(rc['heads'], int(rc['memory']), rc['losses'])].append(m)
     return dict(out)
 
 
-def report(kind, results, cfg, timing=None):
+def report(kind, results, cfg, timing=None, fp=None):
     """Print and save a paper table (evaluate.py builds it) or draw the figures, for the runs of this
     command: {key: [metrics per seed]}."""
     out_dir = Path(cfg['results']) / cfg['data']
@@ -1158,8 +1199,8 @@ def report(kind, results, cfg, timing=None):
             losses = ','.join(cfg['loss_sets'][0])  # the figures compare heads and K for one loss set
             if len(cfg['loss_sets']) > 1:
                 print(f'note: the figures use the first --losses variant, {losses}')
-            paths = evaluate.kws_figures({key: m for key, m in collect_mittal_results(cfg).items() if key[2] == losses},
-                                         out_dir)
+            runs = collect_mittal_results(cfg, fp)
+            paths = evaluate.kws_figures({key: m for key, m in runs.items() if key[2] == losses}, out_dir)
         for p in paths:
             print(f'wrote {p}')
         return
@@ -1244,7 +1285,7 @@ def _main(argv=None):
     cfg = resolve_config(args)
     device = start_processes(cfg) or pick_device(cfg['device'])
     if device.type == 'cuda':
-        methods.fast_cuda()
+        methods.fast_cuda(tf32=cfg['precision'] is not None)
     if not WRITER:
         sync()  # rank 0 first: the generated data and the feature cache are made once
     d = load_data(cfg)
@@ -1265,7 +1306,7 @@ def _main(argv=None):
                        for seed in cfg['seeds'] for heads in cfg['head_sets'] for K in cfg['memories']
                        for losses in cfg['loss_sets'])
     if cfg['report']:
-        report(cfg['report'], results, cfg)
+        report(cfg['report'], results, cfg, fp=d.fingerprint)
     return 0
 
 

@@ -321,19 +321,20 @@ def compiled(model, compile=False):
     return torch.compile(model, dynamic=False) if compile else model
 
 
-def fast_cuda():
+def fast_cuda(tf32=True):
     """Process-wide CUDA switches for speed; cil.py calls this once when it trains on CUDA (not by
-    default here: they change float32 results on CUDA, though not on the CPU).
+    default here: they change results on CUDA, though not on the CPU).
 
     - cudnn.benchmark = True: cuDNN times its convolution algorithms once per input shape (a phase
       has two: the full and the last batch) and keeps the fastest. The choice can differ between
       runs, so CUDA runs are no longer bit-for-bit repeatable (they were not guaranteed before).
-    - TF32 for float32 matmuls and convolutions (Ampere and newer): float32 tensors, products with a
-      10-bit mantissa on the tensor cores, float32 accumulation. Only fp32 runs are affected; bf16 /
-      fp16 autocast ops are already low precision."""
+    - tf32: TF32 for float32 matmuls and convolutions (Ampere and newer): float32 tensors, products
+      with a 10-bit mantissa on the tensor cores, float32 accumulation. It only matters for float32
+      operations, so cil.py sets it with bf16 / fp16 autocast (whose few float32 operations it
+      speeds up) and leaves torch's default with --precision fp32, which is then true float32."""
     torch.backends.cudnn.benchmark = True
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
 
 
 def batch_indices(batches, device):
@@ -643,9 +644,11 @@ def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teach
         loss, terms = multilabel_loss(method, logits, yb, n_new, feats=feats, teacher_logits=t_logits,
                                       teacher_feats=t_feats, pos_weight=pos_weight, lam=lam, T=T,
                                       fd_per_sample=fd_per_sample)
-        if size > 1:  # means weighted to the global batch's; the flat L_FD over the global batch
-            terms = {k: fd_loss_global(feats, t_feats) if k == 'fd' and not fd_per_sample else v * weight
-                     for k, v in terms.items()}
+        if size > 1:  # means weighted to the global batch's; the flat L_FD over the global batch (a
+            # stand-in clip of an empty part, weight 0, adds nothing to its sums)
+            keep = float(weight > 0)
+            terms = {k: fd_loss_global(feats * keep, t_feats * keep) if k == 'fd' and not fd_per_sample
+                     else v * weight for k, v in terms.items()}
             loss = sum(terms.values())
         if memory is not None:
             mxb, myb, mkb = next(memory_rows)

@@ -1445,6 +1445,8 @@ def test_fast_cuda_sets_the_process_switches():
         methods.fast_cuda()
         assert torch.backends.cudnn.benchmark and torch.backends.cuda.matmul.allow_tf32
         assert torch.backends.cudnn.allow_tf32
+        methods.fast_cuda(tf32=False)  # --precision fp32: true float32
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
     finally:
         (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
          torch.backends.cudnn.allow_tf32) = flags
@@ -3046,6 +3048,7 @@ def test_every_setting_that_can_change_a_result_names_a_new_run_folder():
     def names(c):
         return cil.method_dir(c, 'iodfd').name, cil.phase0_dir(c).name
     base = names(cfg)
+    assert names(dict(cfg, a_future_switch=False)) == base  # a switch left off is an unset option
     dummy = dict(cfg, a_future_flag=3)  # a setting no key list knows about
     assert names(dummy)[0] != base[0] and names(dummy)[1] != base[1]
     incremental = dict(cfg, lr=0.5)  # changes the incremental phases only: phase 0 stays shared
@@ -3317,6 +3320,18 @@ def test_a_damaged_step_checkpoint_is_trained_again(gsc_root, tmp_path, monkeypa
     assert 'step1.pt is damaged: step 1 is trained again' in (d / 'log.txt').read_text()
 
 
+def test_an_unreadable_base_record_trains_the_base_again_from_scratch(gsc_root, tmp_path):
+    ref = run_kws(gsc_root, tmp_path / 'ref', '--losses', 'ce_n')
+    out = run_kws(gsc_root, tmp_path / 'runs', '--losses', 'ce_n')
+    (base,) = (out / 'speechcommands').glob('base-*')
+    (base / 'record.json').write_text('{"val_')
+    run_kws(gsc_root, out, '--losses', 'ce_n,ce_o')  # a new run needs the base: it is trained again
+    (ref_base,) = (ref / 'speechcommands').glob('base-*')
+    a, b = (torch.load(p / 'base.pt', weights_only=True)['model'] for p in (ref_base, base))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # from the same start as the first time, not from its weights
+    assert 'trained again' in (next((out / 'speechcommands').glob('mittal-*ce_o*')) / 'log.txt').read_text()
+
+
 def test_sigterm_stops_with_one_line_and_the_run_resumes_exactly(tiny_audioset, tmp_path, monkeypatch):
     ref = run_cil(tiny_audioset, tmp_path / 'ref', '--method', 'iodfd')
     real, calls = methods.train_epoch, []
@@ -3378,21 +3393,39 @@ def test_run_folders_refuse_other_data_or_threads_unless_restarted(tiny_audioset
     args = ('--method', 'iod', '--phases', '4,2')
     run_cil(root, tmp_path / 'runs', *args)
     monkeypatch.setattr(torch, 'get_num_threads', lambda: 7)
+    run_cil(root, tmp_path / 'runs', *args)  # finished results are shown on another thread count
+    metrics = run_dir(tmp_path / 'runs', 'iod') / 'metrics.json'
+    cut = json.loads(metrics.read_text())
+    del cut['summary']
+    metrics.write_text(json.dumps(cut))  # ... but an unfinished run is not continued there
     with pytest.raises(SystemExit, match=r'computed with other inputs: threads \d+ -> 7\. Run the same command '
                                          r'with --restart') as e:
         run_cil(root, tmp_path / 'runs', *args)
     assert '\n' not in str(e.value.code)
     monkeypatch.undo()
-    run_cil(root, tmp_path / 'runs', *args)  # back on the same threads: reused
+    run_cil(root, tmp_path / 'runs', *args)  # back on the same threads: continued
     ds = data.load_dataset('audioset', root)
     Path(ds.paths[int(np.flatnonzero(ds.subset == 'train')[0])]).unlink()  # a clip deleted between two commands
-    with pytest.raises(SystemExit, match=r'the data \(clips or their content\); clips \d+ -> \d+'):
+    with pytest.raises(SystemExit, match=r'the data \(clips or their content\); .*clips \d+ -> \d+'):
         run_cil(root, tmp_path / 'runs', *args)
     run_cil(root, tmp_path / 'runs', *args, '--restart')
     m = json.loads((run_dir(tmp_path / 'runs', 'iod') / 'metrics.json').read_text())
     assert m['missing_clips'] >= 1
     fresh = run_cil(root, tmp_path / 'fresh', *args)
     assert json.loads((run_dir(fresh, 'iod') / 'metrics.json').read_text())['phases'] == m['phases']
+    fp = run_dir(tmp_path / 'runs', 'iod') / 'fingerprint.json'
+    fp.write_text(fp.read_text()[:40])  # a damaged fingerprint does not switch the check off
+    with pytest.raises(SystemExit, match='fingerprint.json is unreadable'):
+        run_cil(root, tmp_path / 'runs', *args)
+    run_cil(root, tmp_path / 'runs', *args, '--restart')
+    tsv = root / data.AUDIOSET_TSV['train']
+    rows = tsv.read_text().splitlines()
+    mids = [r.split('\t')[-1] for r in rows[1:]]
+    a, b = sorted(set(mids))[:2]
+    tsv.write_text('\n'.join([rows[0]] + [r.rsplit('\t', 1)[0] + '\t' + {a: b, b: a}.get(mid, mid)
+                                          for r, mid in zip(rows[1:], mids)]) + '\n')  # two labels swapped
+    with pytest.raises(SystemExit, match=r'other inputs: the labels\. Run'):
+        run_cil(root, tmp_path / 'runs', *args)
 
 
 # ---------------- reports
