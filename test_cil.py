@@ -3239,7 +3239,7 @@ def test_torchrun_trains_one_run_on_two_processes_writes_once_and_resumes(tiny_a
     torchrun()
     d = run_dir(tmp_path / 'runs', 'iodfd')
     first = json.loads((d / 'metrics.json').read_text())
-    assert json.loads((d / 'fingerprint.json').read_text())['processes'] == 2
+    assert json.loads((d / 'config.json').read_text())['processes'] == 2  # the process count names the run
     assert (d / 'log.txt').read_text().count('phase 2 epoch 2/2') == 1  # one writer
     cut = dict(first, phases=first['phases'][:2])
     del cut['summary']
