@@ -99,11 +99,60 @@ URBANSOUND8K_CLASSES = ['air_conditioner', 'car_horn', 'children_playing', 'dog_
                         'engine_idling', 'gun_shot', 'jackhammer', 'siren', 'street_music']
 URBANSOUND8K_HEADER = ['slice_file_name', 'fsID', 'start', 'end', 'salience', 'fold', 'classID', 'class']
 
-DATASETS = ('audioset', 'speechcommands', 'urbansound8k')
+# FSD50K: the authors' 50 classes (mulimani/CIL-ML-Audio data/FSD50K_classes.txt), in their order. FSD50K
+# labels carry their ontology ancestors, so a class is on when its name is among a clip's labels.
+FSD50K_CLASSES = [
+    'Music', 'Domestic_sounds_and_home_sounds', 'Vehicle', 'Animal', 'Human_voice', 'Water', 'Wild_animals',
+    'Motor_vehicle_(road)', 'Wind_instrument_and_woodwind_instrument', 'Percussion', 'Bird', 'Alarm',
+    'Plucked_string_instrument', 'Keyboard_(musical)', 'Mechanisms', 'Guitar', 'Engine', 'Bowed_string_instrument',
+    'Liquid', 'Human_group_actions', 'Rail_transport', 'Thunder', 'Thunderstorm', 'Domestic_animals_and_pets',
+    'Rain', 'Speech', 'Explosion', 'Car', 'Bird_vocalization_and_bird_call_and_bird_song', 'Tools', 'Bell', 'Door',
+    'Dog', 'Piano', 'Singing', 'Livestock_and_farm_animals_and_working_animals', 'Brass_instrument', 'Drum',
+    'Glass', 'Laughter', 'Respiratory_sounds', 'Telephone', 'Trumpet', 'Acoustic_guitar', 'Hands', 'Cymbal',
+    'Electric_guitar', 'Snare_drum', 'Fart', 'Hi-hat']
+_FSD50K_INDEX = {name: i for i, name in enumerate(FSD50K_CLASSES)}
+FSD50K_GROUND_TRUTH = {'dev': 'dev.csv', 'eval': 'eval.csv'}
+FSD50K_AUDIO = {'dev': 'FSD50K.dev_audio', 'eval': 'FSD50K.eval_audio'}
+EXCERPT_SECONDS = 1.0  # fsd50k: clips cut into excerpts of this length (the authors' 1 s)
+# The authors' counts (data/FSD50K_sounds.txt, README) and FSD50K's own totals (its README: dev 40,966 clips,
+# 80.4 h; eval 10,231 clips, 27.9 h), for the excerpt counting rule (see excerpt_count).
+FSD50K_AUTHORS_EXCERPTS = {'dev': 284447, 'eval': 97798}
+FSD50K_HOURS = {'dev': 80.4, 'eval': 27.9}
+
+ESC50_CLASSES = ['dog', 'rooster', 'pig', 'cow', 'frog', 'cat', 'hen', 'insects', 'sheep', 'crow', 'rain',
+                 'sea_waves', 'crackling_fire', 'crickets', 'chirping_birds', 'water_drops', 'wind',
+                 'pouring_water', 'toilet_flush', 'thunderstorm', 'crying_baby', 'sneezing', 'clapping',
+                 'breathing', 'coughing', 'footsteps', 'laughing', 'brushing_teeth', 'snoring',
+                 'drinking_sipping', 'door_wood_knock', 'mouse_click', 'keyboard_typing', 'door_wood_creaks',
+                 'can_opening', 'washing_machine', 'vacuum_cleaner', 'clock_alarm', 'clock_tick',
+                 'glass_breaking', 'helicopter', 'chainsaw', 'siren', 'car_horn', 'engine', 'train',
+                 'church_bells', 'airplane', 'fireworks', 'hand_saw']  # target 0..49
+ESC50_HEADER = ['filename', 'fold', 'target', 'category', 'esc10', 'src_file', 'take']
+ESC10 = ('dog', 'rooster', 'rain', 'sea_waves', 'crackling_fire', 'crying_baby', 'sneezing', 'clock_tick',
+         'helicopter', 'chainsaw')
+ESC50_FOLD = 5  # default test fold; validation on the fold before it (fold 4), training on the others
+
+DATASETS = ('audioset', 'speechcommands', 'urbansound8k', 'fsd50k', 'esc50', 'csv', 'folder', 'authors-txt')
 CLASS_NAMES = {'audioset': [n for n, _ in AUDIOSET_CLASSES], 'speechcommands': SPEECHCOMMANDS_WORDS,
-               'urbansound8k': URBANSOUND8K_CLASSES}
+               'urbansound8k': URBANSOUND8K_CLASSES, 'fsd50k': FSD50K_CLASSES, 'esc50': ESC50_CLASSES}
 PHASE_SIZES = {'audioset': (30, 5, 5, 5, 5), 'speechcommands': (5, 3, 3, 3, 3, 3),
-               'urbansound8k': (4, 2, 2, 2)}
+               'urbansound8k': (4, 2, 2, 2), 'fsd50k': (30, 5, 5, 5, 5), 'esc50': (10, 10, 10, 10, 10)}
+OFFICIAL_ONLY = ('audioset', 'fsd50k', 'authors-txt')  # datasets whose own train / test split is the only one
+# What each layout looks like, for the line that says a folder is not one.
+LAYOUTS = {
+    'audioset': 'audioset_train_strong.tsv, audioset_eval_strong.tsv, mid_to_display_name.tsv and the clips in '
+                'train/ and eval/ as Y<segment_id>.wav',
+    'speechcommands': 'the unpacked speech_commands_v0.02 archive: <word>/<speaker>_nohash_<n>.wav, '
+                      'validation_list.txt, testing_list.txt',
+    'urbansound8k': 'metadata/UrbanSound8K.csv and audio/fold1 .. fold10/',
+    'fsd50k': 'FSD50K.ground_truth/ (dev.csv, eval.csv, vocabulary.csv), FSD50K.dev_audio/ and '
+              'FSD50K.eval_audio/ with <fname>.wav',
+    'esc50': 'ESC-50-master/ with meta/esc50.csv and audio/<fold>-<src_file>-<take>-<target>.wav (or those two '
+             'folders directly)',
+    'csv': 'a CSV with a path column and a label column (--csv FILE), paths relative to the folder',
+    'folder': 'one sub-folder per class, holding its audio files',
+    'authors-txt': "the authors' data_txt folder: train_phase_<k>.txt and test_phase_0[_1 ..].txt",
+}
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.au', '.w64',
                     '.caf')  # suffixes looked at as audio (libsndfile reads them); preference order
 
@@ -120,6 +169,7 @@ class Issue:
     action: str = ''
     kind: str = 'bad'
     fatal: bool = True
+    count: int = 1  # items (clips) this one line stands for, e.g. every path of a phase file missing here
 
     def __str__(self):
         return f'{self.path}: {self.problem}' + (f'; {self.action}' if self.action else '')
@@ -143,10 +193,11 @@ class DataError(Exception):
 
 
 def _raise_if_fatal(issues, skip_bad, where):
+    """DataError listing the fatal issues, unless skip_bad; returns the number of items they skip."""
     fatal = [i for i in issues if i.fatal]
     if fatal and not skip_bad:
         raise DataError(fatal, where)
-    return len(fatal)
+    return sum(i.count for i in fatal)
 
 
 def read_text(path):
@@ -222,16 +273,29 @@ class AudioProblem(Exception):
     """An audio file that cannot be used (raised with a one-line message)."""
 
 
-def decode_audio(source):
+def decode_audio(source, segment=None):
     """Decode a file (path or bytes) with soundfile -> (float32 mono waveform, sample rate).
-    Every bit depth comes back scaled to [-1, 1); channels are averaged (librosa's to_mono)."""
+    Every bit depth comes back scaled to [-1, 1); channels are averaged (librosa's to_mono).
+    segment=(start s, length s): only that excerpt, read by seeking (a WAV is not decoded whole);
+    an excerpt running past the end of the file comes back shorter."""
     try:
-        y, sr = sf.read(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source),
-                        dtype='float32', always_2d=True)
+        src = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)
+        if segment is None:
+            y, sr = sf.read(src, dtype='float32', always_2d=True)
+        else:
+            with sf.SoundFile(src) as f:
+                sr = f.samplerate
+                start, n = int(round(segment[0] * sr)), int(round(segment[1] * sr))
+                if f.seekable():
+                    f.seek(min(start, f.frames))
+                    y = f.read(n, dtype='float32', always_2d=True)
+                else:
+                    y = f.read(dtype='float32', always_2d=True)[start:start + n]
     except Exception as e:
         raise AudioProblem(f'not a readable audio file ({_sf_message(e)})') from None
     if y.shape[0] == 0:
-        raise AudioProblem('audio header but 0 samples (header-only file)')
+        raise AudioProblem('audio header but 0 samples (header-only file)' if segment is None else
+                           f'no samples at {segment[0]:g} s (the file is shorter than its header says)')
     y = y[:, 0] if y.shape[1] == 1 else y.mean(axis=1, dtype=np.float32)
     if not np.all(np.isfinite(y)):
         raise AudioProblem('audio contains NaN or Inf samples')
@@ -262,6 +326,13 @@ class Dataset:
     sample_rates: dict = dataclasses.field(default_factory=dict)  # {sr: files} (header check)
     channels: dict = dataclasses.field(default_factory=dict)  # {channels: files}
     synthetic: dict = None  # content of synth.json when the data was generated by this file
+    # fsd50k: (N, 2) start and length in s of each item's excerpt of its file (one feature row per excerpt);
+    # None: every item is its whole file
+    segments: np.ndarray = None
+    # authors-txt: (N, P) bool, the item is a record of phase k's training file / test file
+    phase_train: np.ndarray = None
+    phase_test: np.ndarray = None
+    info: dict = dataclasses.field(default_factory=dict)  # per-dataset facts for stats and defaults
 
     @property
     def multilabel(self):
@@ -273,10 +344,11 @@ class Dataset:
     def select(self, index):
         """A Dataset of the clips at `index` (bool mask or integer indices), same order."""
         idx = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, int)
+        rows = {f: None if getattr(self, f) is None else getattr(self, f)[idx]
+                for f in ('folds', 'segments', 'phase_train', 'phase_test')}
         return dataclasses.replace(
             self, keys=[self.keys[i] for i in idx], paths=[self.paths[i] for i in idx],
-            labels=self.labels[idx], subset=self.subset[idx], groups=self.groups[idx],
-            folds=None if self.folds is None else self.folds[idx])
+            labels=self.labels[idx], subset=self.subset[idx], groups=self.groups[idx], **rows)
 
 
 def _read_synth_marker(root):
@@ -701,26 +773,72 @@ def _grouped_assign(sizes, order, n, ratios):
     return part
 
 
-def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2)):
+def default_split(ds):
+    """The split a dataset uses unless told otherwise: its official one where it has one (AudioSet,
+    FSD50K, the authors' phase files, ESC-50's folds, a CSV with a split or fold column), 'random' for
+    a CSV without one and for a folder per class (no source to group by), 'grouped' for GSC and US8K."""
+    if ds.name in OFFICIAL_ONLY or ds.name == 'esc50':
+        return 'official'
+    if ds.name == 'csv':
+        return 'official' if ds.info.get('split_column') or ds.folds is not None else 'random'
+    return 'random' if ds.name == 'folder' else 'grouped'
+
+
+def _check_split_sizes(ds, need):
+    """DataError (one line) naming the classes with fewer than `need` clips."""
+    counts = ds.labels.sum(axis=0) if ds.multilabel else np.bincount(ds.labels, minlength=len(ds.classes))
+    few = [f'{ds.classes[c]!r} ({int(n)} clip{"s" * int(n != 1)})' for c, n in enumerate(counts) if n < need]
+    if few:
+        parts = 'train and test' if need == 2 else 'train, val and test'
+        raise DataError(f"class{'es' * (len(few) > 1)} {', '.join(few)} of {ds.root} "
+                        f"ha{'ve' if len(few) > 1 else 's'} fewer clips than the random split needs ({need}: "
+                        f'one each for {parts}); add clips, or give the CSV a split column')
+
+
+def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2), fold=None):
     """Train / val / test split (kws_cil.md 2.4).
     grouped (default for GSC / US8K): sources never cross parts. US8K: per class, its fsIDs in a
       seeded random order go to train until >= 70 % of the class's clips, then val until >= 80 %,
-      then test. GSC: the same over speakers, globally.
-    official: GSC lists; US8K folds 1-7 / 8 / 9-10; audioset train TSV / eval TSV (no val).
-    random: per class, a seeded random 70/10/20 split of the clips (sources may leak).
+      then test. GSC: the same over speakers, globally. ESC-50: per class over src_file.
+    official: GSC lists; US8K folds 1-7 / 8 / 9-10; audioset train TSV / eval TSV (no val); FSD50K
+      dev.csv's train / val and eval.csv; the authors' train / test phase files; ESC-50 and a CSV with
+      a fold column: test on `fold` (ESC-50: 5, CSV: its last fold), validate on the fold before it
+      (cyclically: fold 1 -> the last), train on the others; a CSV's split column.
+    random: per class, a seeded random 70/10/20 split of the clips (sources may leak); a multi-label
+      CSV: the same over clips. For a CSV or a folder every part gets at least one clip of each class,
+      and a class with fewer clips than that is a DataError of one line.
     Group and class orders are sorted before shuffling, so no set or hash order is involved."""
-    method = method or ('official' if ds.name == 'audioset' else 'grouped')
+    method = method or default_split(ds)
     if ds.name == 'audioset' and method != 'official':
         raise ValueError('audioset has only the official split (train TSV -> train, eval TSV -> test)')
+    if ds.name in OFFICIAL_ONLY and method != 'official':
+        raise DataError(f'{ds.name} has only its official split (--split official)')
+    folded = ds.name == 'esc50' or (ds.name == 'csv' and ds.folds is not None)
+    if fold is not None and not (folded and method == 'official'):
+        raise DataError(f'--fold {fold}: a fold is chosen only in the official split of esc50 or of a CSV with a '
+                        'fold column')
+    if ds.name in ('csv', 'folder') and method == 'grouped':
+        raise DataError(f'--split grouped: {ds.name} data names no source to group clips by; use --split random'
+                        + (' or official' if ds.name == 'csv' else ''))
     rs = np.random.RandomState(seed)
     part = np.full(len(ds), -1, np.int64)
-    if method == 'official':
+    if method == 'official' and folded:
+        present = sorted(set(int(f) for f in ds.folds))
+        test = int(fold) if fold is not None else (ESC50_FOLD if ds.name == 'esc50' else present[-1])
+        if test not in present:
+            raise DataError(f"--fold {test}: {ds.root} has the folds {', '.join(map(str, present))}")
+        val = present[present.index(test) - 1] if len(present) > 2 else None
+        part[:] = np.where(ds.folds == test, 2, np.where(ds.folds == val, 1, 0))
+    elif method == 'official':
+        if ds.name == 'csv' and not ds.info.get('split_column'):
+            raise DataError(f"--split official: {ds.info.get('csv', ds.root)} has no split or fold column; use "
+                            '--split random')
         part[:] = [{'train': 0, 'val': 1, 'test': 2, 'eval': 2}[s] for s in ds.subset]
     elif method == 'grouped':
         groups = np.array([str(g) for g in ds.groups], dtype=object)
         # a group that spans classes (never in the real data) stays on the side chosen first
         fixed = {}
-        blocks = [np.arange(len(ds))] if ds.name == 'speechcommands' else [
+        blocks = [np.arange(len(ds))] if ds.name == 'speechcommands' or ds.multilabel else [
             np.flatnonzero(ds.labels == c) for c in range(len(ds.classes))]
         for idx in blocks:
             sizes = collections.Counter(groups[idx])
@@ -733,10 +851,17 @@ def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2)):
             fixed.update(assign)
             part[idx] = [assign[g] for g in groups[idx]]
     elif method == 'random':
-        for c in range(len(ds.classes)):
-            idx = np.flatnonzero(ds.labels == c)
+        guard = ds.name in ('csv', 'folder')  # at least one clip of each class in each part
+        if guard:
+            _check_split_sizes(ds, 2 if ds.multilabel else 3)
+        blocks = [np.arange(len(ds))] if ds.multilabel else [
+            np.flatnonzero(ds.labels == c) for c in range(len(ds.classes))]
+        for idx in blocks:
             idx = idx[rs.permutation(len(idx))]
             n_train, n_val = int(round(ratios[0] * len(idx))), int(round(ratios[1] * len(idx)))
+            if guard and not ds.multilabel:
+                n_val = max(1, n_val)
+                n_train = len(idx) - n_val - max(1, len(idx) - n_train - n_val)
             part[idx[:n_train]], part[idx[n_train:n_train + n_val]], part[idx[n_train + n_val:]] = 0, 1, 2
     else:
         raise ValueError(f'unknown split method {method!r}; use grouped, official or random')
@@ -822,16 +947,46 @@ class Phase:
         return self.n_seen - self.n_new
 
 
+def default_phase_sizes(n_classes, multilabel):
+    """Phases of a dataset without a protocol of its own (csv, folder), in classes: multi-label as the
+    multi-label paper (60 % of the classes in the base phase, the rest in 4 equal phases: 30,5,5,5,5
+    for 50), single-label 5 equal tasks (as ESC-50's 10,10,10,10,10); earlier phases take the extra
+    classes. Fewer phases when there are too few classes."""
+    n = int(n_classes)
+    if multilabel:
+        base = min(n, max(1, int(round(0.6 * n))))
+        k = min(4, n - base)
+    else:
+        base, k = None, max(0, min(5, n // 2) - 1)
+    parts = k + 1
+    if base is None:
+        sizes = [n // parts + (i < n % parts) for i in range(parts)]
+    else:
+        rest = n - base
+        sizes = [base] + [rest // k + (i < rest % k) for i in range(k)] if k else [base]
+    return [s for s in sizes if s > 0]
+
+
 def make_phases(ds, split, order=None, sizes=None):
     """Per-phase train / val / test index sets and targets (multilabel_cil.md Protocol, kws_cil.md 1.1).
     Multi-label: a clip is in phase k's train set iff it carries a phase-k class; test (and val)
     after phase k = clips with at least one seen class. Single-label: train = clips of phase-k
-    classes; val / test / joint = clips of all seen classes."""
+    classes; val / test / joint = clips of all seen classes. The authors' phase files (authors-txt)
+    say themselves which clips each phase trains and tests on: those sets are used as they are, in
+    their class order and phase sizes."""
     order = list(range(len(ds.classes))) if order is None else [int(c) for c in order]
-    sizes = list(PHASE_SIZES[ds.name] if sizes is None else sizes)
+    if sizes is None:
+        sizes = PHASE_SIZES.get(ds.name) or ds.info.get('phase_sizes') or default_phase_sizes(
+            len(ds.classes), ds.multilabel)
+    sizes = list(sizes)
     if sorted(order) != list(range(len(ds.classes))) or sum(sizes) > len(order) or min(sizes) < 1:
         raise ValueError(f'order must permute the {len(ds.classes)} classes and the phase sizes {sizes} '
                          'must be positive and sum to at most that')
+    files = ds.phase_train is not None  # the authors' phase files
+    if files and (order != list(range(len(ds.classes))) or sizes != list(ds.info['phase_sizes'])):
+        fixed = ','.join(map(str, ds.info['phase_sizes']))
+        raise ValueError(f"the authors' phase files fix the class order and the phases ({fixed}): use --phases "
+                         f'{fixed} and the default --class-order')
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     phases = []
     if ds.multilabel:
@@ -850,6 +1005,9 @@ def make_phases(ds, split, order=None, sizes=None):
         lo, hi = int(bounds[k]), int(bounds[k + 1])
         train, val, test, joint = (pick(split.train, lo, hi), pick(split.val, 0, hi),
                                    pick(split.test, 0, hi), pick(split.train, 0, hi))
+        if files:  # the records of the phase's own files
+            train, test = split.train[ds.phase_train[split.train, k]], split.test[ds.phase_test[split.test, k]]
+            joint = split.train[ds.phase_train[split.train, :k + 1].any(axis=1)]
         if ds.multilabel:
             train_y = Y[train, :hi].copy()
             train_y[:, :lo] = 0.0
@@ -1097,20 +1255,58 @@ _RECIPES = {'urbansound8k_features': 'URBANSOUND8K_CONFIG',
             'speechcommands_features': 'SPEECHCOMMANDS_CONFIG'}
 
 
-def frontend_config(ds, name=None):
+def frontend_seconds(clip_seconds):
+    """Length of the log-mel input for clips of about `clip_seconds` (csv, folder): the clip length
+    rounded up to a whole second, at least 1 s and at most PANNs' 10 s (longer clips are cut)."""
+    return float(min(10, max(1, math.ceil(float(clip_seconds) - 1e-6))))
+
+
+def single_label_frontend(clip_seconds):
+    """The small CNN's features for clips of about `clip_seconds` (csv, folder): keyword-length clips
+    (up to 1.5 s) the Speech Commands recipe (32 x 32 of 1 s), longer ones the UrbanSound8K recipe
+    (128 x 85 of the first 3 s)."""
+    return 'speechcommands' if clip_seconds <= 1.5 else 'urbansound8k'
+
+
+def default_frontend(ds):
+    """The front end a dataset uses unless told otherwise (see frontend_config)."""
+    if ds.name in ('audioset', 'authors-txt'):
+        return 'logmel16k' if ds.synthetic else 'panns'
+    if ds.name == 'fsd50k':
+        return 'panns'  # over the 1 s excerpt: 101 x 64
+    if ds.name == 'esc50':
+        return 'urbansound8k'
+    if ds.name in ('csv', 'folder'):
+        return 'panns' if ds.multilabel else single_label_frontend(ds.info.get('seconds', 1.0))
+    return ds.name
+
+
+def frontend_config(ds, name=None, seconds=None):
     """The front-end config of a dataset: AudioSet real = 'panns' (32 kHz, 10 s); AudioSet generated
     (synth.json present) = 'logmel16k' cut / padded to the generated clip length; US8K and GSC =
     their recipes in features.py (whose own parameter dicts are copied in, so a recipe change
-    invalidates the cache)."""
+    invalidates the cache). FSD50K: 'panns' over its 1 s excerpts (101 x 64); ESC-50: the US8K recipe;
+    the authors' phase files: as AudioSet; csv and folder: see default_frontend, log-mel over
+    `seconds` (default: frontend_seconds of the typical clip length); these three also record their
+    folder, so two such datasets never share a cache folder."""
     if name is None:
-        name = ds.name if ds.name != 'audioset' else ('logmel16k' if ds.synthetic else 'panns')
+        name = default_frontend(ds)
     if name not in FRONTENDS:
         raise ValueError(f"unknown front end {name!r}; choose one of {', '.join(FRONTENDS)}")
     config = dict(FRONTENDS[name], name=name)
-    if name == 'authors' and ds.synthetic:  # the authors' recipe at the generated clips' 16 kHz
+    if name == 'authors' and ds.synthetic and ds.name != 'fsd50k':  # the authors' recipe at the generated 16 kHz
         config.update(sr=16000, n_fft=512, fmax=8000.0, seconds=FRONTENDS['logmel16k']['seconds'])
-    if name in ('logmel16k', 'authors') and ds.synthetic and 'seconds' in ds.synthetic:
+    if name in ('logmel16k', 'authors') and ds.synthetic and 'seconds' in ds.synthetic and ds.name != 'fsd50k':
         config['seconds'] = float(ds.synthetic['seconds'])
+    if 'seconds' in config:
+        if ds.name == 'fsd50k':
+            config['seconds'] = EXCERPT_SECONDS
+        elif seconds is not None:
+            config['seconds'] = float(seconds)
+        elif ds.name in ('csv', 'folder') and ds.info.get('seconds'):
+            config['seconds'] = frontend_seconds(ds.info['seconds'])
+    if ds.name in ('csv', 'folder', 'authors-txt'):
+        config['source'] = str(Path(ds.root).resolve())
     if config['fn'] in _RECIPES:
         recipe = getattr(features, _RECIPES[config['fn']], None)
         if recipe is not None:
@@ -1168,22 +1364,40 @@ def _worker_init(parent):
         os._exit(0)
 
 
+_LAST_FILE = [None, None, None]  # in a worker: (path, stat key, (bytes, digest)) of the file read last
+
+
+def _read_hashed(path, remember):
+    """(bytes, sha1) of a file; with remember, the last file is kept, so the excerpts of one clip (jobs
+    that follow each other) read and hash it once."""
+    if remember:
+        st = os.stat(path)
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if _LAST_FILE[0] == path and _LAST_FILE[1] == key:
+            return _LAST_FILE[2]
+    data = Path(path).read_bytes()
+    out = (data, file_digest(data))
+    if remember:
+        _LAST_FILE[:] = [path, key, out]
+    return out
+
+
 def _cache_job(job):
-    """Worker: read one file, hash it, and (unless the hash equals `expected`) compute its features.
+    """Worker: read one file, hash it, and (unless the hash equals `expected`) compute its features
+    (of the excerpt `segment` = (start s, length s) when given, else of the whole file).
     Returns (i, features float16 or None, digest, sample rate, problem message or None); features
-    are always finite (NaN or Inf is a problem)."""
+    are always finite (NaN or Inf is a problem). The digest is the whole file's, excerpt or not."""
     if _POOL_PARENT is not None and os.getppid() != _POOL_PARENT:
         os._exit(0)  # the parent is gone: nobody reads the result
-    i, path, config, expected = job
+    i, path, config, expected, segment = job
     try:
-        data = Path(path).read_bytes()
+        data, digest = _read_hashed(path, segment is not None)
     except OSError as e:
         return i, None, None, None, f'cannot read the file ({e.strerror})'
-    digest = file_digest(data)
     if expected is not None and digest == expected:
         return i, None, digest, None, None
     try:
-        y, sr = decode_audio(data)
+        y, sr = decode_audio(data, segment)
         with warnings.catch_warnings():  # noise-only clips (e.g. gun shots) have no pitch to tune to:
             warnings.filterwarnings('ignore', 'Trying to estimate tuning from empty')  # tuning 0, as librosa
             x = compute_features(y, sr, config)
@@ -1586,7 +1800,7 @@ def _build_cache(ds, folder, config, workers, skip_bad, progress, checkpoint_eve
         # size / mtime / digest are recorded only once the result is in (a checkpoint never
         # marks a clip as done before its row is written)
         pending[i] = dict(size=st.st_size, mtime_ns=st.st_mtime_ns, path=os.path.relpath(path, ds.root))
-        jobs.append((i, str(path), config, expected))
+        jobs.append((i, str(path), config, expected, None if ds.segments is None else tuple(ds.segments[i])))
     note = ''
     if wrong:
         elsewhere = len(damaged - set(ds.keys))
@@ -1614,6 +1828,7 @@ def _build_cache(ds, folder, config, workers, skip_bad, progress, checkpoint_eve
             data = np.memmap(dpath, dtype=np.float16, mode='r+', shape=(n_rows,) + shape)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     bar = _Progress(len(jobs), f'cache {folder.name}', progress)
+    failed_files = set()
     pool = None
     try:
         if workers == 1:
@@ -1633,7 +1848,9 @@ def _build_cache(ds, folder, config, workers, skip_bad, progress, checkpoint_eve
             elif not problem and x is not None and not np.all(np.isfinite(x)):
                 problem = 'features contain NaN or Inf'
             if problem:
-                issues.append(Issue(str(ds.paths[i]), problem, action, 'unreadable'))
+                if str(ds.paths[i]) not in failed_files:  # one line per file, not per excerpt
+                    failed_files.add(str(ds.paths[i]))
+                    issues.append(Issue(str(ds.paths[i]), problem, action, 'unreadable'))
                 for field in ('digest', 'fhash', 'stale'):
                     e.pop(field, None)  # recomputed next time
                 stats['failed'] += 1
@@ -1685,16 +1902,20 @@ def _build_cache(ds, folder, config, workers, skip_bad, progress, checkpoint_eve
     return FeatureCache(folder, config, shape, rows, data, stats, issues, list(ds.keys), hashes)
 
 
-def prepare(name, root, cache_root, frontend=None, skip_bad=False, workers=None, progress=True):
+def prepare(name, root, cache_root, frontend=None, skip_bad=False, workers=None, progress=True, seconds=None,
+            **options):
     """load_dataset + build_cache, with clips that failed to decode dropped (skip_bad) from both.
-    Returns (Dataset, FeatureCache); ds.counts['skipped_bad'] counts every skipped item."""
-    ds = load_dataset(name, root, skip_bad=skip_bad)
-    cache = build_cache(ds, cache_root, frontend_config(ds, frontend), workers=workers, skip_bad=skip_bad,
-                        progress=progress)
+    frontend / seconds: see frontend_config; options: the loader's own (csv=..., path_map=...).
+    Returns (Dataset, FeatureCache); ds.counts['skipped_bad'] counts every skipped item (a file whose
+    excerpts all failed counts once)."""
+    ds = load_dataset(name, root, skip_bad=skip_bad, **options)
+    cache = build_cache(ds, cache_root, frontend_config(ds, frontend, seconds), workers=workers,
+                        skip_bad=skip_bad, progress=progress)
     keep = cache.valid
     if not keep.all():
+        failed = len({str(ds.paths[i]) for i in np.flatnonzero(~keep)})
         ds = ds.select(keep)
-        ds.counts = dict(ds.counts, skipped_bad=ds.counts.get('skipped_bad', 0) + int((~keep).sum()))
+        ds.counts = dict(ds.counts, skipped_bad=ds.counts.get('skipped_bad', 0) + failed)
         ds.issues = ds.issues + cache.issues
         cache = cache.select(keep)
     return ds, cache
