@@ -1,13 +1,19 @@
 """Datasets for class-incremental audio classification: loaders, splits, phases, feature cache and
 generated stand-ins, in one file.
 
-Three datasets, read from the layouts users actually download (notes: spec/data_formats.md):
+The datasets, read from the layouts users actually download (notes: spec/data_formats.md):
   audioset ......... AudioSet strong labels: audioset_{train,eval}_strong.tsv, mid_to_display_name.tsv,
                      clips in train/ and eval/ as Y<segment_id>.wav (or <segment_id>.*), 50 classes,
                      multi-label (multi-hot clip targets), phases 30 + 4 x 5
   speechcommands ... Google Speech Commands v0.02: <word>/<speaker>_nohash_<n>.wav, validation_list.txt,
                      testing_list.txt; the 20 core words; phases 5 + 5 x 3
   urbansound8k ..... UrbanSound8K: metadata/UrbanSound8K.csv, audio/fold<k>/<slice>.wav; phases 4 + 3 x 2
+  fsd50k ........... FSD50K: FSD50K.ground_truth/{dev,eval,vocabulary}.csv, FSD50K.{dev,eval}_audio/; the
+                     authors' 50 classes, clips cut into 1 s excerpts (one item each); phases 30 + 4 x 5
+  esc50 ............ ESC-50: meta/esc50.csv, audio/<fold>-<src>-<take>-<target>.wav; 5 folds; phases 5 x 10
+  csv, folder ...... your own clips: a CSV of paths and labels (';' between labels: multi-label), or a
+                     folder per class
+  authors-txt ...... the authors' phase files (data_txt/train_phase_<k>.txt, test_phase_0_.._k.txt)
 
 Pipeline (what a training script calls):
   ds = load_dataset(name, root)                  # metadata -> Dataset (keys, paths, labels, groups)
@@ -27,7 +33,7 @@ unknown classes) are collected, never raised one by one: by default a DataError 
 AudioSet clips without an audio file (failed downloads), MIDs outside the 50 classes, clips with
 none of the 50 classes (dropped), stray non-audio files, ignored GSC folders.
 
-Choices where the specs are silent:
+Choices where the specs are silent (README: the data.py sections and the Fidelity notes for the others):
   - AudioSet has no val part (train TSV -> train, eval TSV -> test), as the paper; group = video id.
   - Multi-label train targets are (n, n_seen) with the old-class columns 0 (IndL uses [:, n_old:]).
   - A WAV whose data chunk is shorter than its header says is a problem ("truncated"), although
@@ -361,11 +367,14 @@ def _read_synth_marker(root):
     return None
 
 
-def _check_files(paths, issues, check_audio):
-    """Header-check each file; returns (ok mask, sample-rate counts, channel counts)."""
+def _check_files(paths, issues, check_audio, infos=None):
+    """Header-check each file; returns (ok mask, sample-rate counts, channel counts). infos: a list that
+    gets each file's soundfile info (None for a bad one), e.g. for the clip lengths."""
     ok = np.ones(len(paths), bool)
     rates, chans = collections.Counter(), collections.Counter()
     for i, p in enumerate(paths):
+        if infos is not None:
+            infos.append(None)
         if not check_audio:
             if not p.is_file():
                 ok[i] = False
@@ -379,19 +388,23 @@ def _check_files(paths, issues, check_audio):
         else:
             rates[int(info.samplerate)] += 1
             chans[int(info.channels)] += 1
+            if infos is not None:
+                infos[-1] = info
     return ok, dict(sorted(rates.items())), dict(sorted(chans.items()))
 
 
-def load_dataset(name, root, skip_bad=False, check_audio=True):
-    """Load one of DATASETS from its download layout; see the load_* functions."""
+def load_dataset(name, root, skip_bad=False, check_audio=True, **options):
+    """Load one of DATASETS from its download layout; see the load_* functions. options: the loader's
+    own arguments (csv: csv=FILE; authors-txt: path_map=[(old, new)])."""
     loaders = {'audioset': load_audioset, 'speechcommands': load_speechcommands,
-               'urbansound8k': load_urbansound8k}
+               'urbansound8k': load_urbansound8k, 'fsd50k': load_fsd50k, 'esc50': load_esc50, 'csv': load_csv,
+               'folder': load_folder, 'authors-txt': load_authors_txt}
     if name not in loaders:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if not Path(root).is_dir():
-        raise DataError([Issue(str(root), 'no such folder', f'point --root at the unpacked {name} dataset',
-                               'missing_metadata')], skippable=False)
-    return loaders[name](root, skip_bad=skip_bad, check_audio=check_audio)
+        raise DataError([Issue(str(root), 'no such folder', f'point --root at the unpacked {name} dataset '
+                               f'({LAYOUTS[name]})', 'missing_metadata')], skippable=False)
+    return loaders[name](root, skip_bad=skip_bad, check_audio=check_audio, **options)
 
 
 # --- AudioSet (strong labels) ---------------------------------------------------------------------
@@ -737,6 +750,667 @@ def load_urbansound8k(root, skip_bad=False, check_audio=True):
                  np.array(subset, dtype='<U5'), np.array(groups, dtype=object), np.array(folds, np.int64),
                  issues, dict(counts), rates, chans, _read_synth_marker(root))
     return ds.select(ok)
+
+
+# --- FSD50K ----------------------------------------------------------------------------------------
+
+def excerpt_count(seconds):
+    """Excerpts of EXCERPT_SECONDS (1 s) that a clip of `seconds` gives, as the authors count FSD50K: one
+    per started second, the last one kept when it holds at least half an excerpt (its missing part
+    zero-padded), and at least one (a clip shorter than 0.5 s is one padded excerpt): 0.3 s -> 1,
+    2.4 s -> 2, 2.5 s -> 3. README (Fidelity notes) shows why this rule and not ceil or floor."""
+    return max(1, int(math.floor(seconds / EXCERPT_SECONDS + 0.5)))
+
+
+def _find_fsd50k_root(root):
+    for cand in (root, root / 'FSD50K'):
+        if (cand / 'FSD50K.ground_truth').is_dir():
+            return cand
+    return root
+
+
+def _read_fsd50k_vocabulary(path, issues):
+    """vocabulary.csv: no header, '<index>,<label>,<mid>' per line -> {label: mid}."""
+    if not path.is_file():
+        issues.append(Issue(str(path), 'not found', 'the labels of dev.csv and eval.csv are used without it',
+                            'missing_metadata', fatal=False))
+        return {}
+    vocab = {}
+    with io.StringIO(read_text(path), newline='') as f:
+        for lineno, row in enumerate(csv.reader(f), 1):
+            if not row or not any(c.strip() for c in row):
+                continue
+            if len(row) != 3 or not row[0].strip().isdigit() or not _MID_RE.fullmatch(row[2].strip()):
+                issues.append(Issue(f'{path}:{lineno}', f"expected '<index>,<label>,<mid>', got "
+                                    f"{','.join(row)[:60]!r}", 'fix or delete the line', 'malformed_row'))
+                continue
+            vocab[row[1].strip()] = row[2].strip()
+    return vocab
+
+
+def _read_fsd50k_csv(path, part, issues, counts, vocab):
+    """dev.csv (fname,labels,mids,split) or eval.csv (fname,labels,mids); labels and mids are comma lists
+    (quoted), ancestors included -> [(fname, targets (indices of the 50 classes), split)], every fname."""
+    rows, seen, unknown = [], {}, {}
+    with io.StringIO(read_text(path), newline='') as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        need = ['fname', 'labels', 'mids'] + (['split'] if part == 'dev' else [])
+        if any(h not in header for h in need):
+            raise DataError([Issue(f'{path}:1', f'header {header} lacks the columns {need}', 'use the file of the '
+                                   'FSD50K release (FSD50K.ground_truth.zip)', 'malformed_row')], path.parent,
+                            skippable=False)
+        col = {h: i for i, h in enumerate(header)}
+        for lineno, row in enumerate(reader, 2):
+            if not row or not any(c.strip() for c in row):
+                continue
+            where = f'{path}:{lineno}'
+            if len(row) != len(header):
+                issues.append(Issue(where, f'expected {len(header)} comma-separated fields (labels and mids '
+                                    f"quoted), got {len(row)}: {','.join(row)[:80]!r}", 'fix or delete the row',
+                                    'malformed_row'))
+                continue
+            fname = row[col['fname']].strip()
+            labels = [x.strip() for x in row[col['labels']].split(',') if x.strip()]
+            mids = [x.strip() for x in row[col['mids']].split(',') if x.strip()]
+            split = row[col['split']].strip() if part == 'dev' else 'test'
+            problem = (f'fname {fname!r} is not a file name' if not fname or '/' in fname or '\\' in fname else
+                       'no labels' if not labels else
+                       f'{len(labels)} labels but {len(mids)} mids' if len(labels) != len(mids) else
+                       f'split {split!r} is neither train nor val' if part == 'dev' and split not in (
+                           'train', 'val') else
+                       f'fname {fname} is already on line {seen[fname]}' if fname in seen else None)
+            if problem is None:
+                wrong = [(lab, mid) for lab, mid in zip(labels, mids) if lab in vocab and vocab[lab] != mid]
+                if wrong:
+                    lab, mid = wrong[0]
+                    problem = f'label {lab} has the MID {vocab[lab]} in vocabulary.csv, not {mid}'
+            if problem:
+                issues.append(Issue(where, problem, 'fix or delete the row', 'malformed_row'))
+                continue
+            seen[fname] = lineno
+            for lab in labels:
+                if vocab and lab not in vocab:
+                    unknown.setdefault(lab, [0, lineno])[0] += 1
+            counts['ignored_labels'] += sum(lab not in _FSD50K_INDEX for lab in labels)
+            rows.append((fname, sorted({_FSD50K_INDEX[lab] for lab in labels if lab in _FSD50K_INDEX}), split))
+    for lab, (n, lineno) in sorted(unknown.items()):
+        issues.append(Issue(f'{path}:{lineno}', f'label {lab!r} ({n} rows) is not in vocabulary.csv',
+                            'ignored (not one of the 50 classes)' if lab not in _FSD50K_INDEX else
+                            'used: it is one of the 50 classes', 'unknown_label', fatal=False))
+    return rows
+
+
+def load_fsd50k(root, skip_bad=False, check_audio=True):
+    """FSD50K (the release layout) for the multi-label learner, on the authors' 50 classes: each clip of
+    dev.csv / eval.csv with at least one of them (labels include ancestors: a class is on when its name
+    is among the clip's labels), cut into 1 s excerpts (excerpt_count), each an item with the clip's
+    targets: key '<dev|eval>/<fname>#<k>', segment (k s, 1 s), group the clip. Official split: dev
+    'train' rows train, dev 'val' rows validate, eval tests. Every header is read for the clip
+    lengths, so check_audio=False does not apply. Not errors (counted): clips with none of the 50
+    classes (dropped), labels outside them, audio files not listed."""
+    root = _find_fsd50k_root(Path(root))
+    gt = root / 'FSD50K.ground_truth'
+    issues, counts = [], collections.Counter()
+    for name in FSD50K_GROUND_TRUTH.values():
+        if not (gt / name).is_file():
+            raise DataError([Issue(str(gt / name), 'not found', 'unpack FSD50K.ground_truth.zip there (the loader '
+                                   f"needs {LAYOUTS['fsd50k']})", 'missing_metadata')], root, skippable=False)
+    vocab = _read_fsd50k_vocabulary(gt / 'vocabulary.csv', issues)
+    missing_classes = [c for c in FSD50K_CLASSES if vocab and c not in vocab]
+    if missing_classes:
+        issues.append(Issue(str(gt / 'vocabulary.csv'), f"{len(missing_classes)} of the 50 classes are not listed "
+                            f"({', '.join(missing_classes[:3])})", 'their names are matched in the labels anyway',
+                            'unknown_label', fatal=False))
+    clips = []  # (part, fname, targets, split, path)
+    for part, csv_name in FSD50K_GROUND_TRUTH.items():
+        rows = _read_fsd50k_csv(gt / csv_name, part, issues, counts, vocab)
+        folder = root / FSD50K_AUDIO[part]
+        if not folder.is_dir():
+            issues.append(Issue(str(folder), 'audio folder not found', f'unpack FSD50K.{part}_audio.zip there',
+                                'missing', count=sum(1 for r in rows if r[1])))
+            continue
+        for fname, targets, split in rows:
+            if not targets:
+                counts['dropped_no_class'] += 1
+                continue
+            clips.append((part, fname, targets, split, folder / f'{fname}.wav'))
+        listed = {f'{r[0]}.wav' for r in rows}
+        unlisted = sorted(e.name for e in os.scandir(folder) if e.is_file() and e.name not in listed)
+        counts['unlisted_files'] += len(unlisted)
+        if unlisted:
+            issues.append(Issue(str(folder), f"{len(unlisted)} files are not rows of {csv_name} (e.g. "
+                                f"{', '.join(unlisted[:3])})", 'ignored', 'unlisted_file', fatal=False))
+    infos = []
+    ok, rates, chans = _check_files([c[4] for c in clips], issues, True, infos)
+    counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
+    keys, paths, labels, subset, groups, segments = [], [], [], [], [], []
+    info = {part: dict(clips=0, excerpts=0, seconds=0.0) for part in FSD50K_GROUND_TRUTH}
+    for (part, fname, targets, split, path), good, header in zip(clips, ok, infos):
+        if not good:
+            continue
+        seconds = header.frames / header.samplerate
+        row = np.zeros(len(FSD50K_CLASSES), np.uint8)
+        row[targets] = 1
+        n = excerpt_count(seconds)
+        info[part]['clips'] += 1
+        info[part]['excerpts'] += n
+        info[part]['seconds'] += seconds
+        info[part]['ceil'] = info[part].get('ceil', 0) + max(1, math.ceil(seconds / EXCERPT_SECONDS - 1e-9))
+        info[part]['floor'] = info[part].get('floor', 0) + max(1, int(seconds / EXCERPT_SECONDS))
+        for k in range(n):
+            keys.append(f'{part}/{fname}#{k}')
+            paths.append(path)
+            labels.append(row)
+            subset.append(split)
+            groups.append(f'{part}/{fname}')
+            segments.append((k * EXCERPT_SECONDS, EXCERPT_SECONDS))
+    counts['clips'] = sum(v['clips'] for v in info.values())
+    counts['excerpts'] = len(keys)
+    ds = Dataset('fsd50k', root, FSD50K_CLASSES, keys, paths,
+                 np.array(labels, np.uint8).reshape(-1, len(FSD50K_CLASSES)), np.array(subset, dtype='<U5'),
+                 np.array(groups, dtype=object), None, issues, dict(counts), rates, chans,
+                 _read_synth_marker(root), segments=np.array(segments, np.float64).reshape(-1, 2))
+    ds.info = dict(parts=info, excerpt_seconds=EXCERPT_SECONDS)
+    return ds
+
+
+# --- ESC-50 --------------------------------------------------------------------------------------
+
+def _find_esc50_root(root):
+    for cand in (root, root / 'ESC-50-master', root / 'ESC-50'):
+        if (cand / 'meta' / 'esc50.csv').is_file():
+            return cand
+    return root
+
+
+def load_esc50(root, skip_bad=False, check_audio=True):
+    """ESC-50: one clip per row of meta/esc50.csv (filename, fold, target, category, esc10, src_file, take),
+    the file audio/<filename>, label = target cross-checked with the category, group = src_file (its
+    takes share a fold), 5 folds. Official split: test on one fold (make_split's fold, default 5),
+    validate on the fold before it, train on the other three."""
+    root = _find_esc50_root(Path(root))
+    csv_path = root / 'meta' / 'esc50.csv'
+    if not csv_path.is_file():
+        raise DataError([Issue(str(csv_path), 'not found', "unpack ESC-50-master.zip; the loader needs "
+                               f"{LAYOUTS['esc50']}", 'missing_metadata')], root, skippable=False)
+    issues, counts = [], collections.Counter()
+    keys, paths, labels, subset, groups, folds = [], [], [], [], [], []
+    with io.StringIO(read_text(csv_path), newline='') as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        need = ['filename', 'fold', 'target']
+        if any(h not in header for h in need):
+            raise DataError([Issue(f'{csv_path}:1', f'header {header} lacks the columns {need}',
+                                   'use the official meta/esc50.csv (header ' + ','.join(ESC50_HEADER) + ')',
+                                   'malformed_row')], root, skippable=False)
+        col = {h: i for i, h in enumerate(header)}
+        seen = {}
+        for lineno, row in enumerate(reader, 2):
+            if not row or not any(c.strip() for c in row):
+                continue
+            where = f'{csv_path}:{lineno}'
+            if len(row) != len(header):
+                issues.append(Issue(where, f"expected {len(header)} comma-separated fields, got {len(row)}: "
+                                    f"{','.join(row)[:80]!r}", 'fix or delete the row', 'malformed_row'))
+                continue
+            name = row[col['filename']].strip()
+            try:
+                fold, target = int(row[col['fold']]), int(row[col['target']])
+            except ValueError:
+                issues.append(Issue(where, f"fold {row[col['fold']]!r} / target {row[col['target']]!r} are not "
+                                    'integers', 'fix or delete the row', 'malformed_row'))
+                continue
+            category = row[col['category']].strip() if 'category' in col else None
+            problem, kind = None, 'malformed_row'
+            if not 1 <= fold <= 5 or not name or '/' in name:
+                problem = f'bad fold {fold} or filename {name!r} (fold must be 1..5)'
+            elif not 0 <= target < len(ESC50_CLASSES):
+                problem, kind = f'unknown target {target} (valid: 0..49)', 'unknown_class'
+            elif category is not None and category != ESC50_CLASSES[target]:
+                problem, kind = (f'target {target} is {ESC50_CLASSES[target]!r} but the category column says '
+                                 f'{category!r}', 'unknown_class')
+            elif name in seen:
+                problem = f'{name} already listed on line {seen[name]}'
+            if problem:
+                issues.append(Issue(where, problem, 'fix or delete the row', kind))
+                continue
+            seen[name] = lineno
+            keys.append(name)
+            paths.append(root / 'audio' / name)
+            labels.append(target)
+            subset.append('test' if fold == ESC50_FOLD else 'val' if fold == ESC50_FOLD - 1 else 'train')
+            groups.append(row[col['src_file']].strip() if 'src_file' in col else name)
+            folds.append(fold)
+    listed = set(paths)
+    if (root / 'audio').is_dir():
+        for p in sorted((root / 'audio').iterdir()):
+            if p.is_file() and p not in listed:
+                is_audio = p.suffix.lower() in AUDIO_EXTENSIONS
+                counts['unlisted_files'] += 1
+                issues.append(Issue(str(p), 'audio file not in meta/esc50.csv' if is_audio else
+                                    'stray non-audio file', 'ignored',
+                                    'unlisted_file' if is_audio else 'stray_file', fatal=False))
+    ok, rates, chans = _check_files(paths, issues, check_audio)
+    counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
+    ds = Dataset('esc50', root, ESC50_CLASSES, keys, paths, np.array(labels, np.int64),
+                 np.array(subset, dtype='<U5'), np.array(groups, dtype=object), np.array(folds, np.int64),
+                 issues, dict(counts), rates, chans, _read_synth_marker(root))
+    return ds.select(ok)
+
+
+# --- Your own data: a CSV of paths and labels, or a folder per class --------------------------------
+
+CSV_PATH_COLUMNS = ('path', 'file', 'filename', 'fname', 'filepath', 'audio', 'audio_path')
+CSV_LABEL_COLUMNS = ('label', 'labels', 'class', 'category', 'classes')
+CSV_SPLITS = {'train': 'train', 'training': 'train', 'val': 'val', 'valid': 'val', 'validation': 'val',
+              'dev': 'val', 'test': 'test', 'testing': 'test', 'eval': 'test', 'evaluation': 'test'}
+CSV_LABEL_SEP = ';'  # several labels in one cell make the CSV multi-label
+
+
+def _read_label_csv(path, issues):
+    """A CSV of audio paths and labels -> (rows, facts). Columns (header names, any case): a path column
+    (one of CSV_PATH_COLUMNS), a label column (CSV_LABEL_COLUMNS: one label, or several separated by
+    ';'), optionally 'split' (train / val / test) or 'fold' (a whole number). rows: dicts of lineno,
+    path, labels, split, fold; facts: multilabel (any cell holds ';'), split_column, fold_column."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError([Issue(str(path), 'not found', 'give --csv the CSV of your clips (a path and a label '
+                               'column)', 'missing_metadata')], path.parent, skippable=False)
+    with io.StringIO(read_text(path), newline='') as f:
+        reader = csv.reader(f)
+        raw_header = next(reader, [])
+        header = [h.strip().lower() for h in raw_header]
+        path_col = next((header.index(c) for c in CSV_PATH_COLUMNS if c in header), None)
+        label_col = next((header.index(c) for c in CSV_LABEL_COLUMNS if c in header), None)
+        if path_col is None or label_col is None:
+            raise DataError([Issue(f'{path}:1', f'header {raw_header} has no '
+                                   + ('path' if path_col is None else 'label') + ' column',
+                                   'name the columns: a path '
+                                   f"column ({', '.join(CSV_PATH_COLUMNS)}) and a label column "
+                                   f"({', '.join(CSV_LABEL_COLUMNS)}); optional: split or fold", 'malformed_row')],
+                            path.parent, skippable=False)
+        split_col = header.index('split') if 'split' in header else None
+        fold_col = header.index('fold') if 'fold' in header else None
+        if split_col is not None and fold_col is not None:
+            issues.append(Issue(f'{path}:1', 'both a split and a fold column', 'the split column is used',
+                                'malformed_row', fatal=False))
+            fold_col = None
+        rows, multilabel = [], False
+        for lineno, row in enumerate(reader, 2):
+            if not row or not any(c.strip() for c in row):
+                continue
+            where = f'{path}:{lineno}'
+            if len(row) != len(header):
+                issues.append(Issue(where, f"expected {len(header)} comma-separated fields, got {len(row)}: "
+                                    f"{','.join(row)[:80]!r}", 'fix or delete the row (quote a field that holds a '
+                                    'comma)', 'malformed_row'))
+                continue
+            cell = row[label_col].strip()
+            labels = list(dict.fromkeys(x.strip() for x in cell.split(CSV_LABEL_SEP) if x.strip()))
+            split = CSV_SPLITS.get(row[split_col].strip().lower()) if split_col is not None else None
+            fold = row[fold_col].strip() if fold_col is not None else None
+            problem = ('empty path' if not row[path_col].strip() else 'no label' if not labels else
+                       f'split {row[split_col].strip()!r} is not train, val or test'
+                       if split_col is not None and split is None else
+                       f'fold {fold!r} is not a whole number >= 1' if fold is not None and not (
+                           fold.isdigit() and int(fold) >= 1) else None)
+            if problem:
+                issues.append(Issue(where, problem, 'fix or delete the row', 'malformed_row'))
+                continue
+            multilabel |= CSV_LABEL_SEP in cell
+            rows.append(dict(lineno=lineno, path=row[path_col].strip(), labels=labels, split=split,
+                             fold=None if fold is None else int(fold)))
+    return rows, dict(multilabel=multilabel, split_column=split_col is not None, fold_column=fold_col is not None)
+
+
+def _typical_seconds(paths, n=16):
+    """The median length in s of up to n files spread evenly over `paths` (their headers only), or None
+    when none of them can be read: what the csv / folder defaults are chosen from."""
+    paths = list(paths)
+    pick = sorted({int(i) for i in np.linspace(0, len(paths) - 1, min(n, len(paths)))}) if paths else []
+    lengths = []
+    for i in pick:
+        with contextlib.suppress(Exception):
+            info = sf.info(str(paths[i]))
+            if info.frames > 0:
+                lengths.append(info.frames / info.samplerate)
+    return float(np.median(lengths)) if lengths else None
+
+
+def _under(path, root):
+    """Whether the normalised `path` lies inside the folder `root` (both absolute)."""
+    try:
+        Path(path).relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def load_csv(root, csv=None, skip_bad=False, check_audio=True):
+    """Your own clips, listed in a CSV (_read_label_csv): paths relative to `root` (or absolute, inside
+    it), any format and sample rate soundfile reads. Single-label (a label per row) or multi-label
+    (several labels joined by ';' anywhere in the file: multi-hot targets). Classes: the labels in the
+    order they first appear. Split: the split column, or the fold column (make_split's fold), else
+    random (make_split). Problems, one line each: a path outside root, a path listed twice, a label
+    that appears only in test rows (nothing to learn it from; with skip_bad the label is dropped from
+    those rows), malformed rows, and the audio checks of every loader."""
+    if csv is None:
+        raise DataError(f"--data csv needs --csv FILE: a CSV with a path and a label column ({LAYOUTS['csv']})")
+    root = Path(root)
+    root_abs = Path(os.path.abspath(root))
+    issues, counts = [], collections.Counter()
+    rows, facts = _read_label_csv(csv, issues)
+    kept, seen = [], {}
+    for r in rows:
+        where = f"{csv}:{r['lineno']}"
+        p = Path(r['path'])
+        full = Path(os.path.normpath(p if p.is_absolute() else root_abs / p))
+        if not _under(full, root_abs):
+            issues.append(Issue(where, f"path {r['path']!r} is outside the data folder {root}",
+                                'move the file under it and give its path relative to it (or point --root at a '
+                                'folder that holds every file)', 'outside_root'))
+            continue
+        key = full.relative_to(root_abs).as_posix()
+        if key in seen:
+            issues.append(Issue(where, f'{key} is already listed on line {seen[key]}', 'delete the duplicate '
+                                'row (a clip with several labels takes them in one cell, separated by ;)',
+                                'duplicate'))
+            continue
+        seen[key] = r['lineno']
+        kept.append(dict(r, key=key, full=full))
+    if facts['split_column']:  # a label with no training row cannot be learned
+        parts = collections.defaultdict(list)
+        for r in kept:
+            for lab in r['labels']:
+                parts[lab].append((r['split'], r['lineno']))
+        for lab, where in parts.items():
+            if not any(s == 'train' for s, _ in where):
+                only = sorted({s for s, _ in where})
+                issues.append(Issue(f'{csv}:{where[0][1]}', f"label {lab!r} appears only in {' and '.join(only)} "
+                                    f'rows ({len(where)}): nothing to learn it from',
+                                    'add training rows for it, or remove it from those rows', 'test_only_label',
+                                    count=len(where)))
+                for r in kept:
+                    r['labels'] = [x for x in r['labels'] if x != lab]
+        dropped = [r for r in kept if not r['labels']]
+        kept = [r for r in kept if r['labels']]
+        counts['dropped_no_class'] += len(dropped)
+    classes = list(dict.fromkeys(lab for r in kept for lab in r['labels']))
+    index = {c: i for i, c in enumerate(classes)}
+    multilabel = facts['multilabel']
+    if multilabel:
+        labels = np.zeros((len(kept), len(classes)), np.uint8)
+        for i, r in enumerate(kept):
+            labels[i, [index[x] for x in r['labels']]] = 1
+    else:
+        labels = np.array([index[r['labels'][0]] for r in kept], np.int64)
+    paths = [r['full'] for r in kept]
+    ok, rates, chans = _check_files(paths, issues, check_audio)
+    counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
+    keys = [r['key'] for r in kept]
+    ds = Dataset('csv', root, classes, keys, paths, labels,
+                 np.array([r['split'] or 'train' for r in kept], dtype='<U5'), np.array(keys, dtype=object),
+                 np.array([r['fold'] for r in kept], np.int64) if facts['fold_column'] else None, issues,
+                 dict(counts), rates, chans, _read_synth_marker(root))
+    ds.info = dict(csv=str(csv), split_column=facts['split_column'],
+                   seconds=_typical_seconds([p for p, good in zip(paths, ok) if good]))
+    return ds.select(ok)
+
+
+def _folder_classes(root, issues=None):
+    """{class folder name: [audio files under it, sorted]} of a folder-per-class layout; hidden entries are
+    skipped; files at the top level, non-audio files and folders without audio are notes."""
+    root = Path(root)
+    out = {}
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.name.startswith('.'):
+            continue
+        if not entry.is_dir():
+            if issues is not None:
+                issues.append(Issue(str(root / entry.name), 'not in a class folder', 'ignored', 'stray_file',
+                                    fatal=False))
+            continue
+        files = sorted(p for p in Path(entry.path).rglob('*') if p.is_file()
+                       and not any(part.startswith('.') for part in p.relative_to(entry.path).parts))
+        audio = [p for p in files if p.suffix.lower() in AUDIO_EXTENSIONS]
+        if issues is not None:
+            for p in files:
+                if p.suffix.lower() not in AUDIO_EXTENSIONS:
+                    issues.append(Issue(str(p), 'stray non-audio file', 'ignored', 'stray_file', fatal=False))
+            if not audio:
+                issues.append(Issue(str(root / entry.name), 'folder without audio files', 'not a class (ignored)',
+                                    'stray_file', fatal=False))
+        if audio:
+            out[entry.name] = audio
+    return out
+
+
+def load_folder(root, skip_bad=False, check_audio=True):
+    """A folder per class (single-label): every audio file under <root>/<class>/ (sub-folders included)
+    is a clip of that class; classes in sorted folder order; key '<class>/<path below it>'. No split
+    information, so the split is random (make_split)."""
+    root = Path(root)
+    issues, counts = [], collections.Counter()
+    tree = _folder_classes(root, issues)
+    if not tree:
+        raise DataError([Issue(str(root), 'no class folder with audio files', f"the layout is {LAYOUTS['folder']}",
+                               'missing_metadata')], root, skippable=False)
+    classes = list(tree)
+    keys, paths, labels = [], [], []
+    for c, name in enumerate(classes):
+        for p in tree[name]:
+            keys.append(p.relative_to(root).as_posix())
+            paths.append(p)
+            labels.append(c)
+    ok, rates, chans = _check_files(paths, issues, check_audio)
+    counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
+    ds = Dataset('folder', root, classes, keys, paths, np.array(labels, np.int64),
+                 np.array(['train'] * len(keys), dtype='<U5'), np.array(keys, dtype=object), None, issues,
+                 dict(counts), rates, chans, _read_synth_marker(root))
+    ds.info = dict(seconds=_typical_seconds([p for p, good in zip(paths, ok) if good]))
+    return ds.select(ok)
+
+
+# --- The authors' phase files (mulimani/CIL-ML-Audio data_txt/) -------------------------------------
+
+def authors_file_names(n_phases):
+    """[(train file, test file)] of phases 0 .. n_phases - 1: train_phase_<k>.txt, test_phase_0_1_.._k.txt."""
+    return [(f'train_phase_{k}.txt', 'test_phase_' + '_'.join(map(str, range(k + 1))) + '.txt')
+            for k in range(n_phases)]
+
+
+def read_phase_file(path, issues):
+    """One of the authors' phase files -> [(line number, path, targets as a list of 0 / 1)]. A record is
+    '<path>_[<0. or 1.> ...]': the clip path, '_[', then the target vector as numpy prints a float array,
+    which wraps onto continuation lines (24 values on the first line for 30 classes or more). Lines
+    are read until the ']' (any wrapping); a record that does not close, or a value other than 0 or 1,
+    is a problem of its line."""
+    lines = read_text(path).splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        line, lineno = lines[i], i + 1
+        i += 1
+        if not line.strip():
+            continue
+        cut = line.rfind('_[')
+        if cut < 0:
+            issues.append(Issue(f'{path}:{lineno}', f"expected '<path>_[0. 1. ...]', got {line.strip()[:60]!r}",
+                                'fix or delete the line', 'malformed_row'))
+            continue
+        clip, vector = line[:cut].strip(), line[cut + 2:]
+        while ']' not in vector and i < len(lines) and '_[' not in lines[i]:
+            vector += ' ' + lines[i]
+            i += 1
+        body, closed, rest = vector.partition(']')
+        try:
+            values = [float(v) for v in body.split()]
+        except ValueError:
+            values = None
+        problem = ('the target vector does not close with ]' if not closed else
+                   f"text after the vector: {rest.strip()[:30]!r}" if rest.strip() else
+                   'the target vector is empty or not numbers' if not values else
+                   'the target vector holds values other than 0 and 1' if any(v not in (0.0, 1.0) for v in values)
+                   else 'no path before _[' if not clip else None)
+        if problem:
+            issues.append(Issue(f'{path}:{lineno}', problem, 'fix or delete the record', 'malformed_row'))
+            continue
+        out.append((lineno, clip, [int(v) for v in values]))
+    return out
+
+
+def _map_path(text, path_map, base):
+    """A path of a phase file on this machine: the longest matching OLD prefix of path_map replaced by
+    NEW; a relative path is taken from `base` (the authors' code opens them from its repository root,
+    the folder above data_txt/)."""
+    for old, new in sorted(path_map or (), key=lambda m: -len(m[0])):
+        if text == old or text.startswith(old.rstrip('/') + '/'):
+            text = new.rstrip('/') + text[len(old.rstrip('/')):]
+            break
+    p = Path(text)
+    return p if p.is_absolute() else Path(base) / p
+
+
+def authors_phase_sizes(root):
+    """The phase sizes of the authors' phase files in `root` (the length of the first record's vector in
+    each train_phase_<k>.txt), without reading the rest; a DataError when there is none."""
+    root = Path(root)
+    sizes = []
+    while (root / f'train_phase_{len(sizes)}.txt').is_file():
+        records = read_phase_file(root / f'train_phase_{len(sizes)}.txt', [])
+        if not records:
+            break
+        sizes.append(len(records[0][2]))
+    if not sizes:
+        raise DataError([Issue(str(root / 'train_phase_0.txt'), 'not found or without a record',
+                               f"point --root at the authors' data_txt folder ({LAYOUTS['authors-txt']})",
+                               'missing_metadata')], root, skippable=False)
+    return sizes
+
+
+def load_authors_txt(root, path_map=(), skip_bad=False, check_audio=True):
+    """The authors' phase files, exactly: phase k trains on the records of train_phase_<k>.txt (targets
+    over its new classes) and is tested on those of test_phase_0_.._k.txt (targets over every class seen),
+    in their class order; the phase sizes are the vector lengths (30,5,5,5,5 in their repository). A
+    clip's targets are merged over its records (a training clip of two phases gets both phases' labels);
+    a test record that disagrees with an earlier one of the same clip is a problem. path_map: (OLD, NEW)
+    prefixes, for clips that live elsewhere than the files say; every path missing here is ONE line
+    (with the --path-map hint), not one per clip. Class names from classes.txt in root (one per line, as
+    the authors' data/AudioSet_classes.txt), else 'class 0' .. . make_phases uses the files' sets."""
+    root = Path(root)
+    sizes = authors_phase_sizes(root)
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    n_classes = int(bounds[-1])
+    issues, counts = [], collections.Counter()
+    items = {}  # original path -> dict(part, target, train phases, test phases, where)
+    for k, (train_name, test_name) in enumerate(authors_file_names(len(sizes))):
+        for part, name, width, lo in (('train', train_name, sizes[k], int(bounds[k])),
+                                      ('test', test_name, int(bounds[k + 1]), 0)):
+            path = root / name
+            if not path.is_file():
+                raise DataError([Issue(str(path), 'not found', f'phase {k} needs both {train_name} and '
+                                       f'{test_name}', 'missing_metadata')], root, skippable=False)
+            in_file = {}
+            for lineno, clip, values in read_phase_file(path, issues):
+                where = f'{path}:{lineno}'
+                if len(values) != width:
+                    issues.append(Issue(where, f'{len(values)} target values; phase {k} has {width} in this file',
+                                        'fix or delete the record', 'malformed_row'))
+                    continue
+                if clip in in_file:
+                    issues.append(Issue(where, f'{clip} is already on line {in_file[clip]}',
+                                        'delete the duplicate', 'duplicate'))
+                    continue
+                in_file[clip] = lineno
+                it = items.setdefault(clip, dict(part=part, target=np.zeros(n_classes, np.uint8),
+                                                 seen=np.zeros(n_classes, bool), train=np.zeros(len(sizes), bool),
+                                                 test=np.zeros(len(sizes), bool), where=where))
+                if it['part'] != part:
+                    issues.append(Issue(where, f"{clip} is a {it['part']} clip in {it['where']} and a {part} "
+                                        'clip here', 'a clip is either trained or tested on; fix the files',
+                                        'duplicate'))
+                    it['bad'] = True
+                    continue
+                v = np.array(values, np.uint8)
+                cols = slice(lo, lo + width)
+                if (it['seen'][cols] & (it['target'][cols] != v)).any():
+                    issues.append(Issue(where, f"the targets of {clip} differ from its record in {it['where']}",
+                                        'make the records of one clip agree', 'malformed_row'))
+                    it['bad'] = True
+                    continue
+                it['target'][cols] |= v
+                it['seen'][cols] = True
+                it[part][k] = True
+    base = root.parent
+    clips = [(clip, it) for clip, it in items.items() if not it.get('bad')]
+    paths = [_map_path(clip, path_map, base) for clip, _ in clips]
+    exists = np.array([p.is_file() for p in paths], bool)
+    if not exists.all():
+        missing = [clip for (clip, _), here in zip(clips, exists) if not here]
+        mapped = [str(p) for p, here in zip(paths, exists) if not here]
+        prefix = os.path.commonpath(missing) if all(os.path.isabs(m) for m in missing) else ''
+        prefix = os.path.dirname(prefix) if Path(prefix).suffix else prefix
+        prefix = prefix if prefix not in ('', os.sep) else 'OLD'
+        issues.append(Issue(str(root), f"{len(missing)} of the {len(clips)} clips of the phase files do not exist "
+                            f'on this machine (e.g. {mapped[0]})', f'if they are elsewhere, map the folder: '
+                            f'--path-map {prefix}=NEW (NEW: where this machine has what the files list under '
+                            f'{prefix})', 'missing', count=len(missing)))
+    ok, rates, chans = exists.copy(), {}, {}
+    if check_audio and exists.any():
+        good, rates, chans = _check_files([p for p, here in zip(paths, exists) if here], issues, True)
+        ok[np.flatnonzero(exists)] = good
+    counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
+    names = [f'class {c}' for c in range(n_classes)]
+    listed = root / 'classes.txt'
+    if listed.is_file():
+        given = [line.strip() for line in read_text(listed).splitlines() if line.strip()]
+        if len(given) == n_classes:
+            names = given
+        else:
+            issues.append(Issue(str(listed), f'{len(given)} names for the {n_classes} classes of the phase files',
+                                'generic names are used', 'malformed_row', fatal=False))
+    member = {part: np.array([it[part] for _, it in clips], bool).reshape(-1, len(sizes))
+              for part in ('train', 'test')}
+    ds = Dataset('authors-txt', root, names, [clip for clip, _ in clips], paths,
+                 np.array([it['target'] for _, it in clips], np.uint8).reshape(-1, n_classes),
+                 np.array([it['part'] for _, it in clips], dtype='<U5'),
+                 np.array([clip for clip, _ in clips], dtype=object), None, issues, dict(counts), rates, chans,
+                 _read_synth_marker(root), phase_train=member['train'], phase_test=member['test'])
+    ds.info = dict(phase_sizes=list(sizes),
+                   records={f: int(member[part][:, k].sum())
+                            for k, pair in enumerate(authors_file_names(len(sizes)))
+                            for part, f in zip(('train', 'test'), pair)})
+    return ds.select(ok)
+
+
+def describe_source(name, root, csv=None):
+    """What the command line needs to know about a csv / folder / authors-txt dataset before loading it
+    (to choose the learner and the defaults), read cheaply: no audio is decoded, and only up to 16
+    headers are read for the clip length. Returns dict(multilabel, classes (count), seconds (typical
+    clip length or None), split_column, folds (sorted, or None), phase_sizes (authors-txt)); a missing
+    file or folder is a DataError of one line."""
+    root = Path(root)
+    if name == 'csv':
+        if csv is None:
+            raise DataError(f"--data csv needs --csv FILE: a CSV with a path and a label column "
+                            f"({LAYOUTS['csv']})")
+        rows, facts = _read_label_csv(csv, [])
+        labels = {lab for r in rows for lab in r['labels']}
+        folds = sorted({r['fold'] for r in rows}) if facts['fold_column'] else None
+        files = [Path(r['path']) if Path(r['path']).is_absolute() else root / r['path'] for r in rows]
+        return dict(multilabel=facts['multilabel'], classes=len(labels), seconds=_typical_seconds(files),
+                    split_column=facts['split_column'], folds=folds)
+    if name == 'folder':
+        tree = _folder_classes(root)
+        if not tree:
+            raise DataError(f"{root}: no class folder with audio files (the layout is {LAYOUTS['folder']})")
+        return dict(multilabel=False, classes=len(tree), split_column=False, folds=None,
+                    seconds=_typical_seconds([p for files in tree.values() for p in files]))
+    if name == 'authors-txt':
+        sizes = authors_phase_sizes(root)
+        return dict(multilabel=True, classes=sum(sizes), seconds=None, split_column=True, folds=None,
+                    phase_sizes=sizes)
+    raise ValueError(f'describe_source: {name!r} has a fixed protocol')
 
 
 # =================================================================================================
