@@ -3032,6 +3032,107 @@ _URBANSOUND8K_FAMILIES = {
 }
 
 
+# Generated FSD50K: each class's MID, parents (FSD50K labels carry every ancestor: a Dog clip is also
+# Domestic_animals_and_pets and Animal) and sound family. Four classes outside the 50 (Musical_instrument,
+# which only ever comes as an ancestor, and three whose clips have none of the 50, so the loader drops them).
+_FSD50K_TABLE = {  # name: (MID, parents, (family, pinned parameters))
+    'Music': ('/m/04rlf', (), ('harmonic', dict(notes=True))),
+    'Musical_instrument': ('/m/04szw', ('Music',), None),
+    'Plucked_string_instrument': ('/m/0fx80y', ('Musical_instrument',), ('harmonic', dict(notes=True, decay=.3))),
+    'Guitar': ('/m/0342h', ('Plucked_string_instrument',), ('harmonic', dict(notes=True, tilt=8.0))),
+    'Electric_guitar': ('/m/02sgy', ('Guitar',), ('harmonic', dict(notes=True, tilt=4.0, odd=True))),
+    'Acoustic_guitar': ('/m/042v_gx', ('Guitar',), ('harmonic', dict(notes=True, tilt=9.0, decay=.2))),
+    'Keyboard_(musical)': ('/m/05148p4', ('Musical_instrument',), ('harmonic', dict(notes=True, tilt=10.0))),
+    'Piano': ('/m/05r5c', ('Keyboard_(musical)',), ('harmonic', dict(notes=True, tilt=10.0, decay=.5))),
+    'Percussion': ('/m/0l14md', ('Musical_instrument',), ('impulse', dict(count=(2, 5), spacing=.25))),
+    'Drum': ('/m/026t6', ('Percussion',), ('impulse', dict(count=(2, 4), low_mix=1.0, fc=200.0))),
+    'Snare_drum': ('/m/06rvn', ('Drum',), ('impulse', dict(count=(2, 4), fc=2000.0, bw=3000.0, decay=.08))),
+    'Cymbal': ('/m/01qbl', ('Percussion',), ('noise', dict(fc=6000.0, bw=3000.0, am_rate=.5))),
+    'Hi-hat': ('/m/03qtq', ('Cymbal',), ('clicks', dict(rate=8.0, fc=6500.0, bw=2000.0, decay=.02))),
+    'Brass_instrument': ('/m/01kcd', ('Musical_instrument',), ('harmonic', dict(f0=300.0, tilt=3.0))),
+    'Trumpet': ('/m/07gql', ('Brass_instrument',), ('harmonic', dict(f0=450.0, tilt=3.0, vib_depth=.01))),
+    'Bowed_string_instrument': ('/m/0l14_3', ('Musical_instrument',), ('harmonic', dict(f0=300.0, vib_depth=.02))),
+    'Wind_instrument_and_woodwind_instrument': ('/m/085jw', ('Musical_instrument',),
+                                                ('harmonic', dict(f0=500.0, tilt=10.0, odd=True))),
+    'Bell': ('/m/0395lw', (), ('bell', {})),
+    'Singing': ('/m/015lz1', ('Human_voice', 'Music'), ('harmonic', dict(vowel='a', notes=True, vib_depth=.02))),
+    'Animal': ('/m/0jbk', (), ('bark', dict(f0=200.0))),
+    'Domestic_animals_and_pets': ('/m/068hy', ('Animal',), ('bark', dict(f0=600.0, formant=1800.0))),
+    'Dog': ('/m/0bt9lr', ('Domestic_animals_and_pets',), ('bark', {})),
+    'Livestock_and_farm_animals_and_working_animals': ('/m/0ch8v', ('Animal',),
+                                                       ('bark', dict(f0=150.0, formant=900.0, noise=.6))),
+    'Wild_animals': ('/m/01280g', ('Animal',), ('am', {})),
+    'Bird': ('/m/015p6', ('Wild_animals',), ('chirp', {})),
+    'Bird_vocalization_and_bird_call_and_bird_song': ('/m/020bb7', ('Bird',), ('chirp', dict(sweep=.05))),
+    'Human_voice': ('/m/09l8g', (), ('speech', {})),
+    'Speech': ('/m/09x0r', ('Human_voice',), ('speech', dict(f0=150.0))),
+    'Laughter': ('/m/01j3sz', ('Human_voice',), ('speech', dict(pattern='ha', f0=230.0))),
+    'Respiratory_sounds': ('/m/09hlz4', (), ('noise', dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9))),
+    'Fart': ('/m/02_nn', (), ('engine', dict(f0=70.0, noise=.4))),
+    'Hands': ('/m/0k65p', (), ('clicks', dict(rate=4.0, fc=2000.0, bw=3000.0, decay=.01))),
+    'Human_group_actions': ('/t/dd00012', (), ('speech', dict(voices=4))),
+    'Vehicle': ('/m/07yv9', (), ('engine', dict(noise=.8))),
+    'Motor_vehicle_(road)': ('/m/012f08', ('Vehicle',), ('engine', {})),
+    'Car': ('/m/0k4j', ('Motor_vehicle_(road)',), ('engine', dict(f0=40.0, rev=1.5))),
+    'Rail_transport': ('/m/06d_3', ('Vehicle',), ('clicks', dict(pairs=True, rate=3.0))),
+    'Engine': ('/m/02mk9', (), ('engine', dict(f0=30.0, am_depth=.3, am_rate=12.0))),
+    'Domestic_sounds_and_home_sounds': ('/t/dd00071', (), ('clicks', dict(rate=6.0))),
+    'Door': ('/m/02dgv', ('Domestic_sounds_and_home_sounds',), ('impulse', dict(fc=300.0, bw=400.0, low_mix=.5))),
+    'Water': ('/m/0838f', (), ('noise', dict(bubbles=True))),
+    'Rain': ('/m/06mb1', ('Water',), ('clicks', dict(rate=40.0, tj=.8))),
+    'Thunderstorm': ('/m/0jb2l', (), ('noise', dict(fc=300.0, bw=400.0, gusts=.5))),
+    'Thunder': ('/m/0ngt1', ('Thunderstorm',), ('impulse', dict(decay=.3, fc=200.0, low_mix=1.0))),
+    'Liquid': ('/m/04k94', (), ('noise', dict(bubbles=True, fc=800.0))),
+    'Glass': ('/m/039jq', (), ('bell', dict(f=2000.0))),
+    'Tools': ('/m/07k1x', (), ('clicks', dict(rate=8.0, tj=.3))),
+    'Mechanisms': ('/t/dd00077', (), ('clicks', dict(rate=12.0))),
+    'Alarm': ('/m/07pp_mv', (), ('tone', dict(pulse=3.0, duty=.5))),
+    'Telephone': ('/m/07cx4', ('Alarm',), ('am', dict(f=1000.0))),
+    'Explosion': ('/m/014zdl', (), ('impulse', dict(decay=.25, fc=1500.0, bw=4000.0))),
+    'Crumpling_and_crinkling': ('/t/dd00112', (), ('clicks', dict(rate=30.0, tj=.6, decay=.003))),
+    'Walk_and_footsteps': ('/m/07pbtc8', (), ('impulse', dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05))),
+    'Wind': ('/m/03m9d0z', (), ('noise', dict(fc=150.0, bw=250.0, gusts=1.0))),
+}
+FSD50K_EXTRA = [name for name in _FSD50K_TABLE if name not in _FSD50K_INDEX]
+_ESC50_FAMILIES = {
+    'dog': ('bark', {}), 'rooster': ('harmonic', dict(f0=550.0, vowel='a', vib_depth=.03)),
+    'pig': ('bark', dict(f0=150.0, formant=700.0, noise=.6)), 'cow': ('harmonic', dict(f0=120.0, vowel='o')),
+    'frog': ('am', dict(f=900.0, rate=25.0)), 'cat': ('bark', dict(f0=600.0, formant=1800.0, len=.4)),
+    'hen': ('bark', dict(f0=400.0, formant=1500.0, len=.1)), 'insects': ('am', dict(f=4000.0)),
+    'sheep': ('harmonic', dict(f0=250.0, vowel='e', vib_depth=.05)), 'crow': ('bark', dict(f0=500.0, noise=.8)),
+    'rain': ('clicks', dict(rate=40.0, tj=.8)), 'sea_waves': ('noise', dict(fc=500.0, bw=800.0, am_rate=.2)),
+    'crackling_fire': ('clicks', dict(rate=15.0, tj=.7, decay=.004)),
+    'crickets': ('am', dict(f=4500.0, rate=40.0)),
+    'chirping_birds': ('chirp', {}), 'water_drops': ('noise', dict(bubbles=True, fc=300.0)),
+    'wind': ('noise', dict(fc=150.0, bw=250.0, gusts=1.0)),
+    'pouring_water': ('noise', dict(bubbles=True, fc=2000.0)),
+    'toilet_flush': ('noise', dict(fc=700.0, bw=900.0, gusts=.4)),
+    'thunderstorm': ('impulse', dict(decay=.3, fc=200.0, low_mix=1.0)),
+    'crying_baby': ('harmonic', dict(f0=420.0, vowel='ae', vib_depth=.03)), 'sneezing': ('noise', dict(fc=3000.0)),
+    'clapping': ('clicks', dict(rate=4.0, fc=2000.0, bw=3000.0, decay=.01)),
+    'breathing': ('noise', dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9)),
+    'coughing': ('impulse', dict(count=(1, 3), fc=800.0, bw=1500.0, decay=.12)),
+    'footsteps': ('impulse', dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05)),
+    'laughing': ('speech', dict(pattern='ha', f0=230.0)),
+    'brushing_teeth': ('noise', dict(fc=4000.0, am_rate=2.0)),
+    'snoring': ('engine', dict(f0=60.0, noise=.6)), 'drinking_sipping': ('noise', dict(bubbles=True, fc=1200.0)),
+    'door_wood_knock': ('impulse', dict(count=(2, 4), fc=500.0, decay=.04)),
+    'mouse_click': ('clicks', dict(rate=2.0, decay=.003)), 'keyboard_typing': ('clicks', dict(rate=8.0, tj=.5)),
+    'door_wood_creaks': ('fm', dict(fc=600.0, mod='saw')), 'can_opening': ('impulse', dict(fc=3000.0, decay=.05)),
+    'washing_machine': ('engine', dict(f0=45.0, am_depth=.5, am_rate=1.0)),
+    'vacuum_cleaner': ('noise', dict(fc=1500.0, bw=2000.0, hum=120.0)), 'clock_alarm': ('tone', dict(pulse=6.0)),
+    'clock_tick': ('clicks', dict(rate=2.0, decay=.003, tj=.02)), 'glass_breaking': ('bell', dict(f=2500.0)),
+    'helicopter': ('engine', dict(f0=25.0, am_depth=.8, am_rate=20.0)),
+    'chainsaw': ('engine', dict(f0=110.0, rev=1.3)),
+    'siren': ('fm', dict(fc=900.0, mod_rate=.4, dev=.6, mod='sine', wave='sine')),
+    'car_horn': ('harmonic', dict(f0=420.0, tilt=3.0, odd=True)), 'engine': ('engine', {}),
+    'train': ('clicks', dict(pairs=True, rate=3.0)), 'church_bells': ('bell', dict(f=500.0)),
+    'airplane': ('noise', dict(fc=600.0, bw=1500.0, hum=90.0)),
+    'fireworks': ('impulse', dict(decay=.25, count=(2, 4))),
+    'hand_saw': ('noise', dict(fc=3000.0, am_rate=3.0, am_depth=.9)),
+}
+
+
 def class_signatures(kind):
     """The fixed event recipe of every class of a generated dataset (list, canonical class order)."""
     rs = np.random.RandomState(_SIGNATURE_SEED)
@@ -3042,6 +3143,10 @@ def class_signatures(kind):
         table = [_URBANSOUND8K_FAMILIES[name] for name in URBANSOUND8K_CLASSES]
     elif kind == 'speechcommands':
         table = [('word', dict(word=w)) for w in SPEECHCOMMANDS_WORDS + ['bed', 'bird']]
+    elif kind == 'fsd50k':  # the 50 classes, then FSD50K_EXTRA (Musical_instrument: never an event)
+        table = [_FSD50K_TABLE[name][2] or ('harmonic', {}) for name in FSD50K_CLASSES + FSD50K_EXTRA]
+    elif kind == 'esc50':
+        table = [_ESC50_FAMILIES[name] for name in ESC50_CLASSES]
     else:
         raise ValueError(f'unknown kind {kind!r}')
     return [_draw_signature(fam, rs, pinned) for fam, pinned in table]
@@ -3298,8 +3403,265 @@ def synth_urbansound8k(out, seed=0, clips_per_class=60, progress=True):
     return out
 
 
+def _ancestors(name):
+    """A generated FSD50K class and its ancestors, the class first (FSD50K's label propagation)."""
+    out, todo = [], [name]
+    while todo:
+        c = todo.pop(0)
+        if c not in out:
+            out.append(c)
+            todo += list(_FSD50K_TABLE[c][1])
+    return out
+
+
+def _write_audio(path, y, sr, subtype='PCM_16', fmt=None):
+    """Write a 16 kHz waveform at `sr` (resampled) with soundfile."""
+    if sr != SYNTH_SR:
+        y = features.resample(np.asarray(y, np.float32), SYNTH_SR, sr)
+    sf.write(path, np.clip(y, -1, 1), sr, subtype=subtype, format=fmt)
+
+
+def synth_fsd50k(out, seed=0, n_dev=600, n_eval=200, max_seconds=6.0, sr=16000, progress=True):
+    """FSD50K-like data in the release layout: FSD50K.ground_truth/{dev,eval,vocabulary}.csv and
+    FSD50K.dev_audio/, FSD50K.eval_audio/ with <fname>.wav (mono PCM_16 at `sr`; the release is 44.1 kHz).
+    Clips of 0.3 .. max_seconds s (log-uniform; FSD50K's run to 30 s), 1-2 events each of the 50 classes
+    and three outside them, labelled with the events' classes and all their ancestors, as FSD50K
+    (labels and MIDs comma lists, quoted). Every 10th dev clip after the first ones is 'val'; about 3 % of
+    the clips, and the last of each part, have none of the 50 classes. The first clips of each part (up
+    to 80 %) cover every class (dev: twice, in 'train')."""
+    out = Path(out)
+    (out / 'synth.json').unlink(missing_ok=True)  # written last: the folder is complete only then
+    rs = np.random.RandomState(seed)
+    names = FSD50K_CLASSES + FSD50K_EXTRA
+    sigs = dict(zip(names, class_signatures('fsd50k')))
+    events = [n for n in names if _FSD50K_TABLE[n][2] is not None]
+    inside = [n for n in events if n in _FSD50K_INDEX]
+    outside = [n for n in events if n not in _FSD50K_INDEX]
+    weights = (np.arange(len(inside)) + 1.0) ** -0.5
+    weights = weights[np.random.RandomState(_SIGNATURE_SEED).permutation(len(inside))]
+    weights /= weights.sum()
+    gt = out / 'FSD50K.ground_truth'
+    gt.mkdir(parents=True, exist_ok=True)
+    used = set()
+    bar = _Progress(n_dev + n_eval, f'synth fsd50k -> {out}', progress)
+    for part, count in (('dev', n_dev), ('eval', n_eval)):
+        folder = out / FSD50K_AUDIO[part]
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = []
+        cover = min(int(0.8 * count), (2 if part == 'dev' else 1) * len(inside))
+        for j in range(count):
+            fname = int(rs.randint(1, 450000))
+            while fname in used:
+                fname = int(rs.randint(1, 450000))
+            used.add(fname)
+            seconds = float(np.exp(rs.uniform(np.log(0.3), np.log(max_seconds))))
+            chosen = list(rs.choice(inside, rs.choice([1, 2], p=[.7, .3]), p=weights, replace=False))
+            if j == count - 1 or (j >= cover and rs.rand() < 0.03):  # none of the 50 (at least one such clip)
+                chosen = [outside[rs.randint(len(outside))]]
+            elif j < cover:
+                chosen[0] = inside[j % len(inside)]
+            n = max(64, int(round(seconds * SYNTH_SR)))
+            mix = []
+            for c in chosen:
+                dur = min(seconds, rs.uniform(*_DURATIONS[sigs[c]['family']]))
+                onset = rs.uniform(0, seconds - dur) if seconds > dur else 0.0
+                mix.append((render_event(sigs[c], dur, rs), int(onset * SYNTH_SR), rs.uniform(-24, -12)))
+            _write_audio(folder / f'{fname}.wav', _mix(mix, n, rs, rs.uniform(-55, -35)), sr)
+            labels = list(dict.fromkeys(a for c in chosen for a in _ancestors(c)))
+            row = [str(fname), ','.join(labels), ','.join(_FSD50K_TABLE[x][0] for x in labels)]
+            if part == 'dev':
+                row.append('val' if j >= cover and (j - cover) % 10 == 0 else 'train')  # every 10th, after cover
+            rows.append(row)
+            bar.update()
+        with open(gt / FSD50K_GROUND_TRUTH[part], 'w', newline='') as f:
+            w = csv.writer(f, lineterminator='\n')
+            w.writerow(['fname', 'labels', 'mids'] + (['split'] if part == 'dev' else []))
+            w.writerows(rows)
+    with open(gt / 'vocabulary.csv', 'w', newline='') as f:  # no header, as the release
+        csv.writer(f, lineterminator='\n').writerows([i, name, _FSD50K_TABLE[name][0]]
+                                                     for i, name in enumerate(names))
+    (out / 'README.md').write_text('Generated FSD50K-like data (python data.py synth --kind fsd50k). Not real '
+                                   'audio.\n')
+    _write_json(out / 'synth.json', dict(kind='fsd50k', seed=seed, n_dev=n_dev, n_eval=n_eval,
+                                         max_seconds=max_seconds, sr=sr, generator='data.py synth'))
+    return out
+
+
+def synth_esc50(out, seed=0, clips_per_class=20, seconds=5.0, sr=22050, n_classes=50, progress=True):
+    """ESC-50-like data, the content of ESC-50-master/: meta/esc50.csv (the official header and columns,
+    rows sorted by filename) and audio/<fold>-<src_file>-<take>-<target>.wav, `seconds` long (ESC-50: 5 s,
+    events padded with silence) mono PCM_16 at `sr` (ESC-50: 44.1 kHz; the default 22.05 kHz is the
+    rate of the US8K recipe, half the size). clips_per_class spread over the 5 folds; the takes of one
+    src_file share its fold. n_classes: only the first classes (small test sets)."""
+    out = Path(out)
+    (out / 'synth.json').unlink(missing_ok=True)
+    rs = np.random.RandomState(seed)
+    sigs = class_signatures('esc50')
+    (out / 'audio').mkdir(parents=True, exist_ok=True)
+    (out / 'meta').mkdir(parents=True, exist_ok=True)
+    rows, used = [], set()
+    n = int(round(seconds * SYNTH_SR))
+    bar = _Progress(clips_per_class * n_classes, f'synth esc50 -> {out}', progress)
+    for c, cname in enumerate(ESC50_CLASSES[:n_classes]):
+        for fold in range(1, 6):
+            want = clips_per_class // 5 + (fold <= clips_per_class % 5)
+            made = 0
+            while made < want:
+                src = int(rs.randint(1000, 260000))
+                if src in used:
+                    continue
+                used.add(src)
+                source = dict(sigs[c])  # one recording: its own version of the class sound
+                for key in ('f0', 'f', 'fc', 'f_lo', 'f_hi', 'formant', 'rate'):
+                    if key in source:
+                        source[key] = source[key] * _J(rs, 0.08)
+                for t in range(min(rs.randint(1, 3), want - made)):
+                    mix = []
+                    for _ in range(rs.randint(1, 3)):
+                        dur = min(seconds, rs.uniform(*_DURATIONS[source['family']]) * 1.5)
+                        onset = rs.uniform(0, min(seconds - dur, 1.0)) if seconds > dur else 0.0
+                        mix.append((render_event(source, dur, rs), int(onset * SYNTH_SR), rs.uniform(-22, -10)))
+                    y = _mix(mix, n, rs, rs.uniform(-70, -40))
+                    take = 'ABCDEFGH'[t]
+                    name = f'{fold}-{src}-{take}-{c}.wav'
+                    _write_audio(out / 'audio' / name, y, sr)
+                    rows.append([name, str(fold), str(c), cname, str(cname in ESC10), str(src), take])
+                    made += 1
+                    bar.update()
+    with open(out / 'meta' / 'esc50.csv', 'w', newline='') as f:
+        w = csv.writer(f, lineterminator='\n')
+        w.writerow(ESC50_HEADER)
+        w.writerows(sorted(rows))
+    (out / 'README.md').write_text('Generated ESC-50-like data (python data.py synth --kind esc50). Not real '
+                                   'audio.\n')
+    _write_json(out / 'synth.json', dict(kind='esc50', seed=seed, clips_per_class=clips_per_class, seconds=seconds,
+                                         sr=sr, n_classes=n_classes, generator='data.py synth'))
+    return out
+
+
+_OWN_FORMATS = [(16000, 'WAV', 'PCM_16', 1), (22050, 'FLAC', 'PCM_16', 1), (44100, 'WAV', 'PCM_24', 2),
+                (8000, 'WAV', 'FLOAT', 1), (48000, 'FLAC', 'PCM_24', 1)]
+
+
+def _own_clip(path_stem, classes, sigs, seconds, rs):
+    """One clip of 'your own data': events of `classes` (ESC-50 sounds), in a format, rate and channel
+    count drawn from _OWN_FORMATS; returns the file's path."""
+    n = int(round(seconds * SYNTH_SR))
+    mix = []
+    for c in classes:
+        dur = min(seconds, rs.uniform(*_DURATIONS[sigs[c]['family']]))
+        onset = rs.uniform(0, seconds - dur) if seconds > dur else 0.0
+        mix.append((render_event(sigs[c], dur, rs), int(onset * SYNTH_SR), rs.uniform(-22, -10)))
+    y = _mix(mix, n, rs, rs.uniform(-60, -35))
+    sr, fmt, subtype, channels = _OWN_FORMATS[rs.randint(len(_OWN_FORMATS))]
+    y = features.resample(y, SYNTH_SR, sr) if sr != SYNTH_SR else y
+    if channels == 2:
+        y = np.stack([y, np.roll(y, 7) * 0.8], axis=1)
+    path = Path(f'{path_stem}.{fmt.lower()}')
+    sf.write(path, np.clip(y, -1, 1), sr, subtype=subtype, format=fmt)
+    if subtype == 'FLOAT':
+        _zero_peak_timestamp(path)
+    return path
+
+
+def synth_csv(out, seed=0, n_classes=6, clips_per_class=12, seconds=1.0, multilabel=False, progress=True):
+    """'Your own data' as a CSV: clips/<n>.<wav|flac> (mixed rates, subtypes, channels) and labels.csv with
+    the columns path, label, split (train / val / test, 70/10/20 per class with at least one of each).
+    Classes: the first n_classes ESC-50 sounds. multilabel: each clip mixes 1-3 classes and lists them
+    joined by ';' (clips_per_class: the clips per class on average)."""
+    out = Path(out)
+    (out / 'synth.json').unlink(missing_ok=True)
+    rs = np.random.RandomState(seed)
+    sigs = class_signatures('esc50')
+    (out / 'clips').mkdir(parents=True, exist_ok=True)
+    rows = []
+    if multilabel:
+        n = n_classes * clips_per_class // 2
+        parts = ['train'] * 2 * n_classes + ['test'] * n_classes + ['val'] * n_classes
+        parts += list(rs.choice(['train', 'val', 'test'], max(0, n - len(parts)), p=[.7, .1, .2]))
+        todo = [(sorted({j % n_classes} | set(rs.choice(n_classes, rs.randint(0, 3)).tolist())), parts[j])
+                for j in range(max(n, len(parts)))]
+    else:
+        todo = []
+        for c in range(n_classes):
+            k = clips_per_class
+            n_val, n_test = max(1, round(0.1 * k)), max(1, round(0.2 * k))
+            todo += [([c], p) for p in ['train'] * (k - n_val - n_test) + ['val'] * n_val + ['test'] * n_test]
+        todo = [todo[i] for i in rs.permutation(len(todo))]
+    bar = _Progress(len(todo), f'synth csv -> {out}', progress)
+    for j, (classes, split) in enumerate(todo):
+        path = _own_clip(out / 'clips' / f'{j:04d}', classes, sigs, seconds, rs)
+        rows.append([path.relative_to(out).as_posix(), ';'.join(ESC50_CLASSES[c] for c in classes), split])
+        bar.update()
+    with open(out / 'labels.csv', 'w', newline='') as f:
+        w = csv.writer(f, lineterminator='\n')
+        w.writerow(['path', 'label', 'split'])
+        w.writerows(rows)
+    _write_json(out / 'synth.json', dict(kind='csv', seed=seed, n_classes=n_classes,
+                                         clips_per_class=clips_per_class, seconds=seconds, multilabel=multilabel,
+                                         generator='data.py synth'))
+    return out
+
+
+def synth_folder(out, seed=0, n_classes=6, clips_per_class=12, seconds=1.0, progress=True):
+    """'Your own data' as a folder per class: <class>/<n>.<wav|flac> (mixed rates, subtypes, channels);
+    classes: the first n_classes ESC-50 sounds."""
+    out = Path(out)
+    (out / 'synth.json').unlink(missing_ok=True)
+    rs = np.random.RandomState(seed)
+    sigs = class_signatures('esc50')
+    bar = _Progress(n_classes * clips_per_class, f'synth folder -> {out}', progress)
+    for c in range(n_classes):
+        (out / ESC50_CLASSES[c]).mkdir(parents=True, exist_ok=True)
+        for j in range(clips_per_class):
+            _own_clip(out / ESC50_CLASSES[c] / f'{j:03d}', [c], sigs, seconds, rs)
+            bar.update()
+    _write_json(out / 'synth.json', dict(kind='folder', seed=seed, n_classes=n_classes,
+                                         clips_per_class=clips_per_class, seconds=seconds,
+                                         generator='data.py synth'))
+    return out
+
+
+AUTHORS_PREFIX = '/scratch/project_2003370/alex/Audioset'  # where the authors' phase files say the clips are
+
+
+def format_target(values):
+    """A target vector as the authors' files hold it: numpy's str() of a float array, '[0. 1. 0. ...]',
+    24 values to a line and continuation lines starting with a space (numpy's 75-character lines)."""
+    cells = [f'{int(v)}.' for v in values]
+    lines = [' '.join(cells[i:i + 24]) for i in range(0, len(cells), 24)]
+    return '[' + '\n '.join(lines) + ']'
+
+
+def synth_authors_txt(out, seed=0, n_train=150, n_eval=70, seconds=1.0, progress=True):
+    """The authors' phase files (data_txt/) over a generated AudioSet-like set: `out` is the data_txt
+    folder, with train_phase_<k>.txt, test_phase_0_.._k.txt (30,5,5,5,5 phases of the 50 classes, the
+    records made by make_phases), classes.txt (the 50 names, as the authors' data/AudioSet_classes.txt)
+    and the clips in out/Audioset/{train,eval}/. The files name the clips as the authors' do, under
+    AUTHORS_PREFIX, so reading them takes --path-map AUTHORS_PREFIX=<out>/Audioset."""
+    out = Path(out)
+    (out / 'synth.json').unlink(missing_ok=True)
+    audio = synth_audioset(out / 'Audioset', seed, n_train, n_eval, seconds, missing=0.0, progress=progress)
+    ds = load_audioset(audio)
+    phases = make_phases(ds, make_split(ds), sizes=PHASE_SIZES['audioset'])
+
+    def name(i):
+        return AUTHORS_PREFIX + '/' + Path(ds.paths[i]).relative_to(audio).as_posix()
+
+    for ph, (train_name, test_name) in zip(phases, authors_file_names(len(phases))):
+        (out / train_name).write_text(''.join(f'{name(i)}_{format_target(y[ph.n_old:])}\n'
+                                              for i, y in zip(ph.train, ph.train_y)))
+        (out / test_name).write_text(''.join(f'{name(i)}_{format_target(y)}\n'
+                                             for i, y in zip(ph.test, ph.test_y)))
+    (out / 'classes.txt').write_text(''.join(f'{n}\n' for n in ds.classes))
+    _write_json(out / 'synth.json', dict(kind='authors-txt', seed=seed, n_train=n_train, n_eval=n_eval,
+                                         seconds=seconds, sr=SYNTH_SR, generator='data.py synth'))
+    return out
+
+
 SYNTH_KINDS = {'audioset': synth_audioset, 'speechcommands': synth_speechcommands,
-               'urbansound8k': synth_urbansound8k}
+               'urbansound8k': synth_urbansound8k, 'fsd50k': synth_fsd50k, 'esc50': synth_esc50,
+               'csv': synth_csv, 'folder': synth_folder, 'authors-txt': synth_authors_txt}
 
 
 def ensure_synth(kind, root, seed=0, progress=True, **sizes):
