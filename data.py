@@ -3727,6 +3727,20 @@ def print_stats(ds, split=None, file=None):
     if ds.multilabel and len(ds):
         per_clip = collections.Counter(ds.labels.sum(axis=1).tolist())
         p('classes per clip: ' + ', '.join(f'{k}: {v}' for k, v in sorted(per_clip.items())))
+    if ds.segments is not None:  # fsd50k: the excerpt count, against the authors' and other rules
+        p(f"excerpts of {ds.info['excerpt_seconds']:g} s, one per started second, the last kept when at least "
+          'half an excerpt long (zero-padded), at least one per clip (counted before any file failed to decode):')
+        for part, v in ds.info['parts'].items():
+            rate = v['excerpts'] / max(v['seconds'], 1e-9)
+            p(f"  {part}: {v['clips']} clips, {v['seconds']:.1f} s of audio -> {v['excerpts']} excerpts "
+              f"({rate:.3f} per second; ceil would give {v.get('ceil', 0)}, floor {v.get('floor', 0)})")
+        p('  the authors (FSD50K): ' + '; '.join(
+            f'{part} {n:,} excerpts from {FSD50K_HOURS[part]} h ({n / (3600 * FSD50K_HOURS[part]):.3f} per second)'
+            for part, n in FSD50K_AUTHORS_EXCERPTS.items()))
+    if ds.folds is not None:
+        p('folds: ' + ', '.join(f'{f}: {n}' for f, n in sorted(collections.Counter(ds.folds.tolist()).items())))
+    if ds.phase_train is not None:
+        p('records per phase file: ' + ', '.join(f'{f} {n}' for f, n in ds.info['records'].items()))
     rates = ', '.join(f'{r} Hz: {n}' for r, n in ds.sample_rates.items())
     p('sample rates seen: ' + (rates or 'not checked'))
     p('channels seen: ' + (', '.join(f'{c}: {n}' for c, n in ds.channels.items()) or 'not checked'))
@@ -3744,6 +3758,15 @@ def print_stats(ds, split=None, file=None):
         p(f'  ... and {len(notes) - 30} more notes')
 
 
+def _options(args):
+    """The loader options of the command line (csv, authors-txt)."""
+    if args.data == 'csv':
+        return dict(csv=args.csv)
+    if args.data == 'authors-txt':
+        return dict(path_map=[tuple(m.split('=', 1)) for m in args.path_map or ()])
+    return {}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='data.py', formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -3755,6 +3778,11 @@ def main(argv=None):
         '  python data.py stats --data audioset --root data/audioset_synth\n'
         '  python data.py cache --data audioset --root data/audioset_synth --cache cache\n'
         '  python data.py stats --data urbansound8k --root ~/UrbanSound8K --split official --skip-bad\n'
+        '  python data.py stats --data fsd50k --root ~/FSD50K\n'
+        '  python data.py stats --data esc50 --root ~/ESC-50-master --fold 1\n'
+        '  python data.py stats --data csv --root ~/my_sounds --csv ~/my_sounds/labels.csv\n'
+        '  python data.py stats --data authors-txt --root data_txt \\\n'
+        '      --path-map /scratch/project_2003370/alex/Audioset=/data/audioset\n'
         'exit status: 0 ok, 2 data problems (listed on stderr, one line each)')
     sub = parser.add_subparsers(dest='command', required=True)
 
@@ -3765,32 +3793,48 @@ def main(argv=None):
         sp.add_argument('--skip-bad', action='store_true',
                         help='skip and count bad files and rows instead of stopping with the list of '
                              'problems')
+        sp.add_argument('--csv', default=None, metavar='FILE', help='--data csv: the CSV of the clips')
+        sp.add_argument('--path-map', action='append', default=None, metavar='OLD=NEW',
+                        help="--data authors-txt: read the clips the phase files list under OLD from NEW")
 
     sp = sub.add_parser('stats', help='per-class clip counts per split, problems, sample rates')
     common(sp)
     sp.add_argument('--split', choices=['grouped', 'official', 'random'], default=None,
-                    help='split to count (default: grouped; audioset: official train/eval)')
+                    help='split to count (default: grouped; official for audioset, fsd50k, authors-txt, esc50 and '
+                         'a CSV with a split or fold column; random for a folder or another CSV)')
     sp.add_argument('--split-seed', type=int, default=0,
                     help='seed of the grouped / random split (default 0)')
+    sp.add_argument('--fold', type=int, default=None,
+                    help='esc50 or a CSV with a fold column: the test fold (default: esc50 5, a CSV its last)')
     sp.add_argument('--save-split', default=None, metavar='JSON',
                     help='also write the split (keys + hash) here')
     sp.add_argument('--no-audio-check', action='store_true',
                     help="do not open every file's header (faster; bad files then show up when caching)")
 
     sp = sub.add_parser('synth', help='write a generated dataset in the real on-disk layout')
-    sp.add_argument('--kind', required=True, choices=DATASETS, help='which layout to imitate')
+    sp.add_argument('--kind', required=True, choices=list(SYNTH_KINDS), help='which layout to imitate')
     sp.add_argument('--out', required=True, help='output folder (created)')
     sp.add_argument('--seed', type=int, default=0, help='random seed of the clips (default 0)')
-    sp.add_argument('--n-train', type=int, default=1500, help='audioset: training clips (default 1500)')
-    sp.add_argument('--n-eval', type=int, default=500, help='audioset: eval clips (default 500)')
-    sp.add_argument('--seconds', type=float, default=2.0, help='audioset: clip length in s (default 2.0)')
+    sp.add_argument('--n-train', type=int, default=None,
+                    help='audioset, authors-txt: training clips (default 1500 / 150); fsd50k: dev clips (600)')
+    sp.add_argument('--n-eval', type=int, default=None,
+                    help='audioset, authors-txt: eval clips (default 500 / 70); fsd50k: eval clips (200)')
+    sp.add_argument('--seconds', type=float, default=None,
+                    help='clip length in s (audioset 2.0, esc50 5.0, csv / folder / authors-txt 1.0); fsd50k: the '
+                         'longest clip (6.0; lengths are log-uniform from 0.3 s)')
     sp.add_argument('--missing', type=float, default=0.02,
                     help='audioset: fraction of clips left without audio, as failed downloads (default 0.02)')
     sp.add_argument('--speakers', type=int, default=30, help='speechcommands: speakers (default 30)')
     sp.add_argument('--max-reps', type=int, default=3,
                     help='speechcommands: each speaker says each word 1..max-reps times (default 3)')
-    sp.add_argument('--clips-per-class', type=int, default=60,
-                    help='urbansound8k: clips per class (default 60)')
+    sp.add_argument('--clips-per-class', type=int, default=None,
+                    help='urbansound8k: clips per class (default 60); esc50 (20), csv, folder (12)')
+    sp.add_argument('--classes', type=int, default=None,
+                    help='esc50: only the first N of the 50 classes; csv, folder: N classes (default 6)')
+    sp.add_argument('--multilabel', action='store_true',
+                    help="csv: clips of 1-3 classes, labels joined by ';' (default: one label per clip)")
+    sp.add_argument('--sr', type=int, default=None,
+                    help='fsd50k, esc50: sample rate of the files (default 16000 / 22050)')
 
     sp = sub.add_parser('cache', help='compute the features of every clip once (parallel, resumable)')
     common(sp)
@@ -3804,25 +3848,42 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == 'synth':
+            given = dict(n_train=args.n_train, n_eval=args.n_eval, seconds=args.seconds,
+                         clips_per_class=args.clips_per_class, n_classes=args.classes, sr=args.sr)
+            accepts = {'audioset': ('n_train', 'n_eval', 'seconds'), 'speechcommands': (),
+                       'urbansound8k': ('clips_per_class',),
+                       'esc50': ('clips_per_class', 'seconds', 'sr', 'n_classes'),
+                       'fsd50k': ('n_train', 'n_eval', 'seconds', 'sr'),
+                       'csv': ('n_classes', 'clips_per_class', 'seconds'),
+                       'folder': ('n_classes', 'clips_per_class', 'seconds'),
+                       'authors-txt': ('n_train', 'n_eval', 'seconds')}[args.kind]
+            unused = [k for k, v in given.items() if v is not None and k not in accepts]
+            if unused:
+                flag = {'n_classes': 'classes'}.get(unused[0], unused[0]).replace('_', '-')
+                parser.error(f'--kind {args.kind} does not take --{flag}')
+            kwargs = {k: v for k, v in given.items() if v is not None}
+            if args.kind == 'fsd50k':
+                kwargs = {dict(n_train='n_dev', seconds='max_seconds').get(k, k): v for k, v in kwargs.items()}
             if args.kind == 'audioset':
-                out = synth_audioset(args.out, args.seed, args.n_train, args.n_eval, args.seconds,
-                                     args.missing)
+                kwargs['missing'] = args.missing
             elif args.kind == 'speechcommands':
-                out = synth_speechcommands(args.out, args.seed, args.speakers, args.max_reps)
-            else:
-                out = synth_urbansound8k(args.out, args.seed, args.clips_per_class)
+                kwargs.update(speakers=args.speakers, max_reps=args.max_reps)
+            elif args.kind == 'csv':
+                kwargs['multilabel'] = args.multilabel
+            out = SYNTH_KINDS[args.kind](args.out, seed=args.seed, **kwargs)
             n_files = sum(1 for _ in Path(out).rglob('*') if _.is_file())
             print(f'wrote {n_files} files to {out}')
         elif args.command == 'stats':
-            ds = load_dataset(args.data, args.root, skip_bad=args.skip_bad,
-                              check_audio=not args.no_audio_check)
-            split = make_split(ds, args.split, args.split_seed)
+            ds = load_dataset(args.data, args.root, skip_bad=args.skip_bad, check_audio=not args.no_audio_check,
+                              **_options(args))
+            split = make_split(ds, args.split, args.split_seed, fold=args.fold)
             print_stats(ds, split)
             if args.save_split:
                 save_split(split, ds, args.save_split)
                 print(f'split written to {args.save_split}')
         elif args.command == 'cache':
-            ds, cache = prepare(args.data, args.root, args.cache, args.frontend, args.skip_bad, args.workers)
+            ds, cache = prepare(args.data, args.root, args.cache, args.frontend, args.skip_bad, args.workers,
+                                **_options(args))
             s = cache.stats
             print(f"cache {cache.folder}: {len(ds)} clips of {cache.shape[0]} x {cache.shape[1]} float16 "
                   f"({s['bytes'] / 2 ** 20:.1f} MiB); computed {s['computed']} (repaired {s['repaired']}), "
