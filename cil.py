@@ -333,7 +333,7 @@ def resolve_source(args):
     if name.startswith('synth-'):
         return None
     if name == 'csv' and not args.csv:
-        raise SystemExit(f"cil.py: --data csv needs --csv FILE ({data.LAYOUTS['csv']})")
+        raise SystemExit(f"cil.py: --data csv needs --csv FILE: {data.LAYOUTS['csv']}")
     if args.root is None:
         root = Path(args.csv).parent if name == 'csv' else default_root(name)
         if not root.is_dir():

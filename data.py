@@ -155,7 +155,8 @@ LAYOUTS = {
               'FSD50K.eval_audio/ with <fname>.wav',
     'esc50': 'ESC-50-master/ with meta/esc50.csv and audio/<fold>-<src_file>-<take>-<target>.wav (or those two '
              'folders directly)',
-    'csv': 'a CSV with a path column and a label column (--csv FILE), paths relative to the folder',
+    'csv': "a CSV with a path column and a label column (several labels joined by ';'), the paths relative to "
+           'its folder or to --root',
     'folder': 'one sub-folder per class, holding its audio files',
     'authors-txt': "the authors' data_txt folder: train_phase_<k>.txt and test_phase_0[_1 ..].txt",
 }
@@ -1096,7 +1097,7 @@ def load_csv(root, csv=None, skip_bad=False, check_audio=True):
     that appears only in test rows (nothing to learn it from; with skip_bad the label is dropped from
     those rows), malformed rows, and the audio checks of every loader."""
     if csv is None:
-        raise DataError(f"--data csv needs --csv FILE: a CSV with a path and a label column ({LAYOUTS['csv']})")
+        raise DataError(f"--data csv needs --csv FILE: {LAYOUTS['csv']}")
     root = Path(root)
     root_abs = Path(os.path.abspath(root))
     issues, counts = [], collections.Counter()
@@ -1193,9 +1194,10 @@ def load_folder(root, skip_bad=False, check_audio=True):
     root = Path(root)
     issues, counts = [], collections.Counter()
     tree = _folder_classes(root, issues)
-    if not tree:
-        raise DataError([Issue(str(root), 'no class folder with audio files', f"the layout is {LAYOUTS['folder']}",
-                               'missing_metadata')], root, skippable=False)
+    if len(tree) < 2:
+        raise DataError([Issue(str(root), f"{len(tree)} class folder{'s' * (len(tree) != 1)} with audio files "
+                               f"({', '.join(tree) or 'none'}); classes to learn need at least 2",
+                               f"the layout is {LAYOUTS['folder']}", 'missing_metadata')], root, skippable=False)
     classes = list(tree)
     keys, paths, labels = [], [], []
     for c, name in enumerate(classes):
@@ -1392,18 +1394,22 @@ def describe_source(name, root, csv=None):
     root = Path(root)
     if name == 'csv':
         if csv is None:
-            raise DataError(f"--data csv needs --csv FILE: a CSV with a path and a label column "
-                            f"({LAYOUTS['csv']})")
+            raise DataError(f"--data csv needs --csv FILE: {LAYOUTS['csv']}")
         rows, facts = _read_label_csv(csv, [])
         labels = {lab for r in rows for lab in r['labels']}
+        if len(labels) < 2:
+            raise DataError(f"{csv}: {len(labels)} label{'s' * (len(labels) != 1)} ({', '.join(labels) or 'none'}); "
+                            'classes to learn need at least 2')
         folds = sorted({r['fold'] for r in rows}) if facts['fold_column'] else None
         files = [Path(r['path']) if Path(r['path']).is_absolute() else root / r['path'] for r in rows]
         return dict(multilabel=facts['multilabel'], classes=len(labels), seconds=_typical_seconds(files),
                     split_column=facts['split_column'], folds=folds)
     if name == 'folder':
         tree = _folder_classes(root)
-        if not tree:
-            raise DataError(f"{root}: no class folder with audio files (the layout is {LAYOUTS['folder']})")
+        if len(tree) < 2:
+            raise DataError(f"{root}: {len(tree)} class folder{'s' * (len(tree) != 1)} with audio files "
+                            f"({', '.join(tree) or 'none'}); classes to learn need at least 2 (the layout is "
+                            f"{LAYOUTS['folder']})")
         return dict(multilabel=False, classes=len(tree), split_column=False, folds=None,
                     seconds=_typical_seconds([p for files in tree.values() for p in files]))
     if name == 'authors-txt':

@@ -356,6 +356,9 @@ def test_csv_fold_column_and_folder_layout(csv_root, tmp_path):
     assert {('README.txt', 'not in a class folder'), ('empty', 'folder without audio files'),
             ('notes.txt', 'stray non-audio file')} <= notes
     assert data.make_split(ds).method == 'random'
+    with pytest.raises(data.DataError, match=r'0 class folders with audio files \(none\); classes to learn need at '
+                       'least 2'):
+        data.load_dataset('folder', tree / 'dog')  # audio files, but no class folders
 
 
 # =============================================================================
