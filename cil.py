@@ -45,11 +45,21 @@ PRESETS = {
     'audioset': dict(width=1.0, epochs_base=120, epochs=120, batch_size=32, phases='30,5,5,5,5'),
     'synth-audioset': dict(width=0.125, epochs_base=12, epochs=30, batch_size=32, phases='30,5,5,5,5',
                            cache_teacher=True),
+    # FSD50K as the authors run it (their repository): the AudioSet settings on 1 s excerpts (101 x 64)
+    'fsd50k': dict(width=1.0, epochs_base=120, epochs=120, batch_size=32, phases='30,5,5,5,5'),
+    'synth-fsd50k': dict(width=0.125, epochs_base=12, epochs=30, batch_size=32, phases='30,5,5,5,5',
+                         cache_teacher=True),
+    # the authors' phase files: their released settings; the phases are read from the files
+    'authors-txt': dict(width=1.0, epochs_base=120, epochs=120, batch_size=32, phases='30,5,5,5,5'),
     # single-label (kws_cil.md section 5): early stopping bounds the epochs; synth-* are CPU-sized
     'speechcommands': dict(phases='5,3,3,3,3,3', memory='200', heads='5,4,3,2', epochs_base=100, epochs_a=50,
                            epochs_b=50, epochs_ft=60, patience=10, batch_size=64),
     'urbansound8k': dict(phases='4,2,2,2', memory='100', heads='4,3,2', epochs_base=100, epochs_a=50,
                          epochs_b=50, epochs_ft=60, patience=10, batch_size=64),
+    # ESC-50 as 5 tasks of 10 classes; K = 10 per class at the end (as US8K 100 / 10, GSC 200 / 20); heads
+    # one class fewer each, as 5,4,3,2 and 4,3,2
+    'esc50': dict(phases='10,10,10,10,10', memory='500', heads='10,9,8,7', epochs_base=100, epochs_a=50,
+                  epochs_b=50, epochs_ft=60, patience=10, batch_size=64),
     # the generated sets have about 45 training clips per class: batches of 16 give an incremental
     # epoch 6-9 SGD steps (64 gave 2-3, and early stopping ended most steps before the new classes
     # were learned)
@@ -57,9 +67,20 @@ PRESETS = {
                                  epochs_b=15, epochs_ft=20, patience=5, batch_size=16),
     'synth-urbansound8k': dict(phases='4,2,2,2', memory='100', heads='4,3,2', epochs_base=40, epochs_a=15,
                                epochs_b=15, epochs_ft=20, patience=5, batch_size=16),
+    'synth-esc50': dict(phases='10,10,10,10,10', memory='500', heads='10,9,8,7', epochs_base=40, epochs_a=15,
+                        epochs_b=15, epochs_ft=20, patience=5, batch_size=16),
 }
-MULTILABEL_DATA = ('audioset', 'synth-audioset')
-SINGLE_LABEL_DATA = ('speechcommands', 'urbansound8k', 'synth-speechcommands', 'synth-urbansound8k')
+# --data csv is resolved at config time to csv-multilabel or csv-singlelabel (its label column read once,
+# no audio: resolve_source), so the learner, the presets and the run folders follow the label kind as they
+# follow every other dataset's name; folder and the csv kinds get their presets from the clips (source_preset).
+MULTILABEL_DATA = ('audioset', 'synth-audioset', 'fsd50k', 'synth-fsd50k', 'authors-txt', 'csv-multilabel')
+SINGLE_LABEL_DATA = ('speechcommands', 'urbansound8k', 'synth-speechcommands', 'synth-urbansound8k', 'esc50',
+                     'synth-esc50', 'folder', 'csv-singlelabel')
+DATA_CHOICES = ('audioset', 'synth-audioset', 'fsd50k', 'synth-fsd50k', 'authors-txt', 'speechcommands',
+                'synth-speechcommands', 'urbansound8k', 'synth-urbansound8k', 'esc50', 'synth-esc50', 'csv',
+                'folder')
+LOADER = {'csv-multilabel': 'csv', 'csv-singlelabel': 'csv'}  # cfg['data'] -> data.py's dataset name
+DATA_ENV = 'CIL_DATA'  # without --root, a real dataset is read from $CIL_DATA/<data>, else ./data/<data>
 
 
 class RunError(Exception):
@@ -122,10 +143,21 @@ def build_parser():
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--method', default='iodfd',
                    help=f"one method or a comma list ('all' = {','.join(METHOD_ORDER)})")
-    p.add_argument('--data', default='synth-audioset', choices=MULTILABEL_DATA + SINGLE_LABEL_DATA,
-                   help='a real layout under --root (audioset, speechcommands, urbansound8k) or its generated '
-                        'stand-in in the same layout (synth-*, made on first use under --cache)')
-    p.add_argument('--root', default=None, help='dataset folder (required for real data)')
+    p.add_argument('--data', default='synth-audioset', choices=DATA_CHOICES,
+                   help='a real layout under --root (audioset, fsd50k, speechcommands, urbansound8k, esc50), the '
+                        "authors' phase files (authors-txt), your own clips (csv: --csv FILE; folder: a folder per "
+                        'class), or a generated stand-in in the same layout (synth-*, made on first use under --cache)')
+    p.add_argument('--root', default=None,
+                   help=f'dataset folder (unset: ${DATA_ENV}/<data> if {DATA_ENV} is set, else data/<data>; for csv '
+                        "the CSV's folder)")
+    p.add_argument('--csv', default=None, metavar='FILE',
+                   help="--data csv: the CSV of your clips: a path column (relative to --root), a label column "
+                        "(several labels joined by ';' make it multi-label), optionally split (train/val/test) or fold")
+    p.add_argument('--fold', type=int, default=None,
+                   help='esc50, or a CSV with a fold column: the test fold; validation is the fold before it, training '
+                        'the others (unset: esc50 5, a CSV its last fold)')
+    p.add_argument('--path-map', action='append', default=None, metavar='OLD=NEW',
+                   help="authors-txt: read the clips the phase files list under OLD from NEW (repeatable)")
     p.add_argument('--cache', default='cache', help='folder for generated data and the feature cache')
     p.add_argument('--out', default='runs', help='folder for run folders')
     p.add_argument('--results', default='results', help='folder for tables and figures (--report)')
@@ -231,9 +263,10 @@ def build_parser():
     g.add_argument('--base-sched', default='constant', choices=['constant', 'cosine'])
     g.add_argument('--ce-new-logits', default='new', choices=['new', 'all'],
                    help="CE N over the new classes' logits (Mittal) or over all")
-    g.add_argument('--split', default='grouped', choices=['grouped', 'official', 'random'],
-                   help='train/val/test 0.7/0.1/0.2 by speaker / fsID (grouped), the official lists / folds, '
-                        'or per-class random')
+    g.add_argument('--split', default=None, choices=['grouped', 'official', 'random'],
+                   help='train/val/test 0.7/0.1/0.2 by speaker / fsID / src_file (grouped), the official lists / folds '
+                        '(or a CSV\'s split / fold column), or per-class random (unset: official for esc50 and a CSV '
+                        'with a split or fold column, random for a CSV without and a folder, else grouped)')
     g.add_argument('--split-seed', type=int, default=0)
     g.add_argument('--dropout', type=float, default=None,
                    help="the small CNN's dropout before pooling (unset: 0.5, the paper's)")
@@ -253,7 +286,7 @@ MAX_SEED = (2 ** 32 - 1) // 1000 - 1000  # exemplar draws use RandomState(seed *
 BIG = 10 ** 6
 RANGES = dict(batch_size=(1, BIG), epochs_base=(1, BIG), epochs=(1, BIG), epochs_a=(1, BIG), epochs_b=(1, BIG),
               epochs_ft=(1, BIG), patience=(1, BIG), timing_epochs=(2, BIG), freeze_upto=(0, BIG), workers=(1, 1024),
-              order_seed=(0, 2 ** 32 - 1), split_seed=(0, 2 ** 32 - 1), subset_seed=(0, 2 ** 32 - 1),
+              order_seed=(0, 2 ** 32 - 1), split_seed=(0, 2 ** 32 - 1), subset_seed=(0, 2 ** 32 - 1), fold=(1, BIG),
               lr_base=(0, 10), lr=(0, 10), lr_a=(0, 10), lr_b=(0, 10), lr_ft=(0, 10), lr_min=(0, 10),
               momentum=(0, 0.999), weight_decay=(0, 1), lambda_base=(0, 1000), lambda_pow=(0, 10), T=(0.1, 100),
               width=(1 / 64, 4), dropout=(0, 0.99), checkpoint_minutes=(0, 10 ** 4))
@@ -288,11 +321,22 @@ def check_flags(args):
         raise SystemExit(f'cil.py: --pretrained {args.pretrained}: no such file (a PANNs CNN14 checkpoint, .pth)')
     if args.freeze_upto > 4:
         raise SystemExit(f'cil.py: --freeze-upto {args.freeze_upto}: the small CNN has 4 conv layers')
+    own = ('split', 'split_seed') if args.data == 'csv-multilabel' else ()  # a CSV's split is chosen either way
     for key in MULTILABEL_FLAGS if kws else SINGLE_LABEL_FLAGS:
-        if getattr(args, key) != defaults.get_default(key):
+        if getattr(args, key) != defaults.get_default(key) and key not in own:
             raise SystemExit(f"cil.py: --{key.replace('_', '-')} applies only to "
                              f"{'multi-label (audioset)' if kws else 'single-label (speechcommands, urbansound8k)'} "
                              f"data; --data {args.data} does not use it")
+    for flag, value, takes in (('--csv', args.csv, ('csv-multilabel', 'csv-singlelabel')),
+                               ('--fold', args.fold, ('esc50', 'synth-esc50', 'csv-multilabel', 'csv-singlelabel')),
+                               ('--path-map', args.path_map, ('authors-txt',))):
+        if value is not None and args.data not in takes:
+            names = ' / '.join(sorted({LOADER.get(t, t) for t in takes}))
+            raise SystemExit(f'cil.py: {flag} applies only to --data {names}; --data {args.data} does not use it')
+    for pair in args.path_map or ():
+        if '=' not in pair or not pair.split('=', 1)[0]:
+            raise SystemExit(f'cil.py: --path-map {pair!r}: write OLD=NEW (the folder the phase files name, then the '
+                             'folder that holds it on this machine)')
     check_ranges(args)
     lrs = [args.lr_base] + ([args.lr_ft] if args.ft_mode == 'mittal' else []) if kws else [args.lr_base, args.lr]
     if args.lr_min >= min(lrs):  # eta_min of the cosine schedules
@@ -317,13 +361,104 @@ def check_ranges(args):
             raise SystemExit(f'cil.py: {flag} must be in [{low:g}, {high:g}]')
 
 
+def default_root(name):
+    """Where a real dataset is read from without --root: $CIL_DATA/<name>, else data/<name> here."""
+    base = os.environ.get(DATA_ENV)
+    return Path(base) / name if base else Path('data') / name
+
+
+def resolve_source(args):
+    """Fill in --root (default_root; for csv the CSV's folder) and, for the datasets whose protocol comes
+    from the data (csv, folder, authors-txt), read what the config needs without decoding audio
+    (data.describe_source): the label kind, the classes, the clip length, the split columns, the
+    authors' phase sizes. --data csv becomes csv-multilabel or csv-singlelabel here. Returns that
+    description, or None. One line (SystemExit) when the folder is not there: where it looked, and the
+    layout it expects."""
+    name = args.data
+    if name.startswith('synth-'):
+        return None
+    if name == 'csv' and not args.csv:
+        raise SystemExit(f"cil.py: --data csv needs --csv FILE: {data.LAYOUTS['csv']}")
+    if args.root is None:
+        root = Path(args.csv).parent if name == 'csv' else default_root(name)
+        if not root.is_dir():
+            where = 'the folder of --csv' if name == 'csv' else (
+                f'${DATA_ENV}/{name}' if os.environ.get(DATA_ENV) else f'data/{name} under the current folder '
+                f'(or set {DATA_ENV})')
+            raise SystemExit(f'cil.py: --data {name}: no dataset at {root} ({where}, as --root was not given); '
+                             f'it expects {data.LAYOUTS[name]}; put it there or point --root at it')
+        args.root = str(root)
+    if name not in ('csv', 'folder', 'authors-txt'):
+        return None  # an explicit --root that is not there: load_data says so
+    if not Path(args.root).is_dir():
+        raise SystemExit(f'cil.py: {args.root}: no such folder; point --root at the {name} data '
+                         f'({data.LAYOUTS[name]})')
+    try:
+        source = data.describe_source(name, args.root, args.csv)
+    except data.DataError as e:
+        raise SystemExit(f'cil.py: {e}') from None
+    if name == 'csv':
+        args.data = 'csv-multilabel' if source['multilabel'] else 'csv-singlelabel'
+    return source
+
+
+def source_preset(args, source):
+    """The defaults of a csv / folder dataset, from its label kind and clip length, and of the authors'
+    phase files (their phases)."""
+    if args.data == 'authors-txt':
+        return dict(PRESETS['authors-txt'], phases=','.join(map(str, source['phase_sizes'])))
+    n, seconds = source['classes'], source['seconds']
+    phases = ','.join(map(str, data.default_phase_sizes(n, args.data == 'csv-multilabel')))
+    if args.data == 'csv-multilabel':
+        return dict(width=1.0, epochs_base=120, epochs=120, batch_size=32, phases=phases, features='panns',
+                    clip_seconds=data.frontend_seconds(seconds or 10.0))
+    base = int(phases.split(',')[0])
+    heads = [base] + [base - i for i in (1, 2, 3) if base - i >= 2]  # one class fewer each, as 5,4,3,2
+    return dict(phases=phases, memory=str(10 * n), heads=','.join(map(str, heads)), epochs_base=100, epochs_a=50,
+                epochs_b=50, epochs_ft=60, patience=10, batch_size=64,
+                features=data.single_label_frontend(seconds or 3.0))
+
+
+def source_line(cfg, source):
+    """The one line a csv / folder run starts with: what was read from the data and what it chose."""
+    seconds = source['seconds']
+    clips = f'clips of about {seconds:.1f} s' if seconds else 'clip length unknown (no header could be read)'
+    if cfg['data'] == 'csv-multilabel':
+        what = (f"multi-label (';' in the label column): CNN14 (width {cfg['width']:g}) on a PANNs log-mel of "
+                f"{cfg['clip_seconds']:g} s at 32 kHz ({int(cfg['clip_seconds'] * 100) + 1} x 64), epochs "
+                f"{cfg['epochs_base']} / {cfg['epochs']}, batch {cfg['batch_size']}")
+    else:
+        what = ('single-label: the small CNN on the ' + ('Speech Commands features (32 x 32 of 1 s)' if
+                cfg['features'] == 'speechcommands' else 'UrbanSound8K features (128 x 85 of the first 3 s)')
+                + f", heads {cfg['heads']}, memory {cfg['memory']}, batch {cfg['batch_size']}")
+    return (f"--data {LOADER.get(cfg['data'], cfg['data'])}: {source['classes']} classes, {clips}; {what}; phases "
+            f"{cfg['phases']}; split {cfg['split']}" + (f" (test fold {cfg['fold']})" if cfg['fold'] else ''))
+
+
 def resolve_config(args):
     """argparse namespace -> a plain dict with the preset filled in (saved as config.json)."""
+    source = resolve_source(args)
     check_flags(args)
     cfg = vars(args).copy()
-    for key, value in PRESETS[args.data].items():
+    preset = source_preset(args, source) if source else PRESETS[args.data]
+    for key, value in preset.items():
         if cfg.get(key) is None:
             cfg[key] = value
+    if cfg['split'] is None:  # 'grouped' is what every run folder of the first datasets was hashed with
+        cfg['split'] = ('official' if args.data in ('esc50', 'synth-esc50') or (source and (
+            source['split_column'] or source['folds'])) else 'random' if source else 'grouped')
+    esc50 = args.data in ('esc50', 'synth-esc50')
+    if args.fold is not None and args.data.startswith('csv') and not source['folds']:
+        raise SystemExit(f'cil.py: --fold {args.fold}: {args.csv} has no fold column')
+    if args.fold is not None and cfg['split'] != 'official':
+        raise SystemExit(f"cil.py: --fold {args.fold}: a fold is the test part of the official split, not of --split "
+                         f"{cfg['split']}")
+    if cfg['fold'] is None and cfg['split'] == 'official' and (esc50 or (source and source['folds'])):
+        cfg['fold'] = data.ESC50_FOLD if esc50 else source['folds'][-1]
+    if cfg['path_map']:
+        cfg['path_map'] = [pair.split('=', 1) for pair in cfg['path_map']]
+    if source and args.data != 'authors-txt':
+        print(source_line(cfg, source), flush=True)
     cfg['phases'] = int_list('phases', cfg['phases'])
     if min(cfg['phases']) < 1:
         raise SystemExit(f"cil.py: --phases {args.phases}: every phase needs at least one class")
@@ -352,9 +487,6 @@ def resolve_config(args):
         cfg['fd_forward'] = None
     if cfg['herding_mean'] == 'normalized':
         cfg['herding_mean'] = None
-    if not args.data.startswith('synth-') and not args.root:
-        raise SystemExit(f'cil.py: --data {args.data} needs --root DIR (the unpacked dataset); '
-                         f'use --data synth-{args.data} for the generated stand-in')
     if args.data in SINGLE_LABEL_DATA:
         if args.method not in ('mittal', 'iodfd'):  # iodfd is only the parser's default
             raise SystemExit(f"cil.py: --data {args.data} is single-label: use --method mittal (its loss terms "
@@ -403,9 +535,9 @@ def resolve_config(args):
 # Settings that cannot change a result. Everything else in the resolved configuration enters the
 # hash of a run folder (an unset option, None, does not), so a new flag can never reuse results
 # computed without it.
-NOT_RESULT = ('device', 'root', 'pretrained', 'out', 'cache', 'results', 'report', 'quiet', 'restart', 'workers',
-              'checkpoint_minutes', 'method', 'methods',
-              'seeds', 'memories', 'head_sets', 'loss_sets', 'split_file', 'timing_epochs')
+NOT_RESULT = ('device', 'root', 'pretrained', 'path_map', 'out', 'cache', 'results', 'report', 'quiet', 'restart',
+              'workers', 'checkpoint_minutes', 'method', 'methods', 'seeds', 'memories', 'head_sets', 'loss_sets',
+              'split_file', 'timing_epochs')
 # Settings of the incremental phases only: phase 0 (multi-label) and the base step (single-label),
 # shared by every run, are not retrained when one of them changes.
 INCREMENTAL_ONLY = ('phases', 'epochs', 'lr', 'lambda_base', 'lambda_pow', 'const_lambda', 'T', 'fd', 'fd_forward',
@@ -517,8 +649,9 @@ class Data:
 
 
 def dataset_root(cfg):
-    """The dataset folder: --root, or for synth-* the generated one, made on first use under --cache
-    (deterministic, so every machine gets the same; a second command waits for the first)."""
+    """The dataset folder: --root (resolve_config filled in its default, default_root), or for synth-* the
+    generated one, made on first use under --cache (deterministic, so every machine gets the same; a
+    second command waits for the first)."""
     if not cfg['data'].startswith('synth-'):
         return Path(cfg['root'])
     return data.ensure_synth(cfg['data'][len('synth-'):], Path(cfg['cache']) / cfg['data'], seed=0,
@@ -528,19 +661,22 @@ def dataset_root(cfg):
 def load_data(cfg):
     """Dataset, feature cache, split (saved as JSON beside the runs) and phases; every check of the
     data before training is data.py's and ends the command with one line."""
-    name, multilabel = cfg['data'].replace('synth-', ''), cfg['data'] in MULTILABEL_DATA
+    name, multilabel = LOADER.get(cfg['data'], cfg['data'].replace('synth-', '')), cfg['data'] in MULTILABEL_DATA
+    options = dict(csv=cfg['csv']) if name == 'csv' else dict(path_map=cfg['path_map']) if name == 'authors-txt' else {}
     try:
         root = dataset_root(cfg)
         ds, cache = data.prepare(name, root, Path(cfg['cache']) / 'features', skip_bad=cfg['skip_bad'],
                                  workers=cfg['workers'], progress=not cfg['quiet'],
-                                 frontend=None if cfg['log_mel'] == 'panns' else 'authors')
-        order = data.class_order(name, cfg['class_order'], cfg['order_seed'])
+                                 frontend=cfg.get('features') if cfg['log_mel'] == 'panns' else 'authors',
+                                 seconds=cfg.get('clip_seconds'), **options)
+        order = data.class_order(len(ds.classes), cfg['class_order'], cfg['order_seed'])
         if not multilabel:
             data.check_classes(ds, order, sum(cfg['phases']))
             note = data.resample_note(ds)
             if note:
                 print(f'note: {note}', flush=True)
-        split = data.make_split(ds, 'official' if multilabel else cfg['split'], cfg['split_seed'])
+        split = data.make_split(ds, 'official' if multilabel and name != 'csv' else cfg['split'], cfg['split_seed'],
+                                fold=cfg.get('fold'))
         try:
             phases = data.make_phases(ds, split, order, cfg['phases'])
         except ValueError as e:
@@ -653,8 +789,9 @@ def resume_state(path):
 def checkpointer(path, minutes, log, clock=None, n_clips=0):
     """The on_epoch callback of the training loops in methods.py: log the epoch's losses, time and ETA,
     and write the state (atomically) when `minutes` have passed since the last write, and after the
-    last epoch of a multi-label phase (a single-label step ends with its step<k>.pt). Every epoch reseeds from (seed, phase, epoch), so resuming from an older
-    epoch gives the same result; at GPU speed this keeps checkpoint I/O a small part of the time."""
+    last epoch of a multi-label phase (a single-label step ends with its step<k>.pt). Every epoch
+    reseeds from (seed, phase, epoch), so resuming from an older epoch gives the same result; at GPU
+    speed this keeps checkpoint I/O a small part of the time."""
     last = [time.time()]
 
     def on_epoch(state):

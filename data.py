@@ -1,13 +1,19 @@
 """Datasets for class-incremental audio classification: loaders, splits, phases, feature cache and
 generated stand-ins, in one file.
 
-Three datasets, read from the layouts users actually download (notes: spec/data_formats.md):
+The datasets, read from the layouts users actually download (notes: spec/data_formats.md):
   audioset ......... AudioSet strong labels: audioset_{train,eval}_strong.tsv, mid_to_display_name.tsv,
                      clips in train/ and eval/ as Y<segment_id>.wav (or <segment_id>.*), 50 classes,
                      multi-label (multi-hot clip targets), phases 30 + 4 x 5
   speechcommands ... Google Speech Commands v0.02: <word>/<speaker>_nohash_<n>.wav, validation_list.txt,
                      testing_list.txt; the 20 core words; phases 5 + 5 x 3
   urbansound8k ..... UrbanSound8K: metadata/UrbanSound8K.csv, audio/fold<k>/<slice>.wav; phases 4 + 3 x 2
+  fsd50k ........... FSD50K: FSD50K.ground_truth/{dev,eval,vocabulary}.csv, FSD50K.{dev,eval}_audio/; the
+                     authors' 50 classes, clips cut into 1 s excerpts (one item each); phases 30 + 4 x 5
+  esc50 ............ ESC-50: meta/esc50.csv, audio/<fold>-<src>-<take>-<target>.wav; 5 folds; phases 5 x 10
+  csv, folder ...... your own clips: a CSV of paths and labels (';' between labels: multi-label), or a
+                     folder per class
+  authors-txt ...... the authors' phase files (data_txt/train_phase_<k>.txt, test_phase_0_.._k.txt)
 
 Pipeline (what a training script calls):
   ds = load_dataset(name, root)                  # metadata -> Dataset (keys, paths, labels, groups)
@@ -27,7 +33,7 @@ unknown classes) are collected, never raised one by one: by default a DataError 
 AudioSet clips without an audio file (failed downloads), MIDs outside the 50 classes, clips with
 none of the 50 classes (dropped), stray non-audio files, ignored GSC folders.
 
-Choices where the specs are silent:
+Choices where the specs are silent (README: the data.py sections and the Fidelity notes for the others):
   - AudioSet has no val part (train TSV -> train, eval TSV -> test), as the paper; group = video id.
   - Multi-label train targets are (n, n_seen) with the old-class columns 0 (IndL uses [:, n_old:]).
   - A WAV whose data chunk is shorter than its header says is a problem ("truncated"), although
@@ -99,11 +105,61 @@ URBANSOUND8K_CLASSES = ['air_conditioner', 'car_horn', 'children_playing', 'dog_
                         'engine_idling', 'gun_shot', 'jackhammer', 'siren', 'street_music']
 URBANSOUND8K_HEADER = ['slice_file_name', 'fsID', 'start', 'end', 'salience', 'fold', 'classID', 'class']
 
-DATASETS = ('audioset', 'speechcommands', 'urbansound8k')
+# FSD50K: the authors' 50 classes (mulimani/CIL-ML-Audio data/FSD50K_classes.txt), in their order. FSD50K
+# labels carry their ontology ancestors, so a class is on when its name is among a clip's labels.
+FSD50K_CLASSES = [
+    'Music', 'Domestic_sounds_and_home_sounds', 'Vehicle', 'Animal', 'Human_voice', 'Water', 'Wild_animals',
+    'Motor_vehicle_(road)', 'Wind_instrument_and_woodwind_instrument', 'Percussion', 'Bird', 'Alarm',
+    'Plucked_string_instrument', 'Keyboard_(musical)', 'Mechanisms', 'Guitar', 'Engine', 'Bowed_string_instrument',
+    'Liquid', 'Human_group_actions', 'Rail_transport', 'Thunder', 'Thunderstorm', 'Domestic_animals_and_pets',
+    'Rain', 'Speech', 'Explosion', 'Car', 'Bird_vocalization_and_bird_call_and_bird_song', 'Tools', 'Bell', 'Door',
+    'Dog', 'Piano', 'Singing', 'Livestock_and_farm_animals_and_working_animals', 'Brass_instrument', 'Drum',
+    'Glass', 'Laughter', 'Respiratory_sounds', 'Telephone', 'Trumpet', 'Acoustic_guitar', 'Hands', 'Cymbal',
+    'Electric_guitar', 'Snare_drum', 'Fart', 'Hi-hat']
+_FSD50K_INDEX = {name: i for i, name in enumerate(FSD50K_CLASSES)}
+FSD50K_GROUND_TRUTH = {'dev': 'dev.csv', 'eval': 'eval.csv'}
+FSD50K_AUDIO = {'dev': 'FSD50K.dev_audio', 'eval': 'FSD50K.eval_audio'}
+EXCERPT_SECONDS = 1.0  # fsd50k: clips cut into excerpts of this length (the authors' 1 s)
+# The authors' counts (data/FSD50K_sounds.txt, README) and FSD50K's own totals (its README: dev 40,966 clips,
+# 80.4 h; eval 10,231 clips, 27.9 h), for the excerpt counting rule (see excerpt_count).
+FSD50K_AUTHORS_EXCERPTS = {'dev': 284447, 'eval': 97798}
+FSD50K_HOURS = {'dev': 80.4, 'eval': 27.9}
+
+ESC50_CLASSES = ['dog', 'rooster', 'pig', 'cow', 'frog', 'cat', 'hen', 'insects', 'sheep', 'crow', 'rain',
+                 'sea_waves', 'crackling_fire', 'crickets', 'chirping_birds', 'water_drops', 'wind',
+                 'pouring_water', 'toilet_flush', 'thunderstorm', 'crying_baby', 'sneezing', 'clapping',
+                 'breathing', 'coughing', 'footsteps', 'laughing', 'brushing_teeth', 'snoring',
+                 'drinking_sipping', 'door_wood_knock', 'mouse_click', 'keyboard_typing', 'door_wood_creaks',
+                 'can_opening', 'washing_machine', 'vacuum_cleaner', 'clock_alarm', 'clock_tick',
+                 'glass_breaking', 'helicopter', 'chainsaw', 'siren', 'car_horn', 'engine', 'train',
+                 'church_bells', 'airplane', 'fireworks', 'hand_saw']  # target 0..49
+ESC50_HEADER = ['filename', 'fold', 'target', 'category', 'esc10', 'src_file', 'take']
+ESC10 = ('dog', 'rooster', 'rain', 'sea_waves', 'crackling_fire', 'crying_baby', 'sneezing', 'clock_tick',
+         'helicopter', 'chainsaw')
+ESC50_FOLD = 5  # default test fold; validation on the fold before it (fold 4), training on the others
+
+DATASETS = ('audioset', 'speechcommands', 'urbansound8k', 'fsd50k', 'esc50', 'csv', 'folder', 'authors-txt')
 CLASS_NAMES = {'audioset': [n for n, _ in AUDIOSET_CLASSES], 'speechcommands': SPEECHCOMMANDS_WORDS,
-               'urbansound8k': URBANSOUND8K_CLASSES}
+               'urbansound8k': URBANSOUND8K_CLASSES, 'fsd50k': FSD50K_CLASSES, 'esc50': ESC50_CLASSES}
 PHASE_SIZES = {'audioset': (30, 5, 5, 5, 5), 'speechcommands': (5, 3, 3, 3, 3, 3),
-               'urbansound8k': (4, 2, 2, 2)}
+               'urbansound8k': (4, 2, 2, 2), 'fsd50k': (30, 5, 5, 5, 5), 'esc50': (10, 10, 10, 10, 10)}
+OFFICIAL_ONLY = ('audioset', 'fsd50k', 'authors-txt')  # datasets whose own train / test split is the only one
+# What each layout looks like, for the line that says a folder is not one.
+LAYOUTS = {
+    'audioset': 'audioset_train_strong.tsv, audioset_eval_strong.tsv, mid_to_display_name.tsv and the clips in '
+                'train/ and eval/ as Y<segment_id>.wav',
+    'speechcommands': 'the unpacked speech_commands_v0.02 archive: <word>/<speaker>_nohash_<n>.wav, '
+                      'validation_list.txt, testing_list.txt',
+    'urbansound8k': 'metadata/UrbanSound8K.csv and audio/fold1 .. fold10/',
+    'fsd50k': 'FSD50K.ground_truth/ (dev.csv, eval.csv, vocabulary.csv), FSD50K.dev_audio/ and '
+              'FSD50K.eval_audio/ with <fname>.wav',
+    'esc50': 'ESC-50-master/ with meta/esc50.csv and audio/<fold>-<src_file>-<take>-<target>.wav (or those two '
+             'folders directly)',
+    'csv': "a CSV with a path column and a label column (several labels joined by ';'), the paths relative to "
+           'its folder or to --root',
+    'folder': 'one sub-folder per class, holding its audio files',
+    'authors-txt': "the authors' data_txt folder: train_phase_<k>.txt and test_phase_0[_1 ..].txt",
+}
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.au', '.w64',
                     '.caf')  # suffixes looked at as audio (libsndfile reads them); preference order
 
@@ -120,6 +176,7 @@ class Issue:
     action: str = ''
     kind: str = 'bad'
     fatal: bool = True
+    count: int = 1  # items (clips) this one line stands for, e.g. every path of a phase file missing here
 
     def __str__(self):
         return f'{self.path}: {self.problem}' + (f'; {self.action}' if self.action else '')
@@ -143,10 +200,11 @@ class DataError(Exception):
 
 
 def _raise_if_fatal(issues, skip_bad, where):
+    """DataError listing the fatal issues, unless skip_bad; returns the number of items they skip."""
     fatal = [i for i in issues if i.fatal]
     if fatal and not skip_bad:
         raise DataError(fatal, where)
-    return len(fatal)
+    return sum(i.count for i in fatal)
 
 
 def read_text(path):
@@ -222,16 +280,29 @@ class AudioProblem(Exception):
     """An audio file that cannot be used (raised with a one-line message)."""
 
 
-def decode_audio(source):
+def decode_audio(source, segment=None):
     """Decode a file (path or bytes) with soundfile -> (float32 mono waveform, sample rate).
-    Every bit depth comes back scaled to [-1, 1); channels are averaged (librosa's to_mono)."""
+    Every bit depth comes back scaled to [-1, 1); channels are averaged (librosa's to_mono).
+    segment=(start s, length s): only that excerpt, read by seeking (a WAV is not decoded whole);
+    an excerpt running past the end of the file comes back shorter."""
     try:
-        y, sr = sf.read(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source),
-                        dtype='float32', always_2d=True)
+        src = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)
+        if segment is None:
+            y, sr = sf.read(src, dtype='float32', always_2d=True)
+        else:
+            with sf.SoundFile(src) as f:
+                sr = f.samplerate
+                start, n = int(round(segment[0] * sr)), int(round(segment[1] * sr))
+                if f.seekable():
+                    f.seek(min(start, f.frames))
+                    y = f.read(n, dtype='float32', always_2d=True)
+                else:
+                    y = f.read(dtype='float32', always_2d=True)[start:start + n]
     except Exception as e:
         raise AudioProblem(f'not a readable audio file ({_sf_message(e)})') from None
     if y.shape[0] == 0:
-        raise AudioProblem('audio header but 0 samples (header-only file)')
+        raise AudioProblem('audio header but 0 samples (header-only file)' if segment is None else
+                           f'no samples at {segment[0]:g} s (the file is shorter than its header says)')
     y = y[:, 0] if y.shape[1] == 1 else y.mean(axis=1, dtype=np.float32)
     if not np.all(np.isfinite(y)):
         raise AudioProblem('audio contains NaN or Inf samples')
@@ -262,6 +333,13 @@ class Dataset:
     sample_rates: dict = dataclasses.field(default_factory=dict)  # {sr: files} (header check)
     channels: dict = dataclasses.field(default_factory=dict)  # {channels: files}
     synthetic: dict = None  # content of synth.json when the data was generated by this file
+    # fsd50k: (N, 2) start and length in s of each item's excerpt of its file (one feature row per excerpt);
+    # None: every item is its whole file
+    segments: np.ndarray = None
+    # authors-txt: (N, P) bool, the item is a record of phase k's training file / test file
+    phase_train: np.ndarray = None
+    phase_test: np.ndarray = None
+    info: dict = dataclasses.field(default_factory=dict)  # per-dataset facts for stats and defaults
 
     @property
     def multilabel(self):
@@ -273,10 +351,11 @@ class Dataset:
     def select(self, index):
         """A Dataset of the clips at `index` (bool mask or integer indices), same order."""
         idx = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, int)
+        rows = {f: None if getattr(self, f) is None else getattr(self, f)[idx]
+                for f in ('folds', 'segments', 'phase_train', 'phase_test')}
         return dataclasses.replace(
             self, keys=[self.keys[i] for i in idx], paths=[self.paths[i] for i in idx],
-            labels=self.labels[idx], subset=self.subset[idx], groups=self.groups[idx],
-            folds=None if self.folds is None else self.folds[idx])
+            labels=self.labels[idx], subset=self.subset[idx], groups=self.groups[idx], **rows)
 
 
 def _read_synth_marker(root):
@@ -289,11 +368,14 @@ def _read_synth_marker(root):
     return None
 
 
-def _check_files(paths, issues, check_audio):
-    """Header-check each file; returns (ok mask, sample-rate counts, channel counts)."""
+def _check_files(paths, issues, check_audio, infos=None):
+    """Header-check each file; returns (ok mask, sample-rate counts, channel counts). infos: a list that
+    gets each file's soundfile info (None for a bad one), e.g. for the clip lengths."""
     ok = np.ones(len(paths), bool)
     rates, chans = collections.Counter(), collections.Counter()
     for i, p in enumerate(paths):
+        if infos is not None:
+            infos.append(None)
         if not check_audio:
             if not p.is_file():
                 ok[i] = False
@@ -307,19 +389,23 @@ def _check_files(paths, issues, check_audio):
         else:
             rates[int(info.samplerate)] += 1
             chans[int(info.channels)] += 1
+            if infos is not None:
+                infos[-1] = info
     return ok, dict(sorted(rates.items())), dict(sorted(chans.items()))
 
 
-def load_dataset(name, root, skip_bad=False, check_audio=True):
-    """Load one of DATASETS from its download layout; see the load_* functions."""
+def load_dataset(name, root, skip_bad=False, check_audio=True, **options):
+    """Load one of DATASETS from its download layout; see the load_* functions. options: the loader's
+    own arguments (csv: csv=FILE; authors-txt: path_map=[(old, new)])."""
     loaders = {'audioset': load_audioset, 'speechcommands': load_speechcommands,
-               'urbansound8k': load_urbansound8k}
+               'urbansound8k': load_urbansound8k, 'fsd50k': load_fsd50k, 'esc50': load_esc50, 'csv': load_csv,
+               'folder': load_folder, 'authors-txt': load_authors_txt}
     if name not in loaders:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if not Path(root).is_dir():
-        raise DataError([Issue(str(root), 'no such folder', f'point --root at the unpacked {name} dataset',
-                               'missing_metadata')], skippable=False)
-    return loaders[name](root, skip_bad=skip_bad, check_audio=check_audio)
+        raise DataError([Issue(str(root), 'no such folder', f'point --root at the unpacked {name} dataset '
+                               f'({LAYOUTS[name]})', 'missing_metadata')], skippable=False)
+    return loaders[name](root, skip_bad=skip_bad, check_audio=check_audio, **options)
 
 
 # --- AudioSet (strong labels) ---------------------------------------------------------------------
@@ -667,6 +753,672 @@ def load_urbansound8k(root, skip_bad=False, check_audio=True):
     return ds.select(ok)
 
 
+# --- FSD50K ----------------------------------------------------------------------------------------
+
+def excerpt_count(seconds):
+    """Excerpts of EXCERPT_SECONDS (1 s) that a clip of `seconds` gives, as the authors count FSD50K: one
+    per started second, the last one kept when it holds at least half an excerpt (its missing part
+    zero-padded), and at least one (a clip shorter than 0.5 s is one padded excerpt): 0.3 s -> 1,
+    2.4 s -> 2, 2.5 s -> 3. README (Fidelity notes) shows why this rule and not ceil or floor."""
+    return max(1, int(math.floor(seconds / EXCERPT_SECONDS + 0.5)))
+
+
+def _find_fsd50k_root(root):
+    for cand in (root, root / 'FSD50K'):
+        if (cand / 'FSD50K.ground_truth').is_dir():
+            return cand
+    return root
+
+
+def _read_fsd50k_vocabulary(path, issues):
+    """vocabulary.csv: no header, '<index>,<label>,<mid>' per line -> {label: mid}."""
+    if not path.is_file():
+        issues.append(Issue(str(path), 'not found', 'the labels of dev.csv and eval.csv are used without it',
+                            'missing_metadata', fatal=False))
+        return {}
+    vocab = {}
+    with io.StringIO(read_text(path), newline='') as f:
+        for lineno, row in enumerate(csv.reader(f), 1):
+            if not row or not any(c.strip() for c in row):
+                continue
+            if len(row) != 3 or not row[0].strip().isdigit() or not _MID_RE.fullmatch(row[2].strip()):
+                issues.append(Issue(f'{path}:{lineno}', f"expected '<index>,<label>,<mid>', got "
+                                    f"{','.join(row)[:60]!r}", 'fix or delete the line', 'malformed_row'))
+                continue
+            vocab[row[1].strip()] = row[2].strip()
+    return vocab
+
+
+def _read_fsd50k_csv(path, part, issues, counts, vocab):
+    """dev.csv (fname,labels,mids,split) or eval.csv (fname,labels,mids); labels and mids are comma lists
+    (quoted), ancestors included -> [(fname, targets (indices of the 50 classes), split)], every fname."""
+    rows, seen, unknown = [], {}, {}
+    with io.StringIO(read_text(path), newline='') as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        need = ['fname', 'labels', 'mids'] + (['split'] if part == 'dev' else [])
+        if any(h not in header for h in need):
+            raise DataError([Issue(f'{path}:1', f'header {header} lacks the columns {need}', 'use the file of the '
+                                   'FSD50K release (FSD50K.ground_truth.zip)', 'malformed_row')], path.parent,
+                            skippable=False)
+        col = {h: i for i, h in enumerate(header)}
+        for lineno, row in enumerate(reader, 2):
+            if not row or not any(c.strip() for c in row):
+                continue
+            where = f'{path}:{lineno}'
+            if len(row) != len(header):
+                issues.append(Issue(where, f'expected {len(header)} comma-separated fields (labels and mids '
+                                    f"quoted), got {len(row)}: {','.join(row)[:80]!r}", 'fix or delete the row',
+                                    'malformed_row'))
+                continue
+            fname = row[col['fname']].strip()
+            labels = [x.strip() for x in row[col['labels']].split(',') if x.strip()]
+            mids = [x.strip() for x in row[col['mids']].split(',') if x.strip()]
+            split = row[col['split']].strip() if part == 'dev' else 'test'
+            problem = (f'fname {fname!r} is not a file name' if not fname or '/' in fname or '\\' in fname else
+                       'no labels' if not labels else
+                       f'{len(labels)} labels but {len(mids)} mids' if len(labels) != len(mids) else
+                       f'split {split!r} is neither train nor val' if part == 'dev' and split not in (
+                           'train', 'val') else
+                       f'fname {fname} is already on line {seen[fname]}' if fname in seen else None)
+            if problem is None:
+                wrong = [(lab, mid) for lab, mid in zip(labels, mids) if lab in vocab and vocab[lab] != mid]
+                if wrong:
+                    lab, mid = wrong[0]
+                    problem = f'label {lab} has the MID {vocab[lab]} in vocabulary.csv, not {mid}'
+            if problem:
+                issues.append(Issue(where, problem, 'fix or delete the row', 'malformed_row'))
+                continue
+            seen[fname] = lineno
+            for lab in labels:
+                if vocab and lab not in vocab:
+                    unknown.setdefault(lab, [0, lineno])[0] += 1
+            counts['ignored_labels'] += sum(lab not in _FSD50K_INDEX for lab in labels)
+            rows.append((fname, sorted({_FSD50K_INDEX[lab] for lab in labels if lab in _FSD50K_INDEX}), split))
+    for lab, (n, lineno) in sorted(unknown.items()):
+        issues.append(Issue(f'{path}:{lineno}', f'label {lab!r} ({n} rows) is not in vocabulary.csv',
+                            'ignored (not one of the 50 classes)' if lab not in _FSD50K_INDEX else
+                            'used: it is one of the 50 classes', 'unknown_label', fatal=False))
+    return rows
+
+
+def load_fsd50k(root, skip_bad=False, check_audio=True):
+    """FSD50K (the release layout) for the multi-label learner, on the authors' 50 classes: each clip of
+    dev.csv / eval.csv with at least one of them (labels include ancestors: a class is on when its name
+    is among the clip's labels), cut into 1 s excerpts (excerpt_count), each an item with the clip's
+    targets: key '<dev|eval>/<fname>#<k>', segment (k s, 1 s), group the clip. Official split: dev
+    'train' rows train, dev 'val' rows validate, eval tests. Every header is read for the clip
+    lengths, so check_audio=False does not apply. Not errors (counted): clips with none of the 50
+    classes (dropped), labels outside them, audio files not listed."""
+    root = _find_fsd50k_root(Path(root))
+    gt = root / 'FSD50K.ground_truth'
+    issues, counts = [], collections.Counter()
+    for name in FSD50K_GROUND_TRUTH.values():
+        if not (gt / name).is_file():
+            raise DataError([Issue(str(gt / name), 'not found', 'unpack FSD50K.ground_truth.zip there (the loader '
+                                   f"needs {LAYOUTS['fsd50k']})", 'missing_metadata')], root, skippable=False)
+    vocab = _read_fsd50k_vocabulary(gt / 'vocabulary.csv', issues)
+    missing_classes = [c for c in FSD50K_CLASSES if vocab and c not in vocab]
+    if missing_classes:
+        issues.append(Issue(str(gt / 'vocabulary.csv'), f"{len(missing_classes)} of the 50 classes are not listed "
+                            f"({', '.join(missing_classes[:3])})", 'their names are matched in the labels anyway',
+                            'unknown_label', fatal=False))
+    clips = []  # (part, fname, targets, split, path)
+    for part, csv_name in FSD50K_GROUND_TRUTH.items():
+        rows = _read_fsd50k_csv(gt / csv_name, part, issues, counts, vocab)
+        folder = root / FSD50K_AUDIO[part]
+        if not folder.is_dir():
+            issues.append(Issue(str(folder), 'audio folder not found', f'unpack FSD50K.{part}_audio.zip there',
+                                'missing', count=sum(1 for r in rows if r[1])))
+            continue
+        for fname, targets, split in rows:
+            if not targets:
+                counts['dropped_no_class'] += 1
+                continue
+            clips.append((part, fname, targets, split, folder / f'{fname}.wav'))
+        listed = {f'{r[0]}.wav' for r in rows}
+        unlisted = sorted(e.name for e in os.scandir(folder) if e.is_file() and e.name not in listed)
+        counts['unlisted_files'] += len(unlisted)
+        if unlisted:
+            issues.append(Issue(str(folder), f"{len(unlisted)} files are not rows of {csv_name} (e.g. "
+                                f"{', '.join(unlisted[:3])})", 'ignored', 'unlisted_file', fatal=False))
+    infos = []
+    ok, rates, chans = _check_files([c[4] for c in clips], issues, True, infos)
+    counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
+    keys, paths, labels, subset, groups, segments = [], [], [], [], [], []
+    info = {part: dict(clips=0, excerpts=0, seconds=0.0) for part in FSD50K_GROUND_TRUTH}
+    for (part, fname, targets, split, path), good, header in zip(clips, ok, infos):
+        if not good:
+            continue
+        seconds = header.frames / header.samplerate
+        row = np.zeros(len(FSD50K_CLASSES), np.uint8)
+        row[targets] = 1
+        n = excerpt_count(seconds)
+        info[part]['clips'] += 1
+        info[part]['excerpts'] += n
+        info[part]['seconds'] += seconds
+        info[part]['ceil'] = info[part].get('ceil', 0) + max(1, math.ceil(seconds / EXCERPT_SECONDS - 1e-9))
+        info[part]['floor'] = info[part].get('floor', 0) + max(1, int(seconds / EXCERPT_SECONDS))
+        for k in range(n):
+            keys.append(f'{part}/{fname}#{k}')
+            paths.append(path)
+            labels.append(row)
+            subset.append(split)
+            groups.append(f'{part}/{fname}')
+            segments.append((k * EXCERPT_SECONDS, EXCERPT_SECONDS))
+    counts['clips'] = sum(v['clips'] for v in info.values())
+    counts['excerpts'] = len(keys)
+    ds = Dataset('fsd50k', root, FSD50K_CLASSES, keys, paths,
+                 np.array(labels, np.uint8).reshape(-1, len(FSD50K_CLASSES)), np.array(subset, dtype='<U5'),
+                 np.array(groups, dtype=object), None, issues, dict(counts), rates, chans,
+                 _read_synth_marker(root), segments=np.array(segments, np.float64).reshape(-1, 2))
+    ds.info = dict(parts=info, excerpt_seconds=EXCERPT_SECONDS)
+    return ds
+
+
+# --- ESC-50 --------------------------------------------------------------------------------------
+
+def _find_esc50_root(root):
+    for cand in (root, root / 'ESC-50-master', root / 'ESC-50'):
+        if (cand / 'meta' / 'esc50.csv').is_file():
+            return cand
+    return root
+
+
+def load_esc50(root, skip_bad=False, check_audio=True):
+    """ESC-50: one clip per row of meta/esc50.csv (filename, fold, target, category, esc10, src_file, take),
+    the file audio/<filename>, label = target cross-checked with the category, group = src_file (its
+    takes share a fold), 5 folds. Official split: test on one fold (make_split's fold, default 5),
+    validate on the fold before it, train on the other three."""
+    root = _find_esc50_root(Path(root))
+    csv_path = root / 'meta' / 'esc50.csv'
+    if not csv_path.is_file():
+        raise DataError([Issue(str(csv_path), 'not found', "unpack ESC-50-master.zip; the loader needs "
+                               f"{LAYOUTS['esc50']}", 'missing_metadata')], root, skippable=False)
+    issues, counts = [], collections.Counter()
+    keys, paths, labels, subset, groups, folds = [], [], [], [], [], []
+    with io.StringIO(read_text(csv_path), newline='') as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        need = ['filename', 'fold', 'target']
+        if any(h not in header for h in need):
+            raise DataError([Issue(f'{csv_path}:1', f'header {header} lacks the columns {need}',
+                                   'use the official meta/esc50.csv (header ' + ','.join(ESC50_HEADER) + ')',
+                                   'malformed_row')], root, skippable=False)
+        col = {h: i for i, h in enumerate(header)}
+        seen = {}
+        for lineno, row in enumerate(reader, 2):
+            if not row or not any(c.strip() for c in row):
+                continue
+            where = f'{csv_path}:{lineno}'
+            if len(row) != len(header):
+                issues.append(Issue(where, f"expected {len(header)} comma-separated fields, got {len(row)}: "
+                                    f"{','.join(row)[:80]!r}", 'fix or delete the row', 'malformed_row'))
+                continue
+            name = row[col['filename']].strip()
+            try:
+                fold, target = int(row[col['fold']]), int(row[col['target']])
+            except ValueError:
+                issues.append(Issue(where, f"fold {row[col['fold']]!r} / target {row[col['target']]!r} are not "
+                                    'integers', 'fix or delete the row', 'malformed_row'))
+                continue
+            category = row[col['category']].strip() if 'category' in col else None
+            problem, kind = None, 'malformed_row'
+            if not 1 <= fold <= 5 or not name or '/' in name:
+                problem = f'bad fold {fold} or filename {name!r} (fold must be 1..5)'
+            elif not 0 <= target < len(ESC50_CLASSES):
+                problem, kind = f'unknown target {target} (valid: 0..49)', 'unknown_class'
+            elif category is not None and category != ESC50_CLASSES[target]:
+                problem, kind = (f'target {target} is {ESC50_CLASSES[target]!r} but the category column says '
+                                 f'{category!r}', 'unknown_class')
+            elif name in seen:
+                problem = f'{name} already listed on line {seen[name]}'
+            if problem:
+                issues.append(Issue(where, problem, 'fix or delete the row', kind))
+                continue
+            seen[name] = lineno
+            keys.append(name)
+            paths.append(root / 'audio' / name)
+            labels.append(target)
+            subset.append('test' if fold == ESC50_FOLD else 'val' if fold == ESC50_FOLD - 1 else 'train')
+            groups.append(row[col['src_file']].strip() if 'src_file' in col else name)
+            folds.append(fold)
+    listed = set(paths)
+    if (root / 'audio').is_dir():
+        for p in sorted((root / 'audio').iterdir()):
+            if p.is_file() and p not in listed:
+                is_audio = p.suffix.lower() in AUDIO_EXTENSIONS
+                counts['unlisted_files'] += 1
+                issues.append(Issue(str(p), 'audio file not in meta/esc50.csv' if is_audio else
+                                    'stray non-audio file', 'ignored',
+                                    'unlisted_file' if is_audio else 'stray_file', fatal=False))
+    ok, rates, chans = _check_files(paths, issues, check_audio)
+    counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
+    ds = Dataset('esc50', root, ESC50_CLASSES, keys, paths, np.array(labels, np.int64),
+                 np.array(subset, dtype='<U5'), np.array(groups, dtype=object), np.array(folds, np.int64),
+                 issues, dict(counts), rates, chans, _read_synth_marker(root))
+    return ds.select(ok)
+
+
+# --- Your own data: a CSV of paths and labels, or a folder per class --------------------------------
+
+CSV_PATH_COLUMNS = ('path', 'file', 'filename', 'fname', 'filepath', 'audio', 'audio_path')
+CSV_LABEL_COLUMNS = ('label', 'labels', 'class', 'category', 'classes')
+CSV_SPLITS = {'train': 'train', 'training': 'train', 'val': 'val', 'valid': 'val', 'validation': 'val',
+              'dev': 'val', 'test': 'test', 'testing': 'test', 'eval': 'test', 'evaluation': 'test'}
+CSV_LABEL_SEP = ';'  # several labels in one cell make the CSV multi-label
+
+
+def _read_label_csv(path, issues):
+    """A CSV of audio paths and labels -> (rows, facts). Columns (header names, any case): a path column
+    (one of CSV_PATH_COLUMNS), a label column (CSV_LABEL_COLUMNS: one label, or several separated by
+    ';'), optionally 'split' (train / val / test) or 'fold' (a whole number). rows: dicts of lineno,
+    path, labels, split, fold; facts: multilabel (any cell holds ';'), split_column, fold_column."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError([Issue(str(path), 'not found', 'give --csv the CSV of your clips (a path and a label '
+                               'column)', 'missing_metadata')], path.parent, skippable=False)
+    with io.StringIO(read_text(path), newline='') as f:
+        reader = csv.reader(f)
+        raw_header = next(reader, [])
+        header = [h.strip().lower() for h in raw_header]
+        path_col = next((header.index(c) for c in CSV_PATH_COLUMNS if c in header), None)
+        label_col = next((header.index(c) for c in CSV_LABEL_COLUMNS if c in header), None)
+        if path_col is None or label_col is None:
+            raise DataError([Issue(f'{path}:1', f'header {raw_header} has no '
+                                   + ('path' if path_col is None else 'label') + ' column',
+                                   'name the columns: a path '
+                                   f"column ({', '.join(CSV_PATH_COLUMNS)}) and a label column "
+                                   f"({', '.join(CSV_LABEL_COLUMNS)}); optional: split or fold", 'malformed_row')],
+                            path.parent, skippable=False)
+        split_col = header.index('split') if 'split' in header else None
+        fold_col = header.index('fold') if 'fold' in header else None
+        if split_col is not None and fold_col is not None:
+            issues.append(Issue(f'{path}:1', 'both a split and a fold column', 'the split column is used',
+                                'malformed_row', fatal=False))
+            fold_col = None
+        rows, multilabel = [], False
+        for lineno, row in enumerate(reader, 2):
+            if not row or not any(c.strip() for c in row):
+                continue
+            where = f'{path}:{lineno}'
+            if len(row) != len(header):
+                issues.append(Issue(where, f"expected {len(header)} comma-separated fields, got {len(row)}: "
+                                    f"{','.join(row)[:80]!r}", 'fix or delete the row (quote a field that holds a '
+                                    'comma)', 'malformed_row'))
+                continue
+            cell = row[label_col].strip()
+            labels = list(dict.fromkeys(x.strip() for x in cell.split(CSV_LABEL_SEP) if x.strip()))
+            split = CSV_SPLITS.get(row[split_col].strip().lower()) if split_col is not None else None
+            fold = row[fold_col].strip() if fold_col is not None else None
+            problem = ('empty path' if not row[path_col].strip() else 'no label' if not labels else
+                       f'split {row[split_col].strip()!r} is not train, val or test'
+                       if split_col is not None and split is None else
+                       f'fold {fold!r} is not a whole number >= 1' if fold is not None and not (
+                           fold.isdigit() and int(fold) >= 1) else None)
+            if problem:
+                issues.append(Issue(where, problem, 'fix or delete the row', 'malformed_row'))
+                continue
+            multilabel |= CSV_LABEL_SEP in cell
+            rows.append(dict(lineno=lineno, path=row[path_col].strip(), labels=labels, split=split,
+                             fold=None if fold is None else int(fold)))
+    return rows, dict(multilabel=multilabel, split_column=split_col is not None, fold_column=fold_col is not None)
+
+
+def _typical_seconds(paths, n=16):
+    """The median length in s of up to n files spread evenly over `paths` (their headers only), or None
+    when none of them can be read: what the csv / folder defaults are chosen from."""
+    paths = list(paths)
+    pick = sorted({int(i) for i in np.linspace(0, len(paths) - 1, min(n, len(paths)))}) if paths else []
+    lengths = []
+    for i in pick:
+        with contextlib.suppress(Exception):
+            info = sf.info(str(paths[i]))
+            if info.frames > 0:
+                lengths.append(info.frames / info.samplerate)
+    return float(np.median(lengths)) if lengths else None
+
+
+def _under(path, root):
+    """Whether the normalised `path` lies inside the folder `root` (both absolute)."""
+    try:
+        Path(path).relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def load_csv(root, csv=None, skip_bad=False, check_audio=True):
+    """Your own clips, listed in a CSV (_read_label_csv): paths relative to `root` (or absolute, inside
+    it), any format and sample rate soundfile reads. Single-label (a label per row) or multi-label
+    (several labels joined by ';' anywhere in the file: multi-hot targets). Classes: the labels in the
+    order they first appear. Split: the split column, or the fold column (make_split's fold), else
+    random (make_split). Problems, one line each: a path outside root, a path listed twice, a label
+    that appears only in test rows (nothing to learn it from; with skip_bad the label is dropped from
+    those rows), malformed rows, and the audio checks of every loader."""
+    if csv is None:
+        raise DataError(f"--data csv needs --csv FILE: {LAYOUTS['csv']}")
+    root = Path(root)
+    root_abs = Path(os.path.abspath(root))
+    issues, counts = [], collections.Counter()
+    rows, facts = _read_label_csv(csv, issues)
+    kept, seen = [], {}
+    for r in rows:
+        where = f"{csv}:{r['lineno']}"
+        p = Path(r['path'])
+        full = Path(os.path.normpath(p if p.is_absolute() else root_abs / p))
+        if not _under(full, root_abs):
+            issues.append(Issue(where, f"path {r['path']!r} is outside the data folder {root}",
+                                'move the file under it and give its path relative to it (or point --root at a '
+                                'folder that holds every file)', 'outside_root'))
+            continue
+        key = full.relative_to(root_abs).as_posix()
+        if key in seen:
+            issues.append(Issue(where, f'{key} is already listed on line {seen[key]}', 'delete the duplicate '
+                                'row (a clip with several labels takes them in one cell, separated by ;)',
+                                'duplicate'))
+            continue
+        seen[key] = r['lineno']
+        kept.append(dict(r, key=key, full=full))
+    if facts['split_column']:  # a label with no training row cannot be learned
+        parts = collections.defaultdict(list)
+        for r in kept:
+            for lab in r['labels']:
+                parts[lab].append((r['split'], r['lineno']))
+        for lab, where in parts.items():
+            if not any(s == 'train' for s, _ in where):
+                only = sorted({s for s, _ in where})
+                issues.append(Issue(f'{csv}:{where[0][1]}', f"label {lab!r} appears only in {' and '.join(only)} "
+                                    f'rows ({len(where)}): nothing to learn it from',
+                                    'add training rows for it, or remove it from those rows', 'test_only_label',
+                                    count=len(where)))
+                for r in kept:
+                    r['labels'] = [x for x in r['labels'] if x != lab]
+        dropped = [r for r in kept if not r['labels']]
+        kept = [r for r in kept if r['labels']]
+        counts['dropped_no_class'] += len(dropped)
+    classes = list(dict.fromkeys(lab for r in kept for lab in r['labels']))
+    index = {c: i for i, c in enumerate(classes)}
+    multilabel = facts['multilabel']
+    if multilabel:
+        labels = np.zeros((len(kept), len(classes)), np.uint8)
+        for i, r in enumerate(kept):
+            labels[i, [index[x] for x in r['labels']]] = 1
+    else:
+        labels = np.array([index[r['labels'][0]] for r in kept], np.int64)
+    paths = [r['full'] for r in kept]
+    ok, rates, chans = _check_files(paths, issues, check_audio)
+    counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
+    keys = [r['key'] for r in kept]
+    ds = Dataset('csv', root, classes, keys, paths, labels,
+                 np.array([r['split'] or 'train' for r in kept], dtype='<U5'), np.array(keys, dtype=object),
+                 np.array([r['fold'] for r in kept], np.int64) if facts['fold_column'] else None, issues,
+                 dict(counts), rates, chans, _read_synth_marker(root))
+    ds.info = dict(csv=str(csv), split_column=facts['split_column'],
+                   seconds=_typical_seconds([p for p, good in zip(paths, ok) if good]))
+    return ds.select(ok)
+
+
+def _folder_classes(root, issues=None):
+    """{class folder name: [audio files under it, sorted]} of a folder-per-class layout; hidden entries are
+    skipped; files at the top level, non-audio files and folders without audio are notes."""
+    root = Path(root)
+    out = {}
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.name.startswith('.'):
+            continue
+        if not entry.is_dir():
+            if issues is not None:
+                issues.append(Issue(str(root / entry.name), 'not in a class folder', 'ignored', 'stray_file',
+                                    fatal=False))
+            continue
+        files = sorted(p for p in Path(entry.path).rglob('*') if p.is_file()
+                       and not any(part.startswith('.') for part in p.relative_to(entry.path).parts))
+        audio = [p for p in files if p.suffix.lower() in AUDIO_EXTENSIONS]
+        if issues is not None:
+            for p in files:
+                if p.suffix.lower() not in AUDIO_EXTENSIONS:
+                    issues.append(Issue(str(p), 'stray non-audio file', 'ignored', 'stray_file', fatal=False))
+            if not audio:
+                issues.append(Issue(str(root / entry.name), 'folder without audio files', 'not a class (ignored)',
+                                    'stray_file', fatal=False))
+        if audio:
+            out[entry.name] = audio
+    return out
+
+
+def load_folder(root, skip_bad=False, check_audio=True):
+    """A folder per class (single-label): every audio file under <root>/<class>/ (sub-folders included)
+    is a clip of that class; classes in sorted folder order; key '<class>/<path below it>'. No split
+    information, so the split is random (make_split)."""
+    root = Path(root)
+    issues, counts = [], collections.Counter()
+    tree = _folder_classes(root, issues)
+    if len(tree) < 2:
+        raise DataError([Issue(str(root), f"{len(tree)} class folder{'s' * (len(tree) != 1)} with audio files "
+                               f"({', '.join(tree) or 'none'}); classes to learn need at least 2",
+                               f"the layout is {LAYOUTS['folder']}", 'missing_metadata')], root, skippable=False)
+    classes = list(tree)
+    keys, paths, labels = [], [], []
+    for c, name in enumerate(classes):
+        for p in tree[name]:
+            keys.append(p.relative_to(root).as_posix())
+            paths.append(p)
+            labels.append(c)
+    ok, rates, chans = _check_files(paths, issues, check_audio)
+    counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
+    ds = Dataset('folder', root, classes, keys, paths, np.array(labels, np.int64),
+                 np.array(['train'] * len(keys), dtype='<U5'), np.array(keys, dtype=object), None, issues,
+                 dict(counts), rates, chans, _read_synth_marker(root))
+    ds.info = dict(seconds=_typical_seconds([p for p, good in zip(paths, ok) if good]))
+    return ds.select(ok)
+
+
+# --- The authors' phase files (mulimani/CIL-ML-Audio data_txt/) -------------------------------------
+
+def authors_file_names(n_phases):
+    """[(train file, test file)] of phases 0 .. n_phases - 1: train_phase_<k>.txt, test_phase_0_1_.._k.txt."""
+    return [(f'train_phase_{k}.txt', 'test_phase_' + '_'.join(map(str, range(k + 1))) + '.txt')
+            for k in range(n_phases)]
+
+
+def read_phase_file(path, issues):
+    """One of the authors' phase files -> [(line number, path, targets as a list of 0 / 1)]. A record is
+    '<path>_[<0. or 1.> ...]': the clip path, '_[', then the target vector as numpy prints a float array,
+    which wraps onto continuation lines (24 values on the first line for 30 classes or more). Lines
+    are read until the ']' (any wrapping); a record that does not close, or a value other than 0 or 1,
+    is a problem of its line."""
+    lines = read_text(path).splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        line, lineno = lines[i], i + 1
+        i += 1
+        if not line.strip():
+            continue
+        cut = line.rfind('_[')
+        if cut < 0:
+            issues.append(Issue(f'{path}:{lineno}', f"expected '<path>_[0. 1. ...]', got {line.strip()[:60]!r}",
+                                'fix or delete the line', 'malformed_row'))
+            continue
+        clip, vector = line[:cut].strip(), line[cut + 2:]
+        while ']' not in vector and i < len(lines) and '_[' not in lines[i]:
+            vector += ' ' + lines[i]
+            i += 1
+        body, closed, rest = vector.partition(']')
+        try:
+            values = [float(v) for v in body.split()]
+        except ValueError:
+            values = None
+        problem = ('the target vector does not close with ]' if not closed else
+                   f"text after the vector: {rest.strip()[:30]!r}" if rest.strip() else
+                   'the target vector is empty or not numbers' if not values else
+                   'the target vector holds values other than 0 and 1' if any(v not in (0.0, 1.0) for v in values)
+                   else 'no path before _[' if not clip else None)
+        if problem:
+            issues.append(Issue(f'{path}:{lineno}', problem, 'fix or delete the record', 'malformed_row'))
+            continue
+        out.append((lineno, clip, [int(v) for v in values]))
+    return out
+
+
+def _map_path(text, path_map, base):
+    """A path of a phase file on this machine: the longest matching OLD prefix of path_map replaced by
+    NEW; a relative path is taken from `base` (the authors' code opens them from its repository root,
+    the folder above data_txt/)."""
+    for old, new in sorted(path_map or (), key=lambda m: -len(m[0])):
+        if text == old or text.startswith(old.rstrip('/') + '/'):
+            text = new.rstrip('/') + text[len(old.rstrip('/')):]
+            break
+    p = Path(text)
+    return p if p.is_absolute() else Path(base) / p
+
+
+def authors_phase_sizes(root):
+    """The phase sizes of the authors' phase files in `root` (the length of the first record's vector in
+    each train_phase_<k>.txt), without reading the rest; a DataError when there is none."""
+    root = Path(root)
+    sizes = []
+    while (root / f'train_phase_{len(sizes)}.txt').is_file():
+        records = read_phase_file(root / f'train_phase_{len(sizes)}.txt', [])
+        if not records:
+            break
+        sizes.append(len(records[0][2]))
+    if not sizes:
+        raise DataError([Issue(str(root / 'train_phase_0.txt'), 'not found or without a record',
+                               f"point --root at the authors' data_txt folder ({LAYOUTS['authors-txt']})",
+                               'missing_metadata')], root, skippable=False)
+    return sizes
+
+
+def load_authors_txt(root, path_map=(), skip_bad=False, check_audio=True):
+    """The authors' phase files, exactly: phase k trains on the records of train_phase_<k>.txt (targets
+    over its new classes) and is tested on those of test_phase_0_.._k.txt (targets over every class seen),
+    in their class order; the phase sizes are the vector lengths (30,5,5,5,5 in their repository). A
+    clip's targets are merged over its records (a training clip of two phases gets both phases' labels);
+    a test record that disagrees with an earlier one of the same clip is a problem. path_map: (OLD, NEW)
+    prefixes, for clips that live elsewhere than the files say; every path missing here is ONE line
+    (with the --path-map hint), not one per clip. Class names from classes.txt in root (one per line, as
+    the authors' data/AudioSet_classes.txt), else 'class 0' .. . make_phases uses the files' sets."""
+    root = Path(root)
+    sizes = authors_phase_sizes(root)
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    n_classes = int(bounds[-1])
+    issues, counts = [], collections.Counter()
+    items = {}  # original path -> dict(part, target, train phases, test phases, where)
+    for k, (train_name, test_name) in enumerate(authors_file_names(len(sizes))):
+        for part, name, width, lo in (('train', train_name, sizes[k], int(bounds[k])),
+                                      ('test', test_name, int(bounds[k + 1]), 0)):
+            path = root / name
+            if not path.is_file():
+                raise DataError([Issue(str(path), 'not found', f'phase {k} needs both {train_name} and '
+                                       f'{test_name}', 'missing_metadata')], root, skippable=False)
+            in_file = {}
+            for lineno, clip, values in read_phase_file(path, issues):
+                where = f'{path}:{lineno}'
+                if len(values) != width:
+                    issues.append(Issue(where, f'{len(values)} target values; phase {k} has {width} in this file',
+                                        'fix or delete the record', 'malformed_row'))
+                    continue
+                if clip in in_file:
+                    issues.append(Issue(where, f'{clip} is already on line {in_file[clip]}',
+                                        'delete the duplicate', 'duplicate'))
+                    continue
+                in_file[clip] = lineno
+                it = items.setdefault(clip, dict(part=part, target=np.zeros(n_classes, np.uint8),
+                                                 seen=np.zeros(n_classes, bool), train=np.zeros(len(sizes), bool),
+                                                 test=np.zeros(len(sizes), bool), where=where))
+                if it['part'] != part:
+                    issues.append(Issue(where, f"{clip} is a {it['part']} clip in {it['where']} and a {part} "
+                                        'clip here', 'a clip is either trained or tested on; fix the files',
+                                        'duplicate'))
+                    it['bad'] = True
+                    continue
+                v = np.array(values, np.uint8)
+                cols = slice(lo, lo + width)
+                if (it['seen'][cols] & (it['target'][cols] != v)).any():
+                    issues.append(Issue(where, f"the targets of {clip} differ from its record in {it['where']}",
+                                        'make the records of one clip agree', 'malformed_row'))
+                    it['bad'] = True
+                    continue
+                it['target'][cols] |= v
+                it['seen'][cols] = True
+                it[part][k] = True
+    base = root.parent
+    clips = [(clip, it) for clip, it in items.items() if not it.get('bad')]
+    paths = [_map_path(clip, path_map, base) for clip, _ in clips]
+    exists = np.array([p.is_file() for p in paths], bool)
+    if not exists.all():
+        missing = [clip for (clip, _), here in zip(clips, exists) if not here]
+        mapped = [str(p) for p, here in zip(paths, exists) if not here]
+        prefix = os.path.commonpath(missing) if all(os.path.isabs(m) for m in missing) else ''
+        prefix = os.path.dirname(prefix) if Path(prefix).suffix else prefix
+        prefix = prefix if prefix not in ('', os.sep) else 'OLD'
+        issues.append(Issue(str(root), f"{len(missing)} of the {len(clips)} clips of the phase files do not exist "
+                            f'on this machine (e.g. {mapped[0]})', f'if they are elsewhere, map the folder: '
+                            f'--path-map {prefix}=NEW (NEW: where this machine has what the files list under '
+                            f'{prefix})', 'missing', count=len(missing)))
+    ok, rates, chans = exists.copy(), {}, {}
+    if check_audio and exists.any():
+        good, rates, chans = _check_files([p for p, here in zip(paths, exists) if here], issues, True)
+        ok[np.flatnonzero(exists)] = good
+    counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
+    names = [f'class {c}' for c in range(n_classes)]
+    listed = root / 'classes.txt'
+    if listed.is_file():
+        given = [line.strip() for line in read_text(listed).splitlines() if line.strip()]
+        if len(given) == n_classes:
+            names = given
+        else:
+            issues.append(Issue(str(listed), f'{len(given)} names for the {n_classes} classes of the phase files',
+                                'generic names are used', 'malformed_row', fatal=False))
+    member = {part: np.array([it[part] for _, it in clips], bool).reshape(-1, len(sizes))
+              for part in ('train', 'test')}
+    ds = Dataset('authors-txt', root, names, [clip for clip, _ in clips], paths,
+                 np.array([it['target'] for _, it in clips], np.uint8).reshape(-1, n_classes),
+                 np.array([it['part'] for _, it in clips], dtype='<U5'),
+                 np.array([clip for clip, _ in clips], dtype=object), None, issues, dict(counts), rates, chans,
+                 _read_synth_marker(root), phase_train=member['train'], phase_test=member['test'])
+    ds.info = dict(phase_sizes=list(sizes),
+                   records={f: int(member[part][:, k].sum())
+                            for k, pair in enumerate(authors_file_names(len(sizes)))
+                            for part, f in zip(('train', 'test'), pair)})
+    return ds.select(ok)
+
+
+def describe_source(name, root, csv=None):
+    """What the command line needs to know about a csv / folder / authors-txt dataset before loading it
+    (to choose the learner and the defaults), read cheaply: no audio is decoded, and only up to 16
+    headers are read for the clip length. Returns dict(multilabel, classes (count), seconds (typical
+    clip length or None), split_column, folds (sorted, or None), phase_sizes (authors-txt)); a missing
+    file or folder is a DataError of one line."""
+    root = Path(root)
+    if name == 'csv':
+        if csv is None:
+            raise DataError(f"--data csv needs --csv FILE: {LAYOUTS['csv']}")
+        rows, facts = _read_label_csv(csv, [])
+        labels = {lab for r in rows for lab in r['labels']}
+        if len(labels) < 2:
+            raise DataError(f"{csv}: {len(labels)} label{'s' * (len(labels) != 1)} ({', '.join(labels) or 'none'}); "
+                            'classes to learn need at least 2')
+        folds = sorted({r['fold'] for r in rows}) if facts['fold_column'] else None
+        files = [Path(r['path']) if Path(r['path']).is_absolute() else root / r['path'] for r in rows]
+        return dict(multilabel=facts['multilabel'], classes=len(labels), seconds=_typical_seconds(files),
+                    split_column=facts['split_column'], folds=folds)
+    if name == 'folder':
+        tree = _folder_classes(root)
+        if len(tree) < 2:
+            raise DataError(f"{root}: {len(tree)} class folder{'s' * (len(tree) != 1)} with audio files "
+                            f"({', '.join(tree) or 'none'}); classes to learn need at least 2 (the layout is "
+                            f"{LAYOUTS['folder']})")
+        return dict(multilabel=False, classes=len(tree), split_column=False, folds=None,
+                    seconds=_typical_seconds([p for files in tree.values() for p in files]))
+    if name == 'authors-txt':
+        sizes = authors_phase_sizes(root)
+        return dict(multilabel=True, classes=sum(sizes), seconds=None, split_column=True, folds=None,
+                    phase_sizes=sizes)
+    raise ValueError(f'describe_source: {name!r} has a fixed protocol')
+
+
 # =================================================================================================
 # Train / val / test splits (kws_cil.md 2.4) and class-incremental phases
 
@@ -701,26 +1453,72 @@ def _grouped_assign(sizes, order, n, ratios):
     return part
 
 
-def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2)):
+def default_split(ds):
+    """The split a dataset uses unless told otherwise: its official one where it has one (AudioSet,
+    FSD50K, the authors' phase files, ESC-50's folds, a CSV with a split or fold column), 'random' for
+    a CSV without one and for a folder per class (no source to group by), 'grouped' for GSC and US8K."""
+    if ds.name in OFFICIAL_ONLY or ds.name == 'esc50':
+        return 'official'
+    if ds.name == 'csv':
+        return 'official' if ds.info.get('split_column') or ds.folds is not None else 'random'
+    return 'random' if ds.name == 'folder' else 'grouped'
+
+
+def _check_split_sizes(ds, need):
+    """DataError (one line) naming the classes with fewer than `need` clips."""
+    counts = ds.labels.sum(axis=0) if ds.multilabel else np.bincount(ds.labels, minlength=len(ds.classes))
+    few = [f'{ds.classes[c]!r} ({int(n)} clip{"s" * int(n != 1)})' for c, n in enumerate(counts) if n < need]
+    if few:
+        parts = 'train and test' if need == 2 else 'train, val and test'
+        raise DataError(f"class{'es' * (len(few) > 1)} {', '.join(few)} of {ds.root} "
+                        f"ha{'ve' if len(few) > 1 else 's'} fewer clips than the random split needs ({need}: "
+                        f'one each for {parts}); add clips, or give the CSV a split column')
+
+
+def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2), fold=None):
     """Train / val / test split (kws_cil.md 2.4).
     grouped (default for GSC / US8K): sources never cross parts. US8K: per class, its fsIDs in a
       seeded random order go to train until >= 70 % of the class's clips, then val until >= 80 %,
-      then test. GSC: the same over speakers, globally.
-    official: GSC lists; US8K folds 1-7 / 8 / 9-10; audioset train TSV / eval TSV (no val).
-    random: per class, a seeded random 70/10/20 split of the clips (sources may leak).
+      then test. GSC: the same over speakers, globally. ESC-50: per class over src_file.
+    official: GSC lists; US8K folds 1-7 / 8 / 9-10; audioset train TSV / eval TSV (no val); FSD50K
+      dev.csv's train / val and eval.csv; the authors' train / test phase files; ESC-50 and a CSV with
+      a fold column: test on `fold` (ESC-50: 5, CSV: its last fold), validate on the fold before it
+      (cyclically: fold 1 -> the last), train on the others; a CSV's split column.
+    random: per class, a seeded random 70/10/20 split of the clips (sources may leak); a multi-label
+      CSV: the same over clips. For a CSV or a folder every part gets at least one clip of each class,
+      and a class with fewer clips than that is a DataError of one line.
     Group and class orders are sorted before shuffling, so no set or hash order is involved."""
-    method = method or ('official' if ds.name == 'audioset' else 'grouped')
+    method = method or default_split(ds)
     if ds.name == 'audioset' and method != 'official':
         raise ValueError('audioset has only the official split (train TSV -> train, eval TSV -> test)')
+    if ds.name in OFFICIAL_ONLY and method != 'official':
+        raise DataError(f'{ds.name} has only its official split (--split official)')
+    folded = ds.name == 'esc50' or (ds.name == 'csv' and ds.folds is not None)
+    if fold is not None and not (folded and method == 'official'):
+        raise DataError(f'--fold {fold}: a fold is chosen only in the official split of esc50 or of a CSV with a '
+                        'fold column')
+    if ds.name in ('csv', 'folder') and method == 'grouped':
+        raise DataError(f'--split grouped: {ds.name} data names no source to group clips by; use --split random'
+                        + (' or official' if ds.name == 'csv' else ''))
     rs = np.random.RandomState(seed)
     part = np.full(len(ds), -1, np.int64)
-    if method == 'official':
+    if method == 'official' and folded:
+        present = sorted(set(int(f) for f in ds.folds))
+        test = int(fold) if fold is not None else (ESC50_FOLD if ds.name == 'esc50' else present[-1])
+        if test not in present:
+            raise DataError(f"--fold {test}: {ds.root} has the folds {', '.join(map(str, present))}")
+        val = present[present.index(test) - 1] if len(present) > 2 else None
+        part[:] = np.where(ds.folds == test, 2, np.where(ds.folds == val, 1, 0))
+    elif method == 'official':
+        if ds.name == 'csv' and not ds.info.get('split_column'):
+            raise DataError(f"--split official: {ds.info.get('csv', ds.root)} has no split or fold column; use "
+                            '--split random')
         part[:] = [{'train': 0, 'val': 1, 'test': 2, 'eval': 2}[s] for s in ds.subset]
     elif method == 'grouped':
         groups = np.array([str(g) for g in ds.groups], dtype=object)
         # a group that spans classes (never in the real data) stays on the side chosen first
         fixed = {}
-        blocks = [np.arange(len(ds))] if ds.name == 'speechcommands' else [
+        blocks = [np.arange(len(ds))] if ds.name == 'speechcommands' or ds.multilabel else [
             np.flatnonzero(ds.labels == c) for c in range(len(ds.classes))]
         for idx in blocks:
             sizes = collections.Counter(groups[idx])
@@ -733,10 +1531,17 @@ def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2)):
             fixed.update(assign)
             part[idx] = [assign[g] for g in groups[idx]]
     elif method == 'random':
-        for c in range(len(ds.classes)):
-            idx = np.flatnonzero(ds.labels == c)
+        guard = ds.name in ('csv', 'folder')  # at least one clip of each class in each part
+        if guard:
+            _check_split_sizes(ds, 2 if ds.multilabel else 3)
+        blocks = [np.arange(len(ds))] if ds.multilabel else [
+            np.flatnonzero(ds.labels == c) for c in range(len(ds.classes))]
+        for idx in blocks:
             idx = idx[rs.permutation(len(idx))]
             n_train, n_val = int(round(ratios[0] * len(idx))), int(round(ratios[1] * len(idx)))
+            if guard and not ds.multilabel:
+                n_val = max(1, n_val)
+                n_train = len(idx) - n_val - max(1, len(idx) - n_train - n_val)
             part[idx[:n_train]], part[idx[n_train:n_train + n_val]], part[idx[n_train + n_val:]] = 0, 1, 2
     else:
         raise ValueError(f'unknown split method {method!r}; use grouped, official or random')
@@ -822,16 +1627,46 @@ class Phase:
         return self.n_seen - self.n_new
 
 
+def default_phase_sizes(n_classes, multilabel):
+    """Phases of a dataset without a protocol of its own (csv, folder), in classes: multi-label as the
+    multi-label paper (60 % of the classes in the base phase, the rest in 4 equal phases: 30,5,5,5,5
+    for 50), single-label 5 equal tasks (as ESC-50's 10,10,10,10,10); earlier phases take the extra
+    classes. Fewer phases when there are too few classes."""
+    n = int(n_classes)
+    if multilabel:
+        base = min(n, max(1, int(round(0.6 * n))))
+        k = min(4, n - base)
+    else:
+        base, k = None, max(0, min(5, n // 2) - 1)
+    parts = k + 1
+    if base is None:
+        sizes = [n // parts + (i < n % parts) for i in range(parts)]
+    else:
+        rest = n - base
+        sizes = [base] + [rest // k + (i < rest % k) for i in range(k)] if k else [base]
+    return [s for s in sizes if s > 0]
+
+
 def make_phases(ds, split, order=None, sizes=None):
     """Per-phase train / val / test index sets and targets (multilabel_cil.md Protocol, kws_cil.md 1.1).
     Multi-label: a clip is in phase k's train set iff it carries a phase-k class; test (and val)
     after phase k = clips with at least one seen class. Single-label: train = clips of phase-k
-    classes; val / test / joint = clips of all seen classes."""
+    classes; val / test / joint = clips of all seen classes. The authors' phase files (authors-txt)
+    say themselves which clips each phase trains and tests on: those sets are used as they are, in
+    their class order and phase sizes."""
     order = list(range(len(ds.classes))) if order is None else [int(c) for c in order]
-    sizes = list(PHASE_SIZES[ds.name] if sizes is None else sizes)
+    if sizes is None:
+        sizes = PHASE_SIZES.get(ds.name) or ds.info.get('phase_sizes') or default_phase_sizes(
+            len(ds.classes), ds.multilabel)
+    sizes = list(sizes)
     if sorted(order) != list(range(len(ds.classes))) or sum(sizes) > len(order) or min(sizes) < 1:
         raise ValueError(f'order must permute the {len(ds.classes)} classes and the phase sizes {sizes} '
                          'must be positive and sum to at most that')
+    files = ds.phase_train is not None  # the authors' phase files
+    if files and (order != list(range(len(ds.classes))) or sizes != list(ds.info['phase_sizes'])):
+        fixed = ','.join(map(str, ds.info['phase_sizes']))
+        raise ValueError(f"the authors' phase files fix the class order and the phases ({fixed}): use --phases "
+                         f'{fixed} and the default --class-order')
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     phases = []
     if ds.multilabel:
@@ -850,6 +1685,9 @@ def make_phases(ds, split, order=None, sizes=None):
         lo, hi = int(bounds[k]), int(bounds[k + 1])
         train, val, test, joint = (pick(split.train, lo, hi), pick(split.val, 0, hi),
                                    pick(split.test, 0, hi), pick(split.train, 0, hi))
+        if files:  # the records of the phase's own files
+            train, test = split.train[ds.phase_train[split.train, k]], split.test[ds.phase_test[split.test, k]]
+            joint = split.train[ds.phase_train[split.train, :k + 1].any(axis=1)]
         if ds.multilabel:
             train_y = Y[train, :hi].copy()
             train_y[:, :lo] = 0.0
@@ -1097,20 +1935,58 @@ _RECIPES = {'urbansound8k_features': 'URBANSOUND8K_CONFIG',
             'speechcommands_features': 'SPEECHCOMMANDS_CONFIG'}
 
 
-def frontend_config(ds, name=None):
+def frontend_seconds(clip_seconds):
+    """Length of the log-mel input for clips of about `clip_seconds` (csv, folder): the clip length
+    rounded up to a whole second, at least 1 s and at most PANNs' 10 s (longer clips are cut)."""
+    return float(min(10, max(1, math.ceil(float(clip_seconds) - 1e-6))))
+
+
+def single_label_frontend(clip_seconds):
+    """The small CNN's features for clips of about `clip_seconds` (csv, folder): keyword-length clips
+    (up to 1.5 s) the Speech Commands recipe (32 x 32 of 1 s), longer ones the UrbanSound8K recipe
+    (128 x 85 of the first 3 s)."""
+    return 'speechcommands' if clip_seconds <= 1.5 else 'urbansound8k'
+
+
+def default_frontend(ds):
+    """The front end a dataset uses unless told otherwise (see frontend_config)."""
+    if ds.name in ('audioset', 'authors-txt'):
+        return 'logmel16k' if ds.synthetic else 'panns'
+    if ds.name == 'fsd50k':
+        return 'panns'  # over the 1 s excerpt: 101 x 64
+    if ds.name == 'esc50':
+        return 'urbansound8k'
+    if ds.name in ('csv', 'folder'):
+        return 'panns' if ds.multilabel else single_label_frontend(ds.info.get('seconds', 1.0))
+    return ds.name
+
+
+def frontend_config(ds, name=None, seconds=None):
     """The front-end config of a dataset: AudioSet real = 'panns' (32 kHz, 10 s); AudioSet generated
     (synth.json present) = 'logmel16k' cut / padded to the generated clip length; US8K and GSC =
     their recipes in features.py (whose own parameter dicts are copied in, so a recipe change
-    invalidates the cache)."""
+    invalidates the cache). FSD50K: 'panns' over its 1 s excerpts (101 x 64); ESC-50: the US8K recipe;
+    the authors' phase files: as AudioSet; csv and folder: see default_frontend, log-mel over
+    `seconds` (default: frontend_seconds of the typical clip length); these three also record their
+    folder, so two such datasets never share a cache folder."""
     if name is None:
-        name = ds.name if ds.name != 'audioset' else ('logmel16k' if ds.synthetic else 'panns')
+        name = default_frontend(ds)
     if name not in FRONTENDS:
         raise ValueError(f"unknown front end {name!r}; choose one of {', '.join(FRONTENDS)}")
     config = dict(FRONTENDS[name], name=name)
-    if name == 'authors' and ds.synthetic:  # the authors' recipe at the generated clips' 16 kHz
+    if name == 'authors' and ds.synthetic and ds.name != 'fsd50k':  # the authors' recipe at the generated 16 kHz
         config.update(sr=16000, n_fft=512, fmax=8000.0, seconds=FRONTENDS['logmel16k']['seconds'])
-    if name in ('logmel16k', 'authors') and ds.synthetic and 'seconds' in ds.synthetic:
+    if name in ('logmel16k', 'authors') and ds.synthetic and 'seconds' in ds.synthetic and ds.name != 'fsd50k':
         config['seconds'] = float(ds.synthetic['seconds'])
+    if 'seconds' in config:
+        if ds.name == 'fsd50k':
+            config['seconds'] = EXCERPT_SECONDS
+        elif seconds is not None:
+            config['seconds'] = float(seconds)
+        elif ds.name in ('csv', 'folder') and ds.info.get('seconds'):
+            config['seconds'] = frontend_seconds(ds.info['seconds'])
+    if ds.name in ('csv', 'folder', 'authors-txt'):
+        config['source'] = str(Path(ds.root).resolve())
     if config['fn'] in _RECIPES:
         recipe = getattr(features, _RECIPES[config['fn']], None)
         if recipe is not None:
@@ -1168,22 +2044,40 @@ def _worker_init(parent):
         os._exit(0)
 
 
+_LAST_FILE = [None, None, None]  # in a worker: (path, stat key, (bytes, digest)) of the file read last
+
+
+def _read_hashed(path, remember):
+    """(bytes, sha1) of a file; with remember, the last file is kept, so the excerpts of one clip (jobs
+    that follow each other) read and hash it once."""
+    if remember:
+        st = os.stat(path)
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if _LAST_FILE[0] == path and _LAST_FILE[1] == key:
+            return _LAST_FILE[2]
+    data = Path(path).read_bytes()
+    out = (data, file_digest(data))
+    if remember:
+        _LAST_FILE[:] = [path, key, out]
+    return out
+
+
 def _cache_job(job):
-    """Worker: read one file, hash it, and (unless the hash equals `expected`) compute its features.
+    """Worker: read one file, hash it, and (unless the hash equals `expected`) compute its features
+    (of the excerpt `segment` = (start s, length s) when given, else of the whole file).
     Returns (i, features float16 or None, digest, sample rate, problem message or None); features
-    are always finite (NaN or Inf is a problem)."""
+    are always finite (NaN or Inf is a problem). The digest is the whole file's, excerpt or not."""
     if _POOL_PARENT is not None and os.getppid() != _POOL_PARENT:
         os._exit(0)  # the parent is gone: nobody reads the result
-    i, path, config, expected = job
+    i, path, config, expected, segment = job
     try:
-        data = Path(path).read_bytes()
+        data, digest = _read_hashed(path, segment is not None)
     except OSError as e:
         return i, None, None, None, f'cannot read the file ({e.strerror})'
-    digest = file_digest(data)
     if expected is not None and digest == expected:
         return i, None, digest, None, None
     try:
-        y, sr = decode_audio(data)
+        y, sr = decode_audio(data, segment)
         with warnings.catch_warnings():  # noise-only clips (e.g. gun shots) have no pitch to tune to:
             warnings.filterwarnings('ignore', 'Trying to estimate tuning from empty')  # tuning 0, as librosa
             x = compute_features(y, sr, config)
@@ -1586,7 +2480,7 @@ def _build_cache(ds, folder, config, workers, skip_bad, progress, checkpoint_eve
         # size / mtime / digest are recorded only once the result is in (a checkpoint never
         # marks a clip as done before its row is written)
         pending[i] = dict(size=st.st_size, mtime_ns=st.st_mtime_ns, path=os.path.relpath(path, ds.root))
-        jobs.append((i, str(path), config, expected))
+        jobs.append((i, str(path), config, expected, None if ds.segments is None else tuple(ds.segments[i])))
     note = ''
     if wrong:
         elsewhere = len(damaged - set(ds.keys))
@@ -1614,6 +2508,7 @@ def _build_cache(ds, folder, config, workers, skip_bad, progress, checkpoint_eve
             data = np.memmap(dpath, dtype=np.float16, mode='r+', shape=(n_rows,) + shape)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     bar = _Progress(len(jobs), f'cache {folder.name}', progress)
+    failed_files = set()
     pool = None
     try:
         if workers == 1:
@@ -1633,7 +2528,9 @@ def _build_cache(ds, folder, config, workers, skip_bad, progress, checkpoint_eve
             elif not problem and x is not None and not np.all(np.isfinite(x)):
                 problem = 'features contain NaN or Inf'
             if problem:
-                issues.append(Issue(str(ds.paths[i]), problem, action, 'unreadable'))
+                if str(ds.paths[i]) not in failed_files:  # one line per file, not per excerpt
+                    failed_files.add(str(ds.paths[i]))
+                    issues.append(Issue(str(ds.paths[i]), problem, action, 'unreadable'))
                 for field in ('digest', 'fhash', 'stale'):
                     e.pop(field, None)  # recomputed next time
                 stats['failed'] += 1
@@ -1685,16 +2582,20 @@ def _build_cache(ds, folder, config, workers, skip_bad, progress, checkpoint_eve
     return FeatureCache(folder, config, shape, rows, data, stats, issues, list(ds.keys), hashes)
 
 
-def prepare(name, root, cache_root, frontend=None, skip_bad=False, workers=None, progress=True):
+def prepare(name, root, cache_root, frontend=None, skip_bad=False, workers=None, progress=True, seconds=None,
+            **options):
     """load_dataset + build_cache, with clips that failed to decode dropped (skip_bad) from both.
-    Returns (Dataset, FeatureCache); ds.counts['skipped_bad'] counts every skipped item."""
-    ds = load_dataset(name, root, skip_bad=skip_bad)
-    cache = build_cache(ds, cache_root, frontend_config(ds, frontend), workers=workers, skip_bad=skip_bad,
-                        progress=progress)
+    frontend / seconds: see frontend_config; options: the loader's own (csv=..., path_map=...).
+    Returns (Dataset, FeatureCache); ds.counts['skipped_bad'] counts every skipped item (a file whose
+    excerpts all failed counts once)."""
+    ds = load_dataset(name, root, skip_bad=skip_bad, **options)
+    cache = build_cache(ds, cache_root, frontend_config(ds, frontend, seconds), workers=workers,
+                        skip_bad=skip_bad, progress=progress)
     keep = cache.valid
     if not keep.all():
+        failed = len({str(ds.paths[i]) for i in np.flatnonzero(~keep)})
         ds = ds.select(keep)
-        ds.counts = dict(ds.counts, skipped_bad=ds.counts.get('skipped_bad', 0) + int((~keep).sum()))
+        ds.counts = dict(ds.counts, skipped_bad=ds.counts.get('skipped_bad', 0) + failed)
         ds.issues = ds.issues + cache.issues
         cache = cache.select(keep)
     return ds, cache
@@ -2137,6 +3038,107 @@ _URBANSOUND8K_FAMILIES = {
 }
 
 
+# Generated FSD50K: each class's MID, parents (FSD50K labels carry every ancestor: a Dog clip is also
+# Domestic_animals_and_pets and Animal) and sound family. Four classes outside the 50 (Musical_instrument,
+# which only ever comes as an ancestor, and three whose clips have none of the 50, so the loader drops them).
+_FSD50K_TABLE = {  # name: (MID, parents, (family, pinned parameters))
+    'Music': ('/m/04rlf', (), ('harmonic', dict(notes=True))),
+    'Musical_instrument': ('/m/04szw', ('Music',), None),
+    'Plucked_string_instrument': ('/m/0fx80y', ('Musical_instrument',), ('harmonic', dict(notes=True, decay=.3))),
+    'Guitar': ('/m/0342h', ('Plucked_string_instrument',), ('harmonic', dict(notes=True, tilt=8.0))),
+    'Electric_guitar': ('/m/02sgy', ('Guitar',), ('harmonic', dict(notes=True, tilt=4.0, odd=True))),
+    'Acoustic_guitar': ('/m/042v_gx', ('Guitar',), ('harmonic', dict(notes=True, tilt=9.0, decay=.2))),
+    'Keyboard_(musical)': ('/m/05148p4', ('Musical_instrument',), ('harmonic', dict(notes=True, tilt=10.0))),
+    'Piano': ('/m/05r5c', ('Keyboard_(musical)',), ('harmonic', dict(notes=True, tilt=10.0, decay=.5))),
+    'Percussion': ('/m/0l14md', ('Musical_instrument',), ('impulse', dict(count=(2, 5), spacing=.25))),
+    'Drum': ('/m/026t6', ('Percussion',), ('impulse', dict(count=(2, 4), low_mix=1.0, fc=200.0))),
+    'Snare_drum': ('/m/06rvn', ('Drum',), ('impulse', dict(count=(2, 4), fc=2000.0, bw=3000.0, decay=.08))),
+    'Cymbal': ('/m/01qbl', ('Percussion',), ('noise', dict(fc=6000.0, bw=3000.0, am_rate=.5))),
+    'Hi-hat': ('/m/03qtq', ('Cymbal',), ('clicks', dict(rate=8.0, fc=6500.0, bw=2000.0, decay=.02))),
+    'Brass_instrument': ('/m/01kcd', ('Musical_instrument',), ('harmonic', dict(f0=300.0, tilt=3.0))),
+    'Trumpet': ('/m/07gql', ('Brass_instrument',), ('harmonic', dict(f0=450.0, tilt=3.0, vib_depth=.01))),
+    'Bowed_string_instrument': ('/m/0l14_3', ('Musical_instrument',), ('harmonic', dict(f0=300.0, vib_depth=.02))),
+    'Wind_instrument_and_woodwind_instrument': ('/m/085jw', ('Musical_instrument',),
+                                                ('harmonic', dict(f0=500.0, tilt=10.0, odd=True))),
+    'Bell': ('/m/0395lw', (), ('bell', {})),
+    'Singing': ('/m/015lz1', ('Human_voice', 'Music'), ('harmonic', dict(vowel='a', notes=True, vib_depth=.02))),
+    'Animal': ('/m/0jbk', (), ('bark', dict(f0=200.0))),
+    'Domestic_animals_and_pets': ('/m/068hy', ('Animal',), ('bark', dict(f0=600.0, formant=1800.0))),
+    'Dog': ('/m/0bt9lr', ('Domestic_animals_and_pets',), ('bark', {})),
+    'Livestock_and_farm_animals_and_working_animals': ('/m/0ch8v', ('Animal',),
+                                                       ('bark', dict(f0=150.0, formant=900.0, noise=.6))),
+    'Wild_animals': ('/m/01280g', ('Animal',), ('am', {})),
+    'Bird': ('/m/015p6', ('Wild_animals',), ('chirp', {})),
+    'Bird_vocalization_and_bird_call_and_bird_song': ('/m/020bb7', ('Bird',), ('chirp', dict(sweep=.05))),
+    'Human_voice': ('/m/09l8g', (), ('speech', {})),
+    'Speech': ('/m/09x0r', ('Human_voice',), ('speech', dict(f0=150.0))),
+    'Laughter': ('/m/01j3sz', ('Human_voice',), ('speech', dict(pattern='ha', f0=230.0))),
+    'Respiratory_sounds': ('/m/09hlz4', (), ('noise', dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9))),
+    'Fart': ('/m/02_nn', (), ('engine', dict(f0=70.0, noise=.4))),
+    'Hands': ('/m/0k65p', (), ('clicks', dict(rate=4.0, fc=2000.0, bw=3000.0, decay=.01))),
+    'Human_group_actions': ('/t/dd00012', (), ('speech', dict(voices=4))),
+    'Vehicle': ('/m/07yv9', (), ('engine', dict(noise=.8))),
+    'Motor_vehicle_(road)': ('/m/012f08', ('Vehicle',), ('engine', {})),
+    'Car': ('/m/0k4j', ('Motor_vehicle_(road)',), ('engine', dict(f0=40.0, rev=1.5))),
+    'Rail_transport': ('/m/06d_3', ('Vehicle',), ('clicks', dict(pairs=True, rate=3.0))),
+    'Engine': ('/m/02mk9', (), ('engine', dict(f0=30.0, am_depth=.3, am_rate=12.0))),
+    'Domestic_sounds_and_home_sounds': ('/t/dd00071', (), ('clicks', dict(rate=6.0))),
+    'Door': ('/m/02dgv', ('Domestic_sounds_and_home_sounds',), ('impulse', dict(fc=300.0, bw=400.0, low_mix=.5))),
+    'Water': ('/m/0838f', (), ('noise', dict(bubbles=True))),
+    'Rain': ('/m/06mb1', ('Water',), ('clicks', dict(rate=40.0, tj=.8))),
+    'Thunderstorm': ('/m/0jb2l', (), ('noise', dict(fc=300.0, bw=400.0, gusts=.5))),
+    'Thunder': ('/m/0ngt1', ('Thunderstorm',), ('impulse', dict(decay=.3, fc=200.0, low_mix=1.0))),
+    'Liquid': ('/m/04k94', (), ('noise', dict(bubbles=True, fc=800.0))),
+    'Glass': ('/m/039jq', (), ('bell', dict(f=2000.0))),
+    'Tools': ('/m/07k1x', (), ('clicks', dict(rate=8.0, tj=.3))),
+    'Mechanisms': ('/t/dd00077', (), ('clicks', dict(rate=12.0))),
+    'Alarm': ('/m/07pp_mv', (), ('tone', dict(pulse=3.0, duty=.5))),
+    'Telephone': ('/m/07cx4', ('Alarm',), ('am', dict(f=1000.0))),
+    'Explosion': ('/m/014zdl', (), ('impulse', dict(decay=.25, fc=1500.0, bw=4000.0))),
+    'Crumpling_and_crinkling': ('/t/dd00112', (), ('clicks', dict(rate=30.0, tj=.6, decay=.003))),
+    'Walk_and_footsteps': ('/m/07pbtc8', (), ('impulse', dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05))),
+    'Wind': ('/m/03m9d0z', (), ('noise', dict(fc=150.0, bw=250.0, gusts=1.0))),
+}
+FSD50K_EXTRA = [name for name in _FSD50K_TABLE if name not in _FSD50K_INDEX]
+_ESC50_FAMILIES = {
+    'dog': ('bark', {}), 'rooster': ('harmonic', dict(f0=550.0, vowel='a', vib_depth=.03)),
+    'pig': ('bark', dict(f0=150.0, formant=700.0, noise=.6)), 'cow': ('harmonic', dict(f0=120.0, vowel='o')),
+    'frog': ('am', dict(f=900.0, rate=25.0)), 'cat': ('bark', dict(f0=600.0, formant=1800.0, len=.4)),
+    'hen': ('bark', dict(f0=400.0, formant=1500.0, len=.1)), 'insects': ('am', dict(f=4000.0)),
+    'sheep': ('harmonic', dict(f0=250.0, vowel='e', vib_depth=.05)), 'crow': ('bark', dict(f0=500.0, noise=.8)),
+    'rain': ('clicks', dict(rate=40.0, tj=.8)), 'sea_waves': ('noise', dict(fc=500.0, bw=800.0, am_rate=.2)),
+    'crackling_fire': ('clicks', dict(rate=15.0, tj=.7, decay=.004)),
+    'crickets': ('am', dict(f=4500.0, rate=40.0)),
+    'chirping_birds': ('chirp', {}), 'water_drops': ('noise', dict(bubbles=True, fc=300.0)),
+    'wind': ('noise', dict(fc=150.0, bw=250.0, gusts=1.0)),
+    'pouring_water': ('noise', dict(bubbles=True, fc=2000.0)),
+    'toilet_flush': ('noise', dict(fc=700.0, bw=900.0, gusts=.4)),
+    'thunderstorm': ('impulse', dict(decay=.3, fc=200.0, low_mix=1.0)),
+    'crying_baby': ('harmonic', dict(f0=420.0, vowel='ae', vib_depth=.03)), 'sneezing': ('noise', dict(fc=3000.0)),
+    'clapping': ('clicks', dict(rate=4.0, fc=2000.0, bw=3000.0, decay=.01)),
+    'breathing': ('noise', dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9)),
+    'coughing': ('impulse', dict(count=(1, 3), fc=800.0, bw=1500.0, decay=.12)),
+    'footsteps': ('impulse', dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05)),
+    'laughing': ('speech', dict(pattern='ha', f0=230.0)),
+    'brushing_teeth': ('noise', dict(fc=4000.0, am_rate=2.0)),
+    'snoring': ('engine', dict(f0=60.0, noise=.6)), 'drinking_sipping': ('noise', dict(bubbles=True, fc=1200.0)),
+    'door_wood_knock': ('impulse', dict(count=(2, 4), fc=500.0, decay=.04)),
+    'mouse_click': ('clicks', dict(rate=2.0, decay=.003)), 'keyboard_typing': ('clicks', dict(rate=8.0, tj=.5)),
+    'door_wood_creaks': ('fm', dict(fc=600.0, mod='saw')), 'can_opening': ('impulse', dict(fc=3000.0, decay=.05)),
+    'washing_machine': ('engine', dict(f0=45.0, am_depth=.5, am_rate=1.0)),
+    'vacuum_cleaner': ('noise', dict(fc=1500.0, bw=2000.0, hum=120.0)), 'clock_alarm': ('tone', dict(pulse=6.0)),
+    'clock_tick': ('clicks', dict(rate=2.0, decay=.003, tj=.02)), 'glass_breaking': ('bell', dict(f=2500.0)),
+    'helicopter': ('engine', dict(f0=25.0, am_depth=.8, am_rate=20.0)),
+    'chainsaw': ('engine', dict(f0=110.0, rev=1.3)),
+    'siren': ('fm', dict(fc=900.0, mod_rate=.4, dev=.6, mod='sine', wave='sine')),
+    'car_horn': ('harmonic', dict(f0=420.0, tilt=3.0, odd=True)), 'engine': ('engine', {}),
+    'train': ('clicks', dict(pairs=True, rate=3.0)), 'church_bells': ('bell', dict(f=500.0)),
+    'airplane': ('noise', dict(fc=600.0, bw=1500.0, hum=90.0)),
+    'fireworks': ('impulse', dict(decay=.25, count=(2, 4))),
+    'hand_saw': ('noise', dict(fc=3000.0, am_rate=3.0, am_depth=.9)),
+}
+
+
 def class_signatures(kind):
     """The fixed event recipe of every class of a generated dataset (list, canonical class order)."""
     rs = np.random.RandomState(_SIGNATURE_SEED)
@@ -2147,6 +3149,10 @@ def class_signatures(kind):
         table = [_URBANSOUND8K_FAMILIES[name] for name in URBANSOUND8K_CLASSES]
     elif kind == 'speechcommands':
         table = [('word', dict(word=w)) for w in SPEECHCOMMANDS_WORDS + ['bed', 'bird']]
+    elif kind == 'fsd50k':  # the 50 classes, then FSD50K_EXTRA (Musical_instrument: never an event)
+        table = [_FSD50K_TABLE[name][2] or ('harmonic', {}) for name in FSD50K_CLASSES + FSD50K_EXTRA]
+    elif kind == 'esc50':
+        table = [_ESC50_FAMILIES[name] for name in ESC50_CLASSES]
     else:
         raise ValueError(f'unknown kind {kind!r}')
     return [_draw_signature(fam, rs, pinned) for fam, pinned in table]
@@ -2403,8 +3409,265 @@ def synth_urbansound8k(out, seed=0, clips_per_class=60, progress=True):
     return out
 
 
+def _ancestors(name):
+    """A generated FSD50K class and its ancestors, the class first (FSD50K's label propagation)."""
+    out, todo = [], [name]
+    while todo:
+        c = todo.pop(0)
+        if c not in out:
+            out.append(c)
+            todo += list(_FSD50K_TABLE[c][1])
+    return out
+
+
+def _write_audio(path, y, sr, subtype='PCM_16', fmt=None):
+    """Write a 16 kHz waveform at `sr` (resampled) with soundfile."""
+    if sr != SYNTH_SR:
+        y = features.resample(np.asarray(y, np.float32), SYNTH_SR, sr)
+    sf.write(path, np.clip(y, -1, 1), sr, subtype=subtype, format=fmt)
+
+
+def synth_fsd50k(out, seed=0, n_dev=600, n_eval=200, max_seconds=6.0, sr=16000, progress=True):
+    """FSD50K-like data in the release layout: FSD50K.ground_truth/{dev,eval,vocabulary}.csv and
+    FSD50K.dev_audio/, FSD50K.eval_audio/ with <fname>.wav (mono PCM_16 at `sr`; the release is 44.1 kHz).
+    Clips of 0.3 .. max_seconds s (log-uniform; FSD50K's run to 30 s), 1-2 events each of the 50 classes
+    and three outside them, labelled with the events' classes and all their ancestors, as FSD50K
+    (labels and MIDs comma lists, quoted). Every 10th dev clip after the first ones is 'val'; about 3 % of
+    the clips, and the last of each part, have none of the 50 classes. The first clips of each part (up
+    to 80 %) cover every class (dev: twice, in 'train')."""
+    out = Path(out)
+    (out / 'synth.json').unlink(missing_ok=True)  # written last: the folder is complete only then
+    rs = np.random.RandomState(seed)
+    names = FSD50K_CLASSES + FSD50K_EXTRA
+    sigs = dict(zip(names, class_signatures('fsd50k')))
+    events = [n for n in names if _FSD50K_TABLE[n][2] is not None]
+    inside = [n for n in events if n in _FSD50K_INDEX]
+    outside = [n for n in events if n not in _FSD50K_INDEX]
+    weights = (np.arange(len(inside)) + 1.0) ** -0.5
+    weights = weights[np.random.RandomState(_SIGNATURE_SEED).permutation(len(inside))]
+    weights /= weights.sum()
+    gt = out / 'FSD50K.ground_truth'
+    gt.mkdir(parents=True, exist_ok=True)
+    used = set()
+    bar = _Progress(n_dev + n_eval, f'synth fsd50k -> {out}', progress)
+    for part, count in (('dev', n_dev), ('eval', n_eval)):
+        folder = out / FSD50K_AUDIO[part]
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = []
+        cover = min(int(0.8 * count), (2 if part == 'dev' else 1) * len(inside))
+        for j in range(count):
+            fname = int(rs.randint(1, 450000))
+            while fname in used:
+                fname = int(rs.randint(1, 450000))
+            used.add(fname)
+            seconds = float(np.exp(rs.uniform(np.log(0.3), np.log(max_seconds))))
+            chosen = list(rs.choice(inside, rs.choice([1, 2], p=[.7, .3]), p=weights, replace=False))
+            if j == count - 1 or (j >= cover and rs.rand() < 0.03):  # none of the 50 (at least one such clip)
+                chosen = [outside[rs.randint(len(outside))]]
+            elif j < cover:
+                chosen[0] = inside[j % len(inside)]
+            n = max(64, int(round(seconds * SYNTH_SR)))
+            mix = []
+            for c in chosen:
+                dur = min(seconds, rs.uniform(*_DURATIONS[sigs[c]['family']]))
+                onset = rs.uniform(0, seconds - dur) if seconds > dur else 0.0
+                mix.append((render_event(sigs[c], dur, rs), int(onset * SYNTH_SR), rs.uniform(-24, -12)))
+            _write_audio(folder / f'{fname}.wav', _mix(mix, n, rs, rs.uniform(-55, -35)), sr)
+            labels = list(dict.fromkeys(a for c in chosen for a in _ancestors(c)))
+            row = [str(fname), ','.join(labels), ','.join(_FSD50K_TABLE[x][0] for x in labels)]
+            if part == 'dev':
+                row.append('val' if j >= cover and (j - cover) % 10 == 0 else 'train')  # every 10th, after cover
+            rows.append(row)
+            bar.update()
+        with open(gt / FSD50K_GROUND_TRUTH[part], 'w', newline='') as f:
+            w = csv.writer(f, lineterminator='\n')
+            w.writerow(['fname', 'labels', 'mids'] + (['split'] if part == 'dev' else []))
+            w.writerows(rows)
+    with open(gt / 'vocabulary.csv', 'w', newline='') as f:  # no header, as the release
+        csv.writer(f, lineterminator='\n').writerows([i, name, _FSD50K_TABLE[name][0]]
+                                                     for i, name in enumerate(names))
+    (out / 'README.md').write_text('Generated FSD50K-like data (python data.py synth --kind fsd50k). Not real '
+                                   'audio.\n')
+    _write_json(out / 'synth.json', dict(kind='fsd50k', seed=seed, n_dev=n_dev, n_eval=n_eval,
+                                         max_seconds=max_seconds, sr=sr, generator='data.py synth'))
+    return out
+
+
+def synth_esc50(out, seed=0, clips_per_class=20, seconds=5.0, sr=22050, n_classes=50, progress=True):
+    """ESC-50-like data, the content of ESC-50-master/: meta/esc50.csv (the official header and columns,
+    rows sorted by filename) and audio/<fold>-<src_file>-<take>-<target>.wav, `seconds` long (ESC-50: 5 s,
+    events padded with silence) mono PCM_16 at `sr` (ESC-50: 44.1 kHz; the default 22.05 kHz is the
+    rate of the US8K recipe, half the size). clips_per_class spread over the 5 folds; the takes of one
+    src_file share its fold. n_classes: only the first classes (small test sets)."""
+    out = Path(out)
+    (out / 'synth.json').unlink(missing_ok=True)
+    rs = np.random.RandomState(seed)
+    sigs = class_signatures('esc50')
+    (out / 'audio').mkdir(parents=True, exist_ok=True)
+    (out / 'meta').mkdir(parents=True, exist_ok=True)
+    rows, used = [], set()
+    n = int(round(seconds * SYNTH_SR))
+    bar = _Progress(clips_per_class * n_classes, f'synth esc50 -> {out}', progress)
+    for c, cname in enumerate(ESC50_CLASSES[:n_classes]):
+        for fold in range(1, 6):
+            want = clips_per_class // 5 + (fold <= clips_per_class % 5)
+            made = 0
+            while made < want:
+                src = int(rs.randint(1000, 260000))
+                if src in used:
+                    continue
+                used.add(src)
+                source = dict(sigs[c])  # one recording: its own version of the class sound
+                for key in ('f0', 'f', 'fc', 'f_lo', 'f_hi', 'formant', 'rate'):
+                    if key in source:
+                        source[key] = source[key] * _J(rs, 0.08)
+                for t in range(min(rs.randint(1, 3), want - made)):
+                    mix = []
+                    for _ in range(rs.randint(1, 3)):
+                        dur = min(seconds, rs.uniform(*_DURATIONS[source['family']]) * 1.5)
+                        onset = rs.uniform(0, min(seconds - dur, 1.0)) if seconds > dur else 0.0
+                        mix.append((render_event(source, dur, rs), int(onset * SYNTH_SR), rs.uniform(-22, -10)))
+                    y = _mix(mix, n, rs, rs.uniform(-70, -40))
+                    take = 'ABCDEFGH'[t]
+                    name = f'{fold}-{src}-{take}-{c}.wav'
+                    _write_audio(out / 'audio' / name, y, sr)
+                    rows.append([name, str(fold), str(c), cname, str(cname in ESC10), str(src), take])
+                    made += 1
+                    bar.update()
+    with open(out / 'meta' / 'esc50.csv', 'w', newline='') as f:
+        w = csv.writer(f, lineterminator='\n')
+        w.writerow(ESC50_HEADER)
+        w.writerows(sorted(rows))
+    (out / 'README.md').write_text('Generated ESC-50-like data (python data.py synth --kind esc50). Not real '
+                                   'audio.\n')
+    _write_json(out / 'synth.json', dict(kind='esc50', seed=seed, clips_per_class=clips_per_class, seconds=seconds,
+                                         sr=sr, n_classes=n_classes, generator='data.py synth'))
+    return out
+
+
+_OWN_FORMATS = [(16000, 'WAV', 'PCM_16', 1), (22050, 'FLAC', 'PCM_16', 1), (44100, 'WAV', 'PCM_24', 2),
+                (8000, 'WAV', 'FLOAT', 1), (48000, 'FLAC', 'PCM_24', 1)]
+
+
+def _own_clip(path_stem, classes, sigs, seconds, rs):
+    """One clip of 'your own data': events of `classes` (ESC-50 sounds), in a format, rate and channel
+    count drawn from _OWN_FORMATS; returns the file's path."""
+    n = int(round(seconds * SYNTH_SR))
+    mix = []
+    for c in classes:
+        dur = min(seconds, rs.uniform(*_DURATIONS[sigs[c]['family']]))
+        onset = rs.uniform(0, seconds - dur) if seconds > dur else 0.0
+        mix.append((render_event(sigs[c], dur, rs), int(onset * SYNTH_SR), rs.uniform(-22, -10)))
+    y = _mix(mix, n, rs, rs.uniform(-60, -35))
+    sr, fmt, subtype, channels = _OWN_FORMATS[rs.randint(len(_OWN_FORMATS))]
+    y = features.resample(y, SYNTH_SR, sr) if sr != SYNTH_SR else y
+    if channels == 2:
+        y = np.stack([y, np.roll(y, 7) * 0.8], axis=1)
+    path = Path(f'{path_stem}.{fmt.lower()}')
+    sf.write(path, np.clip(y, -1, 1), sr, subtype=subtype, format=fmt)
+    if subtype == 'FLOAT':
+        _zero_peak_timestamp(path)
+    return path
+
+
+def synth_csv(out, seed=0, n_classes=6, clips_per_class=12, seconds=1.0, multilabel=False, progress=True):
+    """'Your own data' as a CSV: clips/<n>.<wav|flac> (mixed rates, subtypes, channels) and labels.csv with
+    the columns path, label, split (train / val / test, 70/10/20 per class with at least one of each).
+    Classes: the first n_classes ESC-50 sounds. multilabel: each clip mixes 1-3 classes and lists them
+    joined by ';' (clips_per_class: the clips per class on average)."""
+    out = Path(out)
+    (out / 'synth.json').unlink(missing_ok=True)
+    rs = np.random.RandomState(seed)
+    sigs = class_signatures('esc50')
+    (out / 'clips').mkdir(parents=True, exist_ok=True)
+    rows = []
+    if multilabel:
+        n = n_classes * clips_per_class // 2
+        parts = ['train'] * 2 * n_classes + ['test'] * n_classes + ['val'] * n_classes
+        parts += list(rs.choice(['train', 'val', 'test'], max(0, n - len(parts)), p=[.7, .1, .2]))
+        todo = [(sorted({j % n_classes} | set(rs.choice(n_classes, rs.randint(0, 3)).tolist())), parts[j])
+                for j in range(max(n, len(parts)))]
+    else:
+        todo = []
+        for c in range(n_classes):
+            k = clips_per_class
+            n_val, n_test = max(1, round(0.1 * k)), max(1, round(0.2 * k))
+            todo += [([c], p) for p in ['train'] * (k - n_val - n_test) + ['val'] * n_val + ['test'] * n_test]
+        todo = [todo[i] for i in rs.permutation(len(todo))]
+    bar = _Progress(len(todo), f'synth csv -> {out}', progress)
+    for j, (classes, split) in enumerate(todo):
+        path = _own_clip(out / 'clips' / f'{j:04d}', classes, sigs, seconds, rs)
+        rows.append([path.relative_to(out).as_posix(), ';'.join(ESC50_CLASSES[c] for c in classes), split])
+        bar.update()
+    with open(out / 'labels.csv', 'w', newline='') as f:
+        w = csv.writer(f, lineterminator='\n')
+        w.writerow(['path', 'label', 'split'])
+        w.writerows(rows)
+    _write_json(out / 'synth.json', dict(kind='csv', seed=seed, n_classes=n_classes,
+                                         clips_per_class=clips_per_class, seconds=seconds, multilabel=multilabel,
+                                         generator='data.py synth'))
+    return out
+
+
+def synth_folder(out, seed=0, n_classes=6, clips_per_class=12, seconds=1.0, progress=True):
+    """'Your own data' as a folder per class: <class>/<n>.<wav|flac> (mixed rates, subtypes, channels);
+    classes: the first n_classes ESC-50 sounds."""
+    out = Path(out)
+    (out / 'synth.json').unlink(missing_ok=True)
+    rs = np.random.RandomState(seed)
+    sigs = class_signatures('esc50')
+    bar = _Progress(n_classes * clips_per_class, f'synth folder -> {out}', progress)
+    for c in range(n_classes):
+        (out / ESC50_CLASSES[c]).mkdir(parents=True, exist_ok=True)
+        for j in range(clips_per_class):
+            _own_clip(out / ESC50_CLASSES[c] / f'{j:03d}', [c], sigs, seconds, rs)
+            bar.update()
+    _write_json(out / 'synth.json', dict(kind='folder', seed=seed, n_classes=n_classes,
+                                         clips_per_class=clips_per_class, seconds=seconds,
+                                         generator='data.py synth'))
+    return out
+
+
+AUTHORS_PREFIX = '/scratch/project_2003370/alex/Audioset'  # where the authors' phase files say the clips are
+
+
+def format_target(values):
+    """A target vector as the authors' files hold it: numpy's str() of a float array, '[0. 1. 0. ...]',
+    24 values to a line and continuation lines starting with a space (numpy's 75-character lines)."""
+    cells = [f'{int(v)}.' for v in values]
+    lines = [' '.join(cells[i:i + 24]) for i in range(0, len(cells), 24)]
+    return '[' + '\n '.join(lines) + ']'
+
+
+def synth_authors_txt(out, seed=0, n_train=150, n_eval=70, seconds=1.0, progress=True):
+    """The authors' phase files (data_txt/) over a generated AudioSet-like set: `out` is the data_txt
+    folder, with train_phase_<k>.txt, test_phase_0_.._k.txt (30,5,5,5,5 phases of the 50 classes, the
+    records made by make_phases), classes.txt (the 50 names, as the authors' data/AudioSet_classes.txt)
+    and the clips in out/Audioset/{train,eval}/. The files name the clips as the authors' do, under
+    AUTHORS_PREFIX, so reading them takes --path-map AUTHORS_PREFIX=<out>/Audioset."""
+    out = Path(out)
+    (out / 'synth.json').unlink(missing_ok=True)
+    audio = synth_audioset(out / 'Audioset', seed, n_train, n_eval, seconds, missing=0.0, progress=progress)
+    ds = load_audioset(audio)
+    phases = make_phases(ds, make_split(ds), sizes=PHASE_SIZES['audioset'])
+
+    def name(i):
+        return AUTHORS_PREFIX + '/' + Path(ds.paths[i]).relative_to(audio).as_posix()
+
+    for ph, (train_name, test_name) in zip(phases, authors_file_names(len(phases))):
+        (out / train_name).write_text(''.join(f'{name(i)}_{format_target(y[ph.n_old:])}\n'
+                                              for i, y in zip(ph.train, ph.train_y)))
+        (out / test_name).write_text(''.join(f'{name(i)}_{format_target(y)}\n'
+                                             for i, y in zip(ph.test, ph.test_y)))
+    (out / 'classes.txt').write_text(''.join(f'{n}\n' for n in ds.classes))
+    _write_json(out / 'synth.json', dict(kind='authors-txt', seed=seed, n_train=n_train, n_eval=n_eval,
+                                         seconds=seconds, sr=SYNTH_SR, generator='data.py synth'))
+    return out
+
+
 SYNTH_KINDS = {'audioset': synth_audioset, 'speechcommands': synth_speechcommands,
-               'urbansound8k': synth_urbansound8k}
+               'urbansound8k': synth_urbansound8k, 'fsd50k': synth_fsd50k, 'esc50': synth_esc50,
+               'csv': synth_csv, 'folder': synth_folder, 'authors-txt': synth_authors_txt}
 
 
 def ensure_synth(kind, root, seed=0, progress=True, **sizes):
@@ -2470,6 +3733,20 @@ def print_stats(ds, split=None, file=None):
     if ds.multilabel and len(ds):
         per_clip = collections.Counter(ds.labels.sum(axis=1).tolist())
         p('classes per clip: ' + ', '.join(f'{k}: {v}' for k, v in sorted(per_clip.items())))
+    if ds.segments is not None:  # fsd50k: the excerpt count, against the authors' and other rules
+        p(f"excerpts of {ds.info['excerpt_seconds']:g} s, one per started second, the last kept when at least "
+          'half an excerpt long (zero-padded), at least one per clip (counted before any file failed to decode):')
+        for part, v in ds.info['parts'].items():
+            rate = v['excerpts'] / max(v['seconds'], 1e-9)
+            p(f"  {part}: {v['clips']} clips, {v['seconds']:.1f} s of audio -> {v['excerpts']} excerpts "
+              f"({rate:.3f} per second; ceil would give {v.get('ceil', 0)}, floor {v.get('floor', 0)})")
+        p('  the authors (FSD50K): ' + '; '.join(
+            f'{part} {n:,} excerpts from {FSD50K_HOURS[part]} h ({n / (3600 * FSD50K_HOURS[part]):.3f} per second)'
+            for part, n in FSD50K_AUTHORS_EXCERPTS.items()))
+    if ds.folds is not None:
+        p('folds: ' + ', '.join(f'{f}: {n}' for f, n in sorted(collections.Counter(ds.folds.tolist()).items())))
+    if ds.phase_train is not None:
+        p('records per phase file: ' + ', '.join(f'{f} {n}' for f, n in ds.info['records'].items()))
     rates = ', '.join(f'{r} Hz: {n}' for r, n in ds.sample_rates.items())
     p('sample rates seen: ' + (rates or 'not checked'))
     p('channels seen: ' + (', '.join(f'{c}: {n}' for c, n in ds.channels.items()) or 'not checked'))
@@ -2487,6 +3764,15 @@ def print_stats(ds, split=None, file=None):
         p(f'  ... and {len(notes) - 30} more notes')
 
 
+def _options(args):
+    """The loader options of the command line (csv, authors-txt)."""
+    if args.data == 'csv':
+        return dict(csv=args.csv)
+    if args.data == 'authors-txt':
+        return dict(path_map=[tuple(m.split('=', 1)) for m in args.path_map or ()])
+    return {}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='data.py', formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -2498,6 +3784,11 @@ def main(argv=None):
         '  python data.py stats --data audioset --root data/audioset_synth\n'
         '  python data.py cache --data audioset --root data/audioset_synth --cache cache\n'
         '  python data.py stats --data urbansound8k --root ~/UrbanSound8K --split official --skip-bad\n'
+        '  python data.py stats --data fsd50k --root ~/FSD50K\n'
+        '  python data.py stats --data esc50 --root ~/ESC-50-master --fold 1\n'
+        '  python data.py stats --data csv --root ~/my_sounds --csv ~/my_sounds/labels.csv\n'
+        '  python data.py stats --data authors-txt --root data_txt \\\n'
+        '      --path-map /scratch/project_2003370/alex/Audioset=/data/audioset\n'
         'exit status: 0 ok, 2 data problems (listed on stderr, one line each)')
     sub = parser.add_subparsers(dest='command', required=True)
 
@@ -2508,32 +3799,48 @@ def main(argv=None):
         sp.add_argument('--skip-bad', action='store_true',
                         help='skip and count bad files and rows instead of stopping with the list of '
                              'problems')
+        sp.add_argument('--csv', default=None, metavar='FILE', help='--data csv: the CSV of the clips')
+        sp.add_argument('--path-map', action='append', default=None, metavar='OLD=NEW',
+                        help="--data authors-txt: read the clips the phase files list under OLD from NEW")
 
     sp = sub.add_parser('stats', help='per-class clip counts per split, problems, sample rates')
     common(sp)
     sp.add_argument('--split', choices=['grouped', 'official', 'random'], default=None,
-                    help='split to count (default: grouped; audioset: official train/eval)')
+                    help='split to count (default: grouped; official for audioset, fsd50k, authors-txt, esc50 and '
+                         'a CSV with a split or fold column; random for a folder or another CSV)')
     sp.add_argument('--split-seed', type=int, default=0,
                     help='seed of the grouped / random split (default 0)')
+    sp.add_argument('--fold', type=int, default=None,
+                    help='esc50 or a CSV with a fold column: the test fold (default: esc50 5, a CSV its last)')
     sp.add_argument('--save-split', default=None, metavar='JSON',
                     help='also write the split (keys + hash) here')
     sp.add_argument('--no-audio-check', action='store_true',
                     help="do not open every file's header (faster; bad files then show up when caching)")
 
     sp = sub.add_parser('synth', help='write a generated dataset in the real on-disk layout')
-    sp.add_argument('--kind', required=True, choices=DATASETS, help='which layout to imitate')
+    sp.add_argument('--kind', required=True, choices=list(SYNTH_KINDS), help='which layout to imitate')
     sp.add_argument('--out', required=True, help='output folder (created)')
     sp.add_argument('--seed', type=int, default=0, help='random seed of the clips (default 0)')
-    sp.add_argument('--n-train', type=int, default=1500, help='audioset: training clips (default 1500)')
-    sp.add_argument('--n-eval', type=int, default=500, help='audioset: eval clips (default 500)')
-    sp.add_argument('--seconds', type=float, default=2.0, help='audioset: clip length in s (default 2.0)')
+    sp.add_argument('--n-train', type=int, default=None,
+                    help='audioset, authors-txt: training clips (default 1500 / 150); fsd50k: dev clips (600)')
+    sp.add_argument('--n-eval', type=int, default=None,
+                    help='audioset, authors-txt: eval clips (default 500 / 70); fsd50k: eval clips (200)')
+    sp.add_argument('--seconds', type=float, default=None,
+                    help='clip length in s (audioset 2.0, esc50 5.0, csv / folder / authors-txt 1.0); fsd50k: the '
+                         'longest clip (6.0; lengths are log-uniform from 0.3 s)')
     sp.add_argument('--missing', type=float, default=0.02,
                     help='audioset: fraction of clips left without audio, as failed downloads (default 0.02)')
     sp.add_argument('--speakers', type=int, default=30, help='speechcommands: speakers (default 30)')
     sp.add_argument('--max-reps', type=int, default=3,
                     help='speechcommands: each speaker says each word 1..max-reps times (default 3)')
-    sp.add_argument('--clips-per-class', type=int, default=60,
-                    help='urbansound8k: clips per class (default 60)')
+    sp.add_argument('--clips-per-class', type=int, default=None,
+                    help='urbansound8k: clips per class (default 60); esc50 (20), csv, folder (12)')
+    sp.add_argument('--classes', type=int, default=None,
+                    help='esc50: only the first N of the 50 classes; csv, folder: N classes (default 6)')
+    sp.add_argument('--multilabel', action='store_true',
+                    help="csv: clips of 1-3 classes, labels joined by ';' (default: one label per clip)")
+    sp.add_argument('--sr', type=int, default=None,
+                    help='fsd50k, esc50: sample rate of the files (default 16000 / 22050)')
 
     sp = sub.add_parser('cache', help='compute the features of every clip once (parallel, resumable)')
     common(sp)
@@ -2547,25 +3854,42 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == 'synth':
+            given = dict(n_train=args.n_train, n_eval=args.n_eval, seconds=args.seconds,
+                         clips_per_class=args.clips_per_class, n_classes=args.classes, sr=args.sr)
+            accepts = {'audioset': ('n_train', 'n_eval', 'seconds'), 'speechcommands': (),
+                       'urbansound8k': ('clips_per_class',),
+                       'esc50': ('clips_per_class', 'seconds', 'sr', 'n_classes'),
+                       'fsd50k': ('n_train', 'n_eval', 'seconds', 'sr'),
+                       'csv': ('n_classes', 'clips_per_class', 'seconds'),
+                       'folder': ('n_classes', 'clips_per_class', 'seconds'),
+                       'authors-txt': ('n_train', 'n_eval', 'seconds')}[args.kind]
+            unused = [k for k, v in given.items() if v is not None and k not in accepts]
+            if unused:
+                flag = {'n_classes': 'classes'}.get(unused[0], unused[0]).replace('_', '-')
+                parser.error(f'--kind {args.kind} does not take --{flag}')
+            kwargs = {k: v for k, v in given.items() if v is not None}
+            if args.kind == 'fsd50k':
+                kwargs = {dict(n_train='n_dev', seconds='max_seconds').get(k, k): v for k, v in kwargs.items()}
             if args.kind == 'audioset':
-                out = synth_audioset(args.out, args.seed, args.n_train, args.n_eval, args.seconds,
-                                     args.missing)
+                kwargs['missing'] = args.missing
             elif args.kind == 'speechcommands':
-                out = synth_speechcommands(args.out, args.seed, args.speakers, args.max_reps)
-            else:
-                out = synth_urbansound8k(args.out, args.seed, args.clips_per_class)
+                kwargs.update(speakers=args.speakers, max_reps=args.max_reps)
+            elif args.kind == 'csv':
+                kwargs['multilabel'] = args.multilabel
+            out = SYNTH_KINDS[args.kind](args.out, seed=args.seed, **kwargs)
             n_files = sum(1 for _ in Path(out).rglob('*') if _.is_file())
             print(f'wrote {n_files} files to {out}')
         elif args.command == 'stats':
-            ds = load_dataset(args.data, args.root, skip_bad=args.skip_bad,
-                              check_audio=not args.no_audio_check)
-            split = make_split(ds, args.split, args.split_seed)
+            ds = load_dataset(args.data, args.root, skip_bad=args.skip_bad, check_audio=not args.no_audio_check,
+                              **_options(args))
+            split = make_split(ds, args.split, args.split_seed, fold=args.fold)
             print_stats(ds, split)
             if args.save_split:
                 save_split(split, ds, args.save_split)
                 print(f'split written to {args.save_split}')
         elif args.command == 'cache':
-            ds, cache = prepare(args.data, args.root, args.cache, args.frontend, args.skip_bad, args.workers)
+            ds, cache = prepare(args.data, args.root, args.cache, args.frontend, args.skip_bad, args.workers,
+                                **_options(args))
             s = cache.stats
             print(f"cache {cache.folder}: {len(ds)} clips of {cache.shape[0]} x {cache.shape[1]} float16 "
                   f"({s['bytes'] / 2 ** 20:.1f} MiB); computed {s['computed']} (repaired {s['repaired']}), "
