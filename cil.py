@@ -1024,14 +1024,20 @@ def run_method(name, cfg, d, device):
     """Every phase of one multi-label method in its run folder (locked: a second command waits for
     the first and then shows its results)."""
     run_dir = method_dir(cfg, name)
-    line = functools.partial(method_result_line, name)
-    metrics = show_finished(run_dir, d, line) if methods.world()[1] == 1 else None
+    return run_once(run_dir, d, functools.partial(method_result_line, name),
+                    lambda: train_method(name, cfg, d, device, run_dir))
+
+
+def run_once(run_dir, d, result_line, train):
+    """A run folder's metrics: shown when it is finished, else train() under the folder's lock (a
+    second command waits for the first, then shows its results)."""
+    metrics = show_finished(run_dir, d, result_line) if methods.world()[1] == 1 else None
     if metrics is None:
         if WRITER:
             run_dir.mkdir(parents=True, exist_ok=True)
         with folder_lock(run_dir):
             sync()  # under torchrun every process looks once rank 0 holds the lock
-            metrics = show_finished(run_dir, d, line) or train_method(name, cfg, d, device, run_dir)
+            metrics = show_finished(run_dir, d, result_line) or train()
     return metrics
 
 
@@ -1178,15 +1184,8 @@ def run_mittal(cfg, heads, K, losses, d, device):
     tag = f"h{heads_tag(heads)}-K{K}-{'+'.join(losses)}"
     cfg = dict(cfg, heads=','.join(map(str, heads)), memory=K, losses=','.join(losses))
     run_dir = mittal_dir(cfg, tag)
-    line = functools.partial(mittal_result_line, tag)
-    metrics = show_finished(run_dir, d, line) if methods.world()[1] == 1 else None
-    if metrics is None:
-        if WRITER:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        with folder_lock(run_dir):
-            sync()  # under torchrun every process looks once rank 0 holds the lock
-            metrics = show_finished(run_dir, d, line) or train_mittal(cfg, tag, losses, d, device, run_dir)
-    return metrics
+    return run_once(run_dir, d, functools.partial(mittal_result_line, tag),
+                    lambda: train_mittal(cfg, tag, losses, d, device, run_dir))
 
 
 def train_mittal(cfg, tag, losses, d, device, run_dir):
