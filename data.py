@@ -672,6 +672,28 @@ def load_speechcommands(root, skip_bad=False, check_audio=True):
 
 # --- UrbanSound8K --------------------------------------------------------------------------------
 
+def _metadata_rows(csv_path, root, need, official, header_names, issues):
+    """(line number, 'file:line', row, {column: index}) of each non-blank row of a metadata CSV. A header
+    without the `need` columns is one fatal line; a row of the wrong width is an issue, skipped."""
+    with io.StringIO(read_text(csv_path), newline='') as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        if any(h not in header for h in need):
+            raise DataError([Issue(f'{csv_path}:1', f'header {header} lacks the columns {need}',
+                                   f"use {official} (header {','.join(header_names)})", 'malformed_row')],
+                            root, skippable=False)
+        col = {h: i for i, h in enumerate(header)}
+        for lineno, row in enumerate(reader, 2):
+            if not row or not any(c.strip() for c in row):
+                continue
+            where = f'{csv_path}:{lineno}'
+            if len(row) != len(header):
+                issues.append(Issue(where, f"expected {len(header)} comma-separated fields, got {len(row)}: "
+                                    f"{','.join(row)[:80]!r}", 'fix or delete the row', 'malformed_row'))
+                continue
+            yield lineno, where, row, col
+
+
 def load_urbansound8k(root, skip_bad=False, check_audio=True):
     """UrbanSound8K: one clip per CSV row (never a directory listing), file audio/fold<fold>/<slice>,
     label = classID cross-checked with the class name. Official split: folds 1-7 / 8 / 9-10."""
@@ -684,56 +706,41 @@ def load_urbansound8k(root, skip_bad=False, check_audio=True):
                                'needs metadata/UrbanSound8K.csv', 'missing_metadata')], root, skippable=False)
     issues, counts = [], collections.Counter()
     keys, paths, labels, subset, groups, folds = [], [], [], [], [], []
-    with io.StringIO(read_text(csv_path), newline='') as f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        need = ['slice_file_name', 'fsID', 'fold', 'classID']
-        if any(h not in header for h in need):
-            raise DataError([Issue(f'{csv_path}:1', f'header {header} lacks the columns {need}',
-                                   'use the official CSV (header ' + ','.join(URBANSOUND8K_HEADER) + ')',
-                                   'malformed_row')], root, skippable=False)
-        col = {h: i for i, h in enumerate(header)}
-        seen = {}
-        for lineno, row in enumerate(reader, 2):
-            if not row or not any(s.strip() for s in row):
-                continue
-            where = f'{csv_path}:{lineno}'
-            if len(row) != len(header):
-                issues.append(Issue(where, f"expected {len(header)} comma-separated fields, got {len(row)}: "
-                                    f"{','.join(row)[:80]!r}", 'fix or delete the row', 'malformed_row'))
-                continue
-            name, fs_id = row[col['slice_file_name']].strip(), row[col['fsID']].strip()
-            try:
-                fold, class_id = int(row[col['fold']]), int(row[col['classID']])
-            except ValueError:
-                issues.append(Issue(where, f"fold {row[col['fold']]!r} / classID {row[col['classID']]!r} "
-                                    "are not integers", 'fix or delete the row', 'malformed_row'))
-                continue
-            if not 1 <= fold <= 10 or not name or '/' in name:
-                issues.append(Issue(where, f'bad fold {fold} or slice_file_name {name!r} (fold must be '
-                                    '1..10)', 'fix or delete the row', 'malformed_row'))
-                continue
-            if not 0 <= class_id < len(URBANSOUND8K_CLASSES):
-                issues.append(Issue(where, f'unknown classID {class_id} (valid: 0..9)',
-                                    'fix or delete the row', 'unknown_class'))
-                continue
-            cname = row[col['class']].strip() if 'class' in col else URBANSOUND8K_CLASSES[class_id]
-            if cname != URBANSOUND8K_CLASSES[class_id]:
-                issues.append(Issue(where, f'classID {class_id} is {URBANSOUND8K_CLASSES[class_id]!r} but '
-                                    f'the class column says {cname!r}', 'fix the row', 'unknown_class'))
-                continue
-            key = f'fold{fold}/{name}'
-            if key in seen:
-                issues.append(Issue(where, f'{key} already listed on line {seen[key]}', 'delete the '
-                                    'duplicate row', 'malformed_row'))
-                continue
-            seen[key] = lineno
-            keys.append(key)
-            paths.append(root / 'audio' / f'fold{fold}' / name)
-            labels.append(class_id)
-            subset.append('train' if fold <= 7 else 'val' if fold == 8 else 'test')
-            groups.append(fs_id)
-            folds.append(fold)
+    seen = {}
+    for lineno, where, row, col in _metadata_rows(csv_path, root, ['slice_file_name', 'fsID', 'fold', 'classID'],
+                                                  'the official CSV', URBANSOUND8K_HEADER, issues):
+        name, fs_id = row[col['slice_file_name']].strip(), row[col['fsID']].strip()
+        try:
+            fold, class_id = int(row[col['fold']]), int(row[col['classID']])
+        except ValueError:
+            issues.append(Issue(where, f"fold {row[col['fold']]!r} / classID {row[col['classID']]!r} "
+                                "are not integers", 'fix or delete the row', 'malformed_row'))
+            continue
+        if not 1 <= fold <= 10 or not name or '/' in name:
+            issues.append(Issue(where, f'bad fold {fold} or slice_file_name {name!r} (fold must be '
+                                '1..10)', 'fix or delete the row', 'malformed_row'))
+            continue
+        if not 0 <= class_id < len(URBANSOUND8K_CLASSES):
+            issues.append(Issue(where, f'unknown classID {class_id} (valid: 0..9)',
+                                'fix or delete the row', 'unknown_class'))
+            continue
+        cname = row[col['class']].strip() if 'class' in col else URBANSOUND8K_CLASSES[class_id]
+        if cname != URBANSOUND8K_CLASSES[class_id]:
+            issues.append(Issue(where, f'classID {class_id} is {URBANSOUND8K_CLASSES[class_id]!r} but '
+                                f'the class column says {cname!r}', 'fix the row', 'unknown_class'))
+            continue
+        key = f'fold{fold}/{name}'
+        if key in seen:
+            issues.append(Issue(where, f'{key} already listed on line {seen[key]}', 'delete the '
+                                'duplicate row', 'malformed_row'))
+            continue
+        seen[key] = lineno
+        keys.append(key)
+        paths.append(root / 'audio' / f'fold{fold}' / name)
+        labels.append(class_id)
+        subset.append('train' if fold <= 7 else 'val' if fold == 8 else 'test')
+        groups.append(fs_id)
+        folds.append(fold)
     listed = set(paths)
     audio = root / 'audio'
     if audio.is_dir():
@@ -937,52 +944,37 @@ def load_esc50(root, skip_bad=False, check_audio=True):
                                f"{LAYOUTS['esc50']}", 'missing_metadata')], root, skippable=False)
     issues, counts = [], collections.Counter()
     keys, paths, labels, subset, groups, folds = [], [], [], [], [], []
-    with io.StringIO(read_text(csv_path), newline='') as f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        need = ['filename', 'fold', 'target']
-        if any(h not in header for h in need):
-            raise DataError([Issue(f'{csv_path}:1', f'header {header} lacks the columns {need}',
-                                   'use the official meta/esc50.csv (header ' + ','.join(ESC50_HEADER) + ')',
-                                   'malformed_row')], root, skippable=False)
-        col = {h: i for i, h in enumerate(header)}
-        seen = {}
-        for lineno, row in enumerate(reader, 2):
-            if not row or not any(c.strip() for c in row):
-                continue
-            where = f'{csv_path}:{lineno}'
-            if len(row) != len(header):
-                issues.append(Issue(where, f"expected {len(header)} comma-separated fields, got {len(row)}: "
-                                    f"{','.join(row)[:80]!r}", 'fix or delete the row', 'malformed_row'))
-                continue
-            name = row[col['filename']].strip()
-            try:
-                fold, target = int(row[col['fold']]), int(row[col['target']])
-            except ValueError:
-                issues.append(Issue(where, f"fold {row[col['fold']]!r} / target {row[col['target']]!r} are not "
-                                    'integers', 'fix or delete the row', 'malformed_row'))
-                continue
-            category = row[col['category']].strip() if 'category' in col else None
-            problem, kind = None, 'malformed_row'
-            if not 1 <= fold <= 5 or not name or '/' in name:
-                problem = f'bad fold {fold} or filename {name!r} (fold must be 1..5)'
-            elif not 0 <= target < len(ESC50_CLASSES):
-                problem, kind = f'unknown target {target} (valid: 0..49)', 'unknown_class'
-            elif category is not None and category != ESC50_CLASSES[target]:
-                problem, kind = (f'target {target} is {ESC50_CLASSES[target]!r} but the category column says '
-                                 f'{category!r}', 'unknown_class')
-            elif name in seen:
-                problem = f'{name} already listed on line {seen[name]}'
-            if problem:
-                issues.append(Issue(where, problem, 'fix or delete the row', kind))
-                continue
-            seen[name] = lineno
-            keys.append(name)
-            paths.append(root / 'audio' / name)
-            labels.append(target)
-            subset.append('test' if fold == ESC50_FOLD else 'val' if fold == ESC50_FOLD - 1 else 'train')
-            groups.append(row[col['src_file']].strip() if 'src_file' in col else name)
-            folds.append(fold)
+    seen = {}
+    for lineno, where, row, col in _metadata_rows(csv_path, root, ['filename', 'fold', 'target'],
+                                                  'the official meta/esc50.csv', ESC50_HEADER, issues):
+        name = row[col['filename']].strip()
+        try:
+            fold, target = int(row[col['fold']]), int(row[col['target']])
+        except ValueError:
+            issues.append(Issue(where, f"fold {row[col['fold']]!r} / target {row[col['target']]!r} are not "
+                                'integers', 'fix or delete the row', 'malformed_row'))
+            continue
+        category = row[col['category']].strip() if 'category' in col else None
+        problem, kind = None, 'malformed_row'
+        if not 1 <= fold <= 5 or not name or '/' in name:
+            problem = f'bad fold {fold} or filename {name!r} (fold must be 1..5)'
+        elif not 0 <= target < len(ESC50_CLASSES):
+            problem, kind = f'unknown target {target} (valid: 0..49)', 'unknown_class'
+        elif category is not None and category != ESC50_CLASSES[target]:
+            problem, kind = (f'target {target} is {ESC50_CLASSES[target]!r} but the category column says '
+                             f'{category!r}', 'unknown_class')
+        elif name in seen:
+            problem = f'{name} already listed on line {seen[name]}'
+        if problem:
+            issues.append(Issue(where, problem, 'fix or delete the row', kind))
+            continue
+        seen[name] = lineno
+        keys.append(name)
+        paths.append(root / 'audio' / name)
+        labels.append(target)
+        subset.append('test' if fold == ESC50_FOLD else 'val' if fold == ESC50_FOLD - 1 else 'train')
+        groups.append(row[col['src_file']].strip() if 'src_file' in col else name)
+        folds.append(fold)
     listed = set(paths)
     if (root / 'audio').is_dir():
         for p in sorted((root / 'audio').iterdir()):
