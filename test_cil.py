@@ -3095,6 +3095,23 @@ def test_every_method_runs_and_phase0_is_trained_once(tiny_audioset, tmp_path, c
     assert at['sizes'] == [8]
 
 
+def test_paper_format_generated_audioset_runs_with_the_real_front_end(tmp_path):
+    """synth --seconds 10 --sr 32000 writes the paper's clip format in the AudioSet layout; --data audioset
+    --root on it reads it as real data: PANNs front end, 1001 x 64, end to end."""
+    root = tmp_path / 'as10'
+    assert data.main(['synth', '--kind', 'audioset', '--out', str(root), '--seconds', '10', '--sr', '32000',
+                      '--n-train', '12', '--n-eval', '6']) == 0
+    ds = data.load_dataset('audioset', root)
+    assert set(ds.sample_rates) == {32000} and sf.info(ds.paths[0]).frames == 320000
+    assert data.frontend_config(ds) == dict(data.FRONTENDS['panns'], name='panns')
+    out = run_cil(root, tmp_path / 'runs', '--method', 'iodfd', '--phases', '4,2')
+    d = run_dir(out, 'iodfd')
+    assert json.loads((d / 'config.json').read_text())['frontend']['name'] == 'panns'
+    (folder,) = (tmp_path / 'cache' / 'features').glob('audioset-*')
+    assert json.loads((folder / 'manifest.json').read_text())['shape'] == [1001, 64]
+    assert [r['n_classes'] for r in json.loads((d / 'metrics.json').read_text())['phases']] == [4, 6]
+
+
 def test_multilabel_learner_with_multitask_heads_and_exemplar_memory(tiny_audioset, tmp_path):
     out = run_cil(tiny_audioset, tmp_path / 'runs', '--method', 'iodfd', '--heads', '4,3,2', '--memory', '16')
     d = run_dir(out, 'iodfd')
