@@ -1481,8 +1481,6 @@ def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2), fold=None):
       and a class with fewer clips than that is a DataError of one line.
     Group and class orders are sorted before shuffling, so no set or hash order is involved."""
     method = method or default_split(ds)
-    if ds.name == 'audioset' and method != 'official':
-        raise ValueError('audioset has only the official split (train TSV -> train, eval TSV -> test)')
     if ds.name in OFFICIAL_ONLY and method != 'official':
         raise DataError(f'{ds.name} has only its official split (--split official)')
     folded = ds.name == 'esc50' or (ds.name == 'csv' and ds.folds is not None)

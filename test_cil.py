@@ -1998,7 +1998,7 @@ def test_split_official_and_random(gsc, us8k, audioset, tmp_path):
     s = data.make_split(audioset)
     assert s.method == 'official' and len(s.val) == 0
     assert set(audioset.subset[s.train]) == {'train'} and set(audioset.subset[s.test]) == {'eval'}
-    with pytest.raises(ValueError):
+    with pytest.raises(data.DataError, match='only its official split'):
         data.make_split(audioset, 'grouped')
     s = data.make_split(gsc, 'random', seed=5)
     for c in range(20):
@@ -2890,6 +2890,12 @@ def test_cli_stats_synth_cache(gsc_root, us8k_root, tmp_path, capsys):
     assert data.main(['cache', '--data', 'speechcommands', '--root', str(tmp_path / 'g'), '--cache',
                       str(tmp_path / 'cache'), '--skip-bad', '--workers', '1']) == 0
     assert 'skipped bad 1' in capsys.readouterr().out
+
+
+def test_cli_stats_of_a_split_the_dataset_does_not_have_is_one_line(as_root, capsys):
+    assert data.main(['stats', '--data', 'audioset', '--root', str(as_root), '--split', 'random']) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'audioset has only its official split (--split official)' in err
 
 
 def test_cli_help():
