@@ -324,9 +324,10 @@ def check_flags(args):
     own = ('split', 'split_seed') if args.data == 'csv-multilabel' else ()  # a CSV's split is chosen either way
     for key in MULTILABEL_FLAGS if kws else SINGLE_LABEL_FLAGS:
         if getattr(args, key) != defaults.get_default(key) and key not in own:
-            raise SystemExit(f"cil.py: --{key.replace('_', '-')} applies only to "
-                             f"{'multi-label (audioset)' if kws else 'single-label (speechcommands, urbansound8k)'} "
-                             f"data; --data {args.data} does not use it")
+            learner, names = ('multi-label', MULTILABEL_DATA) if kws else ('single-label', SINGLE_LABEL_DATA)
+            names = ', '.join(f'a {learner} csv' if n.startswith('csv-') else n for n in names)
+            raise SystemExit(f"cil.py: --{key.replace('_', '-')} applies only to {learner} data ({names}); "
+                             f"--data {args.data} does not use it")
     for flag, value, takes in (('--csv', args.csv, ('csv-multilabel', 'csv-singlelabel')),
                                ('--fold', args.fold, ('esc50', 'synth-esc50', 'csv-multilabel', 'csv-singlelabel')),
                                ('--path-map', args.path_map, ('authors-txt',))):
