@@ -18,6 +18,7 @@ import collections
 import contextlib
 import csv
 import dataclasses
+import datetime
 import functools
 import hashlib
 import json
@@ -114,7 +115,9 @@ def start_processes(cfg):
     device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0'))) if cuda else torch.device('cpu')
     if cuda:
         torch.cuda.set_device(device)
-    torch.distributed.init_process_group('nccl' if cuda else 'gloo')
+    # rank 0 alone builds the feature cache, and may wait on a folder lock held by another command
+    # (its phase 0: hours on the real data) while the others wait at a barrier: no default timeout
+    torch.distributed.init_process_group('nccl' if cuda else 'gloo', timeout=datetime.timedelta(hours=24))
     WRITER = torch.distributed.get_rank() == 0
     if not WRITER:
         sys.stdout = open(os.devnull, 'w')
@@ -580,7 +583,8 @@ def pick_precision(name, device):
     """--precision auto: bf16 on a CUDA device that has it, fp32 otherwise. fp32 is stored as None (unset),
     so the paper's precision keeps the run folders it always had."""
     if name == 'auto':
-        name = 'bf16' if device.type == 'cuda' and torch.cuda.is_bf16_supported() else 'fp32'
+        # native bf16 from compute capability 8 (Ampere); older GPUs only emulate it (slow), so fp32 there
+        name = 'bf16' if device.type == 'cuda' and torch.cuda.get_device_capability(device)[0] >= 8 else 'fp32'
     if name == 'fp16' and device.type == 'cpu':
         raise SystemExit('cil.py: --precision fp16 needs a CUDA device; on the CPU use fp32 or bf16')
     return None if name == 'fp32' else name
@@ -593,8 +597,10 @@ def speed(cfg, device):
 
 
 def pick_device(name):
+    """--device as a torch.device; a CUDA device always with its index (cuda -> cuda:<current>), which
+    torch.cuda.mem_get_info needs before torch 2.5."""
     if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -605,6 +611,8 @@ def pick_device(name):
         raise SystemExit(f'cil.py: --device {name}: this torch has no CUDA device; use --device cpu (or auto)')
     if device.type == 'cuda' and device.index is not None and device.index >= torch.cuda.device_count():
         raise SystemExit(f'cil.py: --device {name}: only {torch.cuda.device_count()} CUDA devices')
+    if device.type == 'cuda' and device.index is None:
+        device = torch.device('cuda', torch.cuda.current_device())
     return device
 
 

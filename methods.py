@@ -317,8 +317,14 @@ def compiled(model, compile=False):
     and buffers, so state_dict, checkpoints and the optimiser use `model` as before. Compiled
     dropout draws its masks with inductor's own generator (seeded from torch's, so the per-epoch
     reseeding still applies), so a compiled run is not comparable mask for mask with an eager one;
-    torch._inductor.config.fallback_random = True would make it so, at some speed."""
-    return torch.compile(model, dynamic=False) if compile else model
+    torch._inductor.config.fallback_random = True would make it so, at some speed. Each phase builds
+    a grown learner and compiles again: torch._dynamo.reset() first drops the earlier phases' graphs,
+    which would otherwise count toward dynamo's recompile limit for Cnn14.forward (8), beyond which
+    it falls back to eager with only a warning. Call it before the phase's first compiled forward."""
+    if not compile:
+        return model
+    torch._dynamo.reset()
+    return torch.compile(model, dynamic=False)
 
 
 def fast_cuda(tf32=True):
@@ -515,7 +521,9 @@ def mean_over_ranks(terms):
     check, one log line)."""
     if world()[1] == 1 or not terms:
         return terms
-    v = torch.tensor(list(terms.values()), dtype=torch.float64)
+    nccl = torch.distributed.get_backend() == 'nccl'  # NCCL reduces CUDA tensors only
+    v = torch.tensor(list(terms.values()), dtype=torch.float64,
+                     device=torch.device('cuda', torch.cuda.current_device()) if nccl else 'cpu')
     torch.distributed.all_reduce(v)
     return dict(zip(terms, (v / world()[1]).tolist()))
 
@@ -763,8 +771,9 @@ def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, ba
                 state['scaler'] = scaler.state_dict()
             on_epoch(state)
     if size > 1:  # every process leaves with rank 0's learner (BatchNorm statistics included), the one saved
-        for t in model.state_dict().values():
-            torch.distributed.broadcast(t, 0)
+        with torch.no_grad():  # the tensors themselves: state_dict's classifier entries are concatenated copies
+            for t in [*model.parameters(), *model.buffers()]:
+                torch.distributed.broadcast(t, 0)
     if subsets:
         model.drop_aux_heads()  # heads 1.. are discarded; the backbone and head 0 go forward (Ma et al.)
     return model

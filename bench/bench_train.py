@@ -20,8 +20,9 @@ L = L_BCE(z_new) + lambda L_OD + L_FD per step. Rows:
   bf16+CL+cache+compile   + torch.compile of the learner (on the CPU only with --compile-cpu:
                   inductor's C++ build takes minutes on a small machine)
 
-On CUDA the bench first calls methods.fast_cuda() (cudnn.benchmark, TF32 for float32), as cil.py
-does for a CUDA run. Every row is warmed up (--warmup steps: cuDNN autotuning, compilation), then
+On CUDA each row's steps run after methods.fast_cuda() with the switches cil.py sets for that
+precision: cudnn.benchmark always, TF32 only for the bf16 rows (the fp32 and authors' rows are true
+float32, as `cil.py --precision fp32`). Every row is warmed up (--warmup steps: cuDNN autotuning, compilation), then
 the rows are timed in turn, --repeats rounds of --steps steps each (interleaved, so drifting clocks
 or other load hit every row alike), with torch.cuda.synchronize() around every timing on CUDA; the
 median round is reported. FLOPs are counted once per row with torch.utils.flop_counter on one
@@ -127,6 +128,8 @@ class Row:
         self.teacher_forward = twice(self.teacher) if authors else self.teacher
 
     def run(self, steps, forward=None):
+        if self.device.type == 'cuda':  # TF32 with bf16 only: the fp32 rows are true float32, as cil.py's
+            methods.fast_cuda(tf32=self.precision != 'fp32')
         methods.train_epoch(
             self.model, methods.METHODS['iodfd'], self.x, self.y, self.batches[:steps], self.opt, self.device,
             n_new=N_NEW, teacher=None if self.cache else self.teacher, teacher_cache=self.cache,
@@ -186,8 +189,6 @@ def main(argv=None):
         if getattr(args, name) is None:
             setattr(args, name, small if quick else paper)
     gpu = device.type == 'cuda'
-    if gpu:
-        methods.fast_cuda()
     phase_clips = ([int(v) for v in args.phase_clips.split(',')] if args.phase_clips else default_phase_clips())
     at_clips = [int(v) for v in args.at_clips.split(',')] if args.at_clips else default_at_clips(phase_clips)
     paper_shape = args.width == 1.0 and args.seconds == 10.0

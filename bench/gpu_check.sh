@@ -5,9 +5,13 @@
 #      instead of being skipped, and the rest run with CUDA present;
 #   2. bench/bench_train.py at the paper's shape (CNN14 width 1, 10 s clips, batch 32): the GPU
 #      rows of README's training table;
-#   3. the paper's job end to end on generated data in the paper's clip format (10 s at 32 kHz,
+#   3. methods.py's collectives on NCCL (a one-process group, with world() made to report two
+#      processes so the helpers do not return early): NCCL takes only CUDA tensors;
+#   4. the paper's job end to end on generated data in the paper's clip format (10 s at 32 kHz,
 #      AudioSet layout): `cil.py --method iodfd --data audioset --root ...`, full CNN14, bf16,
-#      2 epochs a phase; then the same under torchrun with one process (DDP, SyncBatchNorm, NCCL).
+#      2 epochs a phase; then the same under torchrun, one process per GPU. DDP, SyncBatchNorm and
+#      NCCL between processes run only with 2 or more GPUs: on one GPU torchrun starts one process,
+#      which trains as a plain run (the summary says which).
 # Usage: bash bench/gpu_check.sh [LOG_DIR]   (default gpu-check/: one log per step, summary.txt)
 # Needs the packages of requirements.txt and pytest. Each step has its own time limit, and a failed
 # step does not stop the next one; summary.txt lists each step's exit code and seconds.
@@ -31,20 +35,34 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log its output,
 }
 
 if [ "$dry" = 1 ]; then
-    sizes=(--n-train 60 --n-eval 20); bench=(--quick); small=(--width 0.0625)
+    sizes=(--n-train 60 --n-eval 20); bench=(--quick); small=(--width 0.0625); nproc=2
 else
     python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; \
 print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name())" | tee -a "$summary" || exit 1
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >> "$summary" 2>&1
     sizes=(--n-train 600 --n-eval 150); bench=(); small=()
+    nproc=$(python3 -c 'import torch; print(torch.cuda.device_count())')
     step tests 240 python3 -m pytest -q -p no:cacheprovider test_cil.py -rs
+    step nccl_collectives 60 python3 -c "
+import os, torch, torch.distributed as dist, methods
+os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT='29533')
+torch.cuda.set_device(0)
+dist.init_process_group('nccl', rank=0, world_size=1)
+methods.world = lambda: (0, 2)
+print('mean_over_ranks', methods.mean_over_ranks({'bce': 1.0, 'od': 2.0}))
+a = torch.randn(4, 8, device='cuda', requires_grad=True)
+loss = methods.fd_loss_global(a, torch.randn(4, 8, device='cuda'))
+loss.backward()
+print('fd_loss_global', float(loss), float(a.grad.abs().sum()))
+dist.destroy_process_group()"
 fi
+echo "torchrun processes: $nproc" | tee -a "$summary"
 step bench_train 240 python3 bench/bench_train.py "${bench[@]}"
 step synth 120 python3 data.py synth --kind audioset --out "$work/as10" --seconds 10 --sr 32000 "${sizes[@]}"
 common=(--method iodfd --data audioset --root "$work/as10" --epochs-base 2 --epochs 2
         --cache "$work/cache" --results "$work/results" "${small[@]}")
 step iodfd 180 python3 cil.py "${common[@]}" --out "$work/runs"
-step iodfd_torchrun 120 python3 -m torch.distributed.run --standalone --nproc_per_node 1 cil.py \
+step iodfd_torchrun 180 python3 -m torch.distributed.run --standalone --nproc_per_node "$nproc" cil.py \
     "${common[@]}" --out "$work/runs-ddp"
 grep -h "^== iodfd: F1" "$log/iodfd.txt" "$log/iodfd_torchrun.txt" | tee -a "$summary"
 [ "$dry" = 1 ] || grep -h "passed\|failed" "$log/tests.txt" | tail -1 | tee -a "$summary"
