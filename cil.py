@@ -729,8 +729,9 @@ def write_atomic(obj, path):
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise RunError(f'cannot write {path}: {e.strerror or e}; free space there or choose another --out / '
+        failure = data.write_failure(e, Path(path).parent)  # torch.save: a RuntimeError from the OSError
+        if failure:
+            raise RunError(f'cannot write {path}: {failure[0]}; {failure[1]}, or choose another --out / '
                            f'--results') from None
         raise
 
@@ -1129,8 +1130,8 @@ def train_method(name, cfg, d, device, run_dir):
 
 def method_result_line(name, metrics):
     s = metrics['summary']
-    return (f"== {name}: F1 {100 * s['f1']:.1f}  Fr {100 * s['fr']:.1f}  mAP {100 * s['map']:.1f}  "
-            f"(map_binary {100 * s['map_binary']:.1f})")
+    pct = evaluate.pct
+    return f"== {name}: F1 {pct(s['f1'])}  Fr {pct(s['fr'])}  mAP {pct(s['map'])}  (map_binary {pct(s['map_binary'])})"
 
 
 def write_csvs(run_dir, name, metrics):
@@ -1418,8 +1419,9 @@ def main(argv=None):
     except RunError as e:
         raise SystemExit(f'cil.py: {e}') from None
     except OSError as e:  # a full disk, a read-only folder: one line naming the file
-        raise SystemExit(f"cil.py: {e.filename or 'a file'}: {e.strerror or e}; free space there or choose "
-                         f'another --out / --cache / --results') from None
+        reason, todo = data.write_failure(e)
+        raise SystemExit(f"cil.py: {e.filename or 'a file'}: {reason}; {todo}, or choose another --out / --cache / "
+                         f'--results') from None
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)

@@ -55,6 +55,7 @@ import math
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -180,6 +181,29 @@ class Issue:
 
     def __str__(self):
         return f'{self.path}: {self.problem}' + (f'; {self.action}' if self.action else '')
+
+
+def write_failure(e, folder=None):
+    """Why writing under `folder` failed, as (what happened, what to do), or None when e is not a
+    failed write. The OSError is e or what e was raised from (torch.save reports a full disk as a
+    RuntimeError whose context is the OSError); libsndfile says only 'System error', read as a full
+    disk when the folder has under 1 MiB free."""
+    err = e
+    while err is not None and not isinstance(err, OSError):
+        err = err.__cause__ or err.__context__
+    if err is not None:
+        code, what = err.errno, err.strerror or str(err)
+    elif isinstance(e, sf.SoundFileError):
+        try:
+            full = folder is not None and shutil.disk_usage(folder).free < 2 ** 20
+        except OSError:
+            full = False
+        code, what = (errno.ENOSPC, os.strerror(errno.ENOSPC)) if full else (None, f'libsndfile: {e}')
+    else:
+        return None
+    todo = {errno.ENOSPC: 'free space there', errno.EDQUOT: 'free space there', errno.EROFS: 'make it writable',
+            errno.EACCES: 'make it writable', errno.EPERM: 'make it writable'}.get(code, 'check that folder')
+    return what, todo
 
 
 class DataError(Exception):
@@ -1859,7 +1883,8 @@ class FolderLock:
                 return 'held', f'process {pid} on {host}; delete the file if that process no longer runs'
             if not _pid_alive(pid):
                 return 'stale', f'process {pid} on {host}, which no longer runs'
-            return 'held', f'process {pid} on {host}'
+            return 'held', (f'process {pid} on {host}; if no command of this project runs there, the pid was '
+                            'reused: delete the file')
         if time.time() - st.st_mtime >= self.stale_after:
             return 'stale', 'an empty or unreadable lock file'
         return 'held', (f'an empty or unreadable lock file; taken over once it is {self.stale_after:g} s '
@@ -2390,8 +2415,9 @@ def build_cache(ds, cache_root, config=None, workers=None, skip_bad=False, progr
             lock.release()
     except OSError as e:
         what = f'{Path(e.filename).name}: ' if getattr(e, 'filename', None) else ''
-        raise DataError(f'cannot write the feature cache in {folder} ({what}{e.strerror or e}); free space '
-                        'there, make it writable, or point --cache at another folder') from None
+        reason, todo = write_failure(e, folder)
+        raise DataError(f'cannot write the feature cache in {folder} ({what}{reason}); {todo}, or point --cache '
+                        'at another folder') from None
 
 
 def _build_cache(ds, folder, config, workers, skip_bad, progress, checkpoint_every, read_only, t0):
@@ -3705,9 +3731,10 @@ def ensure_synth(kind, root, seed=0, progress=True, **sizes):
                     print(f'generating the synthetic {kind} dataset in {root} (once) ...', file=sys.stderr,
                           flush=True)
                 SYNTH_KINDS[kind](root, seed=seed, progress=progress, **sizes)
-    except OSError as e:
-        raise DataError(f'cannot write the generated {kind} dataset in {root} ({e.strerror or e}); free '
-                        'space there, make it writable, or choose another folder') from None
+    except (OSError, sf.SoundFileError) as e:  # a full disk, a read-only folder
+        reason, todo = write_failure(e, root)
+        raise DataError(f'cannot write the generated {kind} dataset in {root} ({reason}); {todo}, or choose '
+                        'another folder (a rerun redoes the generation)') from None
     return root
 
 
@@ -3873,6 +3900,8 @@ def main(argv=None):
             bad = [k for k, v in kwargs.items() if not (math.isfinite(v) and v > 0)]
             if bad:
                 parser.error(f'{flag(bad[0])} must be a positive number, not {kwargs[bad[0]]}')
+            if args.sr is not None and args.sr < 8000:
+                parser.error(f'--sr {args.sr}: write at 8000 Hz or more (the sounds are rendered at 16 kHz)')
             if not 0 <= args.missing < 1:
                 parser.error(f'--missing is a fraction in [0, 1), not {args.missing}')
             if args.kind == 'fsd50k':
@@ -3909,9 +3938,10 @@ def main(argv=None):
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM while the cache is built (checkpointed)
         print('\ndata.py: interrupted; run the same command again to continue where it stopped', file=sys.stderr)
         return 130
-    except OSError as e:  # e.g. synth --out in a read-only folder, --save-split to a full disk
+    except (OSError, sf.SoundFileError) as e:  # e.g. synth --out in a read-only folder, --save-split to a full disk
         where = f'{e.filename}: ' if getattr(e, 'filename', None) else ''
-        print(f'error: {where}{e.strerror or e}', file=sys.stderr)
+        reason, todo = write_failure(e, getattr(args, 'out', None))
+        print(f'error: {where}{reason}; {todo}, or choose another folder', file=sys.stderr)
         return 2
     return 0
 

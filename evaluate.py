@@ -380,9 +380,10 @@ def pct(values, digits=1):
     v = np.array([np.nan if x is None else x for x in np.atleast_1d(values)], dtype=float)
     if np.isnan(v).all():
         return '-'
+    fmt = lambda x: f'{round(float(x), digits) + 0.0:.{digits}f}'  # noqa: E731  (+ 0.0: never '-0.0')
     if len(v) == 1:
-        return f'{100 * v[0]:.{digits}f}'
-    return f'{100 * np.nanmean(v):.{digits}f} +- {100 * np.nanstd(v):.{digits}f}'
+        return fmt(100 * v[0])
+    return f'{fmt(100 * np.nanmean(v))} +- {fmt(100 * np.nanstd(v))}'
 
 
 def table1(results, flags):
