@@ -3939,7 +3939,8 @@ def main(argv=None):
         print('\ndata.py: interrupted; run the same command again to continue where it stopped', file=sys.stderr)
         return 130
     except (OSError, sf.SoundFileError) as e:  # e.g. synth --out in a read-only folder, --save-split to a full disk
-        where = f'{e.filename}: ' if getattr(e, 'filename', None) else ''
+        where = getattr(e, 'filename', None) or getattr(args, 'out', None)
+        where = f'{where}: ' if where else ''
         reason, todo = write_failure(e, getattr(args, 'out', None))
         print(f'error: {where}{reason}; {todo}, or choose another folder', file=sys.stderr)
         return 2
