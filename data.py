@@ -2468,7 +2468,9 @@ def _build_cache(ds, folder, config, workers, skip_bad, progress, checkpoint_eve
     mismatched -= rowless  # said once, as rowless
     damaged = mismatched | rowless  # clips whose stored row cannot be used: recomputed, with the one line
     check_seconds = time.time() - t_check
-    if size < recorded:
+    if size < recorded and not dpath.exists():
+        wrong.append(f'the file is missing ({recorded} bytes expected)')
+    elif size < recorded:
         wrong.append(f'the file is {size} bytes, {recorded} expected (cut short)')
     elif size > recorded and not fresh:
         wrong.append(f'the file is {size} bytes, longer than the {recorded} recorded (cut back)')
