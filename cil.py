@@ -215,8 +215,9 @@ def build_parser():
                    help="compute the previous learner's outputs once per phase instead of every step "
                         "(preset: on for synth-audioset)")
     g.add_argument('--precision', default='auto', choices=['auto', 'fp32', 'bf16', 'fp16'],
-                   help='precision of the forwards (the losses always reduce in fp32); auto: bf16 on a CUDA device '
-                        'that supports it, else fp32 (the published numbers are fp32)')
+                   help='precision of the training forwards (the losses always reduce in fp32, and every score is '
+                        'computed in fp32); auto: bf16 on a CUDA device that supports it, else fp32 (the published '
+                        'numbers are fp32)')
     g.add_argument('--compile', action='store_true', help='torch.compile the learner for training (CUDA)')
     g.add_argument('--checkpoint-minutes', type=float, default=10.0,
                    help='write the epoch checkpoint (state.pt) at most this often, and at the end of each phase; '
@@ -993,8 +994,7 @@ def train_phase(cfg, d, run_dir, k, model, method, log, clock, device, subsets=N
 
 def evaluate_phase(model, d, k, cfg, device):
     ph = d.phases[k]
-    scores = methods.predict(model, d.features(ph.test, device), 2 * cfg['batch_size'], device,
-                             precision=cfg['precision'] or 'fp32')
+    scores = methods.predict(model, d.features(ph.test, device), 2 * cfg['batch_size'], device)  # fp32
     record = evaluate.multilabel_phase_record(ph.test_y, scores, n_base=cfg['phases'][0],
                                               n_new=None if k == 0 else ph.n_new)
     record['f1_per_class'] = evaluate.f1_per_class(ph.test_y, scores).tolist()
@@ -1177,11 +1177,12 @@ def shared_base(cfg, d, device, log):
     return shared_step(folder, 'base.pt', model, train, device, log, d.fingerprint, cfg['restart'])
 
 
-def accuracies(model, d, k, device, precision):
-    """Test accuracy after step k: over all seen classes, per class group, and on old / new classes."""
+def accuracies(model, d, k, device):
+    """Test accuracy after step k (scored in fp32): over all seen classes, per class group, and on old /
+    new classes."""
     ph = d.phases[k]
     groups = [list(range(p.n_old, p.n_seen)) for p in d.phases]
-    logits = methods.predict(model, d.x[torch.as_tensor(ph.test)], 256, device, sigmoid=False, precision=precision)
+    logits = methods.predict(model, d.x[torch.as_tensor(ph.test)], 256, device, sigmoid=False)
     old, new = evaluate.old_new_accuracy(ph.test_y, logits, groups, k)
     return (evaluate.accuracy(ph.test_y, logits), evaluate.group_accuracies(ph.test_y, logits, groups[:k + 1]),
             None if k == 0 else old, new)
@@ -1213,7 +1214,7 @@ def train_mittal(cfg, tag, losses, d, device, run_dir):
     methods.select_exemplars(memory, model, d.x, ph0, range(ph0.n_seen), quota, how=cfg['exemplar_select'],
                              seed=cfg['seed'], device=device, normalize_mean=cfg['herding_mean'] != 'icarl',
                              precision=cfg['precision'] or 'fp32')
-    acc0, g0, _, _ = accuracies(model, d, 0, device, cfg['precision'] or 'fp32')
+    acc0, g0, _, _ = accuracies(model, d, 0, device)
     metrics = {'base': base_record, 'acc': [acc0], 'acc_matrix': [g0],
                'steps': [{'memory': len(memory), 'quota': quota, 'old_acc': None, 'new_acc': acc0}],
                'class_order': [d.ds.classes[c] for c in d.phases[-1].seen_classes], 'split_hash': d.split.hash,
@@ -1250,7 +1251,7 @@ def train_mittal(cfg, tag, losses, d, device, run_dir):
                 on_epoch=checkpointer(state_path, cfg['checkpoint_minutes'], log))
         except FloatingPointError as e:
             raise RunError(f'{e} (features: {d.cache.folder})') from None
-        acc, g, old_acc, new_acc = accuracies(model, d, k, device, cfg['precision'] or 'fp32')
+        acc, g, old_acc, new_acc = accuracies(model, d, k, device)
         metrics['acc'].append(acc)
         metrics['acc_matrix'].append(g)
         metrics['steps'].append({'memory': len(memory), 'quota': info['quota'], 'epochs': info['epochs'],
@@ -1425,6 +1426,8 @@ def main(argv=None):
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():  # stopped by an error
+            torch.distributed.destroy_process_group()
 
 
 def _main(argv=None):

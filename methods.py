@@ -410,8 +410,12 @@ def frozen_copy(model):
 
 
 def fits(nbytes, device, share=0.3):
-    """Whether nbytes fit in `share` of the free memory of a CUDA device."""
-    return device.type == 'cuda' and nbytes < share * torch.cuda.mem_get_info(device)[0]
+    """Whether nbytes fit in `share` of the free memory of a CUDA device: the driver's free memory plus
+    what torch's allocator holds cached but unused (an earlier phase's tensors)."""
+    if device.type != 'cuda':
+        return False
+    free = torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return nbytes < share * free
 
 
 @torch.no_grad()
@@ -1053,7 +1057,7 @@ def train_base(model, x, phase, *, subsets, seed, device, epochs, patience, lr=0
                                precision=precision, scaler=scaler, forward=forward)
 
     best, ran = fit(model, opt, scheduler, epoch_fn,
-                    lambda: accuracy(model, x_val, phase.val_y, device, precision=precision),
+                    lambda: accuracy(model, x_val, phase.val_y, device),  # scored in fp32, as the test
                     max_epochs=epochs, patience=patience, tag='base', resume=resume, on_epoch=on_epoch,
                     scaler=scaler)
     model.drop_aux_heads()
@@ -1131,7 +1135,7 @@ def mittal_step(model, memory, x, phase, *, losses, seed, device, batch_size=64,
         finished = dict(epochs)
         _, epochs[stage] = fit(
             model, opt, sched, lambda e, s=stage: epoch_fn(e, s),
-            lambda: accuracy(model, x_val, val_y, device, precision=precision),
+            lambda: accuracy(model, x_val, val_y, device),  # scored in fp32, as the test
             max_epochs={'A': epochs_a, 'B': epochs_b, 'ft': epochs_ft}[stage],
             patience=None if stage == 'ft' else patience, tag=tags[stage], resume=resume,
             on_epoch=None if on_epoch is None else lambda state, f=finished: on_epoch(dict(state, done=f)),
