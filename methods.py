@@ -953,10 +953,15 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *
     for h, s in enumerate(subsets):
         local[h][s] = np.arange(len(s))
 
-    def head_loss(h, b, logits):
+    # targets reach the device with their batch (device_batches: no host copy per step): multi-label the
+    # multi-hot rows (a head takes its subset's columns), single-label each head's local label (-1: not its class)
+    y_all = torch.as_tensor(y_np if multilabel else np.stack([local[h][y_np] for h in range(len(subsets))], 1))
+    columns = [torch.as_tensor(s, device=device) for s in subsets] if multilabel else None
+
+    def head_loss(h, yb, logits):
         if multilabel:
-            return bce_loss(logits, torch.as_tensor(y_np[b][:, subsets[h]], device=device), pos_weight)
-        return F.cross_entropy(upcast(logits), torch.as_tensor(local[h][y_np[b]], device=device), ignore_index=-1)
+            return bce_loss(logits, yb.index_select(1, columns[h]), pos_weight)  # contiguous, as the sum's order
+        return F.cross_entropy(upcast(logits), yb[:, h], ignore_index=-1)
 
     losses, counts = [0.0] * len(subsets), [0] * len(subsets)
     if batching == 'per-task':
@@ -971,20 +976,26 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *
         iterations = [[(h, b) for h in range(len(subsets))] for b in index_batches(len(y_np), batch_size, seed)]
     else:
         raise ValueError(f'unknown --mt-batching {batching!r}')
+    shared = batching == 'shared'
+    feed = device_batches([x, y_all], [it[0][1] for it in iterations] if shared else
+                          [b for it in iterations for _, b in it], device)  # in the order the loop takes them
     for it in iterations:
         total, used = 0.0, 0
-        if batching == 'shared':
+        if shared:
+            xb, yb = next(feed)
             with autocast(device, precision):
-                emb, _ = model.embed(x[torch.as_tensor(it[0][1])].to(device).float())
+                emb, _ = model.embed(xb.float())
         for h, b in it:
+            if not shared:
+                xb, yb = next(feed)
             with autocast(device, precision):
-                if batching == 'per-task':
-                    logits, _ = forward(x[torch.as_tensor(b)].to(device).float(), head=h)
+                if not shared:
+                    logits, _ = forward(xb.float(), head=h)
                 else:
                     if not multilabel and not (local[h][y_np[b]] >= 0).any():
                         continue
                     logits = model.classify(emb, h)
-            loss = head_loss(h, b, logits)
+            loss = head_loss(h, yb, logits)
             losses[h], counts[h] = losses[h] + loss.detach(), counts[h] + 1
             total, used = total + loss, used + 1
         if used:
@@ -1004,15 +1015,15 @@ def mittal_epoch(model, terms, x, y, batches, optimizer, device, *, n_old, mem_x
     model.train()
     use_mem = ('ce_o' in terms or 'kd_o' in terms) and mem_x is not None and len(mem_x)
     sums = {}
-    for idx, midx in zip(batches, mem_batches if use_mem else [None] * len(batches)):
-        idx = torch.as_tensor(idx)
-        xb, yb = x[idx].to(device).float(), y[idx].to(device)
+    new = device_batches([x, y], batches, device)  # no host copy per step (a pinned prefetch from the host)
+    mem = device_batches([mem_x, mem_y], mem_batches, device) if use_mem else itertools.repeat(None)
+    for (xb, yb), old in zip(new, mem):
+        xb = xb.float()
         logits_o = yo = t_n = t_o = None
         with autocast(device, precision):
             logits_n, _ = forward(xb)
             if use_mem:
-                midx = torch.as_tensor(midx)
-                xo, yo = mem_x[midx].to(device).float(), mem_y[midx].to(device)
+                xo, yo = old[0].float(), old[1]
                 logits_o, _ = forward(xo)
             if n_old and teacher is not None:
                 with torch.no_grad():
