@@ -538,13 +538,14 @@ def load_audioset(root, skip_bad=False, check_audio=True):
         if mid_names and mid not in mid_names:
             issues.append(Issue(str(root / 'mid_to_display_name.tsv'), f'class {name!r} ({mid}) is not '
                                 'listed', 'its built-in name is used', 'unknown_mid', fatal=False))
+    absent = [root / name for name in AUDIOSET_TSV.values() if not (root / name).is_file()]
+    if absent:  # both named at once
+        raise DataError([Issue(str(tsv), 'not found', 'download the strong-label TSVs from '
+                               'research.google.com/audioset/download_strong.html', 'missing_metadata')
+                         for tsv in absent], root, skippable=False)
     keys, paths, labels, subset, groups = [], [], [], [], []
     for part, tsv_name in AUDIOSET_TSV.items():
         tsv, folder = root / tsv_name, root / part
-        if not tsv.is_file():
-            raise DataError([Issue(str(tsv), 'not found', 'download the strong-label TSVs from '
-                                   'research.google.com/audioset/download_strong.html', 'missing_metadata')],
-                            root, skippable=False)
         clips = _read_strong_tsv(tsv, issues, counts, mid_names)
         if not folder.is_dir():
             issues.append(Issue(str(folder), 'audio folder not found', f'put the clips of {tsv_name} '
