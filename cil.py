@@ -238,7 +238,8 @@ def build_parser():
     g.add_argument('--memory', default=None,
                    help="exemplar memory K (preset 200 / 100); a comma list runs each. With a multi-label method: "
                         "replay K exemplars of the old classes (not in either paper; default none)")
-    g.add_argument('--exemplar-select', default='random', choices=['random', 'herding'])
+    g.add_argument('--exemplar-select', default='random', choices=['random', 'herding'],
+                   help='how the memory keeps a class\'s exemplars: random (Mittal) or herding (iCaRL)')
     g.add_argument('--herding-mean', default=None, choices=['normalized', 'icarl'],
                    help="herding's class mean: of the unit-length embeddings, then normalised (unset: normalized, "
                         "kws_cil.md 2.6), or not normalised as iCaRL's released code (README, Fidelity notes)")
@@ -248,9 +249,11 @@ def build_parser():
                         "30,20,10: multitask phase 0 (not in either paper)")
     g.add_argument('--head-subsets', default='random',
                    help="random | cyclic | prefix | explicit '0-1-2-3/1-2-4/0-3' (heads 1..)")
-    g.add_argument('--subset-seed', type=int, default=0)
-    g.add_argument('--mt-batching', default='per-task', choices=['per-task', 'shared'])
-    g.add_argument('--mt-loss-reduce', default='sum', choices=['sum', 'mean'])
+    g.add_argument('--subset-seed', type=int, default=0, help='seed of --head-subsets random (default 0)')
+    g.add_argument('--mt-batching', default='per-task', choices=['per-task', 'shared'],
+                   help='multitask base: per-task, a batch of its own classes per head; shared, one batch for all')
+    g.add_argument('--mt-loss-reduce', default='sum', choices=['sum', 'mean'],
+                   help="multitask base: the step's loss is the sum or the mean of the heads' losses")
     g.add_argument('--ft-mode', default='two-step', choices=['two-step', 'mittal'],
                    help="two-step: conv1-3 frozen at --lr-a, then all layers at --lr-b, early stopping each; "
                         "mittal: all layers, lr 0.01 cosine, --epochs-ft fixed epochs")
@@ -264,14 +267,15 @@ def build_parser():
     g.add_argument('--patience', type=int, default=None, help='early-stopping patience in epochs (preset 10 / 5)')
     g.add_argument('--es-val', default='seen', choices=['seen', 'new'],
                    help='validation classes for early stopping: all seen, or only the new ones (strict CIL)')
-    g.add_argument('--base-sched', default='constant', choices=['constant', 'cosine'])
+    g.add_argument('--base-sched', default='constant', choices=['constant', 'cosine'],
+                   help='learning rate of the base step: constant, or cosine-annealed to --lr-min')
     g.add_argument('--ce-new-logits', default='new', choices=['new', 'all'],
                    help="CE N over the new classes' logits (Mittal) or over all")
     g.add_argument('--split', default=None, choices=['grouped', 'official', 'random'],
                    help='train/val/test 0.7/0.1/0.2 by speaker / fsID / src_file (grouped), the official lists / folds '
                         '(or a CSV\'s split / fold column), or per-class random (unset: official for esc50 and a CSV '
                         'with a split or fold column, random for a CSV without and a folder, else grouped)')
-    g.add_argument('--split-seed', type=int, default=0)
+    g.add_argument('--split-seed', type=int, default=0, help='seed of the grouped / random split (default 0)')
     g.add_argument('--dropout', type=float, default=None,
                    help="the small CNN's dropout before pooling (unset: 0.5, the paper's)")
     g.add_argument('--timing-epochs', type=int, default=6, help='epochs timed per heads configuration (kws-table1)')

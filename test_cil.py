@@ -3562,7 +3562,8 @@ def copy_root(root, tmp_path, name='copy'):
 
 def run_source(argv, tmp_path):
     """cil.main on a tiny job, with the folders under tmp_path (as test_cil.py's run_cil / run_kws)."""
-    assert cil.main(argv + ['--quiet', '--workers', '1', '--checkpoint-minutes', '0', '--out', str(tmp_path / 'runs'),
+    assert cil.main(argv + ['--quiet', '--workers', '1', '--checkpoint-minutes', '0', '--device', 'cpu',
+                            '--out', str(tmp_path / 'runs'),
                             '--cache', str(tmp_path / 'cache'), '--results', str(tmp_path / 'results')]) == 0
     return tmp_path / 'runs'
 
