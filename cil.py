@@ -998,7 +998,7 @@ def train_phase(cfg, d, run_dir, k, model, method, log, clock, device, subsets=N
 
 def evaluate_phase(model, d, k, cfg, device):
     ph = d.phases[k]
-    scores = methods.predict(model, d.features(ph.test, device), 2 * cfg['batch_size'], device)  # fp32
+    scores = methods.predict(model, d.features(ph.test, device), 2 * cfg['batch_size'], device)
     record = evaluate.multilabel_phase_record(ph.test_y, scores, n_base=cfg['phases'][0],
                                               n_new=None if k == 0 else ph.n_new)
     record['f1_per_class'] = evaluate.f1_per_class(ph.test_y, scores).tolist()

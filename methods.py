@@ -414,27 +414,26 @@ def fits(nbytes, device, share=0.3):
     what torch's allocator holds cached but unused (an earlier phase's tensors)."""
     if device.type != 'cuda':
         return False
-    free = torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    free = torch.cuda.mem_get_info(device)[0] + cached
     return nbytes < share * free
 
 
 @torch.no_grad()
-def predict(model, x, batch_size, device, sigmoid=True, precision='fp32'):
-    """Scores of the model on every clip of x: sigmoid probabilities (multi-label) or raw logits,
-    float32 (the forward in `precision`, the sigmoid in float32)."""
+def predict(model, x, batch_size, device, sigmoid=True):
+    """Scores of the model on every clip of x, computed in float32 whatever the training precision
+    (bf16 logits would tie scores and move mAP): sigmoid probabilities (multi-label) or raw logits."""
     model.eval()
     out = []
     for i in range(0, len(x), batch_size):
-        with autocast(device, precision):
-            z, _ = model(x[i:i + batch_size].to(device).float())
-        z = upcast(z)
+        z, _ = model(x[i:i + batch_size].to(device).float())
         out.append(torch.sigmoid(z) if sigmoid else z)
     return torch.cat(out).float().cpu().numpy()
 
 
-def accuracy(model, x, y, device, batch_size=256, precision='fp32'):
-    """Top-1 accuracy of the model over all its outputs (the early-stopping criterion)."""
-    logits = predict(model, x, batch_size, device, sigmoid=False, precision=precision)
+def accuracy(model, x, y, device, batch_size=256):
+    """Top-1 accuracy of the model over all its outputs (the early-stopping criterion), in float32."""
+    logits = predict(model, x, batch_size, device, sigmoid=False)
     return float(np.mean(logits.argmax(1) == np.asarray(y)))
 
 
@@ -1068,7 +1067,7 @@ def train_base(model, x, phase, *, subsets, seed, device, epochs, patience, lr=0
                                precision=precision, scaler=scaler, forward=forward)
 
     best, ran = fit(model, opt, scheduler, epoch_fn,
-                    lambda: accuracy(model, x_val, phase.val_y, device),  # scored in fp32, as the test
+                    lambda: accuracy(model, x_val, phase.val_y, device),
                     max_epochs=epochs, patience=patience, tag='base', resume=resume, on_epoch=on_epoch,
                     scaler=scaler)
     model.drop_aux_heads()
@@ -1146,7 +1145,7 @@ def mittal_step(model, memory, x, phase, *, losses, seed, device, batch_size=64,
         finished = dict(epochs)
         _, epochs[stage] = fit(
             model, opt, sched, lambda e, s=stage: epoch_fn(e, s),
-            lambda: accuracy(model, x_val, val_y, device),  # scored in fp32, as the test
+            lambda: accuracy(model, x_val, val_y, device),
             max_epochs={'A': epochs_a, 'B': epochs_b, 'ft': epochs_ft}[stage],
             patience=None if stage == 'ft' else patience, tag=tags[stage], resume=resume,
             on_epoch=None if on_epoch is None else lambda state, f=finished: on_epoch(dict(state, done=f)),
