@@ -3220,6 +3220,15 @@ def _zero_peak_timestamp(path):
         Path(path).write_bytes(bytes(b))
 
 
+def _write_csv(path, rows, header=None):
+    """A metadata CSV of a generated dataset: the header (if any), then the rows; Unix line ends."""
+    with open(path, 'w', newline='') as f:
+        w = csv.writer(f, lineterminator='\n')
+        if header is not None:
+            w.writerow(header)
+        w.writerows(rows)
+
+
 def _write_json(path, doc):
     """Write JSON atomically (a temporary file, then a rename): synth.json, written last by each
     generator, is then either absent or whole, never half a file."""
@@ -3427,10 +3436,7 @@ def synth_urbansound8k(out, seed=0, clips_per_class=60, progress=True):
                              str(fold), str(c), cname])
                 made += 1
                 bar.update()
-    with open(out / 'metadata' / 'UrbanSound8K.csv', 'w', newline='') as f:
-        w = csv.writer(f, lineterminator='\n')
-        w.writerow(URBANSOUND8K_HEADER)
-        w.writerows(sorted(rows))
+    _write_csv(out / 'metadata' / 'UrbanSound8K.csv', sorted(rows), URBANSOUND8K_HEADER)
     (out / 'UrbanSound8K_README.txt').write_text('Generated UrbanSound8K-like data (python data.py synth '
                                                  '--kind urbansound8k). Not real recordings.\n')
     _write_json(out / 'synth.json', dict(kind='urbansound8k', seed=seed, clips_per_class=clips_per_class,
@@ -3508,13 +3514,9 @@ def synth_fsd50k(out, seed=0, n_dev=600, n_eval=200, max_seconds=6.0, sr=16000, 
                 row.append('val' if j >= cover and (j - cover) % 10 == 0 else 'train')  # every 10th, after cover
             rows.append(row)
             bar.update()
-        with open(gt / FSD50K_GROUND_TRUTH[part], 'w', newline='') as f:
-            w = csv.writer(f, lineterminator='\n')
-            w.writerow(['fname', 'labels', 'mids'] + (['split'] if part == 'dev' else []))
-            w.writerows(rows)
-    with open(gt / 'vocabulary.csv', 'w', newline='') as f:  # no header, as the release
-        csv.writer(f, lineterminator='\n').writerows([i, name, _FSD50K_TABLE[name][0]]
-                                                     for i, name in enumerate(names))
+        _write_csv(gt / FSD50K_GROUND_TRUTH[part], rows,
+                   ['fname', 'labels', 'mids'] + (['split'] if part == 'dev' else []))
+    _write_csv(gt / 'vocabulary.csv', [[i, name, _FSD50K_TABLE[name][0]] for i, name in enumerate(names)])  # no header
     (out / 'README.md').write_text('Generated FSD50K-like data (python data.py synth --kind fsd50k). Not real '
                                    'audio.\n')
     _write_json(out / 'synth.json', dict(kind='fsd50k', seed=seed, n_dev=n_dev, n_eval=n_eval,
@@ -3563,10 +3565,7 @@ def synth_esc50(out, seed=0, clips_per_class=20, seconds=5.0, sr=22050, n_classe
                     rows.append([name, str(fold), str(c), cname, str(cname in ESC10), str(src), take])
                     made += 1
                     bar.update()
-    with open(out / 'meta' / 'esc50.csv', 'w', newline='') as f:
-        w = csv.writer(f, lineterminator='\n')
-        w.writerow(ESC50_HEADER)
-        w.writerows(sorted(rows))
+    _write_csv(out / 'meta' / 'esc50.csv', sorted(rows), ESC50_HEADER)
     (out / 'README.md').write_text('Generated ESC-50-like data (python data.py synth --kind esc50). Not real '
                                    'audio.\n')
     _write_json(out / 'synth.json', dict(kind='esc50', seed=seed, clips_per_class=clips_per_class, seconds=seconds,
@@ -3628,10 +3627,7 @@ def synth_csv(out, seed=0, n_classes=6, clips_per_class=12, seconds=1.0, multila
         path = _own_clip(out / 'clips' / f'{j:04d}', classes, sigs, seconds, rs)
         rows.append([path.relative_to(out).as_posix(), ';'.join(ESC50_CLASSES[c] for c in classes), split])
         bar.update()
-    with open(out / 'labels.csv', 'w', newline='') as f:
-        w = csv.writer(f, lineterminator='\n')
-        w.writerow(['path', 'label', 'split'])
-        w.writerows(rows)
+    _write_csv(out / 'labels.csv', rows, ['path', 'label', 'split'])
     _write_json(out / 'synth.json', dict(kind='csv', seed=seed, n_classes=n_classes,
                                          clips_per_class=clips_per_class, seconds=seconds, multilabel=multilabel,
                                          generator='data.py synth'))
