@@ -697,23 +697,23 @@ def load_speechcommands(root, skip_bad=False, check_audio=True):
 
 # --- UrbanSound8K --------------------------------------------------------------------------------
 
-def _metadata_rows(csv_path, root, need, official, header_names, issues):
+def _metadata_rows(csv_path, root, need, advice, issues, fields='comma-separated fields'):
     """(line number, 'file:line', row, {column: index}) of each non-blank row of a metadata CSV. A header
-    without the `need` columns is one fatal line; a row of the wrong width is an issue, skipped."""
+    without the `need` columns is one fatal line (what to do: `advice`); a row of the wrong width is an
+    issue, skipped."""
     with io.StringIO(read_text(csv_path), newline='') as f:
         reader = csv.reader(f)
         header = [h.strip() for h in next(reader, [])]
         if any(h not in header for h in need):
-            raise DataError([Issue(f'{csv_path}:1', f'header {header} lacks the columns {need}',
-                                   f"use {official} (header {','.join(header_names)})", 'malformed_row')],
-                            root, skippable=False)
+            raise DataError([Issue(f'{csv_path}:1', f'header {header} lacks the columns {need}', advice,
+                                   'malformed_row')], root, skippable=False)
         col = {h: i for i, h in enumerate(header)}
         for lineno, row in enumerate(reader, 2):
             if not row or not any(c.strip() for c in row):
                 continue
             where = f'{csv_path}:{lineno}'
             if len(row) != len(header):
-                issues.append(Issue(where, f"expected {len(header)} comma-separated fields, got {len(row)}: "
+                issues.append(Issue(where, f"expected {len(header)} {fields}, got {len(row)}: "
                                     f"{','.join(row)[:80]!r}", 'fix or delete the row', 'malformed_row'))
                 continue
             yield lineno, where, row, col
@@ -733,7 +733,8 @@ def load_urbansound8k(root, skip_bad=False, check_audio=True):
     keys, paths, labels, subset, groups, folds = [], [], [], [], [], []
     seen = {}
     for lineno, where, row, col in _metadata_rows(csv_path, root, ['slice_file_name', 'fsID', 'fold', 'classID'],
-                                                  'the official CSV', URBANSOUND8K_HEADER, issues):
+                                                  f"use the official CSV (header {','.join(URBANSOUND8K_HEADER)})",
+                                                  issues):
         name, fs_id = row[col['slice_file_name']].strip(), row[col['fsID']].strip()
         try:
             fold, class_id = int(row[col['fold']]), int(row[col['classID']])
@@ -825,48 +826,34 @@ def _read_fsd50k_csv(path, part, issues, counts, vocab):
     """dev.csv (fname,labels,mids,split) or eval.csv (fname,labels,mids); labels and mids are comma lists
     (quoted), ancestors included -> [(fname, targets (indices of the 50 classes), split)], every fname."""
     rows, seen, unknown = [], {}, {}
-    with io.StringIO(read_text(path), newline='') as f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        need = ['fname', 'labels', 'mids'] + (['split'] if part == 'dev' else [])
-        if any(h not in header for h in need):
-            raise DataError([Issue(f'{path}:1', f'header {header} lacks the columns {need}', 'use the file of the '
-                                   'FSD50K release (FSD50K.ground_truth.zip)', 'malformed_row')], path.parent,
-                            skippable=False)
-        col = {h: i for i, h in enumerate(header)}
-        for lineno, row in enumerate(reader, 2):
-            if not row or not any(c.strip() for c in row):
-                continue
-            where = f'{path}:{lineno}'
-            if len(row) != len(header):
-                issues.append(Issue(where, f'expected {len(header)} comma-separated fields (labels and mids '
-                                    f"quoted), got {len(row)}: {','.join(row)[:80]!r}", 'fix or delete the row',
-                                    'malformed_row'))
-                continue
-            fname = row[col['fname']].strip()
-            labels = [x.strip() for x in row[col['labels']].split(',') if x.strip()]
-            mids = [x.strip() for x in row[col['mids']].split(',') if x.strip()]
-            split = row[col['split']].strip() if part == 'dev' else 'test'
-            problem = (f'fname {fname!r} is not a file name' if not fname or '/' in fname or '\\' in fname else
-                       'no labels' if not labels else
-                       f'{len(labels)} labels but {len(mids)} mids' if len(labels) != len(mids) else
-                       f'split {split!r} is neither train nor val' if part == 'dev' and split not in (
-                           'train', 'val') else
-                       f'fname {fname} is already on line {seen[fname]}' if fname in seen else None)
-            if problem is None:
-                wrong = [(lab, mid) for lab, mid in zip(labels, mids) if lab in vocab and vocab[lab] != mid]
-                if wrong:
-                    lab, mid = wrong[0]
-                    problem = f'label {lab} has the MID {vocab[lab]} in vocabulary.csv, not {mid}'
-            if problem:
-                issues.append(Issue(where, problem, 'fix or delete the row', 'malformed_row'))
-                continue
-            seen[fname] = lineno
-            for lab in labels:
-                if vocab and lab not in vocab:
-                    unknown.setdefault(lab, [0, lineno])[0] += 1
-            counts['ignored_labels'] += sum(lab not in _FSD50K_INDEX for lab in labels)
-            rows.append((fname, sorted({_FSD50K_INDEX[lab] for lab in labels if lab in _FSD50K_INDEX}), split))
+    need = ['fname', 'labels', 'mids'] + (['split'] if part == 'dev' else [])
+    for lineno, where, row, col in _metadata_rows(
+            path, path.parent, need, 'use the file of the FSD50K release (FSD50K.ground_truth.zip)', issues,
+            fields='comma-separated fields (labels and mids quoted)'):
+        fname = row[col['fname']].strip()
+        labels = [x.strip() for x in row[col['labels']].split(',') if x.strip()]
+        mids = [x.strip() for x in row[col['mids']].split(',') if x.strip()]
+        split = row[col['split']].strip() if part == 'dev' else 'test'
+        problem = (f'fname {fname!r} is not a file name' if not fname or '/' in fname or '\\' in fname else
+                   'no labels' if not labels else
+                   f'{len(labels)} labels but {len(mids)} mids' if len(labels) != len(mids) else
+                   f'split {split!r} is neither train nor val' if part == 'dev' and split not in (
+                       'train', 'val') else
+                   f'fname {fname} is already on line {seen[fname]}' if fname in seen else None)
+        if problem is None:
+            wrong = [(lab, mid) for lab, mid in zip(labels, mids) if lab in vocab and vocab[lab] != mid]
+            if wrong:
+                lab, mid = wrong[0]
+                problem = f'label {lab} has the MID {vocab[lab]} in vocabulary.csv, not {mid}'
+        if problem:
+            issues.append(Issue(where, problem, 'fix or delete the row', 'malformed_row'))
+            continue
+        seen[fname] = lineno
+        for lab in labels:
+            if vocab and lab not in vocab:
+                unknown.setdefault(lab, [0, lineno])[0] += 1
+        counts['ignored_labels'] += sum(lab not in _FSD50K_INDEX for lab in labels)
+        rows.append((fname, sorted({_FSD50K_INDEX[lab] for lab in labels if lab in _FSD50K_INDEX}), split))
     for lab, (n, lineno) in sorted(unknown.items()):
         issues.append(Issue(f'{path}:{lineno}', f'label {lab!r} ({n} rows) is not in vocabulary.csv',
                             'ignored (not one of the 50 classes)' if lab not in _FSD50K_INDEX else
@@ -971,7 +958,8 @@ def load_esc50(root, skip_bad=False, check_audio=True):
     keys, paths, labels, subset, groups, folds = [], [], [], [], [], []
     seen = {}
     for lineno, where, row, col in _metadata_rows(csv_path, root, ['filename', 'fold', 'target'],
-                                                  'the official meta/esc50.csv', ESC50_HEADER, issues):
+                                                  f"use the official meta/esc50.csv (header {','.join(ESC50_HEADER)})",
+                                                  issues):
         name = row[col['filename']].strip()
         try:
             fold, target = int(row[col['fold']]), int(row[col['target']])
