@@ -697,6 +697,19 @@ def load_speechcommands(root, skip_bad=False, check_audio=True):
 
 # --- UrbanSound8K --------------------------------------------------------------------------------
 
+def _note_unlisted(folders, paths, csv_name, counts, issues):
+    """Notes (not errors) for the files in `folders` that the metadata CSV does not list: an audio file
+    (counted as unlisted_files) or a stray non-audio one; both are ignored."""
+    listed = set(paths)
+    for folder in folders:
+        for p in sorted(folder.iterdir()):
+            if p.is_file() and p not in listed:
+                is_audio = p.suffix.lower() in AUDIO_EXTENSIONS
+                counts['unlisted_files'] += 1
+                issues.append(Issue(str(p), f'audio file not in {csv_name}' if is_audio else 'stray non-audio file',
+                                    'ignored', 'unlisted_file' if is_audio else 'stray_file', fatal=False))
+
+
 def _metadata_rows(csv_path, root, need, advice, issues, fields='comma-separated fields'):
     """(line number, 'file:line', row, {column: index}) of each non-blank row of a metadata CSV. A header
     without the `need` columns is one fatal line (what to do: `advice`); a row of the wrong width is an
@@ -767,17 +780,9 @@ def load_urbansound8k(root, skip_bad=False, check_audio=True):
         subset.append('train' if fold <= 7 else 'val' if fold == 8 else 'test')
         groups.append(fs_id)
         folds.append(fold)
-    listed = set(paths)
     audio = root / 'audio'
-    if audio.is_dir():
-        for fold_dir in sorted(p for p in audio.iterdir() if p.is_dir()):
-            for p in sorted(fold_dir.iterdir()):
-                if p.is_file() and p not in listed:
-                    is_audio = p.suffix.lower() in AUDIO_EXTENSIONS
-                    counts['unlisted_files'] += 1
-                    issues.append(Issue(str(p), 'audio file not in metadata/UrbanSound8K.csv' if is_audio
-                                        else 'stray non-audio file', 'ignored',
-                                        'unlisted_file' if is_audio else 'stray_file', fatal=False))
+    folds_found = sorted(p for p in audio.iterdir() if p.is_dir()) if audio.is_dir() else []
+    _note_unlisted(folds_found, paths, 'metadata/UrbanSound8K.csv', counts, issues)
     ok, rates, chans = _check_files(paths, issues, check_audio)
     counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
     ds = Dataset('urbansound8k', root, URBANSOUND8K_CLASSES, keys, paths, np.array(labels, np.int64),
@@ -988,15 +993,7 @@ def load_esc50(root, skip_bad=False, check_audio=True):
         subset.append('test' if fold == ESC50_FOLD else 'val' if fold == ESC50_FOLD - 1 else 'train')
         groups.append(row[col['src_file']].strip() if 'src_file' in col else name)
         folds.append(fold)
-    listed = set(paths)
-    if (root / 'audio').is_dir():
-        for p in sorted((root / 'audio').iterdir()):
-            if p.is_file() and p not in listed:
-                is_audio = p.suffix.lower() in AUDIO_EXTENSIONS
-                counts['unlisted_files'] += 1
-                issues.append(Issue(str(p), 'audio file not in meta/esc50.csv' if is_audio else
-                                    'stray non-audio file', 'ignored',
-                                    'unlisted_file' if is_audio else 'stray_file', fatal=False))
+    _note_unlisted([root / 'audio'] if (root / 'audio').is_dir() else [], paths, 'meta/esc50.csv', counts, issues)
     ok, rates, chans = _check_files(paths, issues, check_audio)
     counts['skipped_bad'] = _raise_if_fatal(issues, skip_bad, root)
     ds = Dataset('esc50', root, ESC50_CLASSES, keys, paths, np.array(labels, np.int64),
