@@ -721,15 +721,22 @@ def _metadata_rows(csv_path, root, need, advice, issues, fields='comma-separated
             raise DataError([Issue(f'{csv_path}:1', f'header {header} lacks the columns {need}', advice,
                                    'malformed_row')], root, skippable=False)
         col = {h: i for i, h in enumerate(header)}
-        for lineno, row in enumerate(reader, 2):
-            if not row or not any(c.strip() for c in row):
-                continue
-            where = f'{csv_path}:{lineno}'
-            if len(row) != len(header):
-                issues.append(Issue(where, f"expected {len(header)} {fields}, got {len(row)}: "
-                                    f"{','.join(row)[:80]!r}", 'fix or delete the row', 'malformed_row'))
-                continue
+        for lineno, where, row in _rows_of_width(reader, csv_path, len(header), issues, fields):
             yield lineno, where, row, col
+
+
+def _rows_of_width(reader, path, width, issues, fields='comma-separated fields', todo='fix or delete the row'):
+    """(line number, 'file:line', row) of each non-blank row after a CSV's header; a row of another
+    width than the header's is an issue (what to do: `todo`), skipped."""
+    for lineno, row in enumerate(reader, 2):
+        if not row or not any(c.strip() for c in row):
+            continue
+        where = f'{path}:{lineno}'
+        if len(row) != width:
+            issues.append(Issue(where, f"expected {width} {fields}, got {len(row)}: {','.join(row)[:80]!r}", todo,
+                                'malformed_row'))
+            continue
+        yield lineno, where, row
 
 
 def load_urbansound8k(root, skip_bad=False, check_audio=True):
@@ -1040,15 +1047,8 @@ def _read_label_csv(path, issues):
                                 'malformed_row', fatal=False))
             fold_col = None
         rows, multilabel = [], False
-        for lineno, row in enumerate(reader, 2):
-            if not row or not any(c.strip() for c in row):
-                continue
-            where = f'{path}:{lineno}'
-            if len(row) != len(header):
-                issues.append(Issue(where, f"expected {len(header)} comma-separated fields, got {len(row)}: "
-                                    f"{','.join(row)[:80]!r}", 'fix or delete the row (quote a field that holds a '
-                                    'comma)', 'malformed_row'))
-                continue
+        for lineno, where, row in _rows_of_width(reader, path, len(header), issues,
+                                                 todo='fix or delete the row (quote a field that holds a comma)'):
             cell = row[label_col].strip()
             labels = list(dict.fromkeys(x.strip() for x in cell.split(CSV_LABEL_SEP) if x.strip()))
             split = CSV_SPLITS.get(row[split_col].strip().lower()) if split_col is not None else None
