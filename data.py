@@ -2098,6 +2098,54 @@ def _cache_job(job):
     return i, np.clip(x, -65000, 65000).astype(np.float16), digest, sr, None
 
 
+def usable_cores():
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+
+
+def _loaded_blas():
+    """(get, set) thread-count functions of each OpenBLAS loaded in this process: numpy's and scipy's
+    wheels each ship one, under prefixed names (Linux: the shared objects of /proc/self/maps; elsewhere
+    none are found)."""
+    import ctypes
+    try:
+        with open('/proc/self/maps') as f:
+            paths = sorted({line.split()[-1] for line in f if 'openblas' in line.lower() and '.so' in line})
+    except OSError:
+        return []
+    calls = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            lib = ctypes.CDLL(path)
+            names = [(f'{p}openblas_get_num_threads{s}', f'{p}openblas_set_num_threads{s}')
+                     for p in ('', 'scipy_') for s in ('', '64_')]
+            calls += [(getattr(lib, g), getattr(lib, n)) for g, n in names if hasattr(lib, n)][:1]
+    return calls
+
+
+@contextlib.contextmanager
+def blas_threads(n):
+    """While the block runs, numpy's BLAS uses n threads in this process and in the processes it starts
+    (forked ones inherit the setting, spawned ones the environment): the feature workers are the
+    parallelism, and a BLAS thread pool in each of them oversubscribes the cores. Restored after."""
+    env = {k: os.environ.get(k) for k in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+    os.environ.update(dict.fromkeys(env, str(n)))
+    calls = _loaded_blas()
+    before = [get() for get, _ in calls]
+    for _, set_threads in calls:
+        set_threads(n)
+    try:
+        yield
+    finally:
+        for (_, set_threads), k in zip(calls, before):
+            set_threads(k)
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def hms(seconds):
     seconds = int(round(seconds))
     return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
@@ -2372,7 +2420,7 @@ def build_cache(ds, cache_root, config=None, workers=None, skip_bad=False, progr
     under a second. Rows are read in chunks of CHECK_CHUNK_ROWS with pread, not through the memory
     map, so checking does not fault the whole file into this process's mapping.
 
-    Runs over `workers` processes (default: all cores), in chunks, with progress and ETA on stderr.
+    Runs over `workers` processes (default: every usable core), each with a one-thread BLAS, in chunks, with progress and ETA on stderr.
     The manifest is checkpointed every `checkpoint_every` clips and when the build is interrupted
     (Ctrl-C, or SIGTERM, which raises KeyboardInterrupt while the build runs unless the caller has
     its own handler), so the same command resumes; the workers end with it, without tracebacks.
@@ -2394,7 +2442,7 @@ def build_cache(ds, cache_root, config=None, workers=None, skip_bad=False, progr
                 raise
             read_only = e  # used if there is nothing to write
         try:
-            with sigterm_as_interrupt():
+            with sigterm_as_interrupt(), blas_threads(1):
                 return _build_cache(ds, folder, config, workers, skip_bad, progress, checkpoint_every,
                                     read_only, t0)
         finally:
@@ -2517,7 +2565,7 @@ def _build_cache(ds, folder, config, workers, skip_bad, progress, checkpoint_eve
         _write_manifest(mpath, manifest)  # the size, new rows and stale marks, before any row is written
         if jobs:
             data = np.memmap(dpath, dtype=np.float16, mode='r+', shape=(n_rows,) + shape)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    workers = max(1, min(workers or usable_cores(), len(jobs)))
     bar = _Progress(len(jobs), f'cache {folder.name}', progress)
     failed_files = set()
     pool = None
@@ -3862,7 +3910,7 @@ def main(argv=None):
     sp.add_argument('--frontend', choices=sorted(FRONTENDS), default=None,
                     help='front end (default: panns for real audioset, logmel16k for generated audioset, '
                          'urbansound8k / speechcommands for those)')
-    sp.add_argument('--workers', type=int, default=None, help='processes (default: all CPU cores)')
+    sp.add_argument('--workers', type=int, default=None, help='processes (default: every usable CPU core)')
 
     args = parser.parse_args(argv)
     try:

@@ -1,6 +1,7 @@
-"""Throughput of features.log_mel (PANNs front end) on 10 s, 32 kHz clips.
+"""Throughput of features.log_mel (PANNs front end) on 10 s, 32 kHz clips, and of the feature cache build.
 
     python bench/bench_features.py [--n-clips 16] [--repeats 3]
+    python bench/bench_features.py --cache-build [--n-clips 200] [--repeats 3]
 
 Compares, on the same synthetic clips, with the same timer (best of --repeats passes over
 all clips, one call per clip):
@@ -9,13 +10,23 @@ all clips, one call per clip):
   librosa   librosa.feature.melspectrogram + librosa.power_to_db, same config (if installed),
   log_mel   features.log_mel, one clip per call, and once more on the whole (N, L) batch.
 Also prints the largest difference of each output from features.log_mel in dB.
+
+--cache-build: `data.py cache` of generated clips in the paper's format (AudioSet layout, 10 s at
+32 kHz, PANNs front end), each build in a fresh process and a fresh cache folder, with
+OPENBLAS_NUM_THREADS unset (as a user runs it), forced to 1, and unset with data.blas_threads
+switched off (each worker's BLAS thread pool as before the pin), at 1 worker and at every usable
+core; the variants interleaved round by round, the median build rate reported, and the ratio of
+the unset build to the forced one.
 This is a benchmark, not a test.
 """
 import argparse
 import os
 import pathlib
 import platform
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -71,11 +82,65 @@ def best_time(fn, clips, repeats, per_clip=True):
     return best, out
 
 
+CHILD = """
+import contextlib, sys, time
+sys.path.insert(0, sys.argv[1])
+import data
+if sys.argv[5] == 'unpinned':
+    data.blas_threads = lambda n: contextlib.nullcontext()
+t0 = time.perf_counter()
+ds, cache = data.prepare('audioset', sys.argv[2], sys.argv[3], workers=int(sys.argv[4]), progress=False)
+assert cache.stats['computed'] == len(ds)
+print(len(ds) / (time.perf_counter() - t0))
+"""
+
+
+def cache_build(n_clips, repeats):
+    """The cache-build rows (see the docstring); returns {(variant, workers): clips/s}."""
+    sys.path.insert(0, str(ROOT))
+    import data
+    cores = data.usable_cores()
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = pathlib.Path(tmp) / "as10"
+        data.synth_audioset(clips, n_train=n_clips - n_clips // 4, n_eval=n_clips // 4, seconds=10.0, sr=32000,
+                            progress=False)
+        variants = [(v, w) for w in sorted({1, cores}) for v in ("unset", "forced 1", "unset, no pin")]
+        rates = {v: [] for v in variants}
+        for r in range(repeats):
+            for name, workers in variants:
+                env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+                if name == "forced 1":
+                    env["OPENBLAS_NUM_THREADS"] = "1"
+                cache = pathlib.Path(tmp) / f"cache-{r}-{len(rates[(name, workers)])}-{workers}-{name[:6]}"
+                out = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), str(clips), str(cache), str(workers),
+                                      "unpinned" if "no pin" in name else "pinned"], env=env, capture_output=True,
+                                     text=True, check=True)
+                rates[(name, workers)].append(float(out.stdout.split()[-1]))
+                print(f"round {r + 1}: {name:14s} workers {workers}: {rates[(name, workers)][-1]:.1f} clips/s",
+                      flush=True)
+    print(f"\ncache build of {n_clips} clips (10 s, 32 kHz, PANNs 1001 x 64), {cores} usable cores, median of "
+          f"{repeats} interleaved rounds; numpy {np.__version__}")
+    print(f"{'OPENBLAS_NUM_THREADS':22s} {'workers':>7s} {'clips/s':>8s} {'per core':>8s} {'x forced 1':>10s}")
+    med = {v: statistics.median(r) for v, r in rates.items()}
+    for name, workers in variants:
+        print(f"{name:22s} {workers:7d} {med[(name, workers)]:8.1f} {med[(name, workers)] / workers:8.1f} "
+              f"{med[(name, workers)] / med[('forced 1', workers)]:10.2f}")
+    return med
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n-clips", type=int, default=16)
-    ap.add_argument("--repeats", type=int, default=3, help="best of k passes")
+    ap.add_argument("--n-clips", type=int, default=None, help="clips (default 16; --cache-build 200)")
+    ap.add_argument("--repeats", type=int, default=3, help="best of k passes (--cache-build: rounds, median)")
+    ap.add_argument("--cache-build", action="store_true", help="time data.py's feature cache build instead")
     args = ap.parse_args()
+    if args.cache_build:
+        cache_build(args.n_clips or 200, args.repeats)
+        return
+    args.n_clips = args.n_clips or 16
 
     clips = make_clips(args.n_clips)
     print(f"{args.n_clips} clips x 10 s @ 32 kHz, best of {args.repeats}; "
