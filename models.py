@@ -210,19 +210,6 @@ class _Heads(nn.Module):
         return self.fc(emb) if head == 0 else self.aux_heads[head - 1](emb)
 
 
-def dropout_nchw(x, p, training):
-    """F.dropout whose mask does not depend on the memory layout. Dropout draws its mask in memory
-    order, so on a channels_last map the same random stream would drop other elements than on the
-    NCHW map; here a channels_last map is dropped as its NCHW copy and converted back (two copies of
-    a block's pooled output, small next to the block's convolutions), so channels_last changes the
-    arithmetic's rounding only, never which activations are dropped. An NCHW map (the default) goes
-    straight to F.dropout, as before."""
-    if training and p > 0 and x.dim() == 4 and not x.is_contiguous() \
-            and x.is_contiguous(memory_format=torch.channels_last):
-        return F.dropout(x.contiguous(), p=p, training=True).contiguous(memory_format=torch.channels_last)
-    return F.dropout(x, p=p, training=training)
-
-
 def _as_image(x):
     """(B, T, F) -> (B, 1, T, F)."""
     return x.unsqueeze(1) if x.dim() == 3 else x
@@ -276,6 +263,7 @@ class Cnn14(_Heads):
     augmentations) are not part of the CIL learner and are not applied.
     """
     channels = (64, 128, 256, 512, 1024, 2048)
+    dropout = 0.2  # after every block, as PANNs
 
     def __init__(self, n_classes=527, head='linear', mel_bins=64, width=1.0, block6_pool=(1, 1), classifier='linear'):
         super().__init__()
@@ -310,7 +298,7 @@ class Cnn14(_Heads):
         x = self.bn0(x.transpose(1, 3)).transpose(1, 3)
         for i in range(1, 7):
             x = getattr(self, f'conv_block{i}')(x, pool_size=(2, 2) if i < 6 else self.block6_pool)
-            x = dropout_nchw(x, 0.2, self.training)
+            x = F.dropout(x, p=self.dropout, training=self.training)  # mask drawn in the stored layout
         return x
 
     @staticmethod
@@ -446,7 +434,7 @@ class SmallCNN(_Heads):
         return self
 
     def embed(self, x):
-        x = dropout_nchw(self.convs(_as_image(x)), self.dropout.p, self.training)  # = self.dropout(...) in NCHW
+        x = self.dropout(self.convs(_as_image(x)))
         emb = x.mean(dim=(2, 3))
         return emb, emb
 
