@@ -92,42 +92,57 @@ class RunError(Exception):
 # Several processes (torchrun): one run, rank 0 alone writes and prints
 
 WRITER = True  # False on the other ranks of a torchrun
+# Under torchrun a collective that waits longer than this stops the run (a hang in training does not hold
+# the GPUs for a day); only the waits where rank 0 works alone (the data, the feature cache, a folder lock
+# held by another command) wait up to ALONE_TIMEOUT, on a gloo group of their own.
+TRAIN_TIMEOUT = datetime.timedelta(minutes=30)
+ALONE_TIMEOUT = datetime.timedelta(hours=24)
+ALONE = None  # that group
 
 
 def start_processes(cfg):
-    """Under torchrun (WORLD_SIZE > 1): join the process group (NCCL on CUDA, gloo on the CPU), one
-    device per process (cuda:LOCAL_RANK), and let rank 0 alone write files and print. Returns the
-    device, or None without torchrun."""
-    global WRITER
-    if int(os.environ.get('WORLD_SIZE', '1')) <= 1:
+    """Under torchrun (WORLD_SIZE > 1): join the process group, one device per process (cuda:LOCAL_RANK;
+    with more processes than GPUs they share them), and let rank 0 alone write files and print. NCCL
+    when every process has a GPU of its own, gloo on the CPU and where processes share a GPU (NCCL
+    refuses two ranks on one device; gloo takes CUDA tensors). Returns the device, or None without
+    torchrun."""
+    global WRITER, ALONE
+    size = int(os.environ.get('WORLD_SIZE', '1'))
+    if size <= 1:
         return None
     if cfg['data'] not in MULTILABEL_DATA:
         raise SystemExit('cil.py: torchrun trains the multi-label learner; the single-label runs are small, run them '
                          'without torchrun')
-    if cfg['batch_size'] < int(os.environ['WORLD_SIZE']):
+    if cfg['batch_size'] < size:
         raise SystemExit(f"cil.py: --batch-size {cfg['batch_size']} is the global batch: give each of the "
-                         f"{os.environ['WORLD_SIZE']} processes at least one clip")
-    for key, why in (('heads', 'per-task heads'), ('memory', 'exemplar replay'), ('fd_forward', 'a second forward')):
+                         f"{size} processes at least one clip")
+    for key, why in (('heads', 'per-task heads'), ('memory', 'exemplar replay'), ('fd_forward', 'a second forward'),
+                     ('compile', 'SyncBatchNorm breaks its graph (pytorch issue 161302), so the learner would run '
+                                 'mostly eager')):
         if cfg[key]:
             raise SystemExit(f"cil.py: --{key.replace('_', '-')} ({why}) is not supported under torchrun; run it on "
                              f'one device')
     cuda = torch.cuda.is_available() and cfg['device'] != 'cpu'
-    device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0'))) if cuda else torch.device('cpu')
+    local = int(os.environ.get('LOCAL_WORLD_SIZE', size))
+    shared = cuda and local > torch.cuda.device_count()
+    device = (torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()) if cuda
+              else torch.device('cpu'))
     if cuda:
         torch.cuda.set_device(device)
-    # rank 0 alone builds the feature cache, and may wait on a folder lock held by another command
-    # (its phase 0: hours on the real data) while the others wait at a barrier: no default timeout
-    torch.distributed.init_process_group('nccl' if cuda else 'gloo', timeout=datetime.timedelta(hours=24))
+    torch.distributed.init_process_group('nccl' if cuda and not shared else 'gloo', timeout=TRAIN_TIMEOUT)
+    ALONE = torch.distributed.new_group(backend='gloo', timeout=ALONE_TIMEOUT)
     WRITER = torch.distributed.get_rank() == 0
     if not WRITER:
         sys.stdout = open(os.devnull, 'w')
     return device
 
 
-def sync():
-    """Wait for every process (after rank 0 wrote what the others read next); nothing without torchrun."""
+def sync(alone=False):
+    """Wait for every process (after rank 0 wrote what the others read next); nothing without torchrun.
+    alone=True: rank 0 may take hours first (it builds the data or the feature cache, or waits for a
+    folder lock), so the wait is on the ALONE group."""
     if methods.world()[1] > 1:
-        torch.distributed.barrier()
+        torch.distributed.barrier(group=ALONE if alone else None)
 
 
 def folder_lock(folder):
@@ -223,7 +238,7 @@ def build_parser():
                    help='write the epoch checkpoint (state.pt) at most this often, and at the end of each phase; '
                         '0: after every epoch. A killed run resumes from the last one written, to the same result')
     g.add_argument('--skip-bad', action='store_true', help='skip and count unreadable clips instead of stopping')
-    g.add_argument('--workers', type=int, default=None, help='processes for the feature cache (unset: all cores)')
+    g.add_argument('--workers', type=int, default=None, help='processes for the feature cache (unset: every usable core)')
     g.add_argument('--report', default=None,
                    choices=['table1', 'table2', 'figures', 'kws-table1', 'kws-table2', 'kws-figures'],
                    help='after the runs, print and save this table (or draw the figures) for the methods run')
@@ -835,7 +850,7 @@ def shared_step(folder, checkpoint, model, train, device, log, fp, restart, rebu
     if WRITER:
         folder.mkdir(parents=True, exist_ok=True)
     with folder_lock(folder):
-        sync()  # under torchrun every process looks once rank 0 holds the lock
+        sync(alone=True)  # under torchrun every process looks once rank 0 holds the lock
         check_fingerprint(folder, fp, restart, log)
         state, record = saved(folder / checkpoint), read_json(folder / 'record.json')
         if state is not None and (record is not None or rebuild is not None):
@@ -1050,7 +1065,7 @@ def run_once(run_dir, d, result_line, train):
         if WRITER:
             run_dir.mkdir(parents=True, exist_ok=True)
         with folder_lock(run_dir):
-            sync()  # under torchrun every process looks once rank 0 holds the lock
+            sync(alone=True)  # under torchrun every process looks once rank 0 holds the lock
             metrics = show_finished(run_dir, d, result_line) or train()
     return metrics
 
@@ -1441,10 +1456,10 @@ def _main(argv=None):
     if device.type == 'cuda':
         methods.fast_cuda(tf32=cfg['precision'] is not None)
     if not WRITER:
-        sync()  # rank 0 first: the generated data and the feature cache are made once
+        sync(alone=True)  # rank 0 first: the generated data and the feature cache are made once
     d = load_data(cfg)
     if WRITER:
-        sync()
+        sync(alone=True)
     d.fingerprint = fingerprint(d, device)
     if cfg['data'] in MULTILABEL_DATA:
         results = run_jobs((name, lambda s=seed, n=name: run_method(n, dict(cfg, seed=s), d, device))

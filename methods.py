@@ -533,12 +533,13 @@ def mean_over_ranks(terms):
 
 def distributed(model, device):
     """The learner as DistributedDataParallel (one process per device), its BatchNorm synchronised
-    on CUDA so the statistics are those of the global batch, as on one device. state_dict keys are
-    unchanged (SyncBatchNorm holds BatchNorm's parameters and buffers)."""
+    on CUDA so the statistics are those of the global batch, as on one device (so DDP need not
+    broadcast rank 0's buffers every step; rank 0's learner is the one kept at the phase end). state_dict
+    keys are unchanged (SyncBatchNorm holds BatchNorm's parameters and buffers)."""
     if device.type == 'cuda':
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return model, torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == 'cuda' else None)
+        model, device_ids=[device.index] if device.type == 'cuda' else None, broadcast_buffers=False)
 
 
 # -----------------------------------------------------------------------------
