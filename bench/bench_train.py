@@ -8,10 +8,13 @@ One process, one device, the same random features for every row. Each row is met
 on an IODFD phase-1 learner: CNN14 with 30 + 5 classes, its frozen phase-0 copy as the teacher, and
 L = L_BCE(z_new) + lambda L_OD + L_FD per step. Rows:
 
-  authors         the authors' step structure, fp32: the learner twice in train mode
-                  (fd_forward='authors') and the teacher twice. methods.train_epoch has no second
-                  teacher forward, so this bench's own teacher_forward (`twice`) runs it two times
-                  and keeps the second result, as the released code does (FD target, then OD target).
+  authors-defaults  the authors' step structure, float32 with torch's default switches (cuDNN may
+                  use TF32 for convolutions, cudnn.benchmark off), as their code runs: the learner
+                  twice in train mode (fd_forward='authors') and the teacher twice.
+                  methods.train_epoch has no second teacher forward, so this bench's own
+                  teacher_forward (`twice`) runs it two times and keeps the second result, as the
+                  released code does (FD target, then OD target). The baseline of the ratio column.
+  authors         the same step in true float32 (TF32 off, cudnn.benchmark on), as `--precision fp32`
   fp32            our step: one learner forward, one live teacher forward
   bf16            the same under torch.autocast(bfloat16)
   bf16+CL         + channels_last (learner and teacher)
@@ -20,19 +23,21 @@ L = L_BCE(z_new) + lambda L_OD + L_FD per step. Rows:
   bf16+CL+cache+compile   + torch.compile of the learner (on the CPU only with --compile-cpu:
                   inductor's C++ build takes minutes on a small machine)
 
-On CUDA each row's steps run after methods.fast_cuda() with the switches cil.py sets for that
-precision: cudnn.benchmark always, TF32 only for the bf16 rows (the fp32 and authors' rows are true
-float32, as `cil.py --precision fp32`). Every row is warmed up (--warmup steps: cuDNN autotuning, compilation), then
-the rows are timed in turn, --repeats rounds of --steps steps each (interleaved, so drifting clocks
-or other load hit every row alike), with torch.cuda.synchronize() around every timing on CUDA; the
-median round is reported. FLOPs are counted once per row with torch.utils.flop_counter on one
-step of one batch (every forward and backward; the elementwise SGD update is not counted), with
-the uncompiled module.
+On CUDA each row but authors-defaults runs after methods.fast_cuda() with the switches cil.py sets
+for that precision: cudnn.benchmark always, TF32 only for the bf16 rows (the fp32 and authors' rows
+are true float32, as `cil.py --precision fp32`). Every row is warmed up (--warmup steps: cuDNN
+autotuning, compilation), then the rows are timed in turn, --repeats rounds of --steps steps each
+(interleaved, so drifting clocks or other load hit every row alike; each round's rates are printed
+as they are measured), with torch.cuda.synchronize() around every timing on CUDA; the median round
+is reported. FLOPs are counted once per row with torch.utils.flop_counter on one step of one batch
+(every forward and backward; the elementwise SGD update is not counted), with the uncompiled module.
 
-Columns: clips/s; ratio to the fp32 row and to the authors' row; achieved TFLOP/s (counted FLOPs x
-steps / time); the fraction of the GPU's dense bf16 peak (table below, --peak-tflops overrides; "-"
-on the CPU); the projected wall time of `make table1 DATA=audioset` at that row's clips/s (only on a
-GPU and at the paper's shape: width 1, 10 s clips; otherwise "not measured on a GPU" or "-").
+Columns: clips/s; ratio to the authors-defaults row; achieved TFLOP/s (counted FLOPs x steps / time);
+the fraction of the GPU's dense bf16 peak (table below, --peak-tflops overrides; "-" on the CPU);
+the projected wall time of `make table1 DATA=audioset` at that row's clips/s (only on a GPU and at
+the paper's shape: width 1, 10 s clips; otherwise "not measured on a GPU" or "-"). The last lines
+name the row that command runs by default on a bf16 GPU (bf16+CL: the audioset preset trains with a
+live teacher; `--cache-teacher` is the +cache row) and its projection.
 
 Projection: clip-epochs of `make table1 DATA=audioset` = 120 x (phase 0, trained once and shared
 + 7 incremental methods x phases 1..4 + AT's phases 1..4 from scratch on every seen class). Clip
@@ -73,6 +78,9 @@ OVERLAP = 1.11                # paper: "about 10-12% overlap" of clips between p
 PHASES = (30, 5, 5, 5, 5)
 EPOCHS = 120
 N_INCREMENTAL_METHODS = 7     # ft, fe, indl, od, iod, ifd, iodfd (AT is counted on its own)
+DEFAULT_ROW = 'bf16+CL'       # what `make table1 DATA=audioset` runs on a bf16 GPU (no teacher cache, no compile)
+# torch's own CUDA switches, read before any row sets cil.py's (the authors-defaults row runs with them)
+TORCH_DEFAULTS = (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
 
 
 def default_phase_clips():
@@ -112,9 +120,9 @@ class Row:
     methods.train_epoch on the bench's batches."""
 
     def __init__(self, name, learner, teacher, x, y, batches, device, *, precision='fp32', channels_last=False,
-                 cache=False, compile=False, authors=False):
+                 cache=False, compile=False, authors=False, torch_defaults=False):
         self.name, self.x, self.y, self.batches, self.device = name, x, y, batches, device
-        self.precision, self.authors = precision, authors
+        self.precision, self.authors, self.torch_defaults = precision, authors, torch_defaults
         self.model, self.teacher = copy.deepcopy(learner).to(device), copy.deepcopy(teacher).to(device)
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -128,7 +136,10 @@ class Row:
         self.teacher_forward = twice(self.teacher) if authors else self.teacher
 
     def run(self, steps, forward=None):
-        if self.device.type == 'cuda':  # TF32 with bf16 only: the fp32 rows are true float32, as cil.py's
+        if self.device.type == 'cuda' and self.torch_defaults:
+            (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
+             torch.backends.cuda.matmul.allow_tf32) = TORCH_DEFAULTS
+        elif self.device.type == 'cuda':  # TF32 with bf16 only: the fp32 rows are true float32, as cil.py's
             methods.fast_cuda(tf32=self.precision != 'fp32')
         methods.train_epoch(
             self.model, methods.METHODS['iodfd'], self.x, self.y, self.batches[:steps], self.opt, self.device,
@@ -209,7 +220,8 @@ def main(argv=None):
         p.requires_grad_(True)
     learner.grow(N_NEW)
 
-    specs = [('authors', dict(authors=True)),
+    specs = [('authors-defaults', dict(authors=True, torch_defaults=True)),
+             ('authors', dict(authors=True)),
              ('fp32', {}),
              ('bf16', dict(precision='bf16')),
              ('bf16+CL', dict(precision='bf16', channels_last=True)),
@@ -230,18 +242,20 @@ def main(argv=None):
         row.run(args.warmup)
     sync(device)
     times = {row.name: [] for row in rows}
-    for _ in range(args.repeats):
+    for r in range(args.repeats):
         for row in rows:
             sync(device)
             t0 = time.perf_counter()
             row.run(args.steps)
             sync(device)
             times[row.name].append(time.perf_counter() - t0)
+        print(f'round {r + 1}: ' + ', '.join(f'{name} {args.steps * args.batch_size / t[-1]:.1f}'
+                                             for name, t in times.items()) + ' clips/s', flush=True)
     rate = {name: args.steps * args.batch_size / statistics.median(t) for name, t in times.items()}
 
     peak = peak_tflops(device, args.peak_tflops)
     clip_epochs = table1_clip_epochs(phase_clips, at_clips)
-    header = ['row', 'clips/s', 'x fp32', 'x authors', 'GFLOP/clip', 'TFLOP/s', '% bf16 peak', 'table1 (audioset)']
+    header = ['row', 'clips/s', 'x authors-defaults', 'GFLOP/clip', 'TFLOP/s', '% bf16 peak', 'table1 (audioset)']
     lines = []
     for name, _ in specs:
         if name in skipped:
@@ -253,8 +267,8 @@ def main(argv=None):
         else:
             pct = f'{100 * tflops / peak:.1f}%' if peak else '- (unknown GPU: --peak-tflops)'
             proj = hms(clip_epochs / rate[name]) if paper_shape else '- (not the paper shape)'
-        lines.append([name, f'{rate[name]:.1f}', f'{rate[name] / rate["fp32"]:.2f}',
-                      f'{rate[name] / rate["authors"]:.2f}', f'{flops[name] / 1e9:.3g}', f'{tflops:.3g}', pct, proj])
+        lines.append([name, f'{rate[name]:.1f}', f'{rate[name] / rate["authors-defaults"]:.2f}',
+                      f'{flops[name] / 1e9:.3g}', f'{tflops:.3g}', pct, proj])
     measured = [line for line in lines if line[2]]
     widths = [max(len(r[i]) for r in [header] + measured) for i in range(len(header))]
     print()
@@ -269,6 +283,10 @@ def main(argv=None):
     print(f'table1 projection: {clip_epochs:,} clip-epochs = {EPOCHS} x (phase 0 {phase_clips[0]:,} + '
           f'{N_INCREMENTAL_METHODS} methods x phases 1-4 {phase_clips[1:]} + AT {at_clips}); estimated counts, '
           f'see the docstring; --phase-clips / --at-clips to replace them')
+    default = (hms(clip_epochs / rate[DEFAULT_ROW]) if gpu and paper_shape else
+               'not measured on a GPU' if not gpu else '- (not the paper shape)')
+    print(f'make table1 DATA=audioset on a bf16 GPU runs the {DEFAULT_ROW} row (a live teacher: the audioset preset '
+          f'does not cache it; --cache-teacher gives the {DEFAULT_ROW}+cache row): {default}')
     if not gpu:
         print('GPU columns: not measured on a GPU (this run is on the CPU; clips/s and TFLOP/s are the CPU\'s)')
     return rate
