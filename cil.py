@@ -37,6 +37,7 @@ import data
 import evaluate
 import methods
 import models
+import synth
 
 METHOD_ORDER = ('ft', 'fe', 'indl', 'od', 'iod', 'ifd', 'iodfd', 'at')
 
@@ -683,7 +684,7 @@ def dataset_root(cfg):
     second command waits for the first)."""
     if not cfg['data'].startswith('synth-'):
         return Path(cfg['root'])
-    return data.ensure_synth(cfg['data'][len('synth-'):], Path(cfg['cache']) / cfg['data'], seed=0,
+    return synth.ensure_synth(cfg['data'][len('synth-'):], Path(cfg['cache']) / cfg['data'], seed=0,
                              progress=not cfg['quiet'])
 
 

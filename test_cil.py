@@ -37,6 +37,7 @@ import evaluate as ev
 import features
 import methods
 import models
+import synth
 
 HERE = Path(__file__).parent
 
@@ -112,18 +113,18 @@ def panns_checkpoint(tmp_path_factory, panns_state):
 
 @pytest.fixture(scope='module')
 def gsc_root(tmp_path_factory):
-    return data.synth_speechcommands(tmp_path_factory.mktemp('gsc'), seed=0, speakers=10, max_reps=1,
+    return synth.synth_speechcommands(tmp_path_factory.mktemp('gsc'), seed=0, speakers=10, max_reps=1,
                                      noise_seconds=2.0, progress=False)
 
 
 @pytest.fixture(scope='module')
 def us8k_root(tmp_path_factory):
-    return data.synth_urbansound8k(tmp_path_factory.mktemp('us8k'), seed=0, clips_per_class=8, progress=False)
+    return synth.synth_urbansound8k(tmp_path_factory.mktemp('us8k'), seed=0, clips_per_class=8, progress=False)
 
 
 @pytest.fixture(scope='module')
 def as_root(tmp_path_factory):
-    return data.synth_audioset(tmp_path_factory.mktemp('as'), seed=0, n_train=150, n_eval=70, seconds=1.0,
+    return synth.synth_audioset(tmp_path_factory.mktemp('as'), seed=0, n_train=150, n_eval=70, seconds=1.0,
                                missing=0.05, progress=False)
 
 
@@ -1974,8 +1975,8 @@ def test_audioset_accepts_other_names_and_lengths(tmp_path):
                                          ('urbansound8k', dict(clips_per_class=2)),
                                          ('audioset', dict(n_train=12, n_eval=6, seconds=0.5))])
 def test_generators_deterministic(tmp_path, kind, kwargs):
-    gen = {'speechcommands': data.synth_speechcommands, 'urbansound8k': data.synth_urbansound8k,
-           'audioset': data.synth_audioset}[kind]
+    gen = {'speechcommands': synth.synth_speechcommands, 'urbansound8k': synth.synth_urbansound8k,
+           'audioset': synth.synth_audioset}[kind]
     a, b, c = (gen(tmp_path / name, seed=seed, progress=False, **kwargs)
                for name, seed in (('a', 3), ('b', 3), ('c', 4)))
     ha, hb, hc = tree_hashes(a), tree_hashes(b), tree_hashes(c)
@@ -2859,23 +2860,23 @@ def test_two_ensure_synth_at_once_generate_once(tmp_path):
     lock = data.FolderLock(root).acquire()
 
     def make():
-        data.ensure_synth("speechcommands", root, speakers=2, max_reps=1, noise_seconds=0.5)
+        synth.ensure_synth("speechcommands", root, speakers=2, max_reps=1, noise_seconds=0.5)
         return 0
 
     out = run_two_while_locked(lock, make, tmp_path)
     assert sum("generating the synthetic speechcommands dataset" in o for o in out) == 1
     assert json.loads((root / "synth.json").read_text())["speakers"] == 2 and not (root / "lock").exists()
     assert len(data.load_dataset("speechcommands", root)) > 0
-    assert data.ensure_synth("speechcommands", root, speakers=2, progress=False) == root  # found, not made
+    assert synth.ensure_synth("speechcommands", root, speakers=2, progress=False) == root  # found, not made
     with pytest.raises(data.DataError, match="other settings"):
-        data.ensure_synth("speechcommands", root, speakers=3, progress=False)
+        synth.ensure_synth("speechcommands", root, speakers=3, progress=False)
 
 
 def test_ensure_synth_redoes_a_generation_that_did_not_finish(tmp_path):
     root = tmp_path / "as"
     (root / "train").mkdir(parents=True)
     (root / "train" / "Yhalf_0.wav").write_bytes(b"RIFF")  # a killed generation: no synth.json
-    data.ensure_synth("audioset", root, n_train=20, n_eval=8, seconds=0.5, progress=False)
+    synth.ensure_synth("audioset", root, n_train=20, n_eval=8, seconds=0.5, progress=False)
     ds = data.load_dataset("audioset", root)
     assert ds.synthetic["n_train"] == 20 and "train/half_0" not in ds.keys
 
@@ -3488,10 +3489,10 @@ def test_a_full_disk_under_out_is_one_line_and_leaves_no_temporary_file(tiny_aud
 def test_a_full_disk_while_generating_data_is_one_line(tmp_path, monkeypatch, capsys):
     def full(path, *a, **k):  # libsndfile's only word for a full disk
         raise sf.LibsndfileError(2, f'Error opening {str(path)!r}: ')
-    monkeypatch.setattr(data.sf, 'write', full)
+    monkeypatch.setattr(synth.sf, 'write', full)
     monkeypatch.setattr(data.shutil, 'disk_usage', lambda folder: types.SimpleNamespace(free=0))
     with pytest.raises(data.DataError, match=r'generated audioset dataset in .*No space left on device\); free space'):
-        data.ensure_synth('audioset', tmp_path / 'g', n_train=4, n_eval=2, seconds=0.5, progress=False)
+        synth.ensure_synth('audioset', tmp_path / 'g', n_train=4, n_eval=2, seconds=0.5, progress=False)
     assert data.main(['synth', '--kind', 'speechcommands', '--out', str(tmp_path / 's'), '--speakers', '1',
                       '--max-reps', '1']) == 2
     err = capsys.readouterr().err
@@ -3597,7 +3598,7 @@ def test_kws_several_seeds_report_mean_and_std(gsc_root, tmp_path):
 
 @pytest.fixture(scope='module')
 def fsd_root(tmp_path_factory):
-    return data.synth_fsd50k(tmp_path_factory.mktemp('fsd') / 'FSD50K', seed=0, n_dev=64, n_eval=30, max_seconds=3.0,
+    return synth.synth_fsd50k(tmp_path_factory.mktemp('fsd') / 'FSD50K', seed=0, n_dev=64, n_eval=30, max_seconds=3.0,
                              progress=False)
 
 
@@ -3608,30 +3609,30 @@ def fsd(fsd_root):
 
 @pytest.fixture(scope='module')
 def esc_root(tmp_path_factory):
-    return data.synth_esc50(tmp_path_factory.mktemp('esc') / 'ESC-50-master', seed=0, clips_per_class=10,
+    return synth.synth_esc50(tmp_path_factory.mktemp('esc') / 'ESC-50-master', seed=0, clips_per_class=10,
                             seconds=0.5, sr=16000, n_classes=4, progress=False)
 
 
 @pytest.fixture(scope='module')
 def csv_root(tmp_path_factory):
-    return data.synth_csv(tmp_path_factory.mktemp('csv'), seed=0, n_classes=3, clips_per_class=8, seconds=0.5,
+    return synth.synth_csv(tmp_path_factory.mktemp('csv'), seed=0, n_classes=3, clips_per_class=8, seconds=0.5,
                           progress=False)
 
 
 @pytest.fixture(scope='module')
 def csv_ml_root(tmp_path_factory):
-    return data.synth_csv(tmp_path_factory.mktemp('csvml'), seed=1, n_classes=4, clips_per_class=8, seconds=0.5,
+    return synth.synth_csv(tmp_path_factory.mktemp('csvml'), seed=1, n_classes=4, clips_per_class=8, seconds=0.5,
                           multilabel=True, progress=False)
 
 
 @pytest.fixture(scope='module')
 def authors_root(tmp_path_factory):
-    return data.synth_authors_txt(tmp_path_factory.mktemp('authors') / 'data_txt', seed=0, n_train=100, n_eval=50,
+    return synth.synth_authors_txt(tmp_path_factory.mktemp('authors') / 'data_txt', seed=0, n_train=100, n_eval=50,
                                   seconds=0.5, progress=False)
 
 
 def authors_map(root):
-    return [(data.AUTHORS_PREFIX, str(Path(root) / 'Audioset'))]
+    return [(synth.AUTHORS_PREFIX, str(Path(root) / 'Audioset'))]
 
 
 def problem_lines(err):
@@ -3918,7 +3919,7 @@ def test_csv_fold_column_and_folder_layout(csv_root, tmp_path):
     split = data.make_split(ds, fold=1)
     assert set(ds.folds[split.test]) == {1} and set(ds.folds[split.val]) == {4}
     # a folder per class
-    tree = data.synth_folder(tmp_path / 'tree', seed=0, n_classes=3, clips_per_class=4, seconds=0.5, progress=False)
+    tree = synth.synth_folder(tmp_path / 'tree', seed=0, n_classes=3, clips_per_class=4, seconds=0.5, progress=False)
     (tree / 'README.txt').write_text('not a class')
     (tree / 'empty').mkdir()
     (tree / 'dog' / 'notes.txt').write_text('stray')
@@ -3940,7 +3941,7 @@ def test_csv_fold_column_and_folder_layout(csv_root, tmp_path):
 def test_phase_file_records_wrap_over_lines(tmp_path):
     v50 = np.zeros(50, int)
     v50[[1, 30, 49]] = 1
-    numpy_style = data.format_target(v50)
+    numpy_style = synth.format_target(v50)
     assert numpy_style == str(v50.astype(float))  # numpy's own print of a float array: 24 + 24 + 2 values
     assert [len(line.split()) for line in numpy_style.split('\n')] == [24, 24, 2]
     readme_style = numpy_style[:72] + '\n ' + ' '.join(f'{v}.' for v in v50[24:]) + ']'  # README: 24 + 26 values
@@ -3984,11 +3985,11 @@ def test_authors_files_bad_input(authors_root, tmp_path):
         data.load_authors_txt(root)
     (line,) = problem_lines(err)
     assert re.search(r'(\d+) of the \1 clips of the phase files do not exist on this machine', line)
-    assert f'--path-map {data.AUTHORS_PREFIX}=NEW' in line
+    assert f'--path-map {synth.AUTHORS_PREFIX}=NEW' in line
     train0 = root / 'train_phase_0.txt'
     text = train0.read_text()
     with open(train0, 'a') as f:
-        f.write(f'{data.AUTHORS_PREFIX}/train/Yextra_0.wav_[0. 1.]\n')  # 2 values, phase 0 has 30
+        f.write(f'{synth.AUTHORS_PREFIX}/train/Yextra_0.wav_[0. 1.]\n')  # 2 values, phase 0 has 30
         f.write(text.split('\n', 1)[0].rsplit('_[', 1)[0] + '_[0. 1. 0. 0. 0.]\n')  # 5 values
     n = len(text.splitlines()) // 2  # two lines per record of 30 values
     with pytest.raises(data.DataError) as err:
@@ -4081,7 +4082,7 @@ def test_default_data_root_and_its_error(as_tiny, tmp_path, monkeypatch):
 
 @pytest.fixture(scope='module')
 def as_tiny(tmp_path_factory):
-    return data.synth_audioset(tmp_path_factory.mktemp('as'), seed=0, n_train=20, n_eval=10, seconds=0.5, missing=0.0,
+    return synth.synth_audioset(tmp_path_factory.mktemp('as'), seed=0, n_train=20, n_eval=10, seconds=0.5, missing=0.0,
                                progress=False)
 
 
@@ -4089,10 +4090,10 @@ def as_tiny(tmp_path_factory):
 # data.py: generation and stats of each new layout
 
 def test_ensure_synth_and_the_command_line(tmp_path, capsys):
-    root = data.ensure_synth('folder', tmp_path / 'tree', n_classes=2, clips_per_class=3, seconds=0.3, progress=False)
+    root = synth.ensure_synth('folder', tmp_path / 'tree', n_classes=2, clips_per_class=3, seconds=0.3, progress=False)
     assert json.loads((root / 'synth.json').read_text())['kind'] == 'folder'
     with pytest.raises(data.DataError, match='other settings'):
-        data.ensure_synth('folder', root, n_classes=3, progress=False)
+        synth.ensure_synth('folder', root, n_classes=3, progress=False)
     assert data.main(['synth', '--kind', 'csv', '--out', str(tmp_path / 'own'), '--classes', '3', '--clips-per-class',
                       '6', '--seconds', '0.3', '--multilabel']) == 0
     assert data.main(['stats', '--data', 'csv', '--root', str(tmp_path / 'own'), '--csv',
@@ -4119,5 +4120,5 @@ def test_stats_rows_of_fsd50k_esc50_and_the_authors_files(fsd_root, esc_root, au
     assert data.main(['stats', '--data', 'authors-txt', '--root', str(authors_root)]) == 2
     assert '--path-map' in capsys.readouterr().err
     assert data.main(['stats', '--data', 'authors-txt', '--root', str(authors_root), '--path-map',
-                      f'{data.AUTHORS_PREFIX}={authors_root / "Audioset"}']) == 0
+                      f'{synth.AUTHORS_PREFIX}={authors_root / "Audioset"}']) == 0
     assert 'records per phase file: train_phase_0.txt' in capsys.readouterr().out

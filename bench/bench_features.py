@@ -99,10 +99,11 @@ def cache_build(n_clips, repeats):
     """The cache-build rows (see the docstring); returns {(variant, workers): clips/s}."""
     sys.path.insert(0, str(ROOT))
     import data
+    import synth
     cores = data.usable_cores()
     with tempfile.TemporaryDirectory() as tmp:
         clips = pathlib.Path(tmp) / "as10"
-        data.synth_audioset(clips, n_train=n_clips - n_clips // 4, n_eval=n_clips // 4, seconds=10.0, sr=32000,
+        synth.synth_audioset(clips, n_train=n_clips - n_clips // 4, n_eval=n_clips // 4, seconds=10.0, sr=32000,
                             progress=False)
         variants = [(v, w) for w in sorted({1, cores}) for v in ("unset", "forced 1", "unset, no pin")]
         rates = {v: [] for v in variants}
