@@ -32,7 +32,7 @@ import inspect
 import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -63,6 +63,48 @@ METHODS = {
     'iodfd': Method(indl=True, od=True, fd=True),
     'at': Method(joint=True),
 }
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """The training settings of both learners, the one config object of the loops below (cil.py fills it from
+    its flags); defaults: the authors' released values (multilabel_cil.md, kws_cil.md)."""
+    batch_size: int = 32
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_min: float = 1e-4            # eta_min of every CosineAnnealingLR
+    # multi-label (Mulimani & Mesaros)
+    lambda_base: float = 5.0        # Eq. 4 (their code; the paper's text says 2)
+    lambda_pow: float = 0.66
+    const_lambda: bool = False
+    T: float = 2.0                  # Eq. 2
+    pos_weight: str = 'auto'        # #negatives / #positives of the phase, or 'none'
+    fd: str = 'flat'                # Eq. 3 over the whole batch flattened, or 'per-sample'
+    fd_forward: str = 'single'      # or 'authors': L_FD from a second training-mode forward
+    sampler: str = 'shuffle'        # or 'balanced' (PANNs)
+    cache_teacher: bool = False     # the previous learner's outputs once per phase
+    # multitask base training (Ma et al.)
+    mt_batching: str = 'per-task'
+    mt_loss_reduce: str = 'sum'
+    base_sched: str = 'constant'    # the base step's learning rate, or 'cosine'
+    patience: int = 10              # early stopping (single-label)
+    # the single-label incremental step (Mittal et al.)
+    exemplar_select: str = 'random'
+    herding_mean: str = 'normalized'
+    ft_mode: str = 'two-step'       # A: conv1..freeze_upto frozen at lr_a, B: every layer at lr_b; or 'mittal'
+    freeze_upto: int = 3
+    lr_a: float = 0.01
+    lr_b: float = 0.001
+    lr_ft: float = 0.01
+    epochs_a: int = 50
+    epochs_b: int = 50
+    epochs_ft: int = 60
+    es_val: str = 'seen'
+    ce_new_logits: str = 'new'
+    # speed: the forwards in bf16 / fp16 (losses in fp32), torch.compile, NHWC conv weights (CUDA)
+    precision: str = 'fp32'
+    compile: bool = False
+    channels_last: bool = False
 
 
 # -----------------------------------------------------------------------------
@@ -672,35 +714,23 @@ def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teach
     return mean_over_ranks({k: (v / max(len(batches), 1)).item() for k, v in sums.items()})
 
 
-def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, batch_size=32, subsets=None,
-                     cache_teacher=False, memory=None, lambda_base=5.0, lambda_pow=0.66, const_lambda=False,
-                     pos_weight='auto', T=2.0, fd='flat', fd_forward='single', sampler='shuffle', momentum=0.9,
-                     weight_decay=5e-4, lr_min=1e-4, mt_batching='per-task', mt_loss_reduce='sum', resume=None,
-                     on_epoch=None, log=None, precision='fp32', compile=False, channels_last=False):
+def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, device, subsets=None, memory=None,
+                     resume=None, on_epoch=None, log=None, **settings):
     """Train one phase of a multi-label method; returns the learner at the end of the phase.
 
-    model: the learner after phase - 1 (phase 0 and AT: a fresh one with the phase's classes).
-    x: (N, T, F) features of the phase's training clips (any float dtype, CPU or device); y: (N, n_new)
-    multi-hot targets of the phase's new classes only (AT: of every seen class).
-    In phase k >= 1 (not AT) the previous learner becomes the frozen teacher, and the classifier grows
-    by n_new rows (FE also freezes the backbone and the old rows); with cache_teacher the teacher's
-    outputs are computed once for the phase. subsets: multitask heads for phase 0 (Ma et al.; the
-    auxiliary heads are dropped at the end). memory: (x, targets, known) exemplars of old classes
-    replayed every step (not in the paper; see multilabel_exemplars).
-    Every epoch reseeds from (seed, phase, epoch), so resume=state (a state given earlier to
-    on_epoch) continues exactly. on_epoch(state) after each epoch: the caller checkpoints and logs.
-    A loss term that is not finite raises FloatingPointError.
-
-    Speed (defaults: float32 as before, bit for bit on the CPU):
-    precision: 'fp32', 'bf16' or 'fp16': the forwards (learner, teacher, teacher cache) under
-      torch.autocast, the losses in float32; the teacher cache is kept in that precision; fp16 adds a
-      GradScaler, saved in the on_epoch state as 'scaler' and restored on resume.
-    compile: train through torch.compile(model) (the module itself is what is returned and saved).
-    channels_last: the learner (and its teacher) with NHWC conv weights (CUDA tensor cores; on the
-      CPU the logits agree with the default layout to float32 rounding, not bit for bit).
-    SGD is fused on CUDA (`sgd`); pos_weight lives on the device as a float32 tensor made once per
-    phase; batch indices reach the data's device once per epoch (`device_batches`).
+    model: the learner after phase - 1 (phase 0 and AT: a fresh one with the phase's classes). x: (N, T, F)
+    features of the phase's training clips (any float dtype, CPU or device); y: (N, n_new) multi-hot targets
+    of the phase's new classes (AT: of every seen class). hp: Hyper (settings: fields of it to change).
+    In phase k >= 1 (not AT) the previous learner becomes the frozen teacher and the classifier grows by n_new
+    rows (FE also freezes the backbone and the old rows); hp.cache_teacher computes the teacher's outputs once
+    for the phase, in the training precision. subsets: multitask heads for phase 0 (Ma et al.; the auxiliary
+    heads are dropped at the end). memory: (x, targets, known) exemplars of old classes replayed every step
+    (in neither paper; multilabel_exemplars). Every epoch reseeds from (seed, phase, epoch), so resume (a
+    state given earlier to on_epoch, which checkpoints and logs) continues exactly; fp16's GradScaler rides
+    in that state. A loss term that is not finite raises FloatingPointError.
     """
+    hp = replace(hp or Hyper(), **settings)
+    batch_size, precision = hp.batch_size, hp.precision
     device = torch.device(device)
     n_new = y.shape[1]
     teacher = None
@@ -711,12 +741,12 @@ def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, ba
     for s in subsets[1:] if subsets else []:
         model.add_head(len(s))
     n_seen = model.fc.out_features
-    lam = adaptive_lambda(n_seen, n_new, lambda_base, lambda_pow, const_lambda)  # Eq. 4; a Python float, no copy
-    pw = pos_weight_of(y) if pos_weight == 'auto' else None
+    lam = adaptive_lambda(n_seen, n_new, hp.lambda_base, hp.lambda_pow, hp.const_lambda)  # Eq. 4; a Python float
+    pw = pos_weight_of(y) if hp.pos_weight == 'auto' else None
     model.to(device)
-    if channels_last:
+    if hp.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer, scheduler = make_optimizer(model, lr, epochs, momentum, weight_decay, lr_min)
+    optimizer, scheduler = make_optimizer(model, lr, epochs, hp.momentum, hp.weight_decay, hp.lr_min)
     scaler = grad_scaler(device, precision)
     start = 0
     if resume is not None:
@@ -729,9 +759,9 @@ def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, ba
     teacher_cache = None
     if teacher is not None and (method.od or method.fd) and start < epochs:
         teacher.to(device)
-        if channels_last:
+        if hp.channels_last:
             teacher.to(memory_format=torch.channels_last)
-        if cache_teacher:
+        if hp.cache_teacher:
             with torch.no_grad(), autocast(device, precision):
                 z, f = teacher(x[:1].to(device).float())
             nbytes = len(x) * (z[0].numel() + f[0].numel()) * output_dtype(precision).itemsize
@@ -743,26 +773,26 @@ def train_multilabel(model, method, x, y, *, phase, epochs, lr, seed, device, ba
     rank, size = world()
     if size > 1:  # torchrun: the same run on every process, each on its part of every batch
         model, ddp = distributed(model, device)  # SyncBatchNorm keeps the Parameters the optimiser holds
-    forward = compiled(ddp if size > 1 else model, compile)
-    teacher_forward = compiled(teacher, compile) if teacher is not None and teacher_cache is None else teacher
+    forward = compiled(ddp if size > 1 else model, hp.compile)
+    teacher_forward = compiled(teacher, hp.compile) if teacher is not None and teacher_cache is None else teacher
     y_t = torch.from_numpy(np.asarray(y, np.float32)).to(x.device)
     for epoch in range(start, epochs):
         t0 = time.time()
         step_seed = seed_of(seed, phase, epoch)
         # dropout masks: a function of (seed, phase, epoch) (and the rank), so resume is exact
         torch.manual_seed(step_seed if size == 1 else seed_of(seed, phase, epoch, rank))
-        batches = (balanced_batches(y, batch_size, step_seed) if sampler == 'balanced'
+        batches = (balanced_batches(y, batch_size, step_seed) if hp.sampler == 'balanced'
                    else index_batches(len(y), batch_size, step_seed))
         if subsets:
             terms = multitask_epoch(model, subsets, x, y_t, batch_size, optimizer, device, step_seed,
-                                    batching=mt_batching, reduce=mt_loss_reduce, pos_weight=pw_t,
+                                    batching=hp.mt_batching, reduce=hp.mt_loss_reduce, pos_weight=pw_t,
                                     precision=precision, scaler=scaler, forward=forward)
         else:
             replay = None if memory is None else tuple(memory) + (
                 memory_batches(len(memory[1]), len(batches), batch_size, step_seed + 1),)
             terms = train_epoch(model, method, x, y_t, batches, optimizer, device, n_new=n_new, teacher=teacher,
-                                teacher_cache=teacher_cache, pos_weight=pw_t, lam=lam, T=T,
-                                fd_per_sample=fd == 'per-sample', fd_forward=fd_forward, memory=replay,
+                                teacher_cache=teacher_cache, pos_weight=pw_t, lam=lam, T=hp.T,
+                                fd_per_sample=hp.fd == 'per-sample', fd_forward=hp.fd_forward, memory=replay,
                                 precision=precision, scaler=scaler, forward=forward,
                                 teacher_forward=teacher_forward)
         check_finite(terms, f'phase {phase}, epoch {epoch + 1}')
@@ -1038,66 +1068,56 @@ def mittal_epoch(model, terms, x, y, batches, optimizer, device, *, n_old, mem_x
 
 
 
-def train_base(model, x, phase, *, subsets, seed, device, epochs, patience, lr=0.01, batch_size=64,
-               sched='constant', lr_min=1e-4, momentum=0.9, weight_decay=5e-4, mt_batching='per-task',
-               mt_loss_reduce='sum', resume=None, on_epoch=None, precision='fp32', compile=False,
-               channels_last=False):
-    """Step 0 of Ma et al.: multitask base training (hard parameter sharing: the backbone, head 0 over
-    every base class and one auxiliary head per class subset of `subsets`), early stopping on head 0's
-    accuracy over the base validation clips with the best weights restored. The auxiliary heads
-    are dropped at the end: the backbone and head 0 go forward. x: features of every dataset clip;
-    phase: the base data.Phase. Returns (model, best validation accuracy, epochs run).
-    precision / compile / channels_last: as in train_multilabel (fp16's GradScaler state rides in
-    the on_epoch state)."""
+def train_base(model, x, phase, hp=None, *, subsets, seed, device, epochs, lr=0.01, resume=None, on_epoch=None,
+               **settings):
+    """Step 0 of Ma et al.: multitask base training (hard parameter sharing: the backbone, head 0 over every base
+    class and one auxiliary head per class subset of `subsets`), early stopping on head 0's accuracy over the
+    base validation clips (hp.patience) with the best weights restored; the auxiliary heads are dropped at
+    the end. x: features of every dataset clip; phase: the base data.Phase. hp, settings: as train_multilabel.
+    Returns (model, best validation accuracy, epochs run)."""
+    hp = replace(hp or Hyper(), **settings)
     device = torch.device(device)
     for s in subsets[1:]:
         model.add_head(len(s))
     model.to(device)
-    if channels_last:
+    if hp.channels_last:
         model.to(memory_format=torch.channels_last)
-    opt = sgd(model, lr, momentum=momentum, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, lr_min) if sched == 'cosine' else None
-    scaler, forward = grad_scaler(device, precision), compiled(model, compile)
+    opt = sgd(model, lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, hp.lr_min) if hp.base_sched == 'cosine' else None
+    scaler, forward = grad_scaler(device, hp.precision), compiled(model, hp.compile)
     x_train, y_train = x[torch.as_tensor(phase.train)], torch.as_tensor(phase.train_y)
     x_val = x[torch.as_tensor(phase.val)]
 
     def epoch_fn(epoch):
         torch.manual_seed(seed_of(seed, 'base', epoch))
-        return multitask_epoch(model, subsets, x_train, y_train, batch_size, opt, device,
-                               seed_of(seed, 'base-batches', epoch), batching=mt_batching, reduce=mt_loss_reduce,
-                               precision=precision, scaler=scaler, forward=forward)
+        return multitask_epoch(model, subsets, x_train, y_train, hp.batch_size, opt, device,
+                               seed_of(seed, 'base-batches', epoch), batching=hp.mt_batching, reduce=hp.mt_loss_reduce,
+                               precision=hp.precision, scaler=scaler, forward=forward)
 
-    best, ran = fit(model, opt, scheduler, epoch_fn,
-                    lambda: accuracy(model, x_val, phase.val_y, device),
-                    max_epochs=epochs, patience=patience, tag='base', resume=resume, on_epoch=on_epoch,
+    best, ran = fit(model, opt, scheduler, epoch_fn, lambda: accuracy(model, x_val, phase.val_y, device),
+                    max_epochs=epochs, patience=hp.patience, tag='base', resume=resume, on_epoch=on_epoch,
                     scaler=scaler)
     model.drop_aux_heads()
     return model, best, ran
 
 
-def mittal_step(model, memory, x, phase, *, losses, seed, device, batch_size=64, exemplar_select='random',
-                herding_mean='normalized', ft_mode='two-step', freeze_upto=3, lr_a=0.01, lr_b=0.001, lr_ft=0.01,
-                epochs_a=50, epochs_b=50, epochs_ft=60, patience=10, lr_min=1e-4, momentum=0.9, weight_decay=5e-4,
-                es_val='seen', lambda_base=5.0, lambda_pow=0.66, const_lambda=False, T=2.0, ce_new_logits='new',
-                resume=None, on_epoch=None, precision='fp32', compile=False, channels_last=False):
-    """One incremental step k >= 1 of the single-label learner (Mittal et al.'s step, as Ma et al.).
+def mittal_step(model, memory, x, phase, hp=None, *, losses, seed, device, resume=None, on_epoch=None, **settings):
+    """One incremental step k >= 1 of the single-label learner (Mittal et al.'s step, as Ma et al. run it).
 
     1. The learner of step k-1 becomes the frozen teacher; head 0 grows by the new classes.
-    2. The memory shrinks to K // n_seen per class (a prefix of each class's exemplars), and the new
-       classes get theirs (random, before training, as Mittal's code).
-    3. Training on the new classes' clips with a memory batch beside every new-data batch, loss
-       `mittal_loss(losses)`: two-step fine-tuning (A: conv layers 1..freeze_upto frozen at lr_a, then
-       B: every layer at lr_b, each with early stopping on validation accuracy over all seen classes
-       (es_val='new': the new ones), best weights restored), or ft_mode='mittal' (every layer, lr_ft,
-       cosine schedule, epochs_ft epochs).
-    4. Herding (exemplar_select='herding') re-selects the new classes' exemplars with the trained model
-       (herding_mean='icarl': iCaRL's class mean, not normalised).
-    x: features of every dataset clip; phase: a data.Phase. resume: a state given earlier to
-    on_epoch(state) in this step (its 'done' holds the epochs of finished stages).
-    precision / compile / channels_last: as in train_multilabel (fp16: one GradScaler per stage, its
-    state in the on_epoch state); herding's embeddings are computed in `precision` too.
+    2. The memory shrinks to K // n_seen a class (a prefix of each class's exemplars); the new classes get
+       theirs (random, before training, as Mittal's code).
+    3. Training on the new classes' clips, a memory batch beside every new-data batch, loss mittal_loss(losses):
+       two-step fine-tuning (A: conv layers 1..hp.freeze_upto frozen at hp.lr_a, then B: every layer at
+       hp.lr_b, each with early stopping on the validation accuracy over every seen class (hp.es_val='new':
+       the new ones), the best weights restored), or hp.ft_mode='mittal' (every layer, hp.lr_ft, cosine,
+       hp.epochs_ft epochs).
+    4. Herding (hp.exemplar_select='herding') re-selects the new classes' exemplars with the trained model.
+    x: features of every dataset clip; phase: a data.Phase; resume: a state given earlier to on_epoch in this
+    step (its 'done' holds the epochs of the finished stages); hp, settings: as train_multilabel.
     Returns (model, memory, {'quota': m, 'epochs': {stage: epochs run}}).
     """
+    hp = replace(hp or Hyper(), **settings)
     device = torch.device(device)
     k = phase.k
     teacher = frozen_copy(model)
@@ -1110,28 +1130,28 @@ def mittal_step(model, memory, x, phase, *, losses, seed, device, batch_size=64,
     mem_idx, mem_y = memory.items()
     mem_x, mem_y = x[torch.as_tensor(mem_idx)], torch.as_tensor(mem_y)
     x_train, y_train = x[torch.as_tensor(phase.train)], torch.as_tensor(phase.train_y)
-    lam = adaptive_lambda(phase.n_seen, phase.n_new, lambda_base, lambda_pow, const_lambda)
+    lam = adaptive_lambda(phase.n_seen, phase.n_new, hp.lambda_base, hp.lambda_pow, hp.const_lambda)
     val_idx, val_y = phase.val, phase.val_y
-    if es_val == 'new':
+    if hp.es_val == 'new':
         keep = val_y >= phase.n_old
         val_idx, val_y = val_idx[keep], val_y[keep]
     x_val = x[torch.as_tensor(val_idx)]
     teacher.to(device)
-    if channels_last:
+    if hp.channels_last:
         model.to(memory_format=torch.channels_last)
         teacher.to(memory_format=torch.channels_last)
-    forward = compiled(model, compile)
+    forward = compiled(model, hp.compile)
 
     def epoch_fn(epoch, stage):
         epoch_seed = seed_of(seed, k, stage, epoch)
         torch.manual_seed(epoch_seed)
-        batches = index_batches(len(y_train), batch_size, epoch_seed)
-        mb = memory_batches(len(mem_y), len(batches), batch_size, epoch_seed + 1)
+        batches = index_batches(len(y_train), hp.batch_size, epoch_seed)
+        mb = memory_batches(len(mem_y), len(batches), hp.batch_size, epoch_seed + 1)
         return mittal_epoch(model, losses, x_train, y_train, batches, opt, device, n_old=phase.n_old, mem_x=mem_x,
-                               mem_y=mem_y, mem_batches=mb, teacher=teacher, lam=lam, T=T,
-                               ce_new_logits=ce_new_logits, precision=precision, scaler=scaler, forward=forward)
+                               mem_y=mem_y, mem_batches=mb, teacher=teacher, lam=lam, T=hp.T,
+                               ce_new_logits=hp.ce_new_logits, precision=hp.precision, scaler=scaler, forward=forward)
 
-    stages = ['A', 'B'] if ft_mode == 'two-step' else ['ft']
+    stages = ['A', 'B'] if hp.ft_mode == 'two-step' else ['ft']
     tags = {s: f'step{k}{s}' for s in stages}
     done = resume.get('done', {}) if resume is not None and resume['tag'] in tags.values() else {}
     epochs = {}
@@ -1139,20 +1159,21 @@ def mittal_step(model, memory, x, phase, *, losses, seed, device, batch_size=64,
         if stage in done:
             epochs[stage] = done[stage]
             continue
-        model.freeze_upto(freeze_upto if stage == 'A' else 0)  # A: conv layers 1..freeze_upto frozen
-        opt = sgd(model, {'A': lr_a, 'B': lr_b, 'ft': lr_ft}[stage], momentum=momentum, weight_decay=weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs_ft, lr_min) if stage == 'ft' else None
-        scaler = grad_scaler(device, precision)
+        model.freeze_upto(hp.freeze_upto if stage == 'A' else 0)  # A: conv layers 1..freeze_upto frozen
+        opt = sgd(model, {'A': hp.lr_a, 'B': hp.lr_b, 'ft': hp.lr_ft}[stage], momentum=hp.momentum,
+                  weight_decay=hp.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, hp.epochs_ft, hp.lr_min) if stage == 'ft' else None
+        scaler = grad_scaler(device, hp.precision)
         finished = dict(epochs)
         _, epochs[stage] = fit(
             model, opt, sched, lambda e, s=stage: epoch_fn(e, s),
             lambda: accuracy(model, x_val, val_y, device),
-            max_epochs={'A': epochs_a, 'B': epochs_b, 'ft': epochs_ft}[stage],
-            patience=None if stage == 'ft' else patience, tag=tags[stage], resume=resume,
+            max_epochs={'A': hp.epochs_a, 'B': hp.epochs_b, 'ft': hp.epochs_ft}[stage],
+            patience=None if stage == 'ft' else hp.patience, tag=tags[stage], resume=resume,
             on_epoch=None if on_epoch is None else lambda state, f=finished: on_epoch(dict(state, done=f)),
             scaler=scaler)
     model.freeze_upto(0)
-    if exemplar_select == 'herding':  # re-select the new classes with the trained model
+    if hp.exemplar_select == 'herding':  # re-select the new classes with the trained model
         select_exemplars(memory, model, x, phase, new, m, how='herding', seed=seed, device=device,
-                         normalize_mean=herding_mean != 'icarl', precision=precision)
+                         normalize_mean=hp.herding_mean != 'icarl', precision=hp.precision)
     return model, memory, {'quota': m, 'epochs': epochs}

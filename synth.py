@@ -24,8 +24,7 @@ import soundfile as sf
 import features
 from data import (AUDIOSET_CLASSES, AUDIOSET_HEADER, AUDIOSET_TSV, ESC10, ESC50_CLASSES, ESC50_HEADER, FSD50K_AUDIO,
                   FSD50K_CLASSES, FSD50K_GROUND_TRUTH, PHASE_SIZES, SPEECHCOMMANDS_WORDS, URBANSOUND8K_CLASSES,
-                  URBANSOUND8K_HEADER, DataError, FolderLock, _FSD50K_INDEX, _Progress as Progress,
-                  _read_synth_marker as read_synth_marker,
+                  URBANSOUND8K_HEADER, DataError, FolderLock, Progress, _FSD50K_INDEX, read_synth_marker,
                   authors_file_names, gsc_list_of, load_audioset, make_phases, make_split, sigterm_as_interrupt,
                   write_failure)
 
