@@ -150,125 +150,99 @@ BIG, SEED = 10 ** 6, 2 ** 32 - 1
 
 
 def build_parser():
-    p = Parser(description='Class-incremental learning for audio classification: multi-label, exemplar-free '
-               '(Mulimani & Mesaros; methods ft..at) and single-label with exemplars and multitask base training (Ma '
-               'et al.; method mittal).', formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add = p.add_argument
-    add('--method', default='iodfd', help=f"one method or a comma list ('all' = {','.join(METHOD_ORDER)})")
-    add('--data', default='synth-audioset', choices=list(data.DATASETS) + [f'synth-{n}' for n in (
-        'audioset', 'fsd50k', 'speechcommands', 'urbansound8k', 'esc50')],
-        help='a real layout under --root, the authors\' phase files (authors-txt), your own clips (csv: --csv FILE; '
-             'folder: a folder per class), or a generated stand-in in the same layout (synth-*, made under --cache)')
-    add('--seed', default='0', help='seed of initialisation, batch order and dropout; a comma list (0,1,2) runs each '
-        'and the reports give mean +- std')
-    add('--class-order', default='default', choices=['default', 'shuffle'],
-        help="default: the authors' class list; shuffle: seeded by --order-seed")
-    add('--order-seed', type=ranged(0, SEED, int), default=0, help='seed of --class-order shuffle')
-    add('--phases', default=None, help='classes per phase (default: the dataset\'s, 30,5,5,5,5 / 5,3,3,3,3,3 / 4,2,2,2)')
-    add('--split', default=None, choices=['grouped', 'official', 'random'],
-        help='single-label (and a CSV): train/val/test 0.7/0.1/0.2 by speaker / fsID / src_file (grouped), the '
-             'official lists / folds (or the split / fold column of a CSV), or per-class random (unset: official '
-             'for esc50 and a CSV with a split or fold column, random for another CSV and a folder, else grouped)')
-    add('--split-seed', type=ranged(0, SEED, int), default=0, help='seed of the grouped / random split')
-    add('--fold', type=ranged(1, BIG, int), default=None, help='esc50, or a CSV with a fold column: the test fold '
-        '(validation the fold before it; unset: esc50 5, a CSV its last)')
-    g = p.add_argument_group('training (defaults: the authors\' released values; the dataset sets the rest)').add_argument
-    g('--epochs-base', type=ranged(1, BIG, int), default=None,
-      help='epochs of phase 0 (120 / generated 12; single-label: the early-stopping maximum, 100 / 40)')
-    g('--epochs', type=ranged(1, BIG, int), default=None, help='epochs of each incremental phase (120 / generated 30)')
-    g('--batch-size', type=ranged(1, BIG, int), default=None, help='mini-batch size (32; single-label 64 / 16)')
-    g('--lr-base', type=ranged(0, 10, positive=True), default=0.01, help='learning rate of phase 0 (and of AT)')
+    p = Parser(description='Class-incremental learning for audio: multi-label, exemplar-free (Mulimani & Mesaros; '
+               'methods ft..at) and single-label with exemplars and multitask base training (Ma et al.; mittal).',
+               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    a = p.add_argument
+    a('--method', default='iodfd', help=f"a method or a comma list ('all' = {','.join(METHOD_ORDER)})")
+    a('--data', default='synth-audioset', help="a layout under --root, the authors' files (authors-txt), your clips "
+      '(csv: --csv FILE; folder: one per class), or a generated stand-in (synth-*, made under --cache)',
+      choices=list(data.DATASETS) + [f'synth-{n}' for n in ('audioset', 'fsd50k', 'speechcommands', 'urbansound8k',
+                                                            'esc50')])
+    a('--seed', default='0', help='seed of initialisation, batch order, dropout; a list (0,1,2) runs each')
+    a('--class-order', default='default', choices=['default', 'shuffle'], help="the authors' list, or --order-seed's")
+    a('--order-seed', type=ranged(0, SEED, int), default=0, help='seed of --class-order shuffle')
+    a('--phases', default=None, help="classes per phase (the dataset's: 30,5,5,5,5 / 5,3,3,3,3,3 / 4,2,2,2)")
+    a('--split', default=None, choices=['grouped', 'official', 'random'], help='single-label (and a CSV): 70/10/20 by '
+      "speaker / fsID / src_file, the official lists / folds / columns, or per-class random (README: the defaults)")
+    a('--split-seed', type=ranged(0, SEED, int), default=0, help='seed of the grouped / random split')
+    a('--fold', type=ranged(1, BIG, int), default=None, help='esc50 / a CSV with folds: the test fold (5 / its last)')
+    g = p.add_argument_group('training (the authors\' released values; the dataset sets the rest)').add_argument
+    g('--epochs-base', type=ranged(1, BIG, int), default=None, help='phase 0 (120 / 12; single-label max 100 / 40)')
+    g('--epochs', type=ranged(1, BIG, int), default=None, help='each incremental phase (120 / generated 30)')
+    g('--batch-size', type=ranged(1, BIG, int), default=None, help='mini-batch (32; single-label 64 / 16)')
+    g('--lr-base', type=ranged(0, 10, positive=True), default=0.01, help='learning rate of phase 0 and of AT')
     g('--lr', type=ranged(0, 10, positive=True), default=0.001, help='learning rate of the incremental phases')
     g('--lr-min', type=ranged(0, 10), default=1e-4, help='eta_min of CosineAnnealingLR')
     g('--momentum', type=ranged(0, 0.999), default=0.9, help='SGD momentum')
     g('--weight-decay', type=ranged(0, 1), default=5e-4, help='SGD weight decay')
-    g('--sampler', default='shuffle', choices=['shuffle', 'balanced'],
-      help="shuffle: the authors' code; balanced: PANNs' class-balanced batches (the paper's text)")
-    g('--pos-weight', default='auto', choices=['auto', 'none'],
-      help="auto: BCE pos_weight = #negatives / #positives of the phase (the authors' code)")
+    g('--sampler', default='shuffle', choices=['shuffle', 'balanced'], help="the code's; PANNs' (the paper's text)")
+    g('--pos-weight', default='auto', choices=['auto', 'none'], help='BCE pos_weight #negatives / #positives')
     g = p.add_argument_group('losses (Eq. 2-4)').add_argument
-    g('--lambda-base', type=ranged(0, 1000, positive=True), default=5.0, help='lambda_base of Eq. 4 (code 5, text 2)')
+    g('--lambda-base', type=ranged(0, 1000, positive=True), default=5.0, help='of Eq. 4 (the code 5, the text 2)')
     g('--lambda-pow', type=ranged(0, 10), default=0.66, help='lambda = lambda_base * (n_seen/n_new)^pow')
-    g('--const-lambda', action='store_true', help='lambda = lambda_base (no adaptive factor)')
+    g('--const-lambda', action='store_true', help='lambda = lambda_base')
     g('--T', type=ranged(0.1, 100), default=2.0, help='distillation temperature of Eq. 2')
-    g('--fd', default='flat', choices=['flat', 'per-sample'],
-      help="flat: one cosine over the whole batch (the authors' code); per-sample: mean per clip")
-    g('--fd-forward', default='single', choices=['single', 'authors'],
-      help="features of L_FD from the learner's one forward per step, or from a second training-mode forward as "
-           "the authors' code (README, Fidelity notes)")
+    g('--fd', default='flat', choices=['flat', 'per-sample'], help="one cosine over the batch (the code's) or per clip")
+    g('--fd-forward', default='single', choices=['single', 'authors'], help="L_FD from the step's one forward, or a "
+      "second one as the authors' code (README, Fidelity notes)")
     g = p.add_argument_group('model').add_argument
-    g('--width', type=ranged(1 / 64, 4), default=None, help='CNN14 channel scale, 1.0 = CNN14 (1.0 / generated 0.125)')
-    g('--log-mel', default='panns', choices=['panns', 'authors'],
-      help="panns: Slaney mel, fmin 50 Hz, 10*log10 (the paper: 'the configuration of PANNs'); authors: their "
-           "code's torchaudio front end (HTK mel, no norm, fmin 20 Hz, natural log)")
-    g('--block6-pool', default='panns', choices=['panns', 'authors'],
-      help='panns: no pooling after block 6; authors: 2x2 pooling, as their code')
-    g('--classifier', default='linear', choices=['linear', 'cosine'],
-      help="linear (both papers) or cosine: sigma * cos(embedding, w_c), learnable sigma, for head 0 and the "
-           "auxiliary heads (Mittal et al.'s CosineLinear; kws_cil.md 2.8)")
-    g('--dropout', type=ranged(0, 0.99), default=0.5, help="the small CNN's dropout before pooling (the paper's)")
-    g('--pretrained', default=None, metavar='PTH', help='phase 0 from a PANNs CNN14 checkpoint (not in the paper)')
+    g('--width', type=ranged(1 / 64, 4), default=None, help='CNN14 channel scale, 1.0 = CNN14 (generated: 0.125)')
+    g('--log-mel', default='panns', choices=['panns', 'authors'], help="PANNs' (Slaney, 50 Hz, 10 log10) or the "
+      "authors' code's (torchaudio: HTK, 20 Hz, ln)")
+    g('--block6-pool', default='panns', choices=['panns', 'authors'], help="none after block 6, or the code's 2x2")
+    g('--classifier', default='linear', choices=['linear', 'cosine'], help="or sigma * cos (Mittal's CosineLinear)")
+    g('--dropout', type=ranged(0, 0.99), default=0.5, help="the small CNN's dropout before pooling")
+    g('--pretrained', default=None, metavar='PTH', help='phase 0 from a PANNs CNN14 checkpoint (in neither paper)')
     g = p.add_argument_group('single-label CIL with exemplars (--method mittal; kws_cil.md)').add_argument
-    g('--losses', default='ce_n,kd_n,ce_o,kd_o',
-      help="loss terms of the incremental step; ';' separates variants run one after another (Table 2: "
-           "'ce_n;ce_n,kd_n;ce_n,ce_o;ce_n,ce_o,kd_n;ce_n,ce_o,kd_o;ce_n,ce_o,kd_n,kd_o')")
-    g('--memory', default=None, help='exemplar memory K (10 a class: 200 / 100); a comma list runs each. With a '
-      'multi-label method: replay K exemplars of the old classes (in neither paper; default none)')
-    g('--exemplar-select', default='random', choices=['random', 'herding'],
-      help='how the memory keeps a class\'s exemplars: random (Mittal) or herding (iCaRL)')
-    g('--herding-mean', default='normalized', choices=['normalized', 'icarl'],
-      help="herding's class mean: of the unit-length embeddings, normalised (kws_cil.md 2.6), or not, as iCaRL's "
-           "code (README, Fidelity notes)")
-    g('--heads', default=None, help="multitask base heads, e.g. 5,4,3,2 (first = every base class; one task = 5); "
-      "';' separates configurations. With a multi-label method, e.g. 30,20,10: a multitask phase 0 (in neither paper)")
+    g('--losses', default='ce_n,kd_n,ce_o,kd_o', help="terms of the incremental step; ';' runs variants (Table 2)")
+    g('--memory', default=None, help='exemplars K (10 a class); a list runs each. Multi-label: replay K (neither paper)')
+    g('--exemplar-select', default='random', choices=['random', 'herding'], help="Mittal's, or iCaRL's")
+    g('--herding-mean', default='normalized', choices=['normalized', 'icarl'], help="the class mean normalised "
+      "(kws_cil.md 2.6), or not as iCaRL's code")
+    g('--heads', default=None, help="multitask base heads, e.g. 5,4,3,2; ';' runs variants. Multi-label: a multitask "
+      'phase 0 (neither paper)')
     g('--head-subsets', default='random', help="random | cyclic | prefix | explicit '0-1-2-3/1-2-4/0-3' (heads 1..)")
     g('--subset-seed', type=ranged(0, SEED, int), default=0, help='seed of --head-subsets random')
-    g('--mt-batching', default='per-task', choices=['per-task', 'shared'],
-      help='multitask base: a batch of its own classes per head (per-task), or one batch for all')
-    g('--mt-loss-reduce', default='sum', choices=['sum', 'mean'], help="multitask base: sum or mean of the heads' losses")
-    g('--ft-mode', default='two-step', choices=['two-step', 'mittal'],
-      help='two-step: conv1..--freeze-upto frozen at --lr-a, then every layer at --lr-b, early stopping each; '
-           'mittal: every layer, --lr-ft cosine, --epochs-ft fixed epochs')
-    g('--freeze-upto', type=ranged(0, 4, int), default=3, help='conv layers frozen in step A (of the 4)')
+    g('--mt-batching', default='per-task', choices=['per-task', 'shared'], help='a batch per head, or one for all')
+    g('--mt-loss-reduce', default='sum', choices=['sum', 'mean'], help="of the heads' losses")
+    g('--ft-mode', default='two-step', choices=['two-step', 'mittal'], help='conv1..--freeze-upto frozen at --lr-a, '
+      'then all at --lr-b, early stopping each; or all layers, --lr-ft, cosine, --epochs-ft')
+    g('--freeze-upto', type=ranged(0, 4, int), default=3, help='conv layers (of 4) frozen in step A')
     g('--lr-a', type=ranged(0, 10, positive=True), default=0.01, help='learning rate of step A')
-    g('--lr-b', type=ranged(0, 10, positive=True), default=0.001, help='learning rate of step B (every layer)')
+    g('--lr-b', type=ranged(0, 10, positive=True), default=0.001, help='learning rate of step B')
     g('--lr-ft', type=ranged(0, 10, positive=True), default=0.01, help='learning rate of --ft-mode mittal')
     g('--epochs-a', type=ranged(1, BIG, int), default=None, help='max epochs of step A (50 / 15)')
     g('--epochs-b', type=ranged(1, BIG, int), default=None, help='max epochs of step B (50 / 15)')
     g('--epochs-ft', type=ranged(1, BIG, int), default=None, help='epochs of --ft-mode mittal (60 / 20)')
-    g('--patience', type=ranged(1, BIG, int), default=None, help='early-stopping patience in epochs (10 / 5)')
-    g('--es-val', default='seen', choices=['seen', 'new'],
-      help='validation classes for early stopping: every seen one, or only the new ones (strict CIL)')
-    g('--base-sched', default='constant', choices=['constant', 'cosine'],
-      help='learning rate of the base step: constant, or cosine-annealed to --lr-min')
-    g('--ce-new-logits', default='new', choices=['new', 'all'], help="CE N over the new classes' logits (Mittal) or all")
-    g = p.add_argument_group('speed (the same numbers to float rounding, so they name the run folder)').add_argument
-    g('--precision', default='auto', choices=['auto', 'fp32', 'bf16', 'fp16'],
-      help='the training forwards (losses reduce and scores are computed in fp32); auto: bf16 on a CUDA device that '
-           'has it, else fp32 (the published numbers are fp32)')
+    g('--patience', type=ranged(1, BIG, int), default=None, help='early-stopping patience (10 / 5)')
+    g('--es-val', default='seen', choices=['seen', 'new'], help='early stopping on every seen class, or the new ones')
+    g('--base-sched', default='constant', choices=['constant', 'cosine'], help='learning rate of the base step')
+    g('--ce-new-logits', default='new', choices=['new', 'all'], help="CE N over the new logits (Mittal's) or all")
+    g = p.add_argument_group('speed (the same numbers to float rounding; they name the run folder)').add_argument
+    g('--precision', default='auto', choices=['auto', 'fp32', 'bf16', 'fp16'], help='of the training forwards (losses '
+      'and scores in fp32); auto: bf16 on a CUDA device that has it, else fp32 (the papers\')')
     g('--cache-teacher', action=argparse.BooleanOptionalAction, default=None,
-      help="compute the previous learner's outputs once per phase instead of every step (on for generated data)")
-    g('--compile', action='store_true', help='torch.compile the learner for training (CUDA, one device)')
-    g = p.add_argument_group('running (these change no result: they are not in the run folder\'s name)').add_argument
-    g('--root', default=None, help=f'dataset folder (unset: ${DATA_ENV}/<data> if {DATA_ENV} is set, else '
-      "data/<data>; for csv the CSV's folder)")
-    g('--csv', default=None, metavar='FILE', help="--data csv: a path column (relative to --root), a label column "
-      "(labels joined by ';' make it multi-label), optionally split (train/val/test) or fold")
-    g('--path-map', action='append', default=None, metavar='OLD=NEW',
-      help="authors-txt: read the clips the phase files list under OLD from NEW (repeatable)")
-    g('--cache', default='cache', help='folder of the generated data and the feature cache')
-    g('--out', default='runs', help='folder of the run folders')
-    g('--results', default='results', help='folder of the tables and figures (--report)')
+      help="the previous learner's outputs once per phase (on for generated data)")
+    g('--compile', action='store_true', help='torch.compile the learner (CUDA, one device)')
+    g = p.add_argument_group('running (these change no result: not in the run folder\'s name)').add_argument
+    g('--root', default=None, help=f"dataset folder (${DATA_ENV}/<data>, else data/<data>; csv: the CSV's folder)")
+    g('--csv', default=None, metavar='FILE', help="--data csv: path and label columns (';' between labels: "
+      'multi-label), optionally split or fold')
+    g('--path-map', action='append', default=None, metavar='OLD=NEW', help='authors-txt: clips listed under OLD are '
+      'under NEW here')
+    g('--cache', default='cache', help='the generated data and the feature cache')
+    g('--out', default='runs', help='the run folders')
+    g('--results', default='results', help='the tables and figures (--report)')
     g('--device', default='auto', help='auto (cuda if present), cpu, cuda, cuda:1, ...')
-    g('--checkpoint-minutes', type=ranged(0, 10 ** 4), default=10.0,
-      help='write the epoch checkpoint (state.pt) at most this often, and at each phase end; 0: every epoch')
+    g('--checkpoint-minutes', type=ranged(0, 10 ** 4), default=10.0, help='write state.pt at most this often (and at '
+      'each phase end; 0: every epoch)')
     g('--skip-bad', action='store_true', help='skip and count unreadable clips instead of stopping')
     g('--workers', type=ranged(1, 1024, int), default=None, help='processes of the feature cache (every usable core)')
     g('--report', default=None, choices=['table1', 'table2', 'figures', 'kws-table1', 'kws-table2', 'kws-figures'],
-      help='after the runs, print and save this table (or draw the figures) of the runs of the command')
-    g('--quiet', action='store_true', help='no per-epoch lines on stdout (the log file keeps them)')
-    g('--restart', action='store_true', help='train again the folders (shared ones included) whose data or '
-      'environment changed since they were computed (without it such a folder stops the command)')
+      help="after the runs, this table (or the figures) of the command's runs")
+    g('--quiet', action='store_true', help='no per-epoch lines on stdout (log.txt keeps them)')
+    g('--restart', action='store_true', help='train again the folders whose data or environment changed')
     g('--timing-epochs', type=ranged(2, BIG, int), default=6, help='epochs timed per heads configuration (kws-table1)')
     return p
 

@@ -1102,16 +1102,11 @@ def default_split(ds):
 
 
 def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2), fold=None):
-    """Train / val / test split (kws_cil.md 2.4).
-    grouped (GSC, US8K): sources never cross parts; per class (GSC: over all clips) its groups (speakers,
-      fsIDs, ESC-50's src_files) in a seeded order go to train until >= 70 % of the clips, then to val
-      until >= 80 %, then to test.
-    official: GSC's lists; US8K's folds 1-7 / 8 / 9-10; AudioSet's TSVs (no val); FSD50K's dev train / val
-      and eval; the authors' files; a CSV's split column; ESC-50 and a CSV's fold column: test on `fold`
-      (ESC-50 5, a CSV its last), validation on the fold before it, training on the rest.
-    random: per class (multi-label: over clips) a seeded 70/10/20; a CSV or a folder gets one clip of each
-      class in every part (a class with too few clips: one line).
-    Groups and classes are sorted before shuffling: no set or hash order is involved."""
+    """Train / val / test split (kws_cil.md 2.4). grouped (GSC, US8K): sources never cross parts, per class (GSC: over
+    every clip) its groups in a seeded order fill train to 70 %, then val to 80 %. official: the lists, folds or
+    columns of the dataset; with folds (ESC-50, a CSV's) test on `fold`, validation on the fold before it.
+    random: per class (multi-label: over clips) a seeded 70/10/20; a CSV or a folder gets every class in every
+    part (a class with too few clips: one line). Groups and classes are sorted before shuffling."""
     method = method or default_split(ds)
     if ds.name in OFFICIAL_ONLY and method != 'official':
         raise DataError(f'{ds.name} has only its official split (--split official)')
@@ -1338,13 +1333,11 @@ class LockBusy(Exception):
 
 
 class FolderLock:
-    """An exclusive lock on a folder several processes may work in at once (a generated dataset, a feature
-    cache, a run folder): `with FolderLock(folder):` waits while another process holds it, saying so in
-    ONE line ('waiting for <folder>/lock (<host> <pid>) ...'; wait=False raises LockBusy instead).
-    A POSIX lock (fcntl.lockf) on <folder>/lock: the kernel releases it when its holder ends in any way (kill
-    -9 included), so a dead holder never blocks anyone, and processes the holder forks do not inherit it (a
-    pool of workers cannot keep it). The holder writes '<host> <pid>' into the file for that line and deletes
-    it when it leaves. Errors creating the file (a read-only folder, a full disk) are raised."""
+    """An exclusive lock on a folder several processes may work in (a generated dataset, a feature cache, a run
+    folder): `with FolderLock(folder):` waits while another process holds it, saying so in ONE line (wait=False:
+    LockBusy). A POSIX lock (fcntl.lockf) on <folder>/lock, released by the kernel when its holder ends in any
+    way (kill -9 too) and not inherited by the processes it forks; the holder writes '<host> <pid>' for that
+    line and deletes the file when it leaves."""
 
     def __init__(self, folder, wait=True, say=None):
         self.path, self.wait, self.fd = Path(folder) / 'lock', wait, None
@@ -1421,21 +1414,15 @@ def usable_cores():
 
 
 def _loaded_blas():
-    """(get, set) thread-count functions of each OpenBLAS loaded in this process: numpy's and scipy's wheels
-    each ship one, under prefixed names (Linux: the shared objects of /proc/self/maps; elsewhere none)."""
+    """(get, set) thread-count functions of each OpenBLAS loaded here: numpy's and scipy's wheels each ship one,
+    under prefixed names (Linux: the shared objects of /proc/self/maps; elsewhere none)."""
     import ctypes
-    try:
-        with open('/proc/self/maps') as f:
-            paths = sorted({line.split()[-1] for line in f if 'openblas' in line.lower() and '.so' in line})
-    except OSError:
-        return []
     calls = []
-    for path in paths:
-        with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError), open('/proc/self/maps') as f:
+        for path in sorted({line.split()[-1] for line in f if 'openblas' in line.lower() and '.so' in line}):
             lib = ctypes.CDLL(path)
-            names = [(f'{p}openblas_get_num_threads{s}', f'{p}openblas_set_num_threads{s}')
-                     for p in ('', 'scipy_') for s in ('', '64_')]
-            calls += [(getattr(lib, g), getattr(lib, n)) for g, n in names if hasattr(lib, n)][:1]
+            calls += [(getattr(lib, f'{p}openblas_get_num_threads{x}'), getattr(lib, f'{p}openblas_set_num_threads{x}'))
+                      for p in ('', 'scipy_') for x in ('', '64_') if hasattr(lib, f'{p}openblas_set_num_threads{x}')][:1]
     return calls
 
 
@@ -1702,27 +1689,16 @@ def _read_manifest(path, config):
 
 
 def build_cache(ds, cache_root, config=None, workers=None, skip_bad=False, progress=True, checkpoint_every=2000):
-    """Compute (or reuse) the features of every clip of `ds` in <cache_root>/<dataset>-<config hash>/:
-    features.f16 (raw float16 rows of T x F), manifest.json (the config, the shape, and per clip key: its
-    row, the audio file's size, mtime_ns and sha1, the row's checksum (row_crc) and sample rate) and, while
-    a process works there, `lock` (a second process waits, saying so in one line, then finds the work done).
-
-    Reuse: a clip whose file has the recorded size and mtime; a file only touched (same size, same sha1) is
-    re-hashed, not recomputed; any other clip is computed, into its old row or a new one at the end.
-    Checked every time the cache is opened: the file's size, and every stored row against its checksum. A
-    row that fails (damaged bytes, a file cut short, a manifest pointing rows at other clips) is recomputed
-    from its clip, with ONE line on stderr naming features.f16, what was wrong and how many clips are
-    recomputed (stats['note']); a row is never zero-filled and trusted, non-finite features never reach it.
-    A clip about to be recomputed loses its checksum in the manifest first, so a build stopped half-way is
-    resumed without being taken for damage. A manifest that cannot be used makes the cache be rebuilt in
-    the same folder, with that one line.
-
-    Runs over `workers` processes (default: every usable core), each with a one-thread BLAS, with progress
-    and ETA on stderr; the manifest is checkpointed every `checkpoint_every` clips and when the build is
-    stopped (Ctrl-C, or SIGTERM, raised as KeyboardInterrupt unless the caller has its own handler), so the
-    same command resumes. Clips that fail to decode are problems (DataError listing all; skip_bad: rows -1).
-    A folder that cannot be written (read-only, full) is one line naming it and the cause, leaving no
-    temporary file; a read-only cache that is complete and intact is used as it is."""
+    """Compute (or reuse) the features of every clip of `ds` in <cache_root>/<dataset>-<config hash>/: features.f16 (raw
+    float16 rows of T x F) and manifest.json (the config, the shape, and per clip key its row, its audio file's
+    size, mtime_ns and sha1, the row's checksum row_crc, the sample rate). A clip whose file kept its size and
+    mtime is reused; one only touched is re-hashed, not recomputed; any other is computed. Every stored row is
+    checked when the cache is opened (and when read): a damaged row, a file cut short or a manifest pointing
+    rows at other clips is recomputed with ONE line on stderr (stats['note']), never zero-filled and trusted.
+    A clip about to be recomputed loses its checksum first, so a stopped build resumes without a damage line.
+    `workers` processes (every usable core) with a one-thread BLAS; the manifest is checkpointed every
+    `checkpoint_every` clips and when the build is stopped (Ctrl-C, SIGTERM). Undecodable clips are problems
+    (DataError; skip_bad: row -1). A folder that cannot be written is one line; a complete read-only cache is used."""
     t0, config = time.time(), dict(config or frontend_config(ds))
     folder = cache_folder(ds, cache_root, config)
     try:
@@ -1944,14 +1920,10 @@ def main(argv=None):
         prog='data.py', formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Inspect a dataset, build its feature cache, or (synth) write a generated one in a real layout. "
                     "'data.py <command> --help' lists each command's flags.",
-        epilog='examples:\n'
+        epilog='examples (README: the data):\n'
                '  python data.py synth --kind audioset --out data/audioset_synth --seed 0\n'
                '  python data.py stats --data audioset --root data/audioset_synth\n'
                '  python data.py cache --data audioset --root data/audioset_synth --cache cache\n'
-               '  python data.py stats --data urbansound8k --root ~/UrbanSound8K --split official --skip-bad\n'
-               '  python data.py stats --data esc50 --root ~/ESC-50-master --fold 1\n'
-               '  python data.py stats --data csv --root ~/my_sounds --csv ~/my_sounds/labels.csv\n'
-               '  python data.py stats --data authors-txt --root data_txt --path-map /scratch/.../Audioset=/data/audioset\n'
                'exit status: 0 ok, 2 data problems (listed on stderr, one line each)')
     sub = parser.add_subparsers(dest='command', required=True)
     sub.add_parser('synth', help='write a generated dataset in a real layout (data.py synth --help)')

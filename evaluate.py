@@ -1,41 +1,12 @@
-"""Evaluation metrics for class-incremental learning (CIL) of audio.
+"""Evaluation metrics of class-incremental audio classification, and the papers' tables and figures built from
+them (numpy and the standard library only; matplotlib inside the figure functions alone).
 
-numpy + stdlib only; this file can be copied alone.
-
-Multi-label side (spec: multilabel_cil.md, "Metrics"):
-    binarize, f1_per_class, f1_macro, average_precision, average_precision_per_class,
-    mean_average_precision, map_binary, weight_norms, multilabel_phase_record,
-    forgetting_f1, table1_averages.
-Single-label side (spec: kws_cil.md, section 4):
-    accuracy, group_accuracies, old_new_accuracy, avg_incremental, avg_including_base,
-    forgetting, bwt, kws_summary.
-Reports, the papers' tables and figures built from the metrics above (results = the
-per-seed metrics dicts that cil.py saves as metrics.json):
-    pct (a value, or mean +- std over seeds, in percent);
-    multi-label: table1, table2 (markdown text), figures (Figures 3 and 4 as PNG);
-    single-label: loss_name, kws_scalars, kws_table1, kws_table2 (markdown text; kws_table2 also
-    returns every scalar per row for a JSON file), kws_figures (Figures 4 and 5 as PNG).
-    Tables return text and write nothing; figure functions only save PNGs into the folder they
-    are given and import matplotlib themselves (it is needed for figures only).
-
-Conventions
------------
-* Multi-label targets ``y_true`` are multi-hot arrays (N, C) of 0/1 (or bool). Scores
-  ``y_score`` are (N, C) sigmoid probabilities, columns in the order the classes were learned
-  (base classes first, newest phase last), i.e. the learner's logit order [z_old, z_new].
-* Threshold rule: a class is predicted when ``score > threshold`` (strictly greater), as the
-  authors' released code does (``main_audioset.py``, ``evaluate_bin``:
-  ``torch.gt(torch.sigmoid(out), 0.5)``). A score of exactly 0.5 is NOT a positive. Binary 0/1
-  predictions passed as scores are therefore kept as they are by the default threshold 0.5.
-* All metrics are fractions in [0, 1] (the papers print percent).
-* Edge cases (no warnings are ever emitted):
-    - a class with no positives and no predictions has F1 = 0 (sklearn ``zero_division``
-      default);
-    - a class with no positives has AP = 0.0 (what sklearn >= 1.x returns, after its
-      "No positive class found in y_true" warning); N = 0 counts as "no positives";
-    - a mean over an empty set (no classes, no samples, no old groups) is ``nan``;
-    - NaN scores raise ValueError (a diverged model should not silently score).
-"""
+Multi-label (multilabel_cil.md, Metrics): targets are (N, C) 0/1, scores (N, C) sigmoid outputs in learned
+order [z_old, z_new]. A class is predicted when score > threshold (strictly, as the authors' evaluate_bin).
+Macro F1 and AP follow scikit-learn: a class with no positive and no prediction has F1 0, one without
+positives AP 0. Single-label (kws_cil.md 4): accuracy, per-group accuracy, Avg, forgetting, BWT. Metrics
+are fractions in [0, 1]; a mean over nothing is nan; NaN scores raise ValueError (a diverged model does
+not silently score). The reports take `results` = {row: [metrics.json of each seed]} and return text."""
 
 import collections
 from pathlib import Path
@@ -98,11 +69,8 @@ def binarize(y_score, threshold=0.5):
 
 
 def f1_per_class(y_true, y_score, threshold=0.5):
-    """Per-class F1 = 2TP / (2TP + FP + FN) of predictions ``score > threshold``; shape (C,).
-
-    Same as sklearn ``f1_score(y_true, y_pred, average=None)``: a class with no positives and
-    no predictions (0/0) scores 0.0. N = 0 gives zeros.
-    """
+    """Per-class F1 = 2TP / (2TP + FP + FN) of the predictions score > threshold, shape (C,); sklearn's
+    f1_score(average=None), a class with no positive and no prediction 0."""
     yt = _binary_targets(y_true, 2)
     pred = binarize(_scores(y_score, 2), threshold)
     _check_same_shape(yt, pred)
@@ -123,14 +91,8 @@ def f1_macro(y_true, y_score, threshold=0.5):
 
 
 def average_precision_per_class(y_true, y_score):
-    """Per-class average precision from scores, shape (C,); vectorised over classes.
-
-    AP = sum_n (R_n - R_{n-1}) P_n over the distinct score values taken as thresholds in
-    decreasing order (sklearn ``average_precision_score``: step-wise, no interpolation). Tied
-    scores form one threshold: every positive in a tie block gets the precision at the end of
-    the block. A class with no positives (or N = 0) gets 0.0, as sklearn returns (it sets recall
-    to 1 at every threshold, so all recall increments are zero).
-    """
+    """Per-class average precision of scores, (C,), vectorised: AP = sum_n (R_n - R_{n-1}) P_n over the distinct scores
+    as thresholds in decreasing order (sklearn: step-wise, a tie block one threshold); no positives (or N = 0): 0."""
     yt = _binary_targets(y_true, 2)
     s = _scores(y_score, 2)
     _check_same_shape(yt, s)
@@ -174,13 +136,8 @@ def mean_average_precision(y_true, y_score):
 
 
 def map_binary(y_true, y_score, threshold=0.5):
-    """mAP the way the authors' code computes it: AP of the 0/1 predictions ``score > threshold``.
-
-    ``main_audioset.py`` ``evaluate_bin``: ``np.mean(average_precision_score(Y_ref, Y_predicted,
-    average=None))`` with ``Y_predicted = sigmoid(out) > 0.5``. Per class this is
-    R1 * P1 + (1 - R1) * prevalence (R1, P1 = recall, precision of the predictions); a class
-    that is never predicted gets its prevalence, a class with no positives 0.0.
-    """
+    """mAP as the authors' code computes it: the AP of the 0/1 predictions score > threshold (their evaluate_bin);
+    per class R1 * P1 + (1 - R1) * prevalence, a class never predicted its prevalence."""
     pred = binarize(_scores(y_score, 2), threshold).astype(np.float64)
     return _mean(average_precision_per_class(y_true, pred))
 
@@ -194,19 +151,8 @@ def weight_norms(W):
 
 
 def multilabel_phase_record(y_true, y_score, n_base=30, n_new=None, threshold=0.5):
-    """Metrics of one phase on that phase's test set, as a dict (the per-phase record).
-
-    Columns must be in learned order: base classes first, the phase's new classes last.
-    ``n_new`` = number of classes added in this phase (None: phase 0, all classes are new).
-    Keys (floats unless said):
-        'n_classes'  : C, number of seen classes (int)
-        'f1'         : macro F1 over all C seen classes
-        'map'        : mAP from scores over all seen classes
-        'map_binary' : the authors' mAP from thresholded predictions
-        'f1_base'    : macro F1 over the first ``n_base`` columns (for forgetting Fr)
-        'f1_old'     : macro F1 over columns [0, C - n_new) (nan when there are none: phase 0)
-        'f1_new'     : macro F1 over columns [C - n_new, C)
-    """
+    """The metrics of one phase on its test set (columns in learned order, the phase's new classes last; n_new None:
+    phase 0): n_classes, f1, map, map_binary, f1_base (the first n_base columns, for Fr), f1_old, f1_new."""
     yt = _binary_targets(y_true, 2)
     s = _scores(y_score, 2)
     _check_same_shape(yt, s)
@@ -229,23 +175,14 @@ def multilabel_phase_record(y_true, y_score, n_base=30, n_new=None, threshold=0.
 
 
 def forgetting_f1(f1_base):
-    """Fr_k = f1_base[0] - f1_base[k] for every phase k (so Fr_0 = 0); list of floats.
-
-    ``f1_base[k]`` = macro F1 on the base classes after phase k (on phase k's test set).
-    Empty input gives [].
-    """
+    """Fr_k = f1_base[0] - f1_base[k] for every phase k (Fr_0 = 0), f1_base[k] the base classes' F1 after phase k."""
     f = [float(x) for x in f1_base]
     return [f[0] - x for x in f] if f else []
 
 
 def table1_averages(per_phase):
-    """Table 1 row from per-phase records (a list, phase 0 first, of ``multilabel_phase_record``
-    dicts; only keys 'f1', 'f1_base', 'map' and optionally 'map_binary' are read).
-
-    Returns {'f1': mean F1 over all phases, 'fr': mean Fr_k over phases k >= 1 (nan with a single
-    phase), 'map': mean mAP over all phases, 'map_binary': likewise (only if every record has
-    it), 'fr_per_phase': [Fr_0, ..., Fr_K]}.
-    """
+    """A Table 1 row from the per-phase records: F1 and mAP (and map_binary) averaged over every phase, Fr over
+    phases 1.. (nan with one phase), and fr_per_phase."""
     per_phase = list(per_phase)
     fr = forgetting_f1([r['f1_base'] for r in per_phase])
     out = {
@@ -277,11 +214,8 @@ def _predictions(logits_or_pred):
 
 
 def accuracy(y_true, logits_or_pred):
-    """Top-1 accuracy: fraction of samples whose prediction equals the label.
-
-    ``logits_or_pred``: (N, K) logits over all seen classes (argmax, first index on ties) or
-    (N,) predicted class ids. Empty input gives nan.
-    """
+    """Top-1 accuracy from (N, K) logits over every seen class (argmax, the first on ties) or (N,) predictions; nan
+    when empty."""
     y = np.asarray(y_true).ravel()
     p = _predictions(logits_or_pred)
     if y.shape != p.shape:
@@ -290,12 +224,8 @@ def accuracy(y_true, logits_or_pred):
 
 
 def group_accuracies(y_true, logits_or_pred, groups):
-    """Accuracy on the samples of each class group: [acc on group 0, acc on group 1, ...].
-
-    ``groups`` = list of class-id collections. Row t of ``acc_matrix`` is
-    ``group_accuracies(y, logits_after_step_t, groups[:t + 1])``; predictions are over all seen
-    logits. A group with no samples gives nan.
-    """
+    """The accuracy on the samples of each class group (row t of acc_matrix: after step t, groups[:t + 1]); nan for a
+    group without samples."""
     y = np.asarray(y_true).ravel()
     p = _predictions(logits_or_pred)
     if y.shape != p.shape:
@@ -334,11 +264,8 @@ def _acc_row(acc_matrix, t):
 
 
 def forgetting(acc_matrix):
-    """Chaudhry et al. 2018: mean over j < T of max_{l in [j, T-1]} a[l][j] - a[T][j].
-
-    ``acc_matrix[t][j]`` = accuracy on group j after step t (j <= t); T = last step.
-    nan with a single step (T = 0).
-    """
+    """Chaudhry et al. 2018: mean over j < T of max_{l in [j, T-1]} a[l][j] - a[T][j] (acc_matrix[t][j]: group j
+    after step t); nan with one step."""
     return _mean(forgetting_per_group(acc_matrix))
 
 
@@ -387,13 +314,8 @@ def pct(values, digits=1):
 
 
 def table1(results, flags):
-    """Table 1 of the multi-label paper as markdown: one row per method with its loss ticks, F1,
-    Fr, mAP and the authors' binary mAP (means over phases, from each run's 'summary').
-
-    ``flags``: {method: {'indl': bool, 'od': bool, 'fd': bool, 'joint': bool}} (missing keys are
-    False; other keys are ignored). A joint method (AT, retrained on all seen classes) gets no
-    ticks and '-' for forgetting.
-    """
+    """Table 1 of the multi-label paper as markdown: a row per method with its loss ticks (flags: {method: indl, od,
+    fd, joint}), F1, Fr, mAP and the authors' binary mAP; a joint method (AT) has no ticks and no Fr."""
     lines = ['| Method | IndL | L_OD | L_FD | F1 | Fr | mAP | mAP (binary, authors) |',
              '|---|---|---|---|---|---|---|---|']
     for name, runs in results.items():
@@ -420,13 +342,9 @@ def table2(results, sizes):
 
 
 def figures(results, sizes, out_dir, joint=()):
-    """Figure 3 (F1, Fr, mAP per phase per method, means over seeds) and Figure 4 (classifier
-    weight norms after the last phase, IFD vs IODFD, first seed) of the multi-label paper, saved as
-    figure3.png and figure4.png (Figure 4 only when IFD or IODFD is in ``results``) in ``out_dir``.
-
-    ``joint``: names of joint-training methods (AT), drawn without a forgetting curve.
-    Returns the paths written. Needs matplotlib (`make figures` installs it).
-    """
+    """Figure 3 (F1, Fr, mAP per phase per method, means over seeds) and Figure 4 (the classifier's weight norms after
+    the last phase, IFD vs IODFD, first seed) as figure3.png / figure4.png in out_dir; `joint` methods have no
+    Fr curve. Returns the paths."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -497,10 +415,8 @@ def kws_scalars(runs):
 
 
 def kws_table1(timing, *, epochs_timed, batching, device_text):
-    """Table 1 of the keyword-spotting paper as markdown: training time per epoch of multitask
-    base training. ``timing``: [(heads text, mean seconds, std seconds)], one row each;
-    ``epochs_timed``: epochs averaged per row; ``batching``: the --mt-batching value;
-    ``device_text``: where it ran, e.g. 'cuda' or 'cpu, 4 threads'."""
+    """Table 1 of the keyword-spotting paper as markdown: base-training seconds per epoch per heads configuration
+    (timing: [(heads, mean, std)]), with how many epochs were timed, the batching and the device."""
     lines = ['| Heads | Training time per epoch (s) |', '|---|---|']
     lines += [f'| {h} | {t:.3f} +- {sd:.3f} |' for h, t, sd in timing]
     return ('\n'.join(lines) + f'\n\n{epochs_timed} timed epochs per row (first epoch dropped), '
@@ -508,15 +424,9 @@ def kws_table1(timing, *, epochs_timed, batching, device_text):
 
 
 def kws_table2(results, sizes, seeds, json_path=None):
-    """Table 2 of the keyword-spotting paper: -> (markdown text, scalars).
-
-    ``results``: {(heads, K, losses): [metrics per seed]}, e.g. {('3,2', 14, 'ce_n,ce_o'): [...]};
-    ``sizes``: classes per step (base first), the header shows the cumulative counts; ``seeds``:
-    the seeds asked for (named in the note). The text holds the accuracy per step and Avg (mean
-    over the incremental steps), a note, and a second table (Avg incl. base, forgetting, BWT, old
-    and new accuracy at the last step). ``scalars`` = {'<heads> K<K> <losses>': kws_scalars(runs)}.
-    With ``json_path`` (where the caller saves ``scalars``) the text ends with a line naming it.
-    """
+    """Table 2 of the keyword-spotting paper -> (markdown, scalars): accuracy per step (columns: classes seen) and
+    Avg (over the incremental steps) per loss set, then Avg incl. base, forgetting, BWT, old / new accuracy at
+    the last step. scalars = {'<heads> K<K> <losses>': kws_scalars(runs)}, saved by the caller at json_path."""
     counts = np.cumsum(sizes)
     lines = ['| Losses | ' + ' | '.join(map(str, counts)) + ' | Avg |', '|---' * (len(counts) + 2) + '|']
     for (heads, K, losses), runs in results.items():
@@ -540,11 +450,9 @@ def kws_table2(results, sizes, seeds, json_path=None):
 
 
 def kws_figures(results, out_dir):
-    """Figure 5 (Avg vs exemplar memory K, one curve per heads configuration) and Figure 4 (Avg per
-    heads configuration at the memory K with the most configurations, the largest on ties) of the
-    keyword-spotting paper, saved as figure5.png and figure4.png in ``out_dir``; means and std over
-    seeds. ``results``: {(heads, K, losses): [metrics per seed]} of one loss set.
-    Returns the paths written. Needs matplotlib."""
+    """Figure 5 (Avg vs exemplar memory K, a curve per heads configuration) and Figure 4 (Avg per heads configuration
+    at the K with most configurations) of the keyword-spotting paper, means and std over seeds, for one loss
+    set. Returns the paths."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt

@@ -1,30 +1,16 @@
-"""
-Every method of both papers: its loss next to its equation, and each learner's whole training loop.
+"""Every method of both papers: each loss next to its equation, and each learner's whole training loop.
 
-Multi-label CIL (Mulimani & Mesaros, "Class-incremental learning for multi-label audio
-classification"): FT, FE, IndL, OD, IOD, IFD, IODFD, AT. Defaults follow the authors' released code
-(mulimani/CIL-ML-Audio, main_audioset.py), as shared/spec/multilabel_cil.md decides.
-`train_multilabel` trains one phase of any of them: a method only says which logits the BCE sees,
-which distillation terms apply and what is frozen. Each step runs ONE forward of the current
-learner (logits and features together) and at most one of the frozen previous learner (none with a
-teacher cache).
+Multi-label CIL (Mulimani & Mesaros): FT, FE, IndL, OD, IOD, IFD, IODFD, AT, with the defaults of the
+authors' released code (multilabel_cil.md). train_multilabel trains one phase of any of them: a Method only
+says which logits the BCE sees, which distillation terms apply and what is frozen; a step runs ONE
+forward of the learner (logits and features together) and at most one of the frozen teacher.
+Single-label CIL with exemplars (Ma et al.; the incremental step of Mittal et al.): CE N, KD N, CE O,
+KD O; train_base is the multitask base step, mittal_step one incremental step with the exemplar memory.
 
-Single-label CIL with exemplars (Ma et al., multitask base training; incremental step of Mittal et
-al., "Essentials for class incremental learning"): CE N, KD N, CE O, KD O. `train_base` is the
-multitask base step, `mittal_step` one incremental step with the exemplar memory.
-
-This file needs torch and numpy only (plus models.py's learners, passed in). It reads no file and
-writes none: the caller hands in features, a resume state and an `on_epoch(state)` callback that
-checkpoints and logs (cil.py does that).
-
-Speed (every loop; the defaults are today's float32 behaviour, bit for bit on the CPU):
-precision='bf16'|'fp16' runs the forwards under torch.autocast (fp16 with a GradScaler whose state
-rides in the on_epoch state), while every loss reduces in float32; compile=True trains through
-torch.compile(model); channels_last=True stores the conv weights NHWC (CUDA tensor cores); SGD is
-fused on CUDA; batch indices and per-phase constants are made on the data's device once per epoch,
-and features kept in host memory reach the GPU through pinned memory one batch ahead
-(`device_batches`). `fast_cuda()` sets the process-wide cuDNN / TF32 switches.
-"""
+Needs torch and numpy (the learners of models.py are passed in). Reads and writes no file: the caller
+hands in features, a resume state and an on_epoch(state) callback that checkpoints and logs. Every loop
+takes a Hyper; its speed fields (bf16 / fp16 forwards, compile, channels_last) leave fp32 on the CPU bit
+for bit as without them, and every loss reduces in fp32."""
 import contextlib
 import copy
 import hashlib
@@ -117,22 +103,11 @@ def upcast(t):
 
 
 def bce_loss(logits, targets, pos_weight=None):
-    """Eq. 1: binary cross-entropy with sigmoid over the given logits. pos_weight: a scalar
-    (#negatives / #positives of the phase's train targets, as the authors' code) or None; the
-    training loops pass it as a float32 tensor on the logits' device, made once per phase, so no
-    step builds a tensor from a Python float. Reduced in float32 whatever the logits' dtype (bf16 /
-    fp16 under autocast; a no-op for float32 logits)."""
+    """Eq. 1: binary cross-entropy with sigmoid over the given logits, in fp32 whatever their dtype; pos_weight:
+    #negatives / #positives of the phase (a scalar, as the authors' code; the loops pass a tensor made once)."""
     logits = upcast(logits)
-    return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=_like(pos_weight, logits))
-
-
-def _like(value, ref):
-    """A scalar (Python number or tensor) or None as a tensor of ref's dtype and device (a no-op for a
-    tensor already there)."""
-    if value is None:
-        return None
-    return (value.to(device=ref.device, dtype=ref.dtype) if torch.is_tensor(value)
-            else torch.as_tensor(value, dtype=ref.dtype, device=ref.device))
+    pw = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
+    return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=pw)
 
 
 def pos_weight_of(targets):
@@ -145,9 +120,8 @@ def pos_weight_of(targets):
 
 
 def kd_loss(student, teacher, T=2.0):
-    """KL(softmax(teacher / T) || softmax(student / T)) * T^2, averaged over batch x classes like
-    nn.KLDivLoss(reduction='mean') (the authors' and Mittal's code), not over the batch only. In float32
-    whatever the inputs' dtype."""
+    """KL(softmax(teacher / T) || softmax(student / T)) * T^2 averaged over batch x classes, as
+    nn.KLDivLoss(reduction='mean') in the authors' and Mittal's code (not over the batch only); in fp32."""
     student, teacher = upcast(student), upcast(teacher)
     log_p = F.log_softmax(student / T, dim=1)
     q = F.softmax(teacher / T, dim=1)
@@ -160,10 +134,9 @@ def od_loss(z_old, z_old_teacher, T=2.0):
 
 
 def fd_loss(feat, feat_teacher, per_sample=False):
-    """Eq. 3: 1 - cos(normalize(f_new), normalize(f_old)). The authors' code flattens the whole batch
-    into one vector and takes one cosine; per_sample=True averages the per-clip cosines instead.
-    Normalisation and cosine in float32 whatever the maps' dtype (a bf16 sum over a whole batch's
-    block-6 maps would lose the small discrepancies the loss measures)."""
+    """Eq. 3: 1 - cos(normalize(f_new), normalize(f_old)), one cosine over the whole batch flattened (the
+    authors' code) or the per-clip mean (per_sample); in fp32 (a bf16 sum over a batch's block-6 maps would
+    lose the small discrepancies it measures)."""
     feat, feat_teacher = upcast(feat), upcast(feat_teacher)
     a, b = (feat.flatten(1), feat_teacher.flatten(1)) if per_sample else (feat.flatten(), feat_teacher.flatten())
     return (1 - F.cosine_similarity(F.normalize(a, dim=-1), F.normalize(b, dim=-1), dim=-1)).mean()
@@ -177,13 +150,10 @@ def adaptive_lambda(n_seen, n_new, base=5.0, power=0.66, const=False):
 
 def multilabel_loss(method, logits, targets, n_new, *, feats=None, teacher_logits=None, teacher_feats=None,
                     pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False):
-    """Loss of one incremental step, Eq. 4: L = L_BCE + lambda * L_OD + L_FD (terms by `method`).
-
-    logits (B, n_seen) = [z_old, z_new] of the current learner; targets (B, n_new) hold only the
-    phase's classes (phase 0 and AT: n_new = n_seen, every logit is "new"). teacher_* come from the
-    frozen previous learner on the same batch. FE has no IndL (multilabel_cil.md): its BCE sees every
-    logit, though only the new rows can move. Returns (total, {term name: value}).
-    """
+    """Eq. 4: L = L_BCE + lambda * L_OD + L_FD, the terms by `method`. logits (B, n_seen) = [z_old, z_new];
+    targets (B, n_new) hold only the phase's classes (phase 0 and AT: every logit is new); teacher_*: the frozen
+    previous learner on the same batch. FE has no IndL: its BCE sees every logit, only the new rows move.
+    Returns (total, {term: value})."""
     n_old = logits.shape[1] - n_new
     terms = {}
     if method.indl or n_old == 0:
@@ -208,14 +178,10 @@ MITTAL_TERMS = ('ce_n', 'kd_n', 'ce_o', 'kd_o')
 
 def mittal_loss(terms, logits_n, y_n, n_old, *, logits_o=None, y_o=None, teacher_n=None, teacher_o=None,
              lam=1.0, T=2.0, ce_new_logits='new'):
-    """L = CE N + CE O + lambda * (KD N + KD O), each term switchable (`terms`, a subset of MITTAL_TERMS).
-
-    CE N: new-class batch, cross-entropy over the new logits only (ce_new_logits='new', Mittal's
-          separated softmax) or over all logits ('all').
-    CE O: exemplar batch (balanced over old + new classes), cross-entropy over all seen logits.
-    KD N / KD O: kd_loss of the old logits against the previous learner, on each batch.
-    Every term reduces in float32 whatever the logits' dtype. Returns (total, {term name: value}).
-    """
+    """L = CE N + CE O + lambda * (KD N + KD O), each term switchable (`terms`): CE N over the new logits of the
+    new-data batch (ce_new_logits='new', Mittal's separated softmax) or over all; CE O over every seen logit of
+    the memory batch (balanced over old + new classes); KD N / KD O: kd_loss of the old logits on each batch.
+    In fp32. Returns (total, {term: value})."""
     out = {}
     if 'ce_n' in terms:
         out['ce_n'] = (F.cross_entropy(upcast(logits_n[:, n_old:]), y_n - n_old) if ce_new_logits == 'new'
@@ -244,9 +210,8 @@ def index_batches(n, batch_size, seed):
 
 
 def balanced_batches(targets, batch_size, seed):
-    """PANNs' class-balanced sampling for multi-label data: the classes are visited in a shuffled
-    cycle and each visit takes the next clip of that class (each class's clips reshuffled when used
-    up). As many batches as a plain epoch (ceil(N / B)). Classes without clips are skipped."""
+    """PANNs' class-balanced batches for multi-label data: the classes visited in a shuffled cycle, each visit the
+    next clip of that class (reshuffled when used up); as many batches as a plain epoch."""
     rs = np.random.RandomState(seed)
     targets = np.asarray(targets) > 0
     pools = [np.flatnonzero(targets[:, c]) for c in range(targets.shape[1])]
@@ -271,10 +236,8 @@ _SGD_FUSED = 'fused' in inspect.signature(torch.optim.SGD).parameters
 
 
 def sgd(model, lr, *, momentum=0.9, weight_decay=5e-4, fused=None):
-    """SGD over the parameters that train (frozen ones get no momentum and no weight decay).
-    fused=None: the fused CUDA kernel (one launch for every parameter's update, and GradScaler's
-    unscale / inf check without a host sync) when the parameters are on CUDA and this torch has it;
-    on the CPU the plain loop, as before. True / False force it."""
+    """SGD over the parameters that train (frozen ones get no momentum, no weight decay); fused on CUDA (one launch
+    for every update, GradScaler's inf check without a host sync) unless `fused` says otherwise."""
     params = [p for p in model.parameters() if p.requires_grad]
     if fused is None:
         fused = _SGD_FUSED and bool(params) and all(p.device.type == 'cuda' for p in params)
@@ -283,9 +246,8 @@ def sgd(model, lr, *, momentum=0.9, weight_decay=5e-4, fused=None):
 
 
 def load_optimizer_state(optimizer, state):
-    """optimizer.load_state_dict(state), keeping this optimiser's own kernel choice: torch copies
-    'fused' and 'foreach' from the checkpoint's groups, so a state written on CUDA (fused) would
-    otherwise resume on the CPU with the fused kernel, and one written on the CPU unfused on CUDA."""
+    """optimizer.load_state_dict, keeping this optimiser's kernel choice (torch would copy 'fused' from the
+    checkpoint: a CUDA state resumed on the CPU would ask for the fused kernel)."""
     kernels = [{k: g[k] for k in ('fused', 'foreach') if k in g} for g in optimizer.param_groups]
     optimizer.load_state_dict(state)
     for group, kernel in zip(optimizer.param_groups, kernels):
@@ -324,45 +286,26 @@ def check_finite(terms, where):
 # -----------------------------------------------------------------------------
 # Speed: precision, the device-side batch plan, CUDA settings
 
-PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-
-def _autocast_dtype(precision):
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    return PRECISIONS[precision]
+PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}  # of a forward's outputs
 
 
 def autocast(device, precision='fp32'):
-    """The context of a forward in `precision`: torch.autocast(device type, bf16 / fp16) (convolutions
-    and matmuls in the low precision, weights and BatchNorm statistics in float32), or no context at
-    all for fp32. The losses run outside it, in float32."""
-    dtype = _autocast_dtype(precision)
-    return contextlib.nullcontext() if dtype is None else torch.autocast(torch.device(device).type, dtype=dtype)
+    """The context of a forward in `precision` (torch.autocast in bf16 / fp16: convolutions and matmuls in the low
+    precision, weights and BatchNorm statistics in fp32), or none for fp32. The losses run outside it."""
+    dtype = PRECISIONS[precision]
+    return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(torch.device(device).type, dtype=dtype)
 
 
 def grad_scaler(device, precision='fp32'):
-    """fp16: a GradScaler (fp16 gradients underflow without loss scaling); bf16 and fp32: None (bf16
-    has float32's exponent range)."""
-    _autocast_dtype(precision)
-    return torch.amp.GradScaler(torch.device(device).type) if precision == 'fp16' else None
-
-
-def output_dtype(precision='fp32'):
-    """The dtype of a forward's outputs in `precision` (that of a teacher cache)."""
-    return _autocast_dtype(precision) or torch.float32
+    """fp16: a GradScaler (fp16 gradients underflow without loss scaling); bf16 has fp32's exponent range."""
+    return torch.amp.GradScaler(torch.device(device).type) if PRECISIONS[precision] == torch.float16 else None
 
 
 def compiled(model, compile=False):
-    """The callable for training forwards: torch.compile(model) (static shapes: a full and a last
-    batch give two graphs) or the model itself. The compiled wrapper shares the module's parameters
-    and buffers, so state_dict, checkpoints and the optimiser use `model` as before. Compiled
-    dropout draws its masks with inductor's own generator (seeded from torch's, so the per-epoch
-    reseeding still applies), so a compiled run is not comparable mask for mask with an eager one;
-    torch._inductor.config.fallback_random = True would make it so, at some speed. Each phase builds
-    a grown learner and compiles again: torch._dynamo.reset() first drops the earlier phases' graphs,
-    which would otherwise count toward dynamo's recompile limit for Cnn14.forward (8), beyond which
-    it falls back to eager with only a warning. Call it before the phase's first compiled forward."""
+    """The callable of training forwards: torch.compile(model) sharing the module's parameters (checkpoints use
+    model as before), or the model itself. Its dropout masks come from inductor's generator, so a compiled run
+    is not mask for mask the eager one. dynamo is reset first: the grown learners of earlier phases would
+    otherwise pass its recompile limit, and the run silently go eager."""
     if not compile:
         return model
     torch._dynamo.reset()
@@ -370,45 +313,21 @@ def compiled(model, compile=False):
 
 
 def fast_cuda(tf32=True):
-    """Process-wide CUDA switches for speed; cil.py calls this once when it trains on CUDA (not by
-    default here: they change results on CUDA, though not on the CPU).
-
-    - cudnn.benchmark = True: cuDNN times its convolution algorithms once per input shape (a phase
-      has two: the full and the last batch) and keeps the fastest. The choice can differ between
-      runs, so CUDA runs are no longer bit-for-bit repeatable (they were not guaranteed before).
-    - tf32: TF32 for float32 matmuls and convolutions (Ampere and newer): float32 tensors, products
-      with a 10-bit mantissa on the tensor cores, float32 accumulation. It only matters for float32
-      operations, so cil.py sets it with bf16 / fp16 autocast (whose few float32 operations it
-      speeds up) and leaves torch's default with --precision fp32, which is then true float32."""
+    """The process-wide CUDA switches cil.py sets on CUDA: cudnn.benchmark (the fastest convolution per shape;
+    CUDA runs are then repeatable only to float rounding) and, with tf32, TF32 for fp32 matmuls and
+    convolutions (cil.py: with bf16 / fp16 only, so --precision fp32 is true fp32)."""
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
 
 
-def batch_indices(batches, device):
-    """The epoch's batches (index arrays) as int64 tensors on `device`: one host->device copy per
-    epoch instead of one per step. Returns a list of views, one per batch."""
-    sizes = [len(b) for b in batches]
-    if not sizes:
-        return []
-    flat = torch.as_tensor(np.concatenate([np.asarray(b, np.int64) for b in batches]))
-    return list(flat.to(device).split(sizes))
-
-
 def device_batches(tensors, batches, device):
-    """Yield, for each batch (index array) of `batches`, the batch's rows of every tensor in `tensors`
-    on `device` (a list, the tensors' order; dtypes unchanged).
-
-    The indices reach each tensor's device once per epoch (`batch_indices`). A tensor already on
-    `device` is indexed there. A CPU tensor with a CUDA device (features or a teacher cache too large
-    for the GPU) is gathered into pinned host memory and copied with non_blocking on a side stream
-    one batch ahead, so the copy of batch i + 1 overlaps the compute of batch i; the consumer's stream
-    waits on the copy's event before use. With a CPU device this is t[idx] per batch, as before."""
-    device = torch.device(device)
-    index = {}
-    for t in tensors:
-        if t.device not in index:
-            index[t.device] = batch_indices(batches, t.device)
+    """For each index array of `batches`, the rows of every tensor of `tensors` on `device`: indices copied once per
+    epoch; a CPU tensor with a CUDA device (features too large for the GPU) gathered into pinned memory and
+    copied on a side stream one batch ahead, so the copy overlaps the compute. On the CPU, t[idx]."""
+    device, sizes = torch.device(device), [len(b) for b in batches]
+    flat = torch.as_tensor(np.concatenate([np.asarray(b, np.int64) for b in batches])) if batches else None
+    index = {t.device: list(flat.to(t.device).split(sizes)) if batches else [] for t in tensors}
     ahead = device.type == 'cuda' and any(t.device.type == 'cpu' for t in tensors)
     if not ahead:
         for i in range(len(batches)):
@@ -481,12 +400,9 @@ def accuracy(model, x, y, device, batch_size=256):
 
 def fit(model, optimizer, scheduler, epoch_fn, val_fn, *, max_epochs, patience, tag, resume=None, on_epoch=None,
         scaler=None):
-    """Train up to max_epochs with early stopping on val_fn() (strictly better = improvement; patience
-    None = no early stopping), restoring the best weights at the end. epoch_fn(epoch) trains one
-    epoch and returns its loss terms. resume: a state given earlier to on_epoch(state); one of the
-    same tag continues after its epoch (others are ignored). scaler: fp16's GradScaler, whose state
-    goes into the on_epoch state ('scaler') and comes back on resume.
-    Returns (best val accuracy, epochs run)."""
+    """Train up to max_epochs with early stopping on val_fn() (strictly better is better; patience None: none),
+    the best weights restored at the end; epoch_fn(epoch) trains one epoch. resume: a state of the same tag
+    given earlier to on_epoch continues after its epoch (fp16's scaler included). Returns (best, epochs run)."""
     start, best, best_state, wait = 0, -1.0, None, 0
     if resume is not None and resume.get('tag') == tag:
         model.load_state_dict(resume['model'])
@@ -536,21 +452,17 @@ def world():
 
 
 def local_batches(batches, rank, size):
-    """Each global batch split into `size` nearly equal parts; this rank's part and the weight that
-    makes the average of the ranks' mean losses the global batch's mean loss: n_rank * size / n.
-    A rank whose part is empty (a last batch smaller than `size`) takes one clip with weight 0, since
-    every rank must run each step."""
+    """This rank's part of each global batch, and the weight n_rank * size / n that makes the ranks' average of mean
+    losses the global batch's mean; an empty part (a last batch smaller than `size`) takes one clip at weight 0."""
     parts = [np.array_split(np.asarray(b), size)[rank] for b in batches]
     weights = [len(p) * size / len(b) for p, b in zip(parts, batches)]
     return [p if len(p) else np.asarray(b)[:1] for p, b in zip(parts, batches)], weights
 
 
 def fd_loss_global(feat, feat_teacher):
-    """Eq. 3 with one cosine over the whole global batch flattened, as fd_loss on one process: the
-    ranks' sums of a.b, a.a and b.b are all-reduced (before backward, so no collective runs inside
-    it), and the returned term has the global value and, on each rank, the gradient of that value
-    with respect to this rank's features, times the number of ranks (DistributedDataParallel then
-    averages the ranks' gradients to the one-process gradient)."""
+    """Eq. 3 over the global batch flattened, as fd_loss on one process: the ranks' sums of a.b, a.a and b.b
+    all-reduced before backward; the term has the global value and, on each rank, the gradient of it w.r.t.
+    this rank's features times the rank count (DDP's average then gives the one-process gradient)."""
     a, b = upcast(feat).flatten(), upcast(feat_teacher).flatten()
     local = torch.stack([(a * b).sum(), (a * a).sum(), (b * b).sum()])
     ab, aa, bb = total = local.detach().clone()
@@ -574,10 +486,8 @@ def mean_over_ranks(terms):
 
 
 def distributed(model, device):
-    """The learner as DistributedDataParallel (one process per device), its BatchNorm synchronised
-    on CUDA so the statistics are those of the global batch, as on one device (so DDP need not
-    broadcast rank 0's buffers every step; rank 0's learner is the one kept at the phase end). state_dict
-    keys are unchanged (SyncBatchNorm holds BatchNorm's parameters and buffers)."""
+    """The learner as DistributedDataParallel, its BatchNorm a SyncBatchNorm on CUDA (the global batch's statistics,
+    as on one device, so no buffer broadcast per step). state_dict keys are unchanged."""
     if device.type == 'cuda':
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return model, torch.nn.parallel.DistributedDataParallel(
@@ -601,13 +511,11 @@ def prepare_phase(model, method, phase, n_new):
 
 @torch.no_grad()
 def teacher_outputs(teacher, x, batch_size, device, store=None, precision='fp32'):
-    """The frozen previous learner's (logits, features) on every clip of x, computed once per phase
-    (valid because it is frozen, in eval mode, and the inputs are not augmented). Computed and kept
-    in the training precision (`output_dtype`: float32, or bf16 / fp16, what a live teacher's forward
-    under autocast gives) on `store` (default: device): N x (n_old + C*T'*F') x 4 (2) bytes."""
+    """The frozen previous learner's (logits, features) on every clip of x, once per phase (valid: it is frozen, in
+    eval mode, the inputs not augmented), in the training precision, on `store` (default: device)."""
     teacher.eval()
     store = store or device
-    dtype = output_dtype(precision)
+    dtype = PRECISIONS[precision]
     logits = feats = None
     for i in range(0, len(x), batch_size):
         with autocast(device, precision):
@@ -620,23 +528,18 @@ def teacher_outputs(teacher, x, batch_size, device, store=None, precision='fp32'
 
 
 def replay_bce(logits_old, targets, known, pos_weight=None):
-    """Exemplar replay for the multi-label learner (not in the paper): BCE over the old logits of a
-    memory batch, counted only where the label is known (the classes of the phase the clip was
-    stored in: the only labels the learner ever saw for it). In float32 whatever the logits' dtype;
-    pos_weight as in bce_loss."""
+    """Exemplar replay for the multi-label learner (in neither paper): BCE over the old logits of a memory batch,
+    counted only where the label is known (the classes of the phase the clip was learned in); in fp32."""
     logits_old = upcast(logits_old)
-    loss = F.binary_cross_entropy_with_logits(logits_old, targets, weight=known,
-                                              pos_weight=_like(pos_weight, logits_old), reduction='sum')
+    pw = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=logits_old.dtype, device=logits_old.device)
+    loss = F.binary_cross_entropy_with_logits(logits_old, targets, weight=known, pos_weight=pw, reduction='sum')
     return loss / known.sum().clamp_min(1)
 
 
 def multilabel_exemplars(phases, k, K, seed):
-    """Exemplars of the old classes for phase k (--memory K; not in the paper): m = K // n_seen clips per
-    old class, a prefix of a seeded permutation of the clips that carried it in its own phase (so
-    the memory only shrinks by truncation). Each clip keeps the labels it was learned with: the
-    classes of that phase (`known`); other columns are masked out of the replay loss.
-    phases: data.Phase-like objects (train, train_y, n_old, n_seen, seen_classes).
-    Returns (dataset clip indices, targets (n, n_old), known (n, n_old))."""
+    """Exemplars of the old classes for phase k (--memory K; in neither paper): K // n_seen clips a class, a prefix of
+    a seeded permutation of the clips that carried it in its phase (the memory only shrinks by truncation),
+    each with the labels it was learned with (`known`). Returns (clip indices, targets, known), (n, n_old)."""
     ph = phases[k]
     m = memory_quota(K, ph.n_seen)
     rows = {}
@@ -656,17 +559,10 @@ def multilabel_exemplars(phases, k, K, seed):
 def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teacher=None, teacher_cache=None,
                 pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False, fd_forward='single', memory=None,
                 precision='fp32', scaler=None, forward=None, teacher_forward=None):
-    """One epoch of one method over the batches (index arrays into x, y). x: (N, T, F) tensor (any
-    float dtype, on CPU or `device`); y: (N, n_new) targets. fd_forward='authors': L_FD takes the
-    features of a second training-mode forward of the learner, as the authors' step does (BatchNorm
-    statistics updated twice, an independent dropout mask); 'single' reuses the one forward.
-    memory: optional (x, targets, known, batches) of exemplars of old classes, replayed with
-    `replay_bce` (one more forward per step). Returns the mean of each loss term.
-    precision: the forwards under `autocast` (the losses outside it, in float32); scaler: fp16's
-    GradScaler. forward / teacher_forward: what runs the learner / the live teacher (default: the
-    modules themselves; train_multilabel passes torch.compile'd ones with compile=True). The rows of
-    x, y and the teacher cache reach `device` through `device_batches` (indices copied once per
-    epoch; host-resident rows pinned and prefetched on CUDA)."""
+    """One epoch of a method over `batches` (index arrays into x (N, T, F) and y (N, n_new)), mean of each loss term
+    returned. fd_forward='authors': L_FD from a second training-mode forward (BatchNorm updated twice, another
+    dropout mask), as the authors' step. memory: (x, targets, known, batches) replayed with replay_bce.
+    forward / teacher_forward: what runs the learner / the live teacher (compiled ones, or the modules)."""
     device = torch.device(device)
     forward = model if forward is None else forward
     teacher_forward = teacher if teacher_forward is None else teacher_forward
@@ -716,19 +612,14 @@ def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teach
 
 def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, device, subsets=None, memory=None,
                      resume=None, on_epoch=None, log=None, **settings):
-    """Train one phase of a multi-label method; returns the learner at the end of the phase.
+    """Train one phase of a multi-label method; returns the learner at the end of it.
 
-    model: the learner after phase - 1 (phase 0 and AT: a fresh one with the phase's classes). x: (N, T, F)
-    features of the phase's training clips (any float dtype, CPU or device); y: (N, n_new) multi-hot targets
-    of the phase's new classes (AT: of every seen class). hp: Hyper (settings: fields of it to change).
-    In phase k >= 1 (not AT) the previous learner becomes the frozen teacher and the classifier grows by n_new
-    rows (FE also freezes the backbone and the old rows); hp.cache_teacher computes the teacher's outputs once
-    for the phase, in the training precision. subsets: multitask heads for phase 0 (Ma et al.; the auxiliary
-    heads are dropped at the end). memory: (x, targets, known) exemplars of old classes replayed every step
-    (in neither paper; multilabel_exemplars). Every epoch reseeds from (seed, phase, epoch), so resume (a
-    state given earlier to on_epoch, which checkpoints and logs) continues exactly; fp16's GradScaler rides
-    in that state. A loss term that is not finite raises FloatingPointError.
-    """
+    model: the learner after phase - 1 (phase 0, AT: a fresh one); x (N, T, F): the phase's training clips (any
+    float dtype, CPU or device); y (N, n_new): targets of its new classes (AT: of every seen one). In phase
+    k >= 1 (not AT) the previous learner becomes the frozen teacher and the classifier grows (FE also freezes);
+    hp.cache_teacher computes the teacher's outputs once. subsets: multitask heads for phase 0 (dropped at the
+    end); memory: (x, targets, known) replayed (multilabel_exemplars). Every epoch reseeds from (seed, phase,
+    epoch), so resume (a state given to on_epoch) continues exactly. A non-finite term raises FloatingPointError."""
     hp = replace(hp or Hyper(), **settings)
     batch_size, precision = hp.batch_size, hp.precision
     device = torch.device(device)
@@ -764,7 +655,7 @@ def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, d
         if hp.cache_teacher:
             with torch.no_grad(), autocast(device, precision):
                 z, f = teacher(x[:1].to(device).float())
-            nbytes = len(x) * (z[0].numel() + f[0].numel()) * output_dtype(precision).itemsize
+            nbytes = len(x) * (z[0].numel() + f[0].numel()) * PRECISIONS[precision].itemsize
             store = device if fits(nbytes, device) else torch.device('cpu')
             teacher_cache = teacher_outputs(teacher, x, 2 * batch_size, device, store, precision)
             if log:
@@ -824,24 +715,17 @@ def memory_quota(K, n_seen):
 
 
 def select_random(indices, m, seed, class_id):
-    """m exemplars of one class: the prefix of a per-class permutation (RandomState(seed*1000+class_id),
-    class_id the dataset's, so the draw does not depend on the class order); reducing a class later
-    keeps a prefix of the same draw (Mittal's selection, without repeats)."""
+    """m exemplars of one class: a prefix of a permutation seeded by (seed, the dataset's class id, so not by the
+    order); reducing keeps a prefix of the same draw (Mittal's selection, without repeats)."""
     indices = np.asarray(indices)
     return indices[np.random.RandomState(seed * 1000 + class_id).permutation(len(indices))[:m]]
 
 
 def select_herding(embeddings, m, normalize_mean=True):
-    """iCaRL herding: positions of m items, in selection order, whose running mean of L2-normalised
-    embeddings stays closest to the class mean: argmin_i || mu - (sum_selected + phi_i) / k || over
-    the items not yet selected.
-
-    normalize_mean=True: mu is the mean of the phi_i scaled to unit length (kws_cil.md 2.6).
-    normalize_mean=False: mu is the plain mean of the phi_i, as iCaRL's released code has it (its
-    walk w += mu - phi_pick, argmax <w, phi_i>, is this argmin because every phi_i has unit length).
-    The first pick is the same; later ones can differ, since |mu| < 1 unless all phi_i coincide.
-    Not reproduced: iCaRL's walk may land on an item it already holds (nothing is added, but w
-    moves on); here a selected item is never a candidate again."""
+    """iCaRL herding: the positions of m items whose running mean of unit-length embeddings stays closest to the
+    class mean mu, in order. mu: the normalised mean (normalize_mean, kws_cil.md 2.6) or the plain mean, as
+    iCaRL's code (its walk w += mu - phi is this argmin, every phi having unit length); a selected item is
+    never a candidate again (iCaRL's walk may land on one it holds)."""
     phi = F.normalize(torch.as_tensor(embeddings, dtype=torch.float64), dim=1)
     mu = phi.mean(0)
     if normalize_mean:
@@ -892,9 +776,8 @@ class ExemplarMemory:
 
 
 def memory_batches(n_memory, n_batches, batch_size, seed):
-    """n_batches batches of min(B, |M|) memory items, read in turn from one shuffled permutation of
-    the memory per epoch, cycling through it (kws_cil.md 2.1). No drop_last, so a memory of 10 still
-    gives batches, and no item appears twice in a batch."""
+    """n_batches batches of min(B, |M|) memory items read in turn from one shuffled permutation per epoch, cycling
+    (kws_cil.md 2.1; no drop_last: a memory of 10 still gives batches; no item twice in a batch)."""
     if n_memory == 0:
         return [None] * n_batches
     size, perm = min(batch_size, n_memory), np.random.RandomState(seed).permutation(n_memory)
@@ -914,10 +797,8 @@ def embeddings(model, x, batch_size, device, precision='fp32'):
 
 def select_exemplars(memory, model, x, phase, labels, m, *, how, seed, device, normalize_mean=True,
                      precision='fp32'):
-    """Store m exemplars for each learned label in `labels` (classes of `phase`): random = a prefix of
-    a permutation seeded by the dataset's class id (kws_cil.md 2.6), herding = iCaRL on the model's
-    embeddings (normalize_mean: see select_herding). x: features of every dataset clip; phase: a
-    data.Phase (train, train_y, seen_classes)."""
+    """m exemplars for each learned label of `labels`: random (a prefix of a permutation seeded by the class id,
+    kws_cil.md 2.6) or herding (iCaRL on the model's embeddings). x: every clip's features; phase: data.Phase."""
     for c in labels:
         idx = phase.train[phase.train_y == c]  # training clips of learned label c
         if how == 'random':
@@ -928,10 +809,9 @@ def select_exemplars(memory, model, x, phase, labels, m, *, how, seed, device, n
 
 
 def head_subsets(n_base, heads, how='random', seed=0):
-    """Class subsets of the multitask heads (kws_cil.md 2.2). Head 0 covers every base class; head h
-    of size k_h gets a k_h-subset of range(n_base), sorted, distinct from every earlier head's.
-    how: 'random' (uniform over the unused k-subsets, RandomState(seed)), 'cyclic' ({h-1+t mod n}),
-    'prefix' (range(k)), or an explicit spec '0-1-2-3/1-2-4/0-3' for heads 1.."""
+    """Class subsets of the multitask heads (kws_cil.md 2.2): head 0 every base class, head h a sorted k_h-subset
+    distinct from the earlier heads': random (uniform over the unused ones), cyclic ({h-1+t mod n}), prefix
+    (range(k)), or explicit '0-1-2-3/1-2-4/0-3' (heads 1..)."""
     if heads[0] != n_base or any(not 2 <= k < n_base for k in heads[1:]):
         raise ValueError(f'--heads {heads}: the first head must have all {n_base} base classes and every other '
                          f'head between 2 and {n_base - 1} classes')
@@ -965,16 +845,10 @@ def head_subsets(n_base, heads, how='random', seed=0):
 
 def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *, batching='per-task', reduce='sum',
                     pos_weight=None, precision='fp32', scaler=None, forward=None):
-    """One epoch of multitask base training (hard parameter sharing: one backbone, a linear head per
-    class subset; Ma et al. section 3). y: base labels 0..n_base-1, or (N, n_base) multi-hot targets
-    for the multi-label learner (then each head's loss is the BCE over its subset's columns).
-    per-task: head h has its own data (samples of its classes, relabelled 0..k_h-1) and loader; each
-      iteration takes one batch from every task not yet exhausted, one forward per batch through its
-      head, and one SGD step on sum_h CE_h. The epoch ends when every task's loader is exhausted.
-    shared: one batch, one forward; each head's CE over its members (others ignored), heads with
-      no member in the batch skipped (multi-label: every clip, non-members are all-negative).
-    precision / scaler / forward: as in train_epoch (the shared batching's embedding runs through
-    model.embed, uncompiled)."""
+    """One epoch of multitask base training (one backbone, a linear head per class subset; Ma et al. 3). y: base
+    labels, or (N, n_base) multi-hot (a head's loss is then the BCE of its subset's columns). per-task: each
+    head its own clips and loader, every iteration one batch of each task not exhausted and one SGD step on
+    sum_h CE_h; shared: one batch and forward for every head, each over its members."""
     forward = model if forward is None else forward
     model.train()
     y_np = y.cpu().numpy() if torch.is_tensor(y) else np.asarray(y)
@@ -1037,10 +911,8 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *
 def mittal_epoch(model, terms, x, y, batches, optimizer, device, *, n_old, mem_x=None, mem_y=None,
                     mem_batches=None, teacher=None, lam=1.0, T=2.0, ce_new_logits='new', precision='fp32',
                     scaler=None, forward=None):
-    """One epoch of Mittal's incremental step: per iteration one new-data batch and one memory batch,
-    each with its own forward (train mode, so BatchNorm sees each batch alone), and the previous
-    learner (frozen, eval mode) on each batch that a KD term needs. precision / scaler / forward: as
-    in train_epoch."""
+    """One epoch of Mittal's step: per iteration a new-data batch and a memory batch, each with its own forward
+    (train mode: BatchNorm sees each alone), and the frozen teacher on each batch a KD term needs."""
     forward = model if forward is None else forward
     model.train()
     use_mem = ('ce_o' in terms or 'kd_o' in terms) and mem_x is not None and len(mem_x)
@@ -1070,11 +942,9 @@ def mittal_epoch(model, terms, x, y, batches, optimizer, device, *, n_old, mem_x
 
 def train_base(model, x, phase, hp=None, *, subsets, seed, device, epochs, lr=0.01, resume=None, on_epoch=None,
                **settings):
-    """Step 0 of Ma et al.: multitask base training (hard parameter sharing: the backbone, head 0 over every base
-    class and one auxiliary head per class subset of `subsets`), early stopping on head 0's accuracy over the
-    base validation clips (hp.patience) with the best weights restored; the auxiliary heads are dropped at
-    the end. x: features of every dataset clip; phase: the base data.Phase. hp, settings: as train_multilabel.
-    Returns (model, best validation accuracy, epochs run)."""
+    """Step 0 of Ma et al.: multitask base training (head 0 over every base class, an auxiliary head per subset),
+    early stopping on head 0's accuracy over the base validation clips with the best weights restored; the
+    auxiliary heads are dropped at the end. Returns (model, best validation accuracy, epochs run)."""
     hp = replace(hp or Hyper(), **settings)
     device = torch.device(device)
     for s in subsets[1:]:
@@ -1102,21 +972,15 @@ def train_base(model, x, phase, hp=None, *, subsets, seed, device, epochs, lr=0.
 
 
 def mittal_step(model, memory, x, phase, hp=None, *, losses, seed, device, resume=None, on_epoch=None, **settings):
-    """One incremental step k >= 1 of the single-label learner (Mittal et al.'s step, as Ma et al. run it).
-
-    1. The learner of step k-1 becomes the frozen teacher; head 0 grows by the new classes.
-    2. The memory shrinks to K // n_seen a class (a prefix of each class's exemplars); the new classes get
-       theirs (random, before training, as Mittal's code).
-    3. Training on the new classes' clips, a memory batch beside every new-data batch, loss mittal_loss(losses):
-       two-step fine-tuning (A: conv layers 1..hp.freeze_upto frozen at hp.lr_a, then B: every layer at
-       hp.lr_b, each with early stopping on the validation accuracy over every seen class (hp.es_val='new':
-       the new ones), the best weights restored), or hp.ft_mode='mittal' (every layer, hp.lr_ft, cosine,
-       hp.epochs_ft epochs).
-    4. Herding (hp.exemplar_select='herding') re-selects the new classes' exemplars with the trained model.
-    x: features of every dataset clip; phase: a data.Phase; resume: a state given earlier to on_epoch in this
-    step (its 'done' holds the epochs of the finished stages); hp, settings: as train_multilabel.
-    Returns (model, memory, {'quota': m, 'epochs': {stage: epochs run}}).
-    """
+    """One incremental step k >= 1 of the single-label learner (Mittal et al.'s step, as Ma et al. run it):
+    1. the learner of step k-1 becomes the frozen teacher; head 0 grows by the new classes;
+    2. the memory shrinks to K // n_seen a class (a prefix); the new classes get theirs (random, before
+       training, as Mittal's code);
+    3. training on the new classes' clips with a memory batch beside each batch, loss mittal_loss(losses):
+       two-step (A: conv1..freeze_upto frozen at lr_a, then B: every layer at lr_b, early stopping each) or
+       ft_mode='mittal' (every layer, lr_ft, cosine, epochs_ft);
+    4. herding (exemplar_select='herding') re-selects the new classes' exemplars with the trained model.
+    resume: a state of this step (its 'done' holds the finished stages). Returns (model, memory, info)."""
     hp = replace(hp or Hyper(), **settings)
     device = torch.device(device)
     k = phase.k

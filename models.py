@@ -1,19 +1,12 @@
-"""
-The two learners of the project, in plain PyTorch (this file needs only torch).
+"""The two learners, in plain PyTorch (this file needs only torch); every model takes a log-mel (B, T, F) or
+(B, 1, T, F) and returns (logits, features), the features being what feature distillation compares.
 
-- Cnn14: PANNs' CNN14 (Kong et al. 2020), layer for layer, with PANNs' state-dict key names, so a
-  released PANNs checkpoint loads. Two heads:
-    head='panns'  : fc1 + fc_audioset, the audio-tagging head of the released checkpoints;
-    head='linear' : one linear classifier on the pooled 2048-d vector, the learner of the
-                    multi-label CIL paper (Mulimani & Mesaros), grown by n rows per phase.
+- Cnn14: PANNs' CNN14 (Kong et al. 2020) layer for layer, with PANNs' key names (a released checkpoint loads);
+  head='linear' is the multi-label CIL learner (one classifier on the pooled 2048-d vector, grown per phase),
+  head='panns' the audio-tagging head of the checkpoints (fc1 + fc_audioset).
 - SmallCNN: the four-layer CNN of the keyword-spotting CIL paper (Ma et al.).
-- LogMel: the PANNs log-mel front end for batches of waveforms (on the GPU if present).
-- IncrementalLinear: a classifier that grows by blocks of rows; old blocks can be frozen;
-  linear (default) or cosine-normalised with a learnable scale (classifier='cosine').
-
-Every model takes a log-mel-like input (B, T, F) or (B, 1, T, F) and returns (logits, features),
-where `features` is what feature distillation compares. Nothing here assumes a device.
-"""
+- IncrementalLinear: a classifier grown by blocks of rows (old blocks can be frozen), linear or cosine.
+- LogMel: the PANNs log-mel front end in torch (it checks a checkpoint's front-end kernels)."""
 import math
 
 import torch
@@ -59,11 +52,8 @@ def mel_filterbank(sr, n_fft, n_mels, fmin, fmax, htk=False, norm='slaney'):
 
 
 class LogMel(nn.Module):
-    """Waveform (B, L) -> log-mel (B, T, n_mels), the front end of PANNs' CNN14.
-
-    Periodic Hann, centre frames with reflect padding, |rfft|^2, Slaney mel (area-normalised),
-    10*log10(max(x, 1e-10)), no top_db. T = 1 + L // hop. Agrees with features.log_mel.
-    """
+    """Waveform (B, L) -> log-mel (B, 1 + L // hop, n_mels), PANNs' front end: periodic Hann, centred reflect-padded
+    frames, |rfft|^2, Slaney mel (area-normalised), 10 log10(max(x, 1e-10)); agrees with features.log_mel."""
 
     def __init__(self, sample_rate=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=50.0, fmax=14000.0):
         super().__init__()
@@ -98,19 +88,11 @@ class LogMel(nn.Module):
 # Classifier that grows by blocks of rows
 
 class IncrementalLinear(nn.Module):
-    """A linear classifier grown by blocks of rows, one block per phase.
-
-    Each block is its own nn.Linear, so old blocks can be frozen exactly (requires_grad=False:
-    no gradient, no momentum, no weight decay touches them). Its state_dict holds one `weight`
-    (n, d) and one `bias` (n,), like nn.Linear, so checkpoints do not depend on the growth history.
-    New rows get nn.Linear's default init, as the authors' `change_output_dim` does.
-
-    cosine=True is the cosine-normalised classifier (Hou et al., LUCIR; Mittal et al.'s
-    CosineLinear / SplitCosineLinear): logits = sigma * normalize(x) @ normalize(W).T, no bias, one
-    learnable scale sigma (init 1) shared by all blocks and kept across growth. Blocks are the
-    SplitCosineLinear's fc1 / fc2 split; since each row is normalised on its own, splitting or
-    merging blocks never changes a logit. New rows: uniform(+-1/sqrt(d)), as nn.Linear's default.
-    """
+    """A classifier grown by blocks of rows, one per phase, each its own nn.Linear so old blocks freeze exactly (no
+    gradient, momentum or weight decay). Its state_dict holds one weight and one bias, as nn.Linear (checkpoints
+    do not depend on the growth history); new rows get nn.Linear's init, as the authors' change_output_dim.
+    cosine=True: sigma * normalize(x) @ normalize(W).T, no bias, one learnable sigma (init 1) kept across
+    growth (LUCIR; Mittal et al.'s SplitCosineLinear: rows normalised alone, so blocks never change a logit)."""
 
     def __init__(self, in_features, out_features=0, cosine=False):
         super().__init__()
@@ -218,17 +200,6 @@ def _as_image(x):
 # -----------------------------------------------------------------------------
 # CNN14
 
-def init_layer(layer):
-    nn.init.xavier_uniform_(layer.weight)
-    if layer.bias is not None:
-        nn.init.zeros_(layer.bias)
-
-
-def init_bn(bn):
-    nn.init.ones_(bn.weight)
-    nn.init.zeros_(bn.bias)
-
-
 class ConvBlock(nn.Module):
     """(3x3 conv -> BN -> ReLU) x 2 -> average pooling. Key names as PANNs."""
 
@@ -239,9 +210,7 @@ class ConvBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(cout)
         self.bn2 = nn.BatchNorm2d(cout)
         for m in (self.conv1, self.conv2):
-            init_layer(m)
-        for m in (self.bn1, self.bn2):
-            init_bn(m)
+            nn.init.xavier_uniform_(m.weight)  # PANNs' init (BatchNorm: weight 1, bias 0, torch's own)
 
     def forward(self, x, pool_size=(2, 2)):
         x = F.relu_(self.bn1(self.conv1(x)))
@@ -250,18 +219,10 @@ class ConvBlock(nn.Module):
 
 
 class Cnn14(_Heads):
-    """PANNs CNN14 on log-mel input (B, T, mel_bins) or (B, 1, T, mel_bins).
-
-    forward(x, head=0) -> (logits, fmap): `fmap` is the block-6 map after its dropout, (B, C, T', F'),
-    the tensor the authors' feature distillation compares. `embed(x)` gives the pooled vector.
-
-    head='linear' (CIL learner): logits = fc(pooled), fc a growing IncrementalLinear, default init
-    (classifier='cosine': the cosine-normalised one).
-    head='panns'  (audio tagging): logits = fc_audioset(relu(fc1(dropout(pooled)))), xavier init.
-    block6_pool=(1, 1) is PANNs; (2, 2) is the authors' CIL code. width scales every channel count
-    (1.0 = CNN14; smaller only for CPU smoke runs). SpecAugment and mixup (PANNs training-time
-    augmentations) are not part of the CIL learner and are not applied.
-    """
+    """PANNs CNN14 on a log-mel (B, T, mel_bins). forward(x, head=0) -> (logits, fmap), fmap the block-6 map after its
+    dropout (B, C, T', F'), what the authors' feature distillation compares; embed(x) -> (pooled vector, fmap).
+    block6_pool (1, 1) is PANNs, (2, 2) the authors' CIL code; width scales every channel count (1.0 = CNN14).
+    PANNs' training-time SpecAugment and mixup are not part of the CIL learner."""
     channels = (64, 128, 256, 512, 1024, 2048)
     dropout = 0.2  # after every block, as PANNs
 
@@ -272,7 +233,6 @@ class Cnn14(_Heads):
         chans = [max(1, int(round(c * width))) for c in self.channels]
         self.head, self.block6_pool = head, tuple(block6_pool)
         self.bn0 = nn.BatchNorm2d(mel_bins)
-        init_bn(self.bn0)
         cin = 1
         for i, cout in enumerate(chans, 1):
             setattr(self, f'conv_block{i}', ConvBlock(cin, cout))
@@ -281,41 +241,29 @@ class Cnn14(_Heads):
             self.emb_dim = cin
             self.fc1 = nn.Linear(cin, cin)
             self.fc_audioset = nn.Linear(cin, n_classes)
-            init_layer(self.fc1)
-            init_layer(self.fc_audioset)
+            for m in (self.fc1, self.fc_audioset):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
             self.aux_heads = nn.ModuleList()
         else:
             self._init_heads(cin, n_classes, classifier)
 
-    def blocks(self, x):
-        """Log-mel -> block-6 map (B, C, T', F')."""
+    def embed(self, x):
+        """Log-mel -> (the pooled vector (B, C), the block-6 map (B, C, T', F'))."""
         x = _as_image(x)
-        # BN per mel bin, stats over (batch, time). Both transposes are views: bn0 sees (B, F, T, 1) with
-        # the mel bins innermost, an NHWC layout, and its output transposed back is a contiguous
-        # (B, 1, T, F). With one input channel that tensor is NCHW and NHWC at once, so a learner moved
-        # to torch.channels_last (conv weights NHWC) needs no input conversion: its convolutions run
-        # NHWC from block 1 on and every later map stays NHWC (BN, ReLU and pooling keep it).
+        # BN per mel bin, over (batch, time); both transposes are views, and the result, a contiguous (B, 1, T, F),
+        # is NCHW and NHWC at once: a channels_last learner needs no input conversion
         x = self.bn0(x.transpose(1, 3)).transpose(1, 3)
         for i in range(1, 7):
             x = getattr(self, f'conv_block{i}')(x, pool_size=(2, 2) if i < 6 else self.block6_pool)
-            x = F.dropout(x, p=self.dropout, training=self.training)  # mask drawn in the stored layout
-        return x
-
-    @staticmethod
-    def pool(fmap):
-        """Mean over frequency, then max + mean over time: (B, C, T', F') -> (B, C)."""
-        x = fmap.mean(dim=3)
-        return x.max(dim=2)[0] + x.mean(dim=2)
-
-    def embed(self, x):
-        fmap = self.blocks(x)
-        return self.pool(fmap), fmap
+            x = F.dropout(x, p=self.dropout, training=self.training)  # the mask drawn in the stored layout
+        pooled = x.mean(dim=3)  # (B, C, T'): the mean over frequency, then the max + mean over time
+        return pooled.max(dim=2)[0] + pooled.mean(dim=2), x
 
     def classify(self, emb, head=0):
         if self.head == 'panns' and head == 0:
-            x = F.dropout(emb, p=0.5, training=self.training)
-            return self.fc_audioset(F.relu_(self.fc1(x)))
-        return super().classify(emb, head)
+            return self.fc_audioset(F.relu_(self.fc1(F.dropout(emb, p=0.5, training=self.training))))
+        return self.fc(emb) if head == 0 else self.aux_heads[head - 1](emb)
 
     def grow(self, n):
         if self.head != 'linear':
@@ -349,14 +297,9 @@ PANNS_FRONT_END_KEYS = ('spectrogram_extractor.stft.conv_real.weight',
 
 
 def load_panns_checkpoint(model, checkpoint, front_end=None, atol=1e-5):
-    """Load a PANNs checkpoint (e.g. Cnn14_mAP=0.431.pth, layout {'model': state_dict, ...}) into `model`.
-
-    The checkpoint's front-end tensors (STFT kernels, mel matrix) must equal `front_end`'s
-    (default: LogMel() = the 32 kHz PANNs config), else ValueError: its bn0 statistics would not fit
-    our log-mel. head='panns': every key loads strictly. head='linear': the backbone (bn0, conv
-    blocks) loads strictly, fc1/fc_audioset are dropped, and the CIL classifier keeps its fresh init.
-    `checkpoint` is a path or an already loaded dict. Returns the model.
-    """
+    """Load a PANNs checkpoint (a path or a loaded dict, e.g. Cnn14_mAP=0.431.pth) into `model`. Its front-end tensors
+    must equal `front_end`'s (default LogMel(), 32 kHz), else ValueError: its bn0 statistics would not fit our
+    log-mel. head='panns': every key, strictly; head='linear': the backbone strictly, the CIL classifier fresh."""
     name = checkpoint if isinstance(checkpoint, str) else 'checkpoint'
     if isinstance(checkpoint, str):
         try:
@@ -391,15 +334,9 @@ def load_panns_checkpoint(model, checkpoint, front_end=None, atol=1e-5):
 # The small CNN of the keyword-spotting CIL paper
 
 class SmallCNN(_Heads):
-    """Four conv layers, each Conv -> ReLU -> BatchNorm (the paper's order), then Dropout(0.5),
-    global average pooling and a linear head. Input (B, T, F) or (B, 1, T, F): 128x85 (UrbanSound8K
-    recipe) or 32x32 (Speech Commands recipe); any size works.
-
-    Channel plan and strides follow kws_cil.md section 3 (the paper gives neither): 3x3 kernels,
-    stride 1 then 2, 2, 2 (downsample='stride'), or stride 1 everywhere (downsample='none').
-    forward(x, head=0) -> (logits, embedding) with the pooled 64-d embedding. classifier='cosine'
-    makes head 0 and every auxiliary head cosine-normalised (Mittal et al.'s CosineLinear).
-    """
+    """Four conv layers, each Conv -> ReLU -> BatchNorm (the paper's order), Dropout(0.5), global average pooling and
+    a linear head; 3x3 kernels, stride 1 then 2, 2, 2 (kws_cil.md 3; the paper gives neither), or 1 throughout
+    (downsample='none'). Any input size (32 x 32 and 128 x 85 in the papers). forward -> (logits, embedding)."""
 
     def __init__(self, n_classes, channels=(32, 32, 64, 64), downsample='stride', dropout=0.5, classifier='linear'):
         super().__init__()
