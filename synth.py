@@ -1,11 +1,6 @@
-"""Generated stand-ins for the datasets, in their real on-disk layouts, so that every loader of data.py
-runs without a download (make demo, the synth-* datasets, the tests). Nothing here is needed to train
-on real data.
-
-Each class is a family of sound events with its own spectro-temporal signature, drawn once from a
-fixed seed (every --seed gives the same task); every event varies within its class (pitch, duration,
-level, timing), and clips mix events over background noise. Some classes share a family with nearby
-parameters, so they are confusable. The same seed writes byte-identical files.
+"""Generated stand-ins for the datasets in their real on-disk layouts, so that every loader of data.py runs
+without a download (make demo, the synth-* datasets, the tests). Each class is a sound family with a signature drawn
+from a fixed seed; its events vary, clips mix them over noise, and the same seed writes byte-identical files.
 
     python data.py synth --kind audioset --out DIR [--seconds 10 --sr 32000]   (or python synth.py ...)
 """
@@ -28,48 +23,39 @@ from data import (AUDIOSET_CLASSES, AUDIOSET_HEADER, AUDIOSET_TSV, ESC10, ESC50_
                   authors_file_names, gsc_list_of, load_audioset, make_phases, make_split, sigterm_as_interrupt,
                   write_failure)
 
-SYNTH_SR = 16000  # every event is rendered at 16 kHz (and resampled for US8K-like files)
+SYNTH_SR = 16000  # every event is rendered at 16 kHz (and resampled for files at other rates)
 _SIGNATURE_SEED = 1234  # class signatures: fixed for all dataset seeds
 
 
-def _rms(y):
-    return float(np.sqrt(np.mean(np.square(y)))) + 1e-12
+def _rms(y): return float(np.sqrt(np.mean(np.square(y)))) + 1e-12
+def _J(rs, sd): return math.exp(rs.normal(0, sd))  # within-class variation: a log-normal factor
+def _phase(freq): return 2 * np.pi * np.cumsum(freq) / SYNTH_SR
 
 
-def _fade(n, sr, attack=0.01, release=0.03):
-    t = np.arange(n) / sr
-    return np.minimum(1.0, t / max(attack, 1e-4)) * np.minimum(1.0, (n / sr - t) / max(release, 1e-4))
+def _fade(n, attack, release):
+    t = np.arange(n) / SYNTH_SR
+    return np.minimum(1.0, t / max(attack, 1e-4)) * np.minimum(1.0, (n / SYNTH_SR - t) / max(release, 1e-4))
 
 
-def _phase(freq, sr=SYNTH_SR):
-    return 2 * np.pi * np.cumsum(freq) / sr
+def _add(y, x, i):
+    """y[i:] += x, cut at the end of y."""
+    x = x[:max(0, len(y) - i)]
+    y[i:i + len(x)] += x
 
 
-def _band_noise(n, rs, fc, bw, sr=SYNTH_SR):
-    """White noise through a Gaussian band (centre fc, width bw Hz), unit RMS."""
-    X = np.fft.rfft(rs.standard_normal(max(n, 2)))
-    f = np.fft.rfftfreq(max(n, 2), 1.0 / sr)
-    X *= np.exp(-0.5 * ((f - fc) / max(bw, 1.0)) ** 2)
-    y = np.fft.irfft(X, max(n, 2))[:n]
+def _band_noise(n, rs, fc, bw, slope=None):
+    """Unit-RMS white noise through a Gaussian band (centre fc, width bw Hz), or coloured: power ~ 1/f^slope."""
+    m = max(n, 2)
+    X, f = np.fft.rfft(rs.standard_normal(m)), np.fft.rfftfreq(m, 1.0 / SYNTH_SR)
+    X = X * np.exp(-0.5 * ((f - fc) / max(bw, 1.0)) ** 2) if slope is None else X / np.maximum(f, f[1]) ** (slope / 2)
+    y = np.fft.irfft(X, m)[:n]
     return y / _rms(y)
 
 
-def _colored_noise(n, rs, slope):
-    """Noise with power ~ 1/f^slope (0 white, 1 pink, 2 brown), unit RMS."""
-    X = np.fft.rfft(rs.standard_normal(n))
-    f = np.fft.rfftfreq(n, 1.0 / SYNTH_SR)
-    f[0] = f[1]
-    y = np.fft.irfft(X / f ** (slope / 2), n)
-    return y / _rms(y)
-
-
-def _harmonic(f0, tilt_db=6.0, formants=None, odd_only=False, fmax=5000.0, sr=SYNTH_SR):
-    """Harmonics of a (time-varying) f0 track up to fmax, -tilt_db per octave, optionally shaped by
-    formants ((3, T) centre frequencies, 3 bandwidths). sin(k phi) via powers of exp(i phi)."""
-    fmax = min(fmax, 0.45 * sr)
-    z = np.exp(1j * _phase(f0, sr))
-    zk = np.ones_like(z)
-    y = np.zeros(len(f0))
+def _harmonic(f0, tilt_db=6.0, formants=None, odd_only=False, fmax=5000.0):
+    """Harmonics of an f0 track below fmax, -tilt_db per octave, through formants ((3, T) centres, 3 widths) if any."""
+    fmax, z = min(fmax, 0.45 * SYNTH_SR), np.exp(1j * _phase(f0))
+    zk, y = np.ones_like(z), np.zeros(len(f0))  # sin(k phi) as the powers of exp(i phi)
     for k in range(1, 200):
         zk *= z
         fk = k * f0
@@ -79,18 +65,15 @@ def _harmonic(f0, tilt_db=6.0, formants=None, odd_only=False, fmax=5000.0, sr=SY
             continue
         a = 10 ** (-tilt_db * math.log2(k) / 20) * (fk < fmax)
         if formants is not None:
-            F, B = formants
-            a = a * sum(1.0 / (1.0 + ((fk - F[i]) / B[i]) ** 2) for i in range(len(B)))
+            a = a * sum(1.0 / (1.0 + ((fk - F) / B) ** 2) for F, B in zip(*formants))
         y += a * zk.imag
     return y
 
 
-def _decays(n, times, decay, sr=SYNTH_SR):
-    """Sum of exponential decays starting at `times` (s): an envelope for clicks and strikes."""
-    env = np.zeros(n)
-    t = np.arange(n) / sr
-    for t0 in times:
-        i = int(t0 * sr)
+def _decays(n, times, decay):
+    """Exponential decays starting at `times` (s), summed: the envelope of clicks and strikes."""
+    env, t = np.zeros(n), np.arange(n) / SYNTH_SR
+    for i in (int(t0 * SYNTH_SR) for t0 in times):
         if 0 <= i < n:
             env[i:] += np.exp(-(t[i:] - t[i]) / decay)
     return env
@@ -106,41 +89,36 @@ _CONSONANTS = {  # fricatives (fc, bw, s), stops (burst fc, bw, s), voiced (form
     'f': ('fric', 4500, 3000, .08), 'v': ('vfric', 4000, 3000, .06), 'th': ('fric', 6000, 3000, .07),
     'h': ('fric', 1500, 1500, .06), 't': ('stop', 4000, 2500, .02), 'd': ('stop', 3000, 2000, .015),
     'k': ('stop', 2000, 700, .03), 'g': ('stop', 1800, 700, .02), 'p': ('stop', 900, 1200, .015),
-    'b': ('stop', 800, 1000, .01), 'n': ('voiced', (250, 1400, 2500), .06),
-    'm': ('voiced', (250, 1100, 2300), .06), 'l': ('voiced', (350, 1050, 2700), .05),
-    'r': ('voiced', (420, 1250, 1650), .06), 'w': ('voiced', (300, 700, 2200), .05),
-    'y': ('voiced', (270, 2300, 3000), .05),
-}
-# Keywords as rough phone sequences: (onset consonants, vowel start, vowel end, coda consonants).
-_WORDS = {
+    'b': ('stop', 800, 1000, .01), 'n': ('voiced', (250, 1400, 2500), .06), 'm': ('voiced', (250, 1100, 2300), .06),
+    'l': ('voiced', (350, 1050, 2700), .05), 'r': ('voiced', (420, 1250, 1650), .06),
+    'w': ('voiced', (300, 700, 2200), .05), 'y': ('voiced', (270, 2300, 3000), .05)}
+_WORDS = {  # keywords as rough phone sequences: (onset consonants, vowel start, vowel end, coda consonants)
     'yes': [('y', 'e', 'e', 's')], 'no': [('n', 'o', 'u', '')], 'up': [('', 'uh', 'uh', 'p')],
     'down': [('d', 'a', 'u', 'n')], 'left': [('l', 'e', 'e', 'f t')], 'right': [('r', 'a', 'i', 't')],
     'on': [('', 'o', 'o', 'n')], 'off': [('', 'o', 'o', 'f')], 'stop': [('s t', 'o', 'o', 'p')],
-    'go': [('g', 'o', 'u', '')], 'zero': [('z', 'i', 'i', ''), ('r', 'o', 'u', '')],
-    'one': [('w', 'uh', 'uh', 'n')], 'two': [('t', 'u', 'u', '')], 'three': [('th r', 'i', 'i', '')],
-    'four': [('f', 'o', 'er', '')], 'five': [('f', 'a', 'i', 'v')], 'six': [('s', 'I', 'I', 'k s')],
-    'seven': [('s', 'e', 'e', 'v'), ('', 'uh', 'uh', 'n')], 'eight': [('', 'e', 'i', 't')],
-    'nine': [('n', 'a', 'i', 'n')], 'bed': [('b', 'e', 'e', 'd')], 'bird': [('b', 'er', 'er', 'd')],
-}
+    'go': [('g', 'o', 'u', '')], 'zero': [('z', 'i', 'i', ''), ('r', 'o', 'u', '')], 'one': [('w', 'uh', 'uh', 'n')],
+    'two': [('t', 'u', 'u', '')], 'three': [('th r', 'i', 'i', '')], 'four': [('f', 'o', 'er', '')],
+    'five': [('f', 'a', 'i', 'v')], 'six': [('s', 'I', 'I', 'k s')], 'eight': [('', 'e', 'i', 't')],
+    'seven': [('s', 'e', 'e', 'v'), ('', 'uh', 'uh', 'n')], 'nine': [('n', 'a', 'i', 'n')],
+    'bed': [('b', 'e', 'e', 'd')], 'bird': [('b', 'er', 'er', 'd')]}
 
 
 def _consonant(c, f0, fscale, rs, coda=False):
     kind, *p = _CONSONANTS[c]
     if kind in ('fric', 'vfric'):
-        n = int(p[2] * SYNTH_SR * math.exp(rs.normal(0, .15)))
+        n = int(p[2] * SYNTH_SR * _J(rs, .15))
         y = 0.35 * _band_noise(n, rs, p[0] * fscale, p[1])
         if kind == 'vfric':
             y += 0.3 * _harmonic(np.full(n, f0), 12.0)
     elif kind == 'stop':
-        closure = np.zeros(int(0.03 * SYNTH_SR) if coda else 0)
         n = int(p[2] * SYNTH_SR) + 40
         burst = 0.6 * _band_noise(n, rs, p[0] * fscale, p[1]) * np.exp(-np.arange(n) / (0.3 * n))
-        y = np.concatenate([closure, burst])
+        y = np.concatenate([np.zeros(int(0.03 * SYNTH_SR) if coda else 0), burst])
     else:
         n = int(p[1] * SYNTH_SR)
         F = np.array(p[0], float)[:, None] * fscale * np.ones(n)
         y = 0.4 * _harmonic(np.full(n, f0), 6.0, (F, (90.0, 110.0, 160.0)))
-    return y * _fade(len(y), SYNTH_SR, 0.005, 0.005)
+    return y * _fade(len(y), 0.005, 0.005)
 
 
 def _syllable(onset, v1, v2, coda, f0, fscale, dur, rs, flat=False):
@@ -149,49 +127,39 @@ def _syllable(onset, v1, v2, coda, f0, fscale, dur, rs, flat=False):
     w = np.linspace(0, 1, n)
     F = (np.outer(_VOWELS[v1], 1 - w) + np.outer(_VOWELS[v2], w)) * fscale
     contour = np.ones(n) if flat else np.linspace(1.06, 0.92, n) * (1 + 0.01 * np.sin(2 * np.pi * 5 * w))
-    vowel = _harmonic(f0 * contour, 6.0, (F, (80.0, 100.0, 150.0))) * _fade(n, SYNTH_SR, 0.02, 0.04)
+    vowel = _harmonic(f0 * contour, 6.0, (F, (80.0, 100.0, 150.0))) * _fade(n, 0.02, 0.04)
     parts += [vowel / _rms(vowel)] + [_consonant(c, f0, fscale, rs, coda=True) for c in coda.split()]
     return np.concatenate(parts)
 
 
-def _speech(p, n, rs):
+def _speech(p, n, rs, t):
     """Speech-like: random syllables of the class's phones, or the class's fixed keyword."""
     out = np.zeros(n)
     for v in range(p.get('voices', 1)):
-        f0 = p['f0'] * math.exp(rs.normal(0, p['jit'])) * (1 if v == 0 else math.exp(rs.normal(0, .3)))
-        fscale = p.get('fscale', 1.0) * math.exp(rs.normal(0, .05))
-        rate = p.get('rate', 1.0) * math.exp(rs.normal(0, .1))
+        f0 = p['f0'] * _J(rs, p['jit']) * (1 if v == 0 else _J(rs, .3))
+        fscale, rate = p.get('fscale', 1.0) * _J(rs, .05), p.get('rate', 1.0) * _J(rs, .1)
+        count = int(n / SYNTH_SR * 5 * rate) + 1
         if 'word' in p:
             syl = [(*s, 0.2 / rate) for s in _WORDS[p['word']]]
+        elif p.get('pattern') == 'ha':
+            syl = [('h', 'a', 'a', '', 0.09 * _J(rs, .1)) for _ in range(count)]
         else:
-            syl = []
-            for _ in range(int(n / SYNTH_SR * 5 * rate) + 1):
-                if p.get('pattern') == 'ha':
-                    syl.append(('h', 'a', 'a', '', 0.09 * math.exp(rs.normal(0, .1))))
-                else:
-                    syl.append((' '.join(rs.choice(p['cons'], rs.randint(0, 2))), rs.choice(p['vowels']),
-                                rs.choice(p['vowels']), ' '.join(rs.choice(p['cons'], rs.randint(0, 2))),
-                                rs.uniform(0.08, 0.22) / rate))
+            cons = lambda: ' '.join(rs.choice(p['cons'], rs.randint(0, 2)))  # noqa: E731
+            syl = [(cons(), rs.choice(p['vowels']), rs.choice(p['vowels']), cons(), rs.uniform(0.08, 0.22) / rate)
+                   for _ in range(count)]
         pos = int(rs.uniform(0, 0.1) * SYNTH_SR) if v else 0
         for onset, v1, v2, coda, dur in syl:
-            s = _syllable(onset, v1, v2, coda, f0 * math.exp(rs.normal(0, .04)), fscale, dur, rs,
-                          flat=p.get('mono', False))
-            s = s[:max(0, n - pos)]
-            out[pos:pos + len(s)] += s * (1.0 if v == 0 else 0.7)
+            s = _syllable(onset, v1, v2, coda, f0 * _J(rs, .04), fscale, dur, rs, flat=p.get('mono', False))
+            _add(out, s * (1.0 if v == 0 else 0.7), pos)
             pos += len(s) + int(rs.uniform(0.01, 0.06) * SYNTH_SR)
             if pos >= n:
                 break
     return out
 
 
-# --- the other event families (p: class signature, n: samples, rs: within-class variation) --------
+# --- the event families (p: class signature, n: samples, rs: within-class variation, t: sample times) ---
 
-def _J(rs, sd):
-    return math.exp(rs.normal(0, sd))
-
-
-def _tone(p, n, rs):
-    t = np.arange(n) / SYNTH_SR
+def _tone(p, n, rs, t):
     vib = p['vib_depth'] * np.sin(2 * np.pi * p['vib_rate'] * _J(rs, .1) * t + rs.uniform(0, 6.3))
     phi = _phase(p['f'] * _J(rs, p['jit']) * (1 + vib))
     y = np.sin(phi) + p['h2'] * np.sin(2 * phi)
@@ -201,93 +169,75 @@ def _tone(p, n, rs):
     return y
 
 
-def _harmonic_event(p, n, rs):
-    f0 = p['f0'] * _J(rs, p['jit'])
-    t = np.arange(n) / SYNTH_SR
-    env = np.ones(n)
+def _harmonic_event(p, n, rs, t):
+    f0, env = p['f0'] * _J(rs, p['jit']), np.ones(n)
+    track = np.full(n, f0)
     if p.get('notes'):
         note = int(p['note_dur'] * _J(rs, .15) * SYNTH_SR)
-        steps = rs.choice([0, 2, 4, 5, 7, 9, 12], n // note + 1)
-        track = f0 * 2.0 ** (np.repeat(steps, note)[:n] / 12)
+        track = f0 * 2.0 ** (np.repeat(rs.choice([0, 2, 4, 5, 7, 9, 12], n // note + 1), note)[:n] / 12)
         env = np.tile(np.exp(-np.arange(note) / (p['decay'] * SYNTH_SR)), n // note + 1)[:n]
-    else:
-        track = np.full(n, f0)
     track = track * (1 + p['vib_depth'] * np.sin(2 * np.pi * p['vib_rate'] * t))
-    formants = None
-    if p.get('vowel'):
-        formants = (np.array(_VOWELS[p['vowel']], float)[:, None] * np.ones(n), (90.0, 110.0, 160.0))
-    y = np.zeros(n)
-    for v in range(p.get('voices', 1)):
-        detune = 1.0 if v == 0 else math.exp(rs.normal(0, .01))
-        y += _harmonic(track * detune, p['tilt'], formants, p.get('odd', False))
-    return y * env
+    formants = ((np.array(_VOWELS[p['vowel']], float)[:, None] * np.ones(n), (90.0, 110.0, 160.0))
+                if p.get('vowel') else None)
+    return sum(_harmonic(track * (1.0 if v == 0 else _J(rs, .01)), p['tilt'], formants, p.get('odd', False))
+               for v in range(p.get('voices', 1))) * env
 
 
-def _chirp(p, n, rs):
+def _chirp(p, n, rs, t):
     y, pos = np.zeros(n), int(rs.uniform(0, 0.05) * SYNTH_SR)
     lo, hi = p['f_lo'] * _J(rs, p['jit']), p['f_hi'] * _J(rs, p['jit'])
     while pos < n:
         m = max(16, int(p['sweep'] * _J(rs, .15) * SYNTH_SR))
         up, down = np.geomspace(lo, hi, m), np.geomspace(hi, lo, m)
         f = {'up': up, 'down': down, 'updown': np.concatenate([up[::2], down[1::2]])}[p['dir']]
-        seg = (np.sin(_phase(f)) * np.hanning(m))[:n - pos]
-        y[pos:pos + len(seg)] += seg
+        _add(y, np.sin(_phase(f)) * np.hanning(m), pos)
         pos += m + int(p['gap'] * _J(rs, .3) * SYNTH_SR)
     return y
 
 
-def _noise(p, n, rs):
-    t = np.arange(n) / SYNTH_SR
+def _noise(p, n, rs, t):
     y = _band_noise(n, rs, p['fc'] * _J(rs, p['jit']), p['bw'] * _J(rs, .1))
     if p.get('am_rate'):
         y *= 1 + p['am_depth'] * np.sin(2 * np.pi * p['am_rate'] * _J(rs, .2) * t + rs.uniform(0, 6.3))
     if p.get('gusts'):
-        g = _band_noise(n, rs, 0.0, p['gusts'])
-        y *= np.exp(0.7 * g)
-    if p.get('bubbles'):
-        for t0 in rs.uniform(0, n / SYNTH_SR, int(n / SYNTH_SR * 12)):
-            m = int(rs.uniform(0.01, 0.04) * SYNTH_SR)
-            i = int(t0 * SYNTH_SR)
-            f = np.geomspace(1, 1.6, m) * rs.uniform(500, 2500)
-            seg = (2.0 * np.sin(_phase(f)) * np.hanning(m))[:n - i]
-            y[i:i + len(seg)] += seg
+        y *= np.exp(0.7 * _band_noise(n, rs, 0.0, p['gusts']))
+    for t0 in rs.uniform(0, n / SYNTH_SR, int(n / SYNTH_SR * 12)) if p.get('bubbles') else ():
+        m = int(rs.uniform(0.01, 0.04) * SYNTH_SR)
+        i = int(t0 * SYNTH_SR)
+        _add(y, 2.0 * np.sin(_phase(np.geomspace(1, 1.6, m) * rs.uniform(500, 2500))) * np.hanning(m), i)
     if p.get('hum'):
         y += 2.0 * _harmonic(np.full(n, p['hum'] * _J(rs, .02)), 9.0, fmax=2000.0)
     return y
 
 
-def _clicks(p, n, rs):
-    rate, times, t = p['rate'] * _J(rs, .15), [], rs.uniform(0, 0.1)
-    while t < n / SYNTH_SR:
-        times.append(t)
-        if p.get('pairs'):
-            times.append(t + p.get('pair_gap', 0.08))
-        t += max(0.005, (1 + p['tj'] * rs.normal()) / rate)
+def _clicks(p, n, rs, t):
+    rate, times, t0 = p['rate'] * _J(rs, .15), [], rs.uniform(0, 0.1)
+    while t0 < n / SYNTH_SR:
+        times += [t0, t0 + 0.08] if p.get('pairs') else [t0]
+        t0 += max(0.005, (1 + p['tj'] * rs.normal()) / rate)
     env = _decays(n, times, p['decay'] * _J(rs, .2))
     return _band_noise(n, rs, p['fc'] * _J(rs, p['jit']), p['bw']) * env
 
 
-def _impulse(p, n, rs):
+def _impulse(p, n, rs, t):
     count = rs.randint(p['count'][0], p['count'][1] + 1)
     times = np.cumsum(np.r_[rs.uniform(0, 0.05), rs.uniform(0.6, 1.4, count - 1) * p['spacing']])
     decay = p['decay'] * _J(rs, .2)
     y = _band_noise(n, rs, p['fc'] * _J(rs, p['jit']), p['bw']) * _decays(n, times, decay)
     if p['low_mix']:
-        t = np.arange(n) / SYNTH_SR
-        thump = np.sin(2 * np.pi * p['f_low'] * _J(rs, .1) * t) * _decays(n, times, decay * 1.5)
-        y += p['low_mix'] * 3 * thump
+        thump = np.sin(2 * np.pi * p['f_low'] * _J(rs, .1) * t)
+        y += p['low_mix'] * 3 * (thump * _decays(n, times, decay * 1.5))
     return y
 
 
-def _fm(p, n, rs):
-    t = np.arange(n) / SYNTH_SR
+def _fm(p, n, rs, t):
     x = 2 * np.pi * p['mod_rate'] * _J(rs, .1) * t + rs.uniform(0, 6.3)
     mod = {'sine': np.sin(x), 'square': np.sign(np.sin(x)), 'saw': (x / np.pi) % 2 - 1}[p['mod']]
     y = np.sin(_phase(p['fc'] * _J(rs, p['jit']) * 2.0 ** (p['dev'] * mod)))
     return np.tanh(4 * y) if p['wave'] == 'square' else y
 
 
-def _bark(p, n, rs):
+def _bark(p, n, rs, t):
     y, pos = np.zeros(n), int(rs.uniform(0, 0.05) * SYNTH_SR)
     f0 = p['f0'] * _J(rs, p['jit'])
     for _ in range(rs.randint(p['count'][0], p['count'][1] + 1)):
@@ -297,55 +247,48 @@ def _bark(p, n, rs):
         F = np.array([p['formant'], p['formant'] * 2.2, p['formant'] * 3.5])[:, None] * np.ones(m)
         b = _harmonic(f0 * np.linspace(1.15, 0.8, m), 4.0, (F, (300.0, 400.0, 500.0)))
         b = b / _rms(b) + p['noise'] * _band_noise(m, rs, p['formant'], 1500)
-        y[pos:pos + m] += b * _fade(m, SYNTH_SR, 0.005, 0.04)
+        y[pos:pos + m] += b * _fade(m, 0.005, 0.04)
         pos += m + int(p['gap'] * _J(rs, .3) * SYNTH_SR)
     return y
 
 
-def _am(p, n, rs):
-    t = np.arange(n) / SYNTH_SR
+def _am(p, n, rs, t):
     rate, group, period = p['rate'] * _J(rs, .1), p['group'], 1.0 / (p['group_rate'] * _J(rs, .1))
-    in_group = (t % period) < group / rate
-    gate = in_group * (np.sin(2 * np.pi * rate * t) > 0)
+    gate = ((t % period) < group / rate) * (np.sin(2 * np.pi * rate * t) > 0)
     tone = np.sin(_phase(np.full(n, p['f'] * _J(rs, p['jit']))))
     return tone * np.convolve(gate, np.hanning(17) / 8.5, 'same')
 
 
-def _bell(p, n, rs):
-    t = np.arange(n) / SYNTH_SR
+def _bell(p, n, rs, t):
     count = rs.randint(p['count'][0], p['count'][1] + 1)
     times = np.sort(rs.uniform(0, max(0.01, n / SYNTH_SR - 0.3), count))
-    f = p['f'] * _J(rs, p['jit'])
-    y = np.zeros(n)
+    f, y = p['f'] * _J(rs, p['jit']), np.zeros(n)
     for r, ratio in enumerate(p['ratios']):
         y += np.sin(2 * np.pi * f * ratio * t) * _decays(n, times, p['decay'] / (1 + r)) / (1 + r)
     return y
 
 
-def _pulse(p, n, rs):
-    rate, times, t = p['rate'] * _J(rs, .1), [], rs.uniform(0, 0.2)
-    while t < n / SYNTH_SR:
-        times += [t, t + p['gap'] * _J(rs, .1)]
-        t += 1.0 / rate
-    tt = np.arange(n) / SYNTH_SR
-    return np.sin(2 * np.pi * p['f_low'] * _J(rs, p['jit']) * tt) * _decays(n, times, 0.05)
+def _pulse(p, n, rs, t):
+    rate, times, t0 = p['rate'] * _J(rs, .1), [], rs.uniform(0, 0.2)
+    while t0 < n / SYNTH_SR:
+        times += [t0, t0 + p['gap'] * _J(rs, .1)]
+        t0 += 1.0 / rate
+    return np.sin(2 * np.pi * p['f_low'] * _J(rs, p['jit']) * t) * _decays(n, times, 0.05)
 
 
-def _engine(p, n, rs):
-    t = np.arange(n) / SYNTH_SR
+def _engine(p, n, rs, t):
     f0 = p['f0'] * _J(rs, p['jit']) * np.linspace(1.0, p['rev'] * _J(rs, .1) if p['rev'] > 1 else 1.0, n)
     y = _harmonic(f0, p['tilt'], odd_only=p.get('odd', False), fmax=3000.0)
     y = y / _rms(y) * (1 + 0.5 * np.sin(_phase(f0 / 2))) + p['noise'] * _band_noise(n, rs, 400, 600)
     return y * (1 + p.get('am_depth', 0.0) * np.sin(2 * np.pi * p.get('am_rate', 8.0) * t))
 
 
-_EVENTS = {'speech': _speech, 'tone': _tone, 'harmonic': _harmonic_event, 'chirp': _chirp, 'noise': _noise,
-           'clicks': _clicks, 'impulse': _impulse, 'fm': _fm, 'bark': _bark, 'am': _am, 'bell': _bell,
-           'pulse': _pulse, 'engine': _engine, 'word': _speech}
-_DURATIONS = {'speech': (0.6, 1.8), 'tone': (0.2, 1.0), 'harmonic': (0.5, 2.0), 'chirp': (0.3, 1.2),
-              'noise': (0.5, 2.0), 'clicks': (0.4, 1.5), 'impulse': (0.3, 1.0), 'fm': (0.4, 1.5),
-              'bark': (0.3, 1.2), 'am': (0.5, 1.5), 'bell': (0.6, 1.8), 'pulse': (1.0, 2.0),
-              'engine': (0.6, 2.0), 'word': (0.4, 0.9)}
+_FAMILIES = {  # family: (renderer, event duration range in s)
+    'speech': (_speech, (0.6, 1.8)), 'word': (_speech, (0.4, 0.9)), 'tone': (_tone, (0.2, 1.0)),
+    'harmonic': (_harmonic_event, (0.5, 2.0)), 'chirp': (_chirp, (0.3, 1.2)), 'noise': (_noise, (0.5, 2.0)),
+    'clicks': (_clicks, (0.4, 1.5)), 'impulse': (_impulse, (0.3, 1.0)), 'fm': (_fm, (0.4, 1.5)),
+    'bark': (_bark, (0.3, 1.2)), 'am': (_am, (0.5, 1.5)), 'bell': (_bell, (0.6, 1.8)), 'pulse': (_pulse, (1.0, 2.0)),
+    'engine': (_engine, (0.6, 2.0))}
 
 
 def _draw_signature(family, rs, overrides):
@@ -356,8 +299,7 @@ def _draw_signature(family, rs, overrides):
                                 vowels=list(rs.choice(list(_VOWELS), 4, replace=False)),
                                 cons=list(rs.choice(list(_CONSONANTS), 5, replace=False))),
          'word': lambda: dict(f0=150.0, jit=.05),
-         'tone': lambda: dict(f=logu(500, 4000), vib_rate=u(0, 8), vib_depth=u(0, .02), h2=u(0, .5),
-                              jit=.04),
+         'tone': lambda: dict(f=logu(500, 4000), vib_rate=u(0, 8), vib_depth=u(0, .02), h2=u(0, .5), jit=.04),
          'harmonic': lambda: dict(f0=logu(110, 600), tilt=u(3, 12), vib_rate=u(4, 7), vib_depth=u(0, .01),
                                   note_dur=u(.12, .4), decay=u(.1, .5), jit=.06),
          'chirp': lambda: dict(f_lo=logu(1500, 4000), f_hi=0.0, sweep=u(.04, .25), gap=u(.02, .2),
@@ -369,17 +311,16 @@ def _draw_signature(family, rs, overrides):
          'impulse': lambda: dict(count=(1, 3), fc=logu(300, 3000), bw=u(500, 4000), decay=u(.03, .3),
                                  f_low=u(50, 150), low_mix=u(0, 1), spacing=u(.15, .5), jit=.08),
          'fm': lambda: dict(fc=logu(400, 2000), mod_rate=u(.3, 8), dev=u(.2, 1.0),
-                            mod=str(rs.choice(['sine', 'square', 'saw'])),
-                            wave=str(rs.choice(['sine', 'square'])), jit=.05),
+                            mod=str(rs.choice(['sine', 'square', 'saw'])), wave=str(rs.choice(['sine', 'square'])),
+                            jit=.05),
          'bark': lambda: dict(f0=logu(300, 900), formant=logu(800, 2500), len=u(.08, .2), gap=u(.1, .35),
                               count=(1, 4), noise=u(.2, .6), jit=.08),
-         'am': lambda: dict(f=logu(3000, 6000), rate=u(20, 60), group=int(rs.randint(2, 6)),
-                            group_rate=u(1.5, 4), jit=.03),
+         'am': lambda: dict(f=logu(3000, 6000), rate=u(20, 60), group=int(rs.randint(2, 6)), group_rate=u(1.5, 4),
+                            jit=.03),
          'bell': lambda: dict(f=logu(400, 2000), ratios=[1.0] + sorted(rs.uniform(1.5, 6, 4).tolist()),
                               decay=u(.4, 1.5), count=(1, 3), jit=.03),
          'pulse': lambda: dict(rate=u(.9, 1.6), f_low=u(40, 90), gap=u(.12, .2), jit=.08),
-         'engine': lambda: dict(f0=logu(25, 90), tilt=u(2, 6), noise=u(.2, .8), rev=1.0, jit=.08),
-         }[family]()
+         'engine': lambda: dict(f0=logu(25, 90), tilt=u(2, 6), noise=u(.2, .8), rev=1.0, jit=.08)}[family]()
     p.update(overrides)
     if family == 'chirp' and not p['f_hi']:
         p['f_hi'] = p['f_lo'] * u(1.3, 2.5)
@@ -389,61 +330,42 @@ def _draw_signature(family, rs, overrides):
     return p
 
 
-_AUDIOSET_FAMILIES = {  # display name -> (family, pinned parameters)
-    'Generic impact sounds': ('impulse', {}), 'Male speech, man speaking': ('speech', dict(f0=115.0)),
-    'Tick': ('clicks', dict(rate=2.0, decay=.003)),
-    'Female speech, woman speaking': ('speech', dict(f0=210.0)),
-    'Breathing': ('noise', dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9)),
-    'Music': ('harmonic', dict(notes=True)), 'Mechanisms': ('clicks', dict(rate=12.0)),
-    'Background noise': ('noise', dict(fc=2000.0, bw=3000.0)),
+_AUDIOSET_FAMILIES = {  # display name: (family, pinned parameters), by guessed popularity
+    'Speech': ('speech', {}), 'Male speech, man speaking': ('speech', dict(f0=115.0)),
+    'Music': ('harmonic', dict(notes=True)), 'Female speech, woman speaking': ('speech', dict(f0=210.0)),
+    'Background noise': ('noise', dict(fc=2000.0, bw=3000.0)), 'Generic impact sounds': ('impulse', {}),
+    'Human voice': ('speech', {}), 'Conversation': ('speech', dict(voices=2)),
+    'Mechanisms': ('clicks', dict(rate=12.0)), 'Surface contact': ('clicks', dict(rate=6.0)),
     'Wind noise (microphone)': ('noise', dict(fc=150.0, bw=250.0, gusts=1.0)),
-    'Bird vocalization, bird call, bird song': ('chirp', {}), 'Human voice': ('speech', {}),
-    'Surface contact': ('clicks', dict(rate=6.0)), 'Sound effect': ('fm', {}),
-    'Walk, footsteps': ('impulse', dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05)),
-    'Laughter': ('speech', dict(pattern='ha', f0=230.0)), 'Tap': ('clicks', dict(rate=3.0, decay=.01)),
+    'Tick': ('clicks', dict(rate=2.0, decay=.003)),
+    'Breathing': ('noise', dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9)),
     'Child speech, kid speaking': ('speech', dict(f0=290.0, fscale=1.2)),
-    'Wind': ('noise', dict(fc=400.0, bw=500.0, gusts=.5)),
-    'Clapping': ('clicks', dict(rate=4.0, fc=2000.0, bw=3000.0, decay=.01)),
-    'Chirp, tweet': ('chirp', dict(sweep=.05)),
-    'Male singing': ('harmonic', dict(f0=140.0, vowel='a', vib_depth=.02, notes=True)),
-    'Human sounds': ('speech', dict(voices=2)), 'Clicking': ('clicks', {}),
-    'Accelerating, revving, vroom': ('engine', dict(rev=2.0)), 'Conversation': ('speech', dict(voices=2)),
-    'Beep, bleep': ('tone', dict(pulse=3.0, duty=.5)), 'Bark': ('bark', {}),
-    'Shout': ('speech', dict(f0=260.0)),
+    'Walk, footsteps': ('impulse', dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05)),
+    'Bird vocalization, bird call, bird song': ('chirp', {}), 'Laughter': ('speech', dict(pattern='ha', f0=230.0)),
+    'Tap': ('clicks', dict(rate=3.0, decay=.01)), 'Sound effect': ('fm', {}),
+    'Wind': ('noise', dict(fc=400.0, bw=500.0, gusts=.5)), 'Human sounds': ('speech', dict(voices=2)),
+    'Clapping': ('clicks', dict(rate=4.0, fc=2000.0, bw=3000.0, decay=.01)), 'Chirp, tweet': ('chirp', dict(sweep=.05)),
+    'Clicking': ('clicks', {}), 'Male singing': ('harmonic', dict(f0=140.0, vowel='a', vib_depth=.02, notes=True)),
+    'Accelerating, revving, vroom': ('engine', dict(rev=2.0)), 'Beep, bleep': ('tone', dict(pulse=3.0, duty=.5)),
+    'Bark': ('bark', {}), 'Shout': ('speech', dict(f0=260.0)),
     'Female singing': ('harmonic', dict(f0=300.0, vowel='o', vib_depth=.02, notes=True)),
-    'Heart sounds, heartbeat': ('pulse', {}), 'Speech': ('speech', {}),
-    'Video game sound': ('fm', dict(mod='square', wave='square')), 'Animal': ('bark', dict(f0=200.0)),
-    'Dog': ('bark', {}), 'Gunshot, gunfire': ('impulse', dict(decay=.25, fc=1500.0, bw=4000.0)),
+    'Heart sounds, heartbeat': ('pulse', {}), 'Video game sound': ('fm', dict(mod='square', wave='square')),
+    'Animal': ('bark', dict(f0=200.0)), 'Dog': ('bark', {}),
+    'Gunshot, gunfire': ('impulse', dict(decay=.25, fc=1500.0, bw=4000.0)),
     'Hubbub, speech noise, speech babble': ('speech', dict(voices=4)), 'Cricket': ('am', {}),
     'Squeal': ('tone', dict(f=2500.0, vib_rate=6.0, vib_depth=.03)), 'Crowd': ('speech', dict(voices=6)),
     'Water': ('noise', dict(bubbles=True)), 'Computer keyboard': ('clicks', dict(rate=8.0, tj=.5)),
-    'Whistling': ('tone', dict(vib_depth=.01)),
-    'Crumpling, crinkling': ('clicks', dict(rate=30.0, tj=.6, decay=.003)),
+    'Whistling': ('tone', dict(vib_depth=.01)), 'Crumpling, crinkling': ('clicks', dict(rate=30.0, tj=.6, decay=.003)),
     'Thump, thud': ('impulse', dict(fc=300.0, bw=400.0, low_mix=1.0)),
     'Speech synthesizer': ('speech', dict(mono=True)), 'Bell': ('bell', {}),
-    'Choir': ('harmonic', dict(voices=4, vowel='a', notes=True)),
-    'Hammer': ('impulse', dict(count=(2, 4), spacing=.4)), 'Motor vehicle (road)': ('engine', {}),
-    'Clickety-clack': ('clicks', dict(pairs=True, rate=3.0)),
-}
-# Generated class frequencies: weight (rank + 1)^-0.9 by this guessed popularity (speech and music
-# first, as in AudioSet), so frequencies are long-tailed (about 30:1 between the ends).
-_AUDIOSET_FREQUENCY_RANK = [
-    'Speech', 'Male speech, man speaking', 'Music', 'Female speech, woman speaking', 'Background noise',
-    'Generic impact sounds', 'Human voice', 'Conversation', 'Mechanisms', 'Surface contact',
-    'Wind noise (microphone)', 'Tick', 'Breathing', 'Child speech, kid speaking', 'Walk, footsteps',
-    'Bird vocalization, bird call, bird song', 'Laughter', 'Tap', 'Sound effect', 'Wind', 'Human sounds',
-    'Clapping', 'Chirp, tweet', 'Clicking', 'Male singing', 'Accelerating, revving, vroom', 'Beep, bleep',
-    'Bark', 'Shout', 'Female singing', 'Heart sounds, heartbeat', 'Video game sound', 'Animal', 'Dog',
-    'Gunshot, gunfire', 'Hubbub, speech noise, speech babble', 'Cricket', 'Squeal', 'Crowd', 'Water',
-    'Computer keyboard', 'Whistling', 'Crumpling, crinkling', 'Thump, thud', 'Speech synthesizer', 'Bell',
-    'Choir', 'Hammer', 'Motor vehicle (road)', 'Clickety-clack']
-# A few real MIDs that are not among the 50 (the real mid_to_display_name.tsv has 456 labels).
-AUDIOSET_EXTRA_MIDS = [('/m/01yrx', 'Cat', ('bark', dict(f0=600.0, formant=1800.0))),
-                       ('/m/0k4j', 'Car', ('engine', {})),
-                       ('/m/06mb1', 'Rain', ('clicks', dict(rate=40.0, tj=.8))),
-                       ('/m/0342h', 'Guitar', ('harmonic', dict(notes=True, tilt=8.0))),
-                       ('/m/05r5c', 'Piano', ('harmonic', dict(notes=True, tilt=10.0))),
-                       ('/m/07yv9', 'Vehicle', ('engine', dict(noise=.8)))]
+    'Choir': ('harmonic', dict(voices=4, vowel='a', notes=True)), 'Hammer': ('impulse', dict(count=(2, 4), spacing=.4)),
+    'Motor vehicle (road)': ('engine', {}), 'Clickety-clack': ('clicks', dict(pairs=True, rate=3.0))}
+AUDIOSET_EXTRA_MIDS = [  # real MIDs outside the 50 (the real mid_to_display_name.tsv has 456)
+    ('/m/01yrx', 'Cat', ('bark', dict(f0=600.0, formant=1800.0))), ('/m/0k4j', 'Car', ('engine', {})),
+    ('/m/06mb1', 'Rain', ('clicks', dict(rate=40.0, tj=.8))),
+    ('/m/0342h', 'Guitar', ('harmonic', dict(notes=True, tilt=8.0))),
+    ('/m/05r5c', 'Piano', ('harmonic', dict(notes=True, tilt=10.0))),
+    ('/m/07yv9', 'Vehicle', ('engine', dict(noise=.8)))]
 _URBANSOUND8K_FAMILIES = {
     'air_conditioner': ('noise', dict(fc=300.0, bw=500.0, hum=50.0)),
     'car_horn': ('harmonic', dict(f0=420.0, tilt=3.0, odd=True, vib_depth=0.0)),
@@ -453,16 +375,11 @@ _URBANSOUND8K_FAMILIES = {
     'gun_shot': ('impulse', dict(decay=.25, count=(1, 3))),
     'jackhammer': ('clicks', dict(rate=18.0, fc=1500.0, bw=3000.0, decay=.02)),
     'siren': ('fm', dict(fc=900.0, mod_rate=.4, dev=.6, mod='sine', wave='sine')),
-    'street_music': ('harmonic', dict(notes=True, voices=2)),
-}
-
-
-# Generated FSD50K: each class's MID, parents (FSD50K labels carry every ancestor: a Dog clip is also
-# Domestic_animals_and_pets and Animal) and sound family. Four classes outside the 50 (Musical_instrument,
-# which only ever comes as an ancestor, and three whose clips have none of the 50, so the loader drops them).
+    'street_music': ('harmonic', dict(notes=True, voices=2))}
+# FSD50K labels carry every ancestor (a Dog clip is also Domestic_animals_and_pets and Animal); four classes
+# lie outside the 50: Musical_instrument, only ever an ancestor, and three the loader drops.
 _FSD50K_TABLE = {  # name: (MID, parents, (family, pinned parameters))
-    'Music': ('/m/04rlf', (), ('harmonic', dict(notes=True))),
-    'Musical_instrument': ('/m/04szw', ('Music',), None),
+    'Music': ('/m/04rlf', (), ('harmonic', dict(notes=True))), 'Musical_instrument': ('/m/04szw', ('Music',), None),
     'Plucked_string_instrument': ('/m/0fx80y', ('Musical_instrument',), ('harmonic', dict(notes=True, decay=.3))),
     'Guitar': ('/m/0342h', ('Plucked_string_instrument',), ('harmonic', dict(notes=True, tilt=8.0))),
     'Electric_guitar': ('/m/02sgy', ('Guitar',), ('harmonic', dict(notes=True, tilt=4.0, odd=True))),
@@ -486,8 +403,7 @@ _FSD50K_TABLE = {  # name: (MID, parents, (family, pinned parameters))
     'Dog': ('/m/0bt9lr', ('Domestic_animals_and_pets',), ('bark', {})),
     'Livestock_and_farm_animals_and_working_animals': ('/m/0ch8v', ('Animal',),
                                                        ('bark', dict(f0=150.0, formant=900.0, noise=.6))),
-    'Wild_animals': ('/m/01280g', ('Animal',), ('am', {})),
-    'Bird': ('/m/015p6', ('Wild_animals',), ('chirp', {})),
+    'Wild_animals': ('/m/01280g', ('Animal',), ('am', {})), 'Bird': ('/m/015p6', ('Wild_animals',), ('chirp', {})),
     'Bird_vocalization_and_bird_call_and_bird_song': ('/m/020bb7', ('Bird',), ('chirp', dict(sweep=.05))),
     'Human_voice': ('/m/09l8g', (), ('speech', {})),
     'Speech': ('/m/09x0r', ('Human_voice',), ('speech', dict(f0=150.0))),
@@ -508,17 +424,15 @@ _FSD50K_TABLE = {  # name: (MID, parents, (family, pinned parameters))
     'Thunderstorm': ('/m/0jb2l', (), ('noise', dict(fc=300.0, bw=400.0, gusts=.5))),
     'Thunder': ('/m/0ngt1', ('Thunderstorm',), ('impulse', dict(decay=.3, fc=200.0, low_mix=1.0))),
     'Liquid': ('/m/04k94', (), ('noise', dict(bubbles=True, fc=800.0))),
-    'Glass': ('/m/039jq', (), ('bell', dict(f=2000.0))),
-    'Tools': ('/m/07k1x', (), ('clicks', dict(rate=8.0, tj=.3))),
+    'Glass': ('/m/039jq', (), ('bell', dict(f=2000.0))), 'Tools': ('/m/07k1x', (), ('clicks', dict(rate=8.0, tj=.3))),
     'Mechanisms': ('/t/dd00077', (), ('clicks', dict(rate=12.0))),
     'Alarm': ('/m/07pp_mv', (), ('tone', dict(pulse=3.0, duty=.5))),
     'Telephone': ('/m/07cx4', ('Alarm',), ('am', dict(f=1000.0))),
     'Explosion': ('/m/014zdl', (), ('impulse', dict(decay=.25, fc=1500.0, bw=4000.0))),
     'Crumpling_and_crinkling': ('/t/dd00112', (), ('clicks', dict(rate=30.0, tj=.6, decay=.003))),
     'Walk_and_footsteps': ('/m/07pbtc8', (), ('impulse', dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05))),
-    'Wind': ('/m/03m9d0z', (), ('noise', dict(fc=150.0, bw=250.0, gusts=1.0))),
-}
-FSD50K_EXTRA = [name for name in _FSD50K_TABLE if name not in _FSD50K_INDEX]
+    'Wind': ('/m/03m9d0z', (), ('noise', dict(fc=150.0, bw=250.0, gusts=1.0)))}
+FSD50K_EXTRA = [name for name in _FSD50K_TABLE if name not in _FSD50K_INDEX]  # its classes outside the 50
 _ESC50_FAMILIES = {
     'dog': ('bark', {}), 'rooster': ('harmonic', dict(f0=550.0, vowel='a', vib_depth=.03)),
     'pig': ('bark', dict(f0=150.0, formant=700.0, noise=.6)), 'cow': ('harmonic', dict(f0=120.0, vowel='o')),
@@ -526,11 +440,9 @@ _ESC50_FAMILIES = {
     'hen': ('bark', dict(f0=400.0, formant=1500.0, len=.1)), 'insects': ('am', dict(f=4000.0)),
     'sheep': ('harmonic', dict(f0=250.0, vowel='e', vib_depth=.05)), 'crow': ('bark', dict(f0=500.0, noise=.8)),
     'rain': ('clicks', dict(rate=40.0, tj=.8)), 'sea_waves': ('noise', dict(fc=500.0, bw=800.0, am_rate=.2)),
-    'crackling_fire': ('clicks', dict(rate=15.0, tj=.7, decay=.004)),
-    'crickets': ('am', dict(f=4500.0, rate=40.0)),
+    'crackling_fire': ('clicks', dict(rate=15.0, tj=.7, decay=.004)), 'crickets': ('am', dict(f=4500.0, rate=40.0)),
     'chirping_birds': ('chirp', {}), 'water_drops': ('noise', dict(bubbles=True, fc=300.0)),
-    'wind': ('noise', dict(fc=150.0, bw=250.0, gusts=1.0)),
-    'pouring_water': ('noise', dict(bubbles=True, fc=2000.0)),
+    'wind': ('noise', dict(fc=150.0, bw=250.0, gusts=1.0)), 'pouring_water': ('noise', dict(bubbles=True, fc=2000.0)),
     'toilet_flush': ('noise', dict(fc=700.0, bw=900.0, gusts=.4)),
     'thunderstorm': ('impulse', dict(decay=.3, fc=200.0, low_mix=1.0)),
     'crying_baby': ('harmonic', dict(f0=420.0, vowel='ae', vib_depth=.03)), 'sneezing': ('noise', dict(fc=3000.0)),
@@ -538,8 +450,7 @@ _ESC50_FAMILIES = {
     'breathing': ('noise', dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9)),
     'coughing': ('impulse', dict(count=(1, 3), fc=800.0, bw=1500.0, decay=.12)),
     'footsteps': ('impulse', dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05)),
-    'laughing': ('speech', dict(pattern='ha', f0=230.0)),
-    'brushing_teeth': ('noise', dict(fc=4000.0, am_rate=2.0)),
+    'laughing': ('speech', dict(pattern='ha', f0=230.0)), 'brushing_teeth': ('noise', dict(fc=4000.0, am_rate=2.0)),
     'snoring': ('engine', dict(f0=60.0, noise=.6)), 'drinking_sipping': ('noise', dict(bubbles=True, fc=1200.0)),
     'door_wood_knock': ('impulse', dict(count=(2, 4), fc=500.0, decay=.04)),
     'mouse_click': ('clicks', dict(rate=2.0, decay=.003)), 'keyboard_typing': ('clicks', dict(rate=8.0, tj=.5)),
@@ -547,99 +458,81 @@ _ESC50_FAMILIES = {
     'washing_machine': ('engine', dict(f0=45.0, am_depth=.5, am_rate=1.0)),
     'vacuum_cleaner': ('noise', dict(fc=1500.0, bw=2000.0, hum=120.0)), 'clock_alarm': ('tone', dict(pulse=6.0)),
     'clock_tick': ('clicks', dict(rate=2.0, decay=.003, tj=.02)), 'glass_breaking': ('bell', dict(f=2500.0)),
-    'helicopter': ('engine', dict(f0=25.0, am_depth=.8, am_rate=20.0)),
-    'chainsaw': ('engine', dict(f0=110.0, rev=1.3)),
+    'helicopter': ('engine', dict(f0=25.0, am_depth=.8, am_rate=20.0)), 'chainsaw': ('engine', dict(f0=110.0, rev=1.3)),
     'siren': ('fm', dict(fc=900.0, mod_rate=.4, dev=.6, mod='sine', wave='sine')),
     'car_horn': ('harmonic', dict(f0=420.0, tilt=3.0, odd=True)), 'engine': ('engine', {}),
     'train': ('clicks', dict(pairs=True, rate=3.0)), 'church_bells': ('bell', dict(f=500.0)),
-    'airplane': ('noise', dict(fc=600.0, bw=1500.0, hum=90.0)),
-    'fireworks': ('impulse', dict(decay=.25, count=(2, 4))),
-    'hand_saw': ('noise', dict(fc=3000.0, am_rate=3.0, am_depth=.9)),
-}
+    'airplane': ('noise', dict(fc=600.0, bw=1500.0, hum=90.0)), 'fireworks': ('impulse', dict(decay=.25, count=(2, 4))),
+    'hand_saw': ('noise', dict(fc=3000.0, am_rate=3.0, am_depth=.9))}
 
 
 def class_signatures(kind):
     """The fixed event recipe of every class of a generated dataset (list, canonical class order)."""
-    rs = np.random.RandomState(_SIGNATURE_SEED)
-    if kind == 'audioset':
-        table = ([_AUDIOSET_FAMILIES[name] for name, _ in AUDIOSET_CLASSES]
-                 + [family for _, _, family in AUDIOSET_EXTRA_MIDS])
-    elif kind == 'urbansound8k':
-        table = [_URBANSOUND8K_FAMILIES[name] for name in URBANSOUND8K_CLASSES]
-    elif kind == 'speechcommands':
-        table = [('word', dict(word=w)) for w in SPEECHCOMMANDS_WORDS + ['bed', 'bird']]
-    elif kind == 'fsd50k':  # the 50 classes, then FSD50K_EXTRA (Musical_instrument: never an event)
-        table = [_FSD50K_TABLE[name][2] or ('harmonic', {}) for name in FSD50K_CLASSES + FSD50K_EXTRA]
-    elif kind == 'esc50':
-        table = [_ESC50_FAMILIES[name] for name in ESC50_CLASSES]
-    else:
+    table = {'audioset': [_AUDIOSET_FAMILIES[name] for name, _ in AUDIOSET_CLASSES]
+             + [family for _, _, family in AUDIOSET_EXTRA_MIDS],
+             'urbansound8k': [_URBANSOUND8K_FAMILIES[name] for name in URBANSOUND8K_CLASSES],
+             'speechcommands': [('word', dict(word=w)) for w in SPEECHCOMMANDS_WORDS + ['bed', 'bird']],
+             'fsd50k': [_FSD50K_TABLE[name][2] or ('harmonic', {}) for name in FSD50K_CLASSES + FSD50K_EXTRA],
+             'esc50': [_ESC50_FAMILIES[name] for name in ESC50_CLASSES]}.get(kind)  # Musical_instrument: no event
+    if table is None:
         raise ValueError(f'unknown kind {kind!r}')
-    return [_draw_signature(fam, rs, pinned) for fam, pinned in table]
+    rs = np.random.RandomState(_SIGNATURE_SEED)
+    return [_draw_signature(family, rs, pinned) for family, pinned in table]
 
 
 def render_event(sig, seconds, rs):
     """One event of a class: unit-RMS waveform (16 kHz) of about `seconds`, faded in and out."""
     n = max(64, int(seconds * SYNTH_SR))
-    y = _EVENTS[sig['family']](sig, n, rs)[:n]
-    y = np.pad(y, (0, n - len(y))) * _fade(n, SYNTH_SR, 0.005, 0.02)
-    return y / _rms(y)
-
-
-def _background(n, rs):
-    """Background noise of random colour (white .. brown), sometimes with mains hum; unit RMS."""
-    y = _colored_noise(n, rs, rs.uniform(0.3, 1.8))
-    if rs.rand() < 0.3:
-        y += rs.uniform(0.2, 1.0) * _harmonic(np.full(n, rs.choice([50.0, 60.0])), 10.0, fmax=1000.0)
+    y = _FAMILIES[sig['family']][0](sig, n, rs, np.arange(n) / SYNTH_SR)[:n]
+    y = np.pad(y, (0, n - len(y))) * _fade(n, 0.005, 0.02)
     return y / _rms(y)
 
 
 def _mix(events, n, rs, noise_db):
-    """events: [(waveform, onset sample, level dB)] over background noise at noise_db (dBFS RMS)."""
-    y = _background(n, rs) * 10 ** (noise_db / 20)
+    """events [(waveform, onset sample, level dB)] over noise of random colour (some mains hum) at noise_db dBFS RMS."""
+    y = _band_noise(n, rs, 0, 0, rs.uniform(0.3, 1.8))
+    if rs.rand() < 0.3:
+        y += rs.uniform(0.2, 1.0) * _harmonic(np.full(n, rs.choice([50.0, 60.0])), 10.0, fmax=1000.0)
+    y = y / _rms(y) * 10 ** (noise_db / 20)
     for x, i, level in events:
-        x = x[:max(0, n - i)]
-        y[i:i + len(x)] += x * 10 ** (level / 20)
+        _add(y, x * 10 ** (level / 20), i)
     peak = np.abs(y).max()
     return (y * (0.95 / peak if peak > 0.95 else 1.0)).astype(np.float32)
 
 
-def _zero_peak_timestamp(path):
-    """libsndfile writes a PEAK chunk with the current time into float WAVs; zero it so that the
-    same seed gives byte-identical files."""
-    b = bytearray(Path(path).read_bytes())
-    i = b.find(b'PEAK', 12, 4096)
-    if i >= 0:
-        b[i + 12:i + 16] = bytes(4)  # 'PEAK', size, version, timestamp
-        Path(path).write_bytes(bytes(b))
-
-
 def _write_csv(path, rows, header=None):
-    """A metadata CSV: the header (if any), then the rows; Unix line ends."""
-    with open(path, 'w', newline='') as f:
-        w = csv.writer(f, lineterminator='\n')
-        w.writerows(([header] if header is not None else []) + list(rows))
+    with open(path, 'w', newline='') as f:  # Unix line ends
+        csv.writer(f, lineterminator='\n').writerows(([header] if header is not None else []) + list(rows))
 
 
-def _write_audio(path, y, sr, subtype='PCM_16', fmt=None):
-    """Write a 16 kHz waveform at `sr` (resampled) with soundfile."""
-    if sr != SYNTH_SR:
-        y = features.resample(np.asarray(y, np.float32), SYNTH_SR, sr)
+def _write_audio(path, y, sr, subtype='PCM_16', fmt=None, right=None):
+    """A 16 kHz waveform written at `sr` (resampled); stereo where right(y) gives the second channel."""
+    y = features.resample(np.asarray(y, np.float32), SYNTH_SR, sr)
+    if right is not None:
+        y = np.stack([y, right(y).astype(np.float32)], axis=1)
     sf.write(path, np.clip(y, -1, 1), sr, subtype=subtype, format=fmt)
+    if subtype == 'FLOAT':  # libsndfile writes the time into a float WAV's PEAK chunk: zeroed, for the same bytes
+        b = bytearray(Path(path).read_bytes())
+        i = b.find(b'PEAK', 12, 4096)
+        if i >= 0:
+            b[i + 12:i + 16] = bytes(4)  # 'PEAK', size, version, timestamp
+            Path(path).write_bytes(bytes(b))
 
 
-def _start(out, seed, kind):
-    """(folder, the clips' RandomState, the class signatures); synth.json, written last, is removed
-    first, so a folder is complete exactly when it has one."""
+def _start(out, seed, kind, *folders):
+    """(out, the clips' RandomState, the class signatures); synth.json goes first, so a folder has one only if whole."""
     out = Path(out)
     (out / 'synth.json').unlink(missing_ok=True)
+    for folder in folders:
+        (out / folder).mkdir(parents=True, exist_ok=True)
     return out, np.random.RandomState(seed), class_signatures(kind)
 
 
-def _finish(out, readme=None, **record):
-    """README.md (when given), then synth.json, written atomically: absent or whole, never half a file."""
+def _finish(out, readme=None, name='README.md', noun='audio', **record):
+    """The readme (when given), then synth.json, written atomically: absent or whole, never half a file."""
     if readme:
-        (out / 'README.md').write_text(f'Generated {readme} (python data.py synth --kind {record["kind"]}). Not real '
-                                       f'{"speech" if record["kind"] == "speechcommands" else "audio"}.\n')
+        kind = record['kind']
+        (out / name).write_text(f'Generated {readme} (python data.py synth --kind {kind}). Not real {noun}.\n')
     tmp = Path(f"{out / 'synth.json'}.{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(dict(record, generator='data.py synth'), indent=1, sort_keys=True) + '\n')
@@ -652,45 +545,33 @@ def _finish(out, readme=None, **record):
 
 
 def _place(sig, seconds, rs, levels):
-    """One event of a class at a random time in a clip of `seconds`: ((waveform, onset sample, level dB),
-    onset s, duration s)."""
-    dur = min(seconds, rs.uniform(*_DURATIONS[sig['family']]))
+    """An event of a class at a random time in a clip: ((waveform, onset sample, level dB), onset s, duration s)."""
+    dur = min(seconds, rs.uniform(*_FAMILIES[sig['family']][1]))
     t0 = rs.uniform(0, seconds - dur) if seconds > dur else 0.0
     return (render_event(sig, dur, rs), int(t0 * SYNTH_SR), rs.uniform(*levels)), t0, dur
 
 
-def _recording(sig, rs):
-    """One recording's own version of its class's sound (US8K's fsID, ESC-50's src_file)."""
-    source = dict(sig)
-    for key in ('f0', 'f', 'fc', 'f_lo', 'f_hi', 'formant', 'rate'):
-        if key in source:
-            source[key] = source[key] * _J(rs, 0.08)
-    return source
+def _recording(sig, rs):  # one recording's own version of its class's sound (US8K's fsID, ESC-50's src_file)
+    keys = [k for k in ('f0', 'f', 'fc', 'f_lo', 'f_hi', 'formant', 'rate') if k in sig]
+    return dict(sig, **{k: sig[k] * _J(rs, 0.08) for k in keys})
 
 
 def synth_audioset(out, seed=0, n_train=1500, n_eval=500, seconds=2.0, missing=0.02, sr=SYNTH_SR, progress=True):
-    """AudioSet strong labels: the 50 classes (real MIDs) and 6 others, 1-5 overlapping events per clip with
-    long-tailed class frequencies; the TSVs, mid_to_display_name.tsv, clips in train/ and eval/ (mostly
-    Y<segment_id>.wav, some <segment_id>.wav and .flac), a fraction `missing` never written (failed
-    downloads). Mono PCM_16 at `sr`: 16 kHz is the CPU-sized stand-in; seconds=10, sr=32000 the paper's
-    format, read with the PANNs front end (the sounds are rendered at 16 kHz: nothing above 8 kHz)."""
-    out, rs, sigs = _start(out, seed, 'audioset')
+    """AudioSet strong labels: the 50 classes and 6 others, 1-5 events a clip, long-tailed; Y<segment_id>.wav (some
+    .flac or no Y), `missing` of them never written. seconds=10, sr=32000: the paper's format (nothing above 8 kHz)."""
+    out, rs, sigs = _start(out, seed, 'audioset', 'train', 'eval')
+    n50, n_extra = len(AUDIOSET_CLASSES), len(AUDIOSET_EXTRA_MIDS)
     mids = [m for _, m in AUDIOSET_CLASSES] + [m for m, _, _ in AUDIOSET_EXTRA_MIDS]
-    n50 = len(AUDIOSET_CLASSES)
-    rank = np.array([_AUDIOSET_FREQUENCY_RANK.index(name) for name, _ in AUDIOSET_CLASSES])
-    weights = (rank + 1.0) ** -0.9
-    weights /= weights.sum()
+    weights = (np.array([list(_AUDIOSET_FAMILIES).index(name) for name, _ in AUDIOSET_CLASSES]) + 1.0) ** -0.9
+    weights /= weights.sum()  # by popularity rank: about 30:1 between the ends
     alphabet = np.array(list('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-'))
     n, used_ids = int(round(seconds * SYNTH_SR)), set()
     bar = Progress(n_train + n_eval, f'synth audioset -> {out}', progress)
     for part, count in (('train', n_train), ('eval', n_eval)):
-        (out / part).mkdir(parents=True, exist_ok=True)
-        rows = ['\t'.join(AUDIOSET_HEADER)]
-        cover = max(1, min(4, count // 100)) * n50  # the first clips cover every class
+        rows, cover = ['\t'.join(AUDIOSET_HEADER)], max(1, min(4, count // 100)) * n50  # the first clips: every class
         for j in range(count):
             ytid = ''.join(rs.choice(alphabet, 11))
-            if j == 0:
-                ytid = '-' + ytid[1:5] + '_' + ytid[6:]  # ids may start with '-' and contain '_'
+            ytid = '-' + ytid[1:5] + '_' + ytid[6:] if j == 0 else ytid  # ids may start with '-' and contain '_'
             sid = f'{ytid}_{rs.randint(0, 300) * 1000}'
             if sid in used_ids:
                 continue
@@ -699,16 +580,13 @@ def synth_audioset(out, seed=0, n_train=1500, n_eval=500, seconds=2.0, missing=0
             if j < cover:
                 classes[0] = j % n50
             if rs.rand() < 0.1:
-                classes.append(n50 + rs.randint(len(AUDIOSET_EXTRA_MIDS)))
+                classes.append(n50 + rs.randint(n_extra))
             if j >= cover and rs.rand() < 0.02:
-                classes = [n50 + rs.randint(len(AUDIOSET_EXTRA_MIDS))]  # none of the 50 classes
-            events, tsv_rows = [], []
-            for c in classes:
-                event, t0, dur = _place(sigs[c], seconds, rs, (-28, -12))
-                events.append(event)
-                tsv_rows.append((round(t0, 3), round(min(t0 + dur, seconds), 3), mids[c]))
-            y = _mix(events, n, rs, rs.uniform(-50, -25))
-            rows += [f'{sid}\t{t0:.3f}\t{t1:.3f}\t{mid}' for t0, t1, mid in sorted(tsv_rows)]
+                classes = [n50 + rs.randint(n_extra)]  # none of the 50 classes
+            placed = [_place(sigs[c], seconds, rs, (-28, -12)) for c in classes]
+            y = _mix([event for event, _, _ in placed], n, rs, rs.uniform(-50, -25))
+            rows += [f'{sid}\t{t0:.3f}\t{t1:.3f}\t{mid}' for t0, t1, mid in sorted(
+                (round(t0, 3), round(min(t0 + dur, seconds), 3), mids[c]) for c, (_, t0, dur) in zip(classes, placed))]
             r = rs.rand()
             if not (j >= cover and r < missing):  # else a clip that failed to download: rows, no file
                 name, fmt = (f'{sid}.wav', None) if r < missing + 0.05 else (
@@ -716,7 +594,7 @@ def synth_audioset(out, seed=0, n_train=1500, n_eval=500, seconds=2.0, missing=0
                 _write_audio(out / part / name, y, sr, fmt=fmt)
             bar.update()
         (out / AUDIOSET_TSV[part]).write_text('\n'.join(rows) + '\n', encoding='utf-8')
-    names = sorted([(m, name) for name, m in AUDIOSET_CLASSES] + [(m, name) for m, name, _ in AUDIOSET_EXTRA_MIDS])
+    names = sorted(zip(mids, [name for name, _ in AUDIOSET_CLASSES] + [name for _, name, _ in AUDIOSET_EXTRA_MIDS]))
     (out / 'mid_to_display_name.tsv').write_text(''.join(f'{m}\t{name}\n' for m, name in names), encoding='utf-8')
     return _finish(out, 'AudioSet-strong-like data', kind='audioset', seed=seed, n_train=n_train, n_eval=n_eval,
                    seconds=seconds, sr=sr, missing=missing)
@@ -724,65 +602,54 @@ def synth_audioset(out, seed=0, n_train=1500, n_eval=500, seconds=2.0, missing=0
 
 def synth_speechcommands(out, seed=0, speakers=30, max_reps=3, other_words=('bed', 'bird'), noise_seconds=10.0,
                          progress=True):
-    """Speech Commands: <word>/<speaker>_nohash_<n>.wav (<= 1 s, 16 kHz, PCM_16) for the 20 core words and
-    other_words, the validation / testing lists by the official SHA-1 rule (speaker ids drawn so that
-    10 % / 10 % of the speakers fall in each), _background_noise_/. Each speaker (f0, vocal-tract scale,
-    speaking rate) says each core word 1..max_reps times."""
-    out, rs, sigs = _start(out, seed, 'speechcommands')
+    """Speech Commands: <word>/<speaker>_nohash_<n>.wav (<= 1 s) of the 20 core words (each speaker 1..max_reps
+    times) and other_words, the validation / testing lists by the official SHA-1 rule, _background_noise_/."""
+    out, rs, sigs = _start(out, seed, 'speechcommands', '_background_noise_')
     sigs = dict(zip(SPEECHCOMMANDS_WORDS + ['bed', 'bird'], sigs))
     n_val = n_test = max(int(speakers >= 3), int(round(0.1 * speakers)))
     want = ['validation'] * n_val + ['testing'] * n_test + ['training'] * (speakers - n_val - n_test)
-    ids = []  # (speaker id, voice traits)
+    ids = []  # (speaker id drawn to fall in its list, voice: f0, vocal-tract scale, speaking rate)
     for bucket in [want[i] for i in rs.permutation(speakers)]:
-        while True:
+        h = None
+        while h is None or h in [s for s, _ in ids] or gsc_list_of(h + '_nohash_0.wav') != bucket:
             h = '%08x' % rs.randint(0, 2 ** 32, dtype=np.int64)
-            if h not in [s for s, _ in ids] and gsc_list_of(h + '_nohash_0.wav') == bucket:
-                break
-        male = rs.rand() < 0.5
-        ids.append((h, dict(f0=float(rs.uniform(85, 150) if male else rs.uniform(165, 260)),
-                            fscale=float(rs.uniform(0.88, 1.0) if male else rs.uniform(1.0, 1.18)),
+        f0, fscale = ((85, 150), (0.88, 1.0)) if rs.rand() < 0.5 else ((165, 260), (1.0, 1.18))
+        ids.append((h, dict(f0=float(rs.uniform(*f0)), fscale=float(rs.uniform(*fscale)),
                             rate=float(rs.uniform(0.8, 1.25)))))
-    words = SPEECHCOMMANDS_WORDS + list(other_words)
-    lists = {'validation': [], 'testing': []}
+    words, lists = SPEECHCOMMANDS_WORDS + list(other_words), {'validation': [], 'testing': []}
     bar = Progress(len(words) * speakers, f'synth speechcommands -> {out}', progress, 'word x speaker')
     for w in words:
         (out / w).mkdir(parents=True, exist_ok=True)
-        for h, traits in ids:
+        for h, voice in ids:
             for r in range(rs.randint(1, max_reps + 1) if w in SPEECHCOMMANDS_WORDS else rs.randint(0, 2)):
-                x = render_event(dict(sigs[w], **traits, jit=0.05), 1.0, rs)
+                x = render_event(dict(sigs[w], **voice, jit=0.05), 1.0, rs)
                 voiced = np.flatnonzero(np.abs(x) > 0.05 * np.abs(x).max())
                 x = x[voiced[0]:voiced[-1] + 1][:int(0.95 * SYNTH_SR)]  # trim silence, at most 0.95 s
                 length = SYNTH_SR  # 20 % of the files are shorter than 1 s, as in GSC
                 if rs.rand() >= 0.8:
                     length = min(SYNTH_SR, int(max(len(x) + 800, rs.uniform(0.45, 1.0) * SYNTH_SR)))
-                onset = rs.randint(0, max(1, length - len(x)))
+                onset, name = rs.randint(0, max(1, length - len(x))), f'{h}_nohash_{r}.wav'
                 y = _mix([(x, onset, rs.uniform(-26, -14))], length, rs, rs.uniform(-60, -28))
-                name = f'{h}_nohash_{r}.wav'
-                sf.write(out / w / name, y, SYNTH_SR, subtype='PCM_16')
+                _write_audio(out / w / name, y, SYNTH_SR)
                 lists.get(gsc_list_of(name), []).append(f'{w}/{name}')
             bar.update()
     for which, keys in lists.items():
         (out / f'{which}_list.txt').write_text(''.join(k + '\n' for k in keys))
-    bg = out / '_background_noise_'
-    bg.mkdir(exist_ok=True)
     for name, slope in (('white_noise.wav', 0.0), ('pink_noise.wav', 1.0)):
-        noise = (0.1 * _colored_noise(int(noise_seconds * SYNTH_SR), rs, slope)).astype(np.float32)
-        sf.write(bg / name, noise, SYNTH_SR, subtype='PCM_16')
-    (bg / 'README.md').write_text('Long noise recordings (generated). Not a class.\n')
-    return _finish(out, 'Speech-Commands-like data', kind='speechcommands', seed=seed, speakers=speakers,
-                   max_reps=max_reps, other_words=list(other_words), sr=SYNTH_SR)
+        noise = (0.1 * _band_noise(int(noise_seconds * SYNTH_SR), rs, 0, 0, slope)).astype(np.float32)
+        sf.write(out / '_background_noise_' / name, noise, SYNTH_SR, subtype='PCM_16')
+    (out / '_background_noise_' / 'README.md').write_text('Long noise recordings (generated). Not a class.\n')
+    return _finish(out, 'Speech-Commands-like data', noun='speech', kind='speechcommands', seed=seed,
+                   speakers=speakers, max_reps=max_reps, other_words=list(other_words), sr=SYNTH_SR)
 
 
 def synth_urbansound8k(out, seed=0, clips_per_class=60, progress=True):
-    """UrbanSound8K: metadata/UrbanSound8K.csv, audio/fold1..10/<fsID>-<classID>-<occ>-<slice>.wav. The slices
-    of one fsID share its fold, rate (8-96 kHz), channels, subtype (PCM_16 / 24, FLOAT, PCM_U8,
-    IMA_ADPCM) and source variation; 0.3-4 s."""
-    out, rs, sigs = _start(out, seed, 'urbansound8k')
-    for k in range(1, 11):
-        (out / 'audio' / f'fold{k}').mkdir(parents=True, exist_ok=True)
-    (out / 'metadata').mkdir(parents=True, exist_ok=True)
+    """UrbanSound8K: metadata/UrbanSound8K.csv, audio/fold1..10/<fsID>-<classID>-<occ>-<slice>.wav of 0.3-4 s; the
+    slices of one fsID share its fold, rate (8-96 kHz), channels, subtype and source variation."""
+    out, rs, sigs = _start(out, seed, 'urbansound8k', 'metadata', *[f'audio/fold{k}' for k in range(1, 11)])
     rates, rate_p = [44100, 48000, 22050, 16000, 11025, 96000, 8000], [.35, .12, .2, .15, .08, .05, .05]
     subtypes, sub_p = ['PCM_16', 'PCM_24', 'FLOAT', 'PCM_U8', 'IMA_ADPCM'], [.55, .3, .08, .04, .03]
+    right = lambda y: np.roll(y, rs.randint(1, 20)) * rs.uniform(0.7, 1.0) + 0.003 * rs.standard_normal(len(y))  # noqa
     rows, fs_ids = [], set()
     bar = Progress(clips_per_class * len(URBANSOUND8K_CLASSES), f'synth urbansound8k -> {out}', progress)
     for c, cname in enumerate(URBANSOUND8K_CLASSES):
@@ -792,60 +659,39 @@ def synth_urbansound8k(out, seed=0, clips_per_class=60, progress=True):
             if fs_id in fs_ids:
                 continue
             fs_ids.add(fs_id)
-            fold = folds.pop(0)
-            folds.append(fold)
+            folds.append(fold := folds.pop(0))
             sr, subtype = int(rs.choice(rates, p=rate_p)), str(rs.choice(subtypes, p=sub_p))
-            channels = 2 if rs.rand() < 0.35 else 1
-            source = _recording(sigs[c], rs)
+            stereo, source = rs.rand() < 0.35, _recording(sigs[c], rs)
             occ, noise_db = rs.randint(0, 3), rs.uniform(-50, -30)
             for s in range(min(rs.randint(1, 7), clips_per_class - made)):
                 dur = rs.uniform(1.0, 4.0) if rs.rand() < 0.85 else rs.uniform(0.3, 1.0)
-                salience = 1 if rs.rand() < 0.7 else 2
-                n = int(dur * SYNTH_SR)
-                events = []
+                salience, n, events = 1 if rs.rand() < 0.7 else 2, int(dur * SYNTH_SR), []
                 for _ in range(rs.randint(1, 3)):
-                    ev = min(dur, rs.uniform(*_DURATIONS[source['family']]) * 1.5)
+                    ev = min(dur, rs.uniform(*_FAMILIES[source['family']][1]) * 1.5)
                     i = rs.randint(0, max(1, n - int(ev * SYNTH_SR)))
                     level = rs.uniform(-24, -12) - (12 if salience == 2 else 0)
                     events.append((render_event(source, ev, rs), i, level))
-                y = features.resample(_mix(events, n, rs, noise_db + rs.uniform(-3, 3)), SYNTH_SR, sr)
-                if channels == 2:
-                    right = np.roll(y, rs.randint(1, 20)) * rs.uniform(0.7, 1.0) + 0.003 * rs.standard_normal(len(y))
-                    y = np.stack([y, right.astype(np.float32)], axis=1)
-                name = f'{fs_id}-{c}-{occ}-{s}.wav'
-                path = out / 'audio' / f'fold{fold}' / name
-                sf.write(path, np.clip(y, -1, 1), sr, subtype=subtype)
-                if subtype == 'FLOAT':
-                    _zero_peak_timestamp(path)
+                name, y = f'{fs_id}-{c}-{occ}-{s}.wav', _mix(events, n, rs, noise_db + rs.uniform(-3, 3))
+                _write_audio(out / 'audio' / f'fold{fold}' / name, y, sr, subtype, right=right if stereo else None)
                 start = round(s * 4.0 + rs.uniform(0, 0.5), 6)
                 rows.append([name, str(fs_id), f'{start}', f'{round(start + dur, 6)}', str(salience), str(fold),
                              str(c), cname])
                 made += 1
                 bar.update()
     _write_csv(out / 'metadata' / 'UrbanSound8K.csv', sorted(rows), URBANSOUND8K_HEADER)
-    (out / 'UrbanSound8K_README.txt').write_text('Generated UrbanSound8K-like data (python data.py synth '
-                                                 '--kind urbansound8k). Not real recordings.\n')
-    return _finish(out, kind='urbansound8k', seed=seed, clips_per_class=clips_per_class)
+    return _finish(out, 'UrbanSound8K-like data', 'UrbanSound8K_README.txt', 'recordings', kind='urbansound8k',
+                   seed=seed, clips_per_class=clips_per_class)
 
 
-def _ancestors(name):
-    """A generated FSD50K class and its ancestors, the class first (FSD50K's label propagation)."""
-    out, todo = [], [name]
-    while todo:
-        c = todo.pop(0)
-        if c not in out:
-            out.append(c)
-            todo += list(_FSD50K_TABLE[c][1])
-    return out
+def _ancestors(name):  # a generated FSD50K class, then its ancestors (FSD50K's label propagation)
+    return [name] + [a for parent in _FSD50K_TABLE[name][1] for a in _ancestors(parent)]
 
 
 def synth_fsd50k(out, seed=0, n_dev=600, n_eval=200, max_seconds=6.0, sr=16000, progress=True):
-    """FSD50K's release layout: FSD50K.ground_truth/{dev,eval,vocabulary}.csv, FSD50K.{dev,eval}_audio/<fname>.wav
-    (mono PCM_16 at `sr`). Clips of 0.3 .. max_seconds s (log-uniform), 1-2 events of the 50 classes or of
-    three outside them, labelled with their classes and every ancestor (comma lists, quoted). Every 10th
-    dev clip after the first ones is 'val'; about 3 % of the clips, and the last of each part, have none
-    of the 50 classes; the first clips (up to 80 %) cover every class (dev: twice, in 'train')."""
-    out, rs, sigs = _start(out, seed, 'fsd50k')
+    """FSD50K's release layout: ground truth CSVs, <fname>.wav of 0.3 .. max_seconds s, 1-2 events labelled with their
+    ancestors; every 10th dev clip after the first is 'val', ~3 % (and each part's last clip) have none of the 50
+    classes, and the first clips (up to 80 %) cover every class (dev: twice)."""
+    out, rs, sigs = _start(out, seed, 'fsd50k', 'FSD50K.ground_truth', *FSD50K_AUDIO.values())
     names = FSD50K_CLASSES + FSD50K_EXTRA
     sigs = dict(zip(names, sigs))
     inside = [n for n in names if _FSD50K_TABLE[n][2] is not None and n in _FSD50K_INDEX]
@@ -853,15 +699,10 @@ def synth_fsd50k(out, seed=0, n_dev=600, n_eval=200, max_seconds=6.0, sr=16000, 
     weights = (np.arange(len(inside)) + 1.0) ** -0.5
     weights = weights[np.random.RandomState(_SIGNATURE_SEED).permutation(len(inside))]
     weights /= weights.sum()
-    gt = out / 'FSD50K.ground_truth'
-    gt.mkdir(parents=True, exist_ok=True)
-    used = set()
+    gt, used = out / 'FSD50K.ground_truth', set()
     bar = Progress(n_dev + n_eval, f'synth fsd50k -> {out}', progress)
     for part, count in (('dev', n_dev), ('eval', n_eval)):
-        folder = out / FSD50K_AUDIO[part]
-        folder.mkdir(parents=True, exist_ok=True)
-        rows = []
-        cover = min(int(0.8 * count), (2 if part == 'dev' else 1) * len(inside))
+        rows, cover = [], min(int(0.8 * count), (2 if part == 'dev' else 1) * len(inside))
         for j in range(count):
             fname = int(rs.randint(1, 450000))
             while fname in used:
@@ -875,7 +716,7 @@ def synth_fsd50k(out, seed=0, n_dev=600, n_eval=200, max_seconds=6.0, sr=16000, 
                 chosen[0] = inside[j % len(inside)]
             mix = [_place(sigs[c], seconds, rs, (-24, -12))[0] for c in chosen]
             y = _mix(mix, max(64, int(round(seconds * SYNTH_SR))), rs, rs.uniform(-55, -35))
-            _write_audio(folder / f'{fname}.wav', y, sr)
+            _write_audio(out / FSD50K_AUDIO[part] / f'{fname}.wav', y, sr)
             labels = list(dict.fromkeys(a for c in chosen for a in _ancestors(c)))
             rows.append([str(fname), ','.join(labels), ','.join(_FSD50K_TABLE[x][0] for x in labels)]
                         + (['val' if j >= cover and (j - cover) % 10 == 0 else 'train'] if part == 'dev' else []))
@@ -887,13 +728,9 @@ def synth_fsd50k(out, seed=0, n_dev=600, n_eval=200, max_seconds=6.0, sr=16000, 
 
 
 def synth_esc50(out, seed=0, clips_per_class=20, seconds=5.0, sr=22050, n_classes=50, progress=True):
-    """ESC-50-master/: meta/esc50.csv (the official columns, rows sorted by filename) and
-    audio/<fold>-<src_file>-<take>-<target>.wav, `seconds` long, mono PCM_16 at `sr` (ESC-50: 44.1 kHz; 22.05
-    kHz is the US8K recipe's rate). clips_per_class over the 5 folds, the takes of one src_file in one
-    fold; n_classes: only the first classes."""
-    out, rs, sigs = _start(out, seed, 'esc50')
-    (out / 'audio').mkdir(parents=True, exist_ok=True)
-    (out / 'meta').mkdir(parents=True, exist_ok=True)
+    """ESC-50-master/: meta/esc50.csv (rows sorted by filename), audio/<fold>-<src_file>-<take>-<target>.wav (ESC-50
+    has 44.1 kHz); clips_per_class over the 5 folds, the takes of a src_file in one fold; the first n_classes."""
+    out, rs, sigs = _start(out, seed, 'esc50', 'audio', 'meta')
     rows, used, n = [], set(), int(round(seconds * SYNTH_SR))
     bar = Progress(clips_per_class * n_classes, f'synth esc50 -> {out}', progress)
     for c, cname in enumerate(ESC50_CLASSES[:n_classes]):
@@ -905,15 +742,15 @@ def synth_esc50(out, seed=0, clips_per_class=20, seconds=5.0, sr=22050, n_classe
                     continue
                 used.add(src)
                 source = _recording(sigs[c], rs)
-                for t in range(min(rs.randint(1, 3), want - made)):
+                for take in 'ABCDEFGH'[:min(rs.randint(1, 3), want - made)]:
                     mix = []
                     for _ in range(rs.randint(1, 3)):
-                        dur = min(seconds, rs.uniform(*_DURATIONS[source['family']]) * 1.5)
+                        dur = min(seconds, rs.uniform(*_FAMILIES[source['family']][1]) * 1.5)
                         onset = rs.uniform(0, min(seconds - dur, 1.0)) if seconds > dur else 0.0
                         mix.append((render_event(source, dur, rs), int(onset * SYNTH_SR), rs.uniform(-22, -10)))
-                    name = f'{fold}-{src}-{"ABCDEFGH"[t]}-{c}.wav'
+                    name = f'{fold}-{src}-{take}-{c}.wav'
                     _write_audio(out / 'audio' / name, _mix(mix, n, rs, rs.uniform(-70, -40)), sr)
-                    rows.append([name, str(fold), str(c), cname, str(cname in ESC10), str(src), 'ABCDEFGH'[t]])
+                    rows.append([name, str(fold), str(c), cname, str(cname in ESC10), str(src), take])
                     made += 1
                     bar.update()
     _write_csv(out / 'meta' / 'esc50.csv', sorted(rows), ESC50_HEADER)
@@ -926,39 +763,29 @@ _OWN_FORMATS = [(16000, 'WAV', 'PCM_16', 1), (22050, 'FLAC', 'PCM_16', 1), (4410
 
 
 def _own_clip(path_stem, classes, sigs, seconds, rs):
-    """One clip of 'your own data': events of `classes` (ESC-50 sounds) in a format, rate and channel count
-    of _OWN_FORMATS; returns its path."""
+    """A clip of 'your own data': events of `classes` (ESC-50 sounds) in a format of _OWN_FORMATS; its path."""
     mix = [_place(sigs[c], seconds, rs, (-22, -10))[0] for c in classes]
     y = _mix(mix, int(round(seconds * SYNTH_SR)), rs, rs.uniform(-60, -35))
     sr, fmt, subtype, channels = _OWN_FORMATS[rs.randint(len(_OWN_FORMATS))]
-    y = features.resample(y, SYNTH_SR, sr) if sr != SYNTH_SR else y
-    if channels == 2:
-        y = np.stack([y, np.roll(y, 7) * 0.8], axis=1)
     path = Path(f'{path_stem}.{fmt.lower()}')
-    sf.write(path, np.clip(y, -1, 1), sr, subtype=subtype, format=fmt)
-    if subtype == 'FLOAT':
-        _zero_peak_timestamp(path)
+    _write_audio(path, y, sr, subtype, fmt, (lambda y: np.roll(y, 7) * 0.8) if channels == 2 else None)
     return path
 
 
 def synth_csv(out, seed=0, n_classes=6, clips_per_class=12, seconds=1.0, multilabel=False, progress=True):
-    """'Your own data' as a CSV: clips/<n>.<wav|flac> (mixed rates, subtypes, channels) and labels.csv with
-    path, label, split (70/10/20 per class, at least one of each). Classes: the first n_classes ESC-50
-    sounds. multilabel: each clip mixes 1-3 classes, joined by ';' (clips_per_class on average)."""
-    out, rs, sigs = _start(out, seed, 'esc50')
-    (out / 'clips').mkdir(parents=True, exist_ok=True)
-    if multilabel:
+    """'Your own data' as a CSV: clips/<n>.<wav|flac> of the first n_classes ESC-50 sounds, labels.csv with path,
+    label, split (70/10/20 per class, at least one of each); multilabel: 1-3 classes a clip, joined by ';'."""
+    out, rs, sigs = _start(out, seed, 'esc50', 'clips')
+    if multilabel:  # clips_per_class on average
         n = n_classes * clips_per_class // 2
         parts = ['train'] * 2 * n_classes + ['test'] * n_classes + ['val'] * n_classes
         parts += list(rs.choice(['train', 'val', 'test'], max(0, n - len(parts)), p=[.7, .1, .2]))
         todo = [(sorted({j % n_classes} | set(rs.choice(n_classes, rs.randint(0, 3)).tolist())), parts[j])
                 for j in range(max(n, len(parts)))]
     else:
-        todo = []
-        for c in range(n_classes):
-            n_val, n_test = max(1, round(0.1 * clips_per_class)), max(1, round(0.2 * clips_per_class))
-            todo += [([c], p) for p in ['train'] * (clips_per_class - n_val - n_test) + ['val'] * n_val
-                     + ['test'] * n_test]
+        n_val, n_test = max(1, round(0.1 * clips_per_class)), max(1, round(0.2 * clips_per_class))
+        splits = ['train'] * (clips_per_class - n_val - n_test) + ['val'] * n_val + ['test'] * n_test
+        todo = [([c], split) for c in range(n_classes) for split in splits]
         todo = [todo[i] for i in rs.permutation(len(todo))]
     bar, rows = Progress(len(todo), f'synth csv -> {out}', progress), []
     for j, (classes, split) in enumerate(todo):
@@ -971,12 +798,10 @@ def synth_csv(out, seed=0, n_classes=6, clips_per_class=12, seconds=1.0, multila
 
 
 def synth_folder(out, seed=0, n_classes=6, clips_per_class=12, seconds=1.0, progress=True):
-    """'Your own data' as a folder per class: <class>/<n>.<wav|flac> (mixed rates, subtypes, channels) of the
-    first n_classes ESC-50 sounds."""
-    out, rs, sigs = _start(out, seed, 'esc50')
+    """'Your own data' as a folder per class: <class>/<n>.<wav|flac> of the first n_classes ESC-50 sounds."""
+    out, rs, sigs = _start(out, seed, 'esc50', *ESC50_CLASSES[:n_classes])
     bar = Progress(n_classes * clips_per_class, f'synth folder -> {out}', progress)
     for c in range(n_classes):
-        (out / ESC50_CLASSES[c]).mkdir(parents=True, exist_ok=True)
         for j in range(clips_per_class):
             _own_clip(out / ESC50_CLASSES[c] / f'{j:03d}', [c], sigs, seconds, rs)
             bar.update()
@@ -988,26 +813,20 @@ AUTHORS_PREFIX = '/scratch/project_2003370/alex/Audioset'  # where the authors' 
 
 
 def format_target(values):
-    """A target vector as the authors' files hold it: numpy's str() of a float array, '[0. 1. 0. ...]', 24
-    values to a line, continuation lines starting with a space."""
+    """A target vector as the authors' files hold it: numpy's str() of a float array, 24 values a line."""
     cells = [f'{int(v)}.' for v in values]
     return '[' + '\n '.join(' '.join(cells[i:i + 24]) for i in range(0, len(cells), 24)) + ']'
 
 
 def synth_authors_txt(out, seed=0, n_train=150, n_eval=70, seconds=1.0, progress=True):
-    """The authors' phase files (data_txt/) over generated AudioSet-like clips in out/Audioset/{train,eval}/:
-    train_phase_<k>.txt and test_phase_0_.._k.txt (phases 30,5,5,5,5, the records make_phases gives) and
-    classes.txt. The clips are named under AUTHORS_PREFIX, as the authors' files name them, so reading
-    them takes --path-map AUTHORS_PREFIX=<out>/Audioset."""
+    """The authors' phase files (train_phase_<k>.txt, test_phase_0_.._k.txt, classes.txt) over AudioSet-like clips
+    in out/Audioset/, named under AUTHORS_PREFIX as theirs are (read with --path-map AUTHORS_PREFIX=<out>/Audioset)."""
     out = Path(out)
     (out / 'synth.json').unlink(missing_ok=True)
     audio = synth_audioset(out / 'Audioset', seed, n_train, n_eval, seconds, missing=0.0, progress=progress)
     ds = load_audioset(audio)
     phases = make_phases(ds, make_split(ds), sizes=PHASE_SIZES['audioset'])
-
-    def name(i):
-        return AUTHORS_PREFIX + '/' + Path(ds.paths[i]).relative_to(audio).as_posix()
-
+    name = lambda i: AUTHORS_PREFIX + '/' + Path(ds.paths[i]).relative_to(audio).as_posix()  # noqa: E731
     for ph, (train_name, test_name) in zip(phases, authors_file_names(len(phases))):
         (out / train_name).write_text(''.join(f'{name(i)}_{format_target(y[ph.n_old:])}\n'
                                               for i, y in zip(ph.train, ph.train_y)))
@@ -1023,24 +842,19 @@ SYNTH_KINDS = {'audioset': synth_audioset, 'speechcommands': synth_speechcommand
 
 
 def ensure_synth(kind, root, seed=0, progress=True, **sizes):
-    """The generated `kind` dataset in `root`, made once: a folder with synth.json (written last) is used as
-    it is; otherwise it is generated under a FolderLock, so two commands started together generate it
-    once (the second waits, then finds synth.json), and a killed generation is redone (the same seed
-    writes the same files). `sizes`: the generator's arguments; a synth.json of another kind, seed or
+    """The generated `kind` dataset in `root`, made once under a FolderLock (two commands started together make it
+    once; a killed generation is redone). `sizes`: the generator's arguments; a synth.json of another kind, seed or
     size is one line (DataError)."""
     root = Path(root)
 
     def made():
-        marker = read_synth_marker(root)
-        if marker is None:
-            return False
-        want = dict(sizes, kind=kind, seed=seed)
+        marker, want = read_synth_marker(root), dict(sizes, kind=kind, seed=seed)
         other = {k: marker[k] for k, v in want.items()  # sizes synth.json does not record are not checked
-                 if k in marker and json.loads(json.dumps(v)) != marker[k]}  # tuples compare as JSON lists
-        if other:
+                 if k in marker and json.loads(json.dumps(v)) != marker[k]} if marker is not None else {}
+        if other:  # (tuples compare as JSON lists)
             raise DataError(f'{root} holds a generated dataset with other settings ({other} instead of '
                             f"{ {k: want[k] for k in other} }); delete it or choose another folder")
-        return True
+        return marker is not None
 
     if made():
         return root
@@ -1058,10 +872,11 @@ def ensure_synth(kind, root, seed=0, progress=True, **sizes):
     return root
 
 
-ACCEPTS = {'audioset': ('n_train', 'n_eval', 'seconds', 'sr'), 'speechcommands': (), 'urbansound8k': ('clips_per_class',),
-           'esc50': ('clips_per_class', 'seconds', 'sr', 'n_classes'), 'fsd50k': ('n_train', 'n_eval', 'seconds', 'sr'),
-           'csv': ('n_classes', 'clips_per_class', 'seconds'), 'folder': ('n_classes', 'clips_per_class', 'seconds'),
-           'authors-txt': ('n_train', 'n_eval', 'seconds')}  # the size flags each kind takes
+ACCEPTS = {  # the size flags each kind takes
+    'audioset': ('n_train', 'n_eval', 'seconds', 'sr'), 'speechcommands': (), 'urbansound8k': ('clips_per_class',),
+    'esc50': ('clips_per_class', 'seconds', 'sr', 'n_classes'), 'fsd50k': ('n_train', 'n_eval', 'seconds', 'sr'),
+    'csv': ('n_classes', 'clips_per_class', 'seconds'), 'folder': ('n_classes', 'clips_per_class', 'seconds'),
+    'authors-txt': ('n_train', 'n_eval', 'seconds')}
 
 
 def main(argv=None):
