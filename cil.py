@@ -1,24 +1,20 @@
-"""
-Class-incremental learning runs, one command each:
+"""Class-incremental learning runs, one command each:
 
     python cil.py --method iodfd --data audioset --root DIR      # the paper's setting (GPU)
     python cil.py --method iodfd --data synth-audioset           # generated data, CPU-sized
     python cil.py --method ft,fe,indl,od,iod,ifd,iodfd,at --data synth-audioset --report table1
     python cil.py --method mittal --data speechcommands --root DIR --heads 5,4,3,2   # Ma et al.
 
-A run folder, runs/<data>/<method>-s<seed>-<hash>/, holds the resolved config, the metrics of every phase
-(metrics.json), a CSV per table, each phase's checkpoint, the fingerprint of its data and environment,
-and a log; its name hashes every setting that can change a result. Runs checkpoint atomically (every
---checkpoint-minutes and at each phase end), and the same command continues a stopped one to the same
-result. Phase 0 (the single-label base step) is trained once per (seed, config) in a shared folder.
-"""
+A run folder, runs/<data>/<method>-s<seed>-<hash>/ (the hash: every setting that can change a result), holds the
+config, metrics.json, CSV tables, phase checkpoints, the data's fingerprint and a log; the same command continues a
+stopped run to the same result. Phase 0 (the base step) is trained once per (seed, config) in a shared folder."""
 import argparse
 import collections
 import contextlib
 import csv
 import datetime
-import functools
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -41,20 +37,17 @@ METHOD_ORDER = ('ft', 'fe', 'indl', 'od', 'iod', 'ifd', 'iodfd', 'at')
 MULTILABEL_DATA = ('audioset', 'synth-audioset', 'fsd50k', 'synth-fsd50k', 'authors-txt', 'csv-multilabel')
 SINGLE_LABEL_DATA = ('speechcommands', 'urbansound8k', 'synth-speechcommands', 'synth-urbansound8k', 'esc50',
                      'synth-esc50', 'folder', 'csv-singlelabel')
-# Defaults: the papers' values for real data, CPU-sized ones for the generated stand-ins (synth-*). The
-# single-label memory is 10 exemplars a class at the end (GSC 200, US8K 100, ESC-50 500) and the heads one
-# class fewer each (5,4,3,2; 4,3,2; 10,9,8,7): see preset().
+# The papers' values for real data, CPU-sized ones for the generated stand-ins; preset() adds the phases and, single-
+# label, the memory (10 exemplars a class) and the heads (one class fewer each: 5,4,3,2).
 PRESETS = {
     'multilabel': dict(width=1.0, epochs_base=120, epochs=120, batch_size=32),
     'synth-multilabel': dict(width=0.125, epochs_base=12, epochs=30, batch_size=32, cache_teacher=True),
     'singlelabel': dict(epochs_base=100, epochs_a=50, epochs_b=50, epochs_ft=60, patience=10, batch_size=64),
-    # the generated sets have about 45 training clips a class: batches of 16 give an incremental epoch 6-9
-    # steps (64 gave 2-3, and early stopping ended most steps before the new classes were learned)
+    # ~45 training clips a class: batches of 16 give an incremental epoch 6-9 steps (64 gave 2-3, too few to learn)
     'synth-singlelabel': dict(epochs_base=40, epochs_a=15, epochs_b=15, epochs_ft=20, patience=5, batch_size=16),
 }
 DATA_ENV = 'CIL_DATA'  # without --root, a real dataset is read from $CIL_DATA/<data>, else ./data/<data>
-# The settings of the incremental phases only: phase 0 (the base step), shared by every run, is not
-# trained again when one of them changes.
+# settings of the incremental phases only: phase 0, shared by every run, is not trained again when they change
 INCREMENTAL_ONLY = ('phases', 'epochs', 'lr', 'lambda_base', 'lambda_pow', 'const_lambda', 'T', 'fd', 'fd_forward',
                     'memory', 'cache_teacher', 'losses', 'exemplar_select', 'herding_mean', 'ft_mode', 'freeze_upto',
                     'lr_a', 'lr_b', 'lr_ft', 'epochs_a', 'epochs_b', 'epochs_ft', 'es_val', 'ce_new_logits')
@@ -64,37 +57,37 @@ class RunError(Exception):
     """A problem that stops a run with one line (a bad checkpoint, a NaN loss, a full disk)."""
 
 
-# -----------------------------------------------------------------------------
-# Several processes (torchrun): one run; rank 0 alone writes (write(), Log, lock()) and prints
+def stop(message):
+    """The one line a bad command ends with: raise stop(...)."""
+    return SystemExit(f'cil.py: {message}')
 
-WRITER = True  # False on the other ranks of a torchrun
-# A collective that waits longer than TRAIN_TIMEOUT stops the run (a hang does not hold the GPUs for a day);
-# only the waits where rank 0 works alone (the data, the feature cache, a folder lock held by another
-# command) wait up to ALONE_TIMEOUT, on a gloo group of their own.
+
+# ----------------------------------------------------------------------------- torchrun
+# Several processes train one run; rank 0 alone writes (write, Log, lock, unlink) and prints. A collective waiting
+# longer than TRAIN_TIMEOUT stops the run (a hang does not hold the GPUs for a day); only the waits where rank 0
+# works alone (the data, the feature cache, another command's folder lock) wait ALONE_TIMEOUT, on the ALONE group.
+WRITER = True  # False on the other ranks
 TRAIN_TIMEOUT, ALONE_TIMEOUT, ALONE = datetime.timedelta(minutes=30), datetime.timedelta(hours=24), None
 
 
 def start_processes(cfg):
-    """Under torchrun (WORLD_SIZE > 1): join the process group, one device per process (cuda:LOCAL_RANK; with
-    more processes than GPUs they share them), rank 0 alone writing and printing. NCCL when every process has a
-    GPU of its own, gloo on the CPU and where processes share a GPU (NCCL refuses two ranks on one device).
-    Returns the device, or None without torchrun."""
+    """Under torchrun (WORLD_SIZE > 1) join the group, one device a process (cuda:LOCAL_RANK mod the GPUs): NCCL when
+    each has a GPU of its own, else gloo (NCCL refuses two ranks on one GPU). Returns the device, else None."""
     global WRITER, ALONE
     size = int(os.environ.get('WORLD_SIZE', '1'))
     if size <= 1:
         return None
     if cfg['data'] not in MULTILABEL_DATA:
-        raise SystemExit('cil.py: torchrun trains the multi-label learner; the single-label runs are small, run them '
-                         'without torchrun')
+        raise stop('torchrun trains the multi-label learner; the single-label runs are small, run them without '
+                   'torchrun')
     if cfg['batch_size'] < size:
-        raise SystemExit(f"cil.py: --batch-size {cfg['batch_size']} is the global batch: give each of the {size} "
-                         'processes at least one clip')
+        raise stop(f"--batch-size {cfg['batch_size']} is the global batch: give each of the {size} processes at least "
+                   'one clip')
     for key, why in (('heads', 'per-task heads'), ('memory', 'exemplar replay'), ('fd_forward', 'a second forward'),
                      ('compile', 'SyncBatchNorm breaks its graph (pytorch issue 161302), so the learner would run '
                                  'mostly eager')):
         if cfg[key] and cfg[key] != 'single':
-            raise SystemExit(f"cil.py: --{key.replace('_', '-')} ({why}) is not supported under torchrun; run it on "
-                             'one device')
+            raise stop(f"--{key.replace('_', '-')} ({why}) is not supported under torchrun; run it on one device")
     cuda = torch.cuda.is_available() and cfg['device'] != 'cpu'
     shared = cuda and int(os.environ.get('LOCAL_WORLD_SIZE', size)) > torch.cuda.device_count()
     device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()) if cuda else \
@@ -110,19 +103,26 @@ def start_processes(cfg):
 
 
 def sync(alone=False):
-    """Wait for every process (rank 0 wrote what the others read next); nothing without torchrun. alone=True:
-    rank 0 may take hours first (the data, the cache, a lock), so the wait is on the ALONE group."""
+    """Wait for every process (nothing without torchrun); alone=True after rank 0's lone work, on ALONE."""
     if methods.world()[1] > 1:
         torch.distributed.barrier(group=ALONE if alone else None)
 
 
 def lock(folder):
-    """data.FolderLock on rank 0 (the others follow it through sync(alone=True))."""
-    return data.FolderLock(folder) if WRITER else contextlib.nullcontext()
+    """The folder, made and locked by rank 0 (the others follow it through sync(alone=True))."""
+    if not WRITER:
+        return contextlib.nullcontext()
+    folder.mkdir(parents=True, exist_ok=True)
+    return data.FolderLock(folder)
 
 
-# -----------------------------------------------------------------------------
-# Configuration: argparse types hold the ranges; configure() fills the dataset's defaults
+def unlink(*paths):
+    for path in paths if WRITER else ():
+        Path(path).unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- configuration
+# argparse types hold the ranges; configure() fills in the dataset's defaults and refuses what no run can use
 
 def ranged(low, high, kind=float, positive=False):
     """An argparse type: a finite `kind` in [low, high] (and above 0 with positive)."""
@@ -142,11 +142,12 @@ def ranged(low, high, kind=float, positive=False):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line: 'cil.py: --flag value: problem'
-        raise SystemExit('cil.py: ' + message.replace('argument ', '', 1).replace(': ', ' ', 1)
-                         if message.startswith('argument --') else f'cil.py: {message}')
+        raise stop(message.replace('argument ', '', 1).replace(': ', ' ', 1) if message.startswith('argument --')
+                   else message)
 
 
-BIG, SEED = 10 ** 6, 2 ** 32 - 1
+BIG = 10 ** 6
+COUNT, SEED, LR = ranged(1, BIG, int), ranged(0, 2 ** 32 - 1, int), ranged(0, 10, positive=True)
 
 
 def build_parser():
@@ -161,18 +162,18 @@ def build_parser():
                                                             'esc50')])
     a('--seed', default='0', help='seed of initialisation, batch order, dropout; a list (0,1,2) runs each')
     a('--class-order', default='default', choices=['default', 'shuffle'], help="the authors' list, or --order-seed's")
-    a('--order-seed', type=ranged(0, SEED, int), default=0, help='seed of --class-order shuffle')
-    a('--phases', default=None, help="classes per phase (the dataset's: 30,5,5,5,5 / 5,3,3,3,3,3 / 4,2,2,2)")
-    a('--split', default=None, choices=['grouped', 'official', 'random'], help='single-label (and a CSV): 70/10/20 by '
-      "speaker / fsID / src_file, the official lists / folds / columns, or per-class random (README: the defaults)")
-    a('--split-seed', type=ranged(0, SEED, int), default=0, help='seed of the grouped / random split')
-    a('--fold', type=ranged(1, BIG, int), default=None, help='esc50 / a CSV with folds: the test fold (5 / its last)')
+    a('--order-seed', type=SEED, default=0, help='seed of --class-order shuffle')
+    a('--phases', help="classes per phase (the dataset's: 30,5,5,5,5 / 5,3,3,3,3,3 / 4,2,2,2)")
+    a('--split', choices=['grouped', 'official', 'random'], help='single-label (and a CSV): 70/10/20 by speaker / '
+      "fsID / src_file, the official lists / folds / columns, or per-class random (README: the defaults)")
+    a('--split-seed', type=SEED, default=0, help='seed of the grouped / random split')
+    a('--fold', type=ranged(1, BIG, int), help='esc50 / a CSV with folds: the test fold (5 / its last)')
     g = p.add_argument_group('training (the authors\' released values; the dataset sets the rest)').add_argument
-    g('--epochs-base', type=ranged(1, BIG, int), default=None, help='phase 0 (120 / 12; single-label max 100 / 40)')
-    g('--epochs', type=ranged(1, BIG, int), default=None, help='each incremental phase (120 / generated 30)')
-    g('--batch-size', type=ranged(1, BIG, int), default=None, help='mini-batch (32; single-label 64 / 16)')
-    g('--lr-base', type=ranged(0, 10, positive=True), default=0.01, help='learning rate of phase 0 and of AT')
-    g('--lr', type=ranged(0, 10, positive=True), default=0.001, help='learning rate of the incremental phases')
+    g('--epochs-base', type=COUNT, help='phase 0 (120 / 12; single-label max 100 / 40)')
+    g('--epochs', type=COUNT, help='each incremental phase (120 / generated 30)')
+    g('--batch-size', type=COUNT, help='mini-batch (32; single-label 64 / 16)')
+    g('--lr-base', type=LR, default=0.01, help='learning rate of phase 0 and of AT')
+    g('--lr', type=LR, default=0.001, help='learning rate of the incremental phases')
     g('--lr-min', type=ranged(0, 10), default=1e-4, help='eta_min of CosineAnnealingLR')
     g('--momentum', type=ranged(0, 0.999), default=0.9, help='SGD momentum')
     g('--weight-decay', type=ranged(0, 1), default=5e-4, help='SGD weight decay')
@@ -187,50 +188,49 @@ def build_parser():
     g('--fd-forward', default='single', choices=['single', 'authors'], help="L_FD from the step's one forward, or a "
       "second one as the authors' code (README, Fidelity notes)")
     g = p.add_argument_group('model').add_argument
-    g('--width', type=ranged(1 / 64, 4), default=None, help='CNN14 channel scale, 1.0 = CNN14 (generated: 0.125)')
+    g('--width', type=ranged(1 / 64, 4), help='CNN14 channel scale, 1.0 = CNN14 (generated: 0.125)')
     g('--log-mel', default='panns', choices=['panns', 'authors'], help="PANNs' (Slaney, 50 Hz, 10 log10) or the "
       "authors' code's (torchaudio: HTK, 20 Hz, ln)")
     g('--block6-pool', default='panns', choices=['panns', 'authors'], help="none after block 6, or the code's 2x2")
     g('--classifier', default='linear', choices=['linear', 'cosine'], help="or sigma * cos (Mittal's CosineLinear)")
     g('--dropout', type=ranged(0, 0.99), default=0.5, help="the small CNN's dropout before pooling")
-    g('--pretrained', default=None, metavar='PTH', help='phase 0 from a PANNs CNN14 checkpoint (in neither paper)')
+    g('--pretrained', metavar='PTH', help='phase 0 from a PANNs CNN14 checkpoint (in neither paper)')
     g = p.add_argument_group('single-label CIL with exemplars (--method mittal; kws_cil.md)').add_argument
     g('--losses', default='ce_n,kd_n,ce_o,kd_o', help="terms of the incremental step; ';' runs variants (Table 2)")
-    g('--memory', default=None, help='exemplars K (10 a class); a list runs each. Multi-label: replay K (neither paper)')
+    g('--memory', help='exemplars K (10 a class); a list runs each. Multi-label: replay K (neither paper)')
     g('--exemplar-select', default='random', choices=['random', 'herding'], help="Mittal's, or iCaRL's")
     g('--herding-mean', default='normalized', choices=['normalized', 'icarl'], help="the class mean normalised "
       "(kws_cil.md 2.6), or not as iCaRL's code")
-    g('--heads', default=None, help="multitask base heads, e.g. 5,4,3,2; ';' runs variants. Multi-label: a multitask "
-      'phase 0 (neither paper)')
+    g('--heads', help="multitask base heads, e.g. 5,4,3,2; ';' runs variants. Multi-label: a multitask phase 0 "
+      '(neither paper)')
     g('--head-subsets', default='random', help="random | cyclic | prefix | explicit '0-1-2-3/1-2-4/0-3' (heads 1..)")
-    g('--subset-seed', type=ranged(0, SEED, int), default=0, help='seed of --head-subsets random')
+    g('--subset-seed', type=SEED, default=0, help='seed of --head-subsets random')
     g('--mt-batching', default='per-task', choices=['per-task', 'shared'], help='a batch per head, or one for all')
     g('--mt-loss-reduce', default='sum', choices=['sum', 'mean'], help="of the heads' losses")
     g('--ft-mode', default='two-step', choices=['two-step', 'mittal'], help='conv1..--freeze-upto frozen at --lr-a, '
       'then all at --lr-b, early stopping each; or all layers, --lr-ft, cosine, --epochs-ft')
     g('--freeze-upto', type=ranged(0, 4, int), default=3, help='conv layers (of 4) frozen in step A')
-    g('--lr-a', type=ranged(0, 10, positive=True), default=0.01, help='learning rate of step A')
-    g('--lr-b', type=ranged(0, 10, positive=True), default=0.001, help='learning rate of step B')
-    g('--lr-ft', type=ranged(0, 10, positive=True), default=0.01, help='learning rate of --ft-mode mittal')
-    g('--epochs-a', type=ranged(1, BIG, int), default=None, help='max epochs of step A (50 / 15)')
-    g('--epochs-b', type=ranged(1, BIG, int), default=None, help='max epochs of step B (50 / 15)')
-    g('--epochs-ft', type=ranged(1, BIG, int), default=None, help='epochs of --ft-mode mittal (60 / 20)')
-    g('--patience', type=ranged(1, BIG, int), default=None, help='early-stopping patience (10 / 5)')
+    g('--lr-a', type=LR, default=0.01, help='learning rate of step A')
+    g('--lr-b', type=LR, default=0.001, help='learning rate of step B')
+    g('--lr-ft', type=LR, default=0.01, help='learning rate of --ft-mode mittal')
+    g('--epochs-a', type=COUNT, help='max epochs of step A (50 / 15)')
+    g('--epochs-b', type=COUNT, help='max epochs of step B (50 / 15)')
+    g('--epochs-ft', type=COUNT, help='epochs of --ft-mode mittal (60 / 20)')
+    g('--patience', type=COUNT, help='early-stopping patience (10 / 5)')
     g('--es-val', default='seen', choices=['seen', 'new'], help='early stopping on every seen class, or the new ones')
     g('--base-sched', default='constant', choices=['constant', 'cosine'], help='learning rate of the base step')
     g('--ce-new-logits', default='new', choices=['new', 'all'], help="CE N over the new logits (Mittal's) or all")
     g = p.add_argument_group('speed (the same numbers to float rounding; they name the run folder)').add_argument
     g('--precision', default='auto', choices=['auto', 'fp32', 'bf16', 'fp16'], help='of the training forwards (losses '
       'and scores in fp32); auto: bf16 on a CUDA device that has it, else fp32 (the papers\')')
-    g('--cache-teacher', action=argparse.BooleanOptionalAction, default=None,
-      help="the previous learner's outputs once per phase (on for generated data)")
+    g('--cache-teacher', action=argparse.BooleanOptionalAction, help="the previous learner's outputs once per phase "
+      '(on for generated data)')
     g('--compile', action='store_true', help='torch.compile the learner (CUDA, one device)')
     g = p.add_argument_group('running (these change no result: not in the run folder\'s name)').add_argument
-    g('--root', default=None, help=f"dataset folder (${DATA_ENV}/<data>, else data/<data>; csv: the CSV's folder)")
-    g('--csv', default=None, metavar='FILE', help="--data csv: path and label columns (';' between labels: "
-      'multi-label), optionally split or fold')
-    g('--path-map', action='append', default=None, metavar='OLD=NEW', help='authors-txt: clips listed under OLD are '
-      'under NEW here')
+    g('--root', help=f"dataset folder (${DATA_ENV}/<data>, else data/<data>; csv: the CSV's folder)")
+    g('--csv', metavar='FILE', help="--data csv: path and label columns (';' between labels: multi-label), optionally "
+      'split or fold')
+    g('--path-map', action='append', metavar='OLD=NEW', help='authors-txt: clips listed under OLD are under NEW here')
     g('--cache', default='cache', help='the generated data and the feature cache')
     g('--out', default='runs', help='the run folders')
     g('--results', default='results', help='the tables and figures (--report)')
@@ -238,8 +238,8 @@ def build_parser():
     g('--checkpoint-minutes', type=ranged(0, 10 ** 4), default=10.0, help='write state.pt at most this often (and at '
       'each phase end; 0: every epoch)')
     g('--skip-bad', action='store_true', help='skip and count unreadable clips instead of stopping')
-    g('--workers', type=ranged(1, 1024, int), default=None, help='processes of the feature cache (every usable core)')
-    g('--report', default=None, choices=['table1', 'table2', 'figures', 'kws-table1', 'kws-table2', 'kws-figures'],
+    g('--workers', type=ranged(1, 1024, int), help='processes of the feature cache (every usable core)')
+    g('--report', choices=['table1', 'table2', 'figures', 'kws-table1', 'kws-table2', 'kws-figures'],
       help="after the runs, this table (or the figures) of the command's runs")
     g('--quiet', action='store_true', help='no per-epoch lines on stdout (log.txt keeps them)')
     g('--restart', action='store_true', help='train again the folders whose data or environment changed')
@@ -265,134 +265,129 @@ def int_list(flag, text, sep=','):
     try:
         return [int(v) for v in str(text).split(sep)]
     except ValueError:
-        raise SystemExit(f'cil.py: --{flag} {text!r}: expected whole numbers separated by {sep!r}') from None
+        raise stop(f'--{flag} {text!r}: expected whole numbers separated by {sep!r}') from None
 
 
 def configure(args):
-    """argparse namespace -> (the run's settings as a dict, saved as config.json; the dataset when it had to
-    be read here): the dataset's defaults filled in, and every value or combination no run can use refused
-    with one line, before any folder is written. csv, folder and authors-txt are read first (no audio
-    decoded): their label kind, classes and clip length choose the learner and the defaults."""
+    """args -> (settings, saved as config.json; the dataset if read here): the dataset's defaults filled in, what no run
+    can use refused in one line before any folder exists. csv / folder / authors-txt are read first to choose them."""
     name, ds, flag = args.data, None, lambda key: '--' + key.replace('_', '-')  # noqa: E731
     if name.startswith('synth-') and args.root:
-        raise SystemExit(f"cil.py: --root is for the real datasets; --data {name} is generated under --cache (use "
-                         f"--data {name[len('synth-'):]} --root {args.root})")
+        raise stop(f"--root is for the real datasets; --data {name} is generated under --cache (use --data "
+                   f"{name[len('synth-'):]} --root {args.root})")
     for key, takes in (('csv', ('csv',)), ('fold', ('csv', 'esc50', 'synth-esc50')), ('path_map', ('authors-txt',))):
         if getattr(args, key) is not None and name not in takes:
-            raise SystemExit(f"cil.py: {flag(key)} applies only to --data {' / '.join(t for t in takes if 'synth' not in t)}"
-                             f'; --data {name} does not use it')
+            raise stop(f"{flag(key)} applies only to --data {' / '.join(t for t in takes if 'synth' not in t)}; "
+                       f'--data {name} does not use it')
     for pair in args.path_map or ():
         if '=' not in pair or not pair.split('=', 1)[0]:
-            raise SystemExit(f'cil.py: --path-map {pair!r}: write OLD=NEW (the folder the phase files name, then the '
-                             'folder that holds it on this machine)')
+            raise stop(f'--path-map {pair!r}: write OLD=NEW (the folder the phase files name, then the folder that '
+                       'holds it on this machine)')
     path_map = [tuple(pair.split('=', 1)) for pair in args.path_map or ()]
     if name == 'csv' and not args.csv:
-        raise SystemExit(f"cil.py: --data csv needs --csv FILE: {data.DATASETS['csv']['layout']}")
+        raise stop(f"--data csv needs --csv FILE: {data.DATASETS['csv']['layout']}")
     if not name.startswith('synth-') and args.root is None:
         base = os.environ.get(DATA_ENV)
         root = Path(args.csv).parent if name == 'csv' else Path(base) / name if base else Path('data') / name
         if not root.is_dir():
             where = 'the folder of --csv' if name == 'csv' else f'${DATA_ENV}/{name}' if base else (
                 f'data/{name} under the current folder (or set {DATA_ENV})')
-            raise SystemExit(f"cil.py: --data {name}: no dataset at {root} ({where}, as --root was not given); it "
-                             f"expects {data.DATASETS[name]['layout']}; put it there or point --root at it")
+            raise stop(f"--data {name}: no dataset at {root} ({where}, as --root was not given); it expects "
+                       f"{data.DATASETS[name]['layout']}; put it there or point --root at it")
         args.root = str(root)
     if name in ('csv', 'folder', 'authors-txt'):  # the protocol comes from the data
         try:
             ds = data.load_dataset(name, args.root, skip_bad=args.skip_bad, **(
                 dict(csv=args.csv) if name == 'csv' else dict(path_map=path_map) if path_map else {}))
         except data.DataError as e:
-            raise SystemExit(f'cil.py: {e}') from None
+            raise stop(e) from None
         name = args.data = f"csv-{'multi' if ds.multilabel else 'single'}label" if name == 'csv' else name
     multi = name in MULTILABEL_DATA
     if args.report and args.report.startswith('kws-') == multi:
-        raise SystemExit(f"cil.py: --report {args.report} is for {'single-label' if multi else 'multi-label'} data; "
-                         f"with --data {args.data} use " + ('table1, table2 or figures' if multi else
-                                                            'kws-table1, kws-table2 or kws-figures'))
+        raise stop(f"--report {args.report} is for {'single-label' if multi else 'multi-label'} data; with --data "
+                   f"{args.data} use " + ('table1, table2 or figures' if multi else 'kws-table1, kws-table2 or '
+                                                                                    'kws-figures'))
     changed = [k for k, v in vars(args).items() if v != DEFAULTS.get(k)]
     for key in MULTILABEL_FLAGS if not multi else SINGLE_LABEL_FLAGS:
         if key in changed and not (name == 'csv-multilabel' and key in ('split', 'split_seed')):
             learner, names = ('single-label', SINGLE_LABEL_DATA) if multi else ('multi-label', MULTILABEL_DATA)
-            raise SystemExit(f"cil.py: {flag(key)} applies only to {learner} data ({', '.join(names)}); --data "
-                             f'{args.data} does not use it')
-    if multi and not args.heads and set(changed) & {'head_subsets', 'subset_seed', 'mt_batching', 'mt_loss_reduce'}:
-        raise SystemExit(f"cil.py: {flag(sorted(set(changed) & {'head_subsets', 'subset_seed', 'mt_batching', 'mt_loss_reduce'})[0])} "
-                         'sets up the multitask phase 0; give --heads too')
+            raise stop(f"{flag(key)} applies only to {learner} data ({', '.join(names)}); --data {args.data} does not "
+                       'use it')
+    multitask = sorted(set(changed) & {'head_subsets', 'subset_seed', 'mt_batching', 'mt_loss_reduce'})
+    if multi and not args.heads and multitask:
+        raise stop(f'{flag(multitask[0])} sets up the multitask phase 0; give --heads too')
     if args.pretrained and not Path(args.pretrained).is_file():
-        raise SystemExit(f'cil.py: --pretrained {args.pretrained}: no such file (a PANNs CNN14 checkpoint, .pth)')
-    cfg = vars(args).copy()
-    cfg['path_map'] = path_map or None
-    for key, value in preset(name, ds).items():
-        cfg[key] = value if cfg.get(key) is None else cfg[key]
-    esc50 = name in ('esc50', 'synth-esc50')
-    cfg['split'] = cfg['split'] or ('official' if esc50 or (ds is not None and (ds.info.get('split_column') or
-                                                                               ds.folds is not None)) else
+        raise stop(f'--pretrained {args.pretrained}: no such file (a PANNs CNN14 checkpoint, .pth)')
+    cfg = dict(vars(args), path_map=path_map or None)
+    cfg.update({key: value for key, value in preset(name, ds).items() if cfg.get(key) is None})
+    esc50, folds = name in ('esc50', 'synth-esc50'), ds is not None and ds.folds is not None
+    split_column = ds is not None and ds.info.get('split_column')
+    cfg['split'] = cfg['split'] or ('official' if esc50 or folds or split_column else
                                     'random' if name in ('csv-singlelabel', 'csv-multilabel', 'folder') else 'grouped')
-    if args.fold is not None and name.startswith('csv') and ds.folds is None:
-        raise SystemExit(f'cil.py: --fold {args.fold}: {args.csv} has no fold column')
+    if args.fold is not None and name.startswith('csv') and not folds:
+        raise stop(f'--fold {args.fold}: {args.csv} has no fold column')
     if args.fold is not None and cfg['split'] != 'official':
-        raise SystemExit(f"cil.py: --fold {args.fold}: a fold is the test part of the official split, not of --split "
-                         f"{cfg['split']}")
-    if cfg['fold'] is None and cfg['split'] == 'official' and (esc50 or (ds is not None and ds.folds is not None)):
+        raise stop(f"--fold {args.fold}: a fold is the test part of the official split, not of --split {cfg['split']}")
+    if cfg['fold'] is None and cfg['split'] == 'official' and (esc50 or folds):
         cfg['fold'] = data.ESC50_FOLD if esc50 else int(max(ds.folds))
     lrs = ([args.lr_base, args.lr] if multi else [args.lr_base] + [args.lr_ft] * (args.ft_mode == 'mittal'))
     if args.lr_min >= min(lrs):  # eta_min of the cosine schedules
-        raise SystemExit(f"cil.py: --lr-min {args.lr_min} must be below the learning rates it anneals "
-                         f"({', '.join(map(str, lrs))})")
+        raise stop(f"--lr-min {args.lr_min} must be below the learning rates it anneals ({', '.join(map(str, lrs))})")
     cfg['phases'] = int_list('phases', cfg['phases'])
     if min(cfg['phases']) < 1:
-        raise SystemExit(f"cil.py: --phases {args.phases}: every phase needs at least one class")
+        raise stop(f"--phases {args.phases}: every phase needs at least one class")
     cfg['seeds'] = int_list('seed', args.seed)
     if not all(0 <= s <= (2 ** 32 - 1) // 1000 - 1000 for s in cfg['seeds']):  # exemplars: RandomState(seed * 1000 + c)
-        raise SystemExit(f'cil.py: --seed {args.seed}: seeds run from 0 to {(2 ** 32 - 1) // 1000 - 1000}')
+        raise stop(f'--seed {args.seed}: seeds run from 0 to {(2 ** 32 - 1) // 1000 - 1000}')
     cfg['seed'], cfg['base_classes'] = cfg['seeds'][0], cfg['phases'][0]
     memories = int_list('memory', cfg['memory']) if cfg['memory'] is not None else []
     if memories and min(memories) < sum(cfg['phases']):  # the quota is K // n_seen, at least one a class
-        raise SystemExit(f"cil.py: --memory {min(memories)} is smaller than the {sum(cfg['phases'])} classes: every "
-                         'class needs at least one exemplar')
-    cfg['precision'] = pick_precision(args.precision, pick_device(args.device))
-    # the checkpoint's content names the run, not its path; so does the process count (torchrun: each process
-    # draws its own dropout masks); the data's content is checked by its fingerprint, not its path
-    cfg['pretrained_sha1'] = hashlib.sha1(Path(args.pretrained).read_bytes()).hexdigest() if args.pretrained else None
-    cfg['processes'] = int(os.environ.get('WORLD_SIZE', '1')) if int(os.environ.get('WORLD_SIZE', '1')) > 1 else None
+        raise stop(f"--memory {min(memories)} is smaller than the {sum(cfg['phases'])} classes: every class needs at "
+                   'least one exemplar')
+    device, precision = pick_device(args.device), args.precision
+    if precision == 'auto':  # bf16 where the GPU has it natively (compute capability 8 or more)
+        precision = 'bf16' if device.type == 'cuda' and torch.cuda.get_device_capability(device)[0] >= 8 else 'fp32'
+    if precision == 'fp16' and device.type == 'cpu':
+        raise stop('--precision fp16 needs a CUDA device; on the CPU use fp32 or bf16')
+    # what names the run: the checkpoint's content, not its path; the process count (each draws its own dropout)
+    size = int(os.environ.get('WORLD_SIZE', '1'))
+    cfg.update(precision=precision, pretrained_sha1=hashlib.sha1(Path(args.pretrained).read_bytes()).hexdigest()
+               if args.pretrained else None, processes=size if size > 1 else None)
     if ds is not None and name != 'authors-txt':
         print(source_line(cfg, ds), flush=True)
     if not multi:
         if args.method not in ('mittal', 'iodfd'):  # iodfd is only the parser's default
-            raise SystemExit(f'cil.py: --data {args.data} is single-label: use --method mittal (its loss terms are '
-                             f'--losses); {args.method} is a multi-label method')
+            raise stop(f'--data {args.data} is single-label: use --method mittal (its loss terms are --losses); '
+                       f'{args.method} is a multi-label method')
         variants = [[t.strip() for t in v.split(',')] for v in args.losses.split(';')]
         bad = [t for v in variants for t in v if t not in methods.MITTAL_TERMS]
         if bad or not all('ce_n' in v for v in variants):
-            raise SystemExit(f"cil.py: --losses {args.losses!r}: each variant is a comma list of "
-                             f"{', '.join(methods.MITTAL_TERMS)} that includes ce_n (';' separates variants)"
-                             + (f'; unknown term {bad[0]!r}' if bad else ''))
+            raise stop(f"--losses {args.losses!r}: each variant is a comma list of {', '.join(methods.MITTAL_TERMS)} "
+                       "that includes ce_n (';' separates variants)" + (f'; unknown term {bad[0]!r}' if bad else ''))
         head_sets = [int_list('heads', h) for h in str(cfg['heads']).split(';')]
         cfg.update(methods=['mittal'], memories=memories, head_sets=head_sets,
                    loss_sets=[sorted(v, key=methods.MITTAL_TERMS.index) for v in variants])
     else:
         if len(memories) > 1:
-            raise SystemExit(f"cil.py: --memory {cfg['memory']}: one size for the multi-label methods")
+            raise stop(f"--memory {cfg['memory']}: one size for the multi-label methods")
         head_sets = [int_list('heads', cfg['heads'])] if cfg['heads'] else []
         names = METHOD_ORDER if args.method == 'all' else tuple(m.strip() for m in args.method.split(','))
         unknown = [m for m in names if m not in methods.METHODS]
         if unknown:
-            raise SystemExit(f"cil.py: unknown method {', '.join(unknown)}; choose from {', '.join(METHOD_ORDER)} "
-                             '(mittal is the single-label method)')
+            raise stop(f"unknown method {', '.join(unknown)}; choose from {', '.join(METHOD_ORDER)} (mittal is the "
+                       'single-label method)')
         cfg.update(methods=list(names), memory=memories[0] if memories else None,
                    heads=head_sets[0] if head_sets else None)
     for heads in head_sets:
         try:
             methods.head_subsets(cfg['phases'][0], heads, cfg['head_subsets'], cfg['subset_seed'])
         except ValueError as e:
-            raise SystemExit(f'cil.py: {e}') from None
+            raise stop(e) from None
     return cfg, ds
 
 
 def preset(name, ds):
-    """The defaults of a dataset: PRESETS by learner (paper / generated), its phases, and for a csv / folder
-    the front end its clips call for; single-label, the memory (10 a class) and the heads (one class
-    fewer each, as 5,4,3,2)."""
+    """A dataset's defaults: PRESETS by learner, phases, a csv / folder's front end, single-label memory and heads."""
     multi, generated = name in MULTILABEL_DATA, name.startswith('synth-')
     out = dict(PRESETS[('synth-' if generated else '') + ('multilabel' if multi else 'singlelabel')])
     n = len(ds.classes) if ds is not None else len(data.DATASETS_CLASSES[name.replace('synth-', '')])
@@ -404,13 +399,13 @@ def preset(name, ds):
     elif name in ('csv-singlelabel', 'folder'):
         out['features'] = data.single_label_frontend(ds.info.get('seconds') or 3.0)
     if not multi:
-        out.update(memory=str(10 * n), heads=','.join(map(str, [phases[0] - i for i in range(4)
-                                                                if i == 0 or phases[0] - i >= 2])))
+        out.update(memory=str(10 * n), heads=','.join(str(phases[0] - i) for i in range(4)
+                                                      if i == 0 or phases[0] - i >= 2))
     return out
 
 
 def source_line(cfg, ds):
-    """The one line a csv / folder run starts with: what was read from the data, and what it chose."""
+    """The line a csv / folder run starts with: what was read from the data, and what it chose."""
     seconds = ds.info.get('seconds')
     clips = f'clips of about {seconds:.1f} s' if seconds else 'clip length unknown (no header could be read)'
     if cfg['data'] == 'csv-multilabel':
@@ -425,29 +420,19 @@ def source_line(cfg, ds):
             f"split {cfg['split']}" + (f" (test fold {cfg['fold']})" if cfg['fold'] else ''))
 
 
-def pick_precision(name, device):
-    """--precision auto: bf16 on a CUDA device with native bf16 (compute capability 8 or more), else fp32."""
-    if name == 'auto':
-        name = 'bf16' if device.type == 'cuda' and torch.cuda.get_device_capability(device)[0] >= 8 else 'fp32'
-    if name == 'fp16' and device.type == 'cpu':
-        raise SystemExit('cil.py: --precision fp16 needs a CUDA device; on the CPU use fp32 or bf16')
-    return name
-
-
 def pick_device(name):
-    """--device as a torch.device; a CUDA device always with its index (torch.cuda.mem_get_info needs it
-    before torch 2.5)."""
+    """--device as a torch.device, CUDA always with its index (mem_get_info needs it before torch 2.5)."""
     try:
         device = torch.device('cuda' if name == 'auto' and torch.cuda.is_available() else 'cpu' if name == 'auto'
                               else name)
     except RuntimeError:
-        raise SystemExit(f'cil.py: --device {name}: not a device name; use auto, cpu, cuda or cuda:N') from None
+        raise stop(f'--device {name}: not a device name; use auto, cpu, cuda or cuda:N') from None
     problem = ('this project runs on cpu or cuda' if device.type not in ('cpu', 'cuda') else
                'this torch has no CUDA device; use --device cpu (or auto)' if device.type == 'cuda'
                and not torch.cuda.is_available() else f'only {torch.cuda.device_count()} CUDA devices'
                if device.type == 'cuda' and (device.index or 0) >= torch.cuda.device_count() else None)
     if problem:
-        raise SystemExit(f'cil.py: --device {name}: {problem}')
+        raise stop(f'--device {name}: {problem}')
     return torch.device('cuda', torch.cuda.current_device()) if device.type == 'cuda' and device.index is None \
         else device
 
@@ -458,37 +443,32 @@ def hyper(cfg, device):
                          channels_last=device.type == 'cuda' and cfg['data'] in MULTILABEL_DATA)
 
 
-# -----------------------------------------------------------------------------
-# Run folders: named by a hash of every setting that can change a result; written atomically
+# ----------------------------------------------------------------------------- run folders
+# named by a hash of every setting that can change a result; every file written atomically
 
 def run_hash(cfg, shared=False):
-    """Hash of the settings that can change a run's results (shared=True: phase 0's / the base step's): every
-    one but the 'running' flags, unless it equals the parser's default or is unset (None, a switch off), so
-    an option given its default value names the same folder as the option left out."""
+    """Hash of every setting but the 'running' ones (shared: phase 0's, without INCREMENTAL_ONLY), those equal to
+    the parser's default or unset left out: an option given its default names the folder of the option left out."""
     skip, defaults = RUNNING + (INCREMENTAL_ONLY if shared else ()), dict(DEFAULTS, precision='fp32')
     return hashlib.sha1(json.dumps({k: v for k, v in cfg.items() if k not in skip and v is not None and v is not False
                                     and v != defaults.get(k)}, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
 def run_folder(cfg, kind, tag=''):
-    """runs/<data>/<kind>[-<tag>]-s<seed>-<hash>: phase0 and base (shared, hashed without the incremental-only
-    settings), a multi-label method, mittal-<tag>."""
+    """runs/<data>/<kind>[-<tag>]-s<seed>-<hash>: phase0 and base are shared (hashed with shared=True)."""
     shared = kind in ('phase0', 'base')
     return Path(cfg['out']) / cfg['data'] / f"{kind}{'-' + tag if tag else ''}-s{cfg['seed']}-{run_hash(cfg, shared)}"
 
 
 def write(obj, path):
-    """A checkpoint (torch.save), text, or for a .json path JSON, through a temporary file, fsync and a rename
-    (rank 0 only): a killed run never leaves half a file, nor on an error a temporary one."""
+    """Rank 0: torch.save, text or (.json) JSON via a temporary file, fsync and rename: never half a file."""
     if not WRITER:
         return
-    tmp = Path(f'{path}.{os.getpid()}.tmp')
+    tmp, text = Path(f'{path}.{os.getpid()}.tmp'), str(path).endswith('.json') or isinstance(obj, str)
     try:
         with open(tmp, 'wb') as f:
-            if str(path).endswith('.json') or isinstance(obj, str):
-                f.write((json.dumps(obj, indent=1, default=float) if str(path).endswith('.json') else obj).encode())
-            else:
-                torch.save(obj, f)
+            f.write((json.dumps(obj, indent=1, default=float) if str(path).endswith('.json') else obj).encode()) \
+                if text else torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -501,31 +481,27 @@ def write(obj, path):
         raise
 
 
-def load(path, missing_ok=True):
-    """A checkpoint, or None when it is missing (missing_ok); a damaged one is a RunError of one line."""
-    if missing_ok and not Path(path).exists():
+def load(path, damaged_ok=False):
+    """A checkpoint, None when it is missing; a damaged one is a RunError of one line (damaged_ok: None, to redo it)."""
+    if not Path(path).exists():
         return None
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
+        if damaged_ok:
+            return None
         raise RunError(f'{path}: truncated or corrupt checkpoint ({type(e).__name__}); delete it and run the same '
                        'command again to redo that part from the previous checkpoint') from None
 
 
-def saved(path):
-    """A finished phase's checkpoint, or None when it is missing or damaged (then that phase is redone)."""
-    with contextlib.suppress(RunError):
-        return load(path)
-
-
-def read_json(path):
-    """A JSON record, or None when it is missing or unreadable (then it is rebuilt)."""
+def read_json(path, missing=None):
+    """A JSON record; `missing` when there is none, None when it is unreadable (then it is rebuilt)."""
     with contextlib.suppress(OSError, ValueError):
-        return json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text()) if Path(path).exists() else missing
 
 
 class Log:
-    """Lines to stdout (unless quiet; result lines always) and appended to a run's log.txt (rank 0 only)."""
+    """Lines to stdout (unless quiet; result lines always) and appended to a run's log.txt, by rank 0."""
 
     def __init__(self, path, quiet=False):
         self.path, self.quiet = path, quiet
@@ -537,26 +513,13 @@ class Log:
                 f.write(time.strftime('%Y-%m-%d %H:%M:%S ') + msg + '\n')
 
 
-# the data a finished run's results depend on (showing them checks these; resuming checks every key)
-DATA_KEYS = ('data', 'labels', 'clips', 'skipped_bad_clips', 'missing_clips')
-
-
-def fingerprint(d, device):
-    """What a folder's numbers depend on besides its settings: the data (the front end, every clip's key and
-    feature row, the labels, the clips skipped or missing), torch, the CPU's thread count, the device."""
-    labels = hashlib.sha1(json.dumps(d.ds.classes).encode() + np.ascontiguousarray(d.ds.labels).tobytes())
-    return {'data': d.cache.fingerprint(), 'labels': labels.hexdigest(), 'clips': len(d.ds),
-            'skipped_bad_clips': d.skipped, 'missing_clips': d.missing, 'torch': torch.__version__,
-            'threads': torch.get_num_threads() if device.type == 'cpu' else None,
-            'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}
+DATA_KEYS = ('data', 'labels', 'clips', 'skipped_bad_clips', 'missing_clips')  # what showing results checks
 
 
 def check_fingerprint(folder, fp, restart, log):
-    """Refuse to resume or reuse a folder computed with other data or in another environment (one line saying
-    what changed); with --restart its results are removed and it is trained again. A folder without a
-    fingerprint (none yet) gets this one."""
-    path = folder / 'fingerprint.json'
-    old = read_json(path) if path.exists() else {}
+    """Refuse (one line: what changed) to resume or reuse a folder computed on other data or elsewhere; --restart
+    removes its results to train it again. A folder without a fingerprint gets this one."""
+    old = read_json(folder / 'fingerprint.json', {})
     if old != fp and old != {}:
         changed = ['fingerprint.json is unreadable'] if old is None else [
             'the data (clips or their content)' if key == 'data' else 'the labels' if key == 'labels' else
@@ -565,56 +528,43 @@ def check_fingerprint(folder, fp, restart, log):
             raise RunError(f"{folder} was computed with other inputs: {'; '.join(changed)}. Run the same command with "
                            '--restart to train it again (or bring back what changed)')
         log(f"{folder}: {'; '.join(changed)}; --restart: its results are removed and it is trained again")
-        for f in folder.iterdir() if WRITER else ():
-            if f.is_file() and f.name not in ('lock', 'log.txt'):
-                f.unlink()
+        unlink(*(f for f in folder.iterdir() if f.is_file() and f.name not in ('lock', 'log.txt')) if WRITER else ())
     if old != fp:
-        write(fp, path)
+        write(fp, folder / 'fingerprint.json')
     sync()  # every process decides what to train from the same files
 
 
 def same_data(folder, fp):
-    """Whether a folder's results were computed on this data (its fingerprint's DATA_KEYS; a folder from before
-    fingerprints were kept has none and passes; an unreadable one does not)."""
-    stored = read_json(folder / 'fingerprint.json') if (folder / 'fingerprint.json').exists() else {}
+    """Whether a folder's results were computed on this data (DATA_KEYS; a folder without a fingerprint passes)."""
+    stored = read_json(folder / 'fingerprint.json', {})
     return stored == {} or (stored is not None and all(stored.get(k) == fp[k] for k in DATA_KEYS))
 
 
-def show_finished(folder, d, result_line):
-    """The metrics of a folder with final results computed on this data (another thread count or device does
-    not matter for showing them), after printing its result line; else None. Writes nothing, so finished
-    results show from a read-only copy."""
-    metrics = read_json(folder / 'metrics.json')
-    if metrics is None or 'summary' not in metrics or not same_data(folder, d.fingerprint):
-        return None
-    print(result_line(metrics) + f' (finished earlier: {folder})', flush=True)
-    return metrics
-
-
 def run_once(run_dir, d, result_line, train):
-    """A run folder's metrics: shown when it is finished, else train() under the folder's lock (a second
-    command waits for the first, then shows its results)."""
-    metrics = show_finished(run_dir, d, result_line) if methods.world()[1] == 1 else None
+    """A folder's metrics: shown when finished on this data (nothing written), else train() under its lock."""
+    def finished():
+        metrics = read_json(run_dir / 'metrics.json')
+        if metrics is not None and 'summary' in metrics and same_data(run_dir, d.fingerprint):
+            print(result_line(metrics) + f' (finished earlier: {run_dir})', flush=True)
+            return metrics
+
+    metrics = finished() if methods.world()[1] == 1 else None
     if metrics is None:
-        run_dir.mkdir(parents=True, exist_ok=True) if WRITER else None
         with lock(run_dir):
             sync(alone=True)  # under torchrun every process looks once rank 0 holds the lock
-            metrics = show_finished(run_dir, d, result_line) or train()
+            metrics = finished() or train()
     return metrics
 
 
 def shared_step(folder, checkpoint, model, train, device, log, fp, restart, rebuild=None):
-    """Phase 0 (multi-label) or the base step (single-label): trained once per configuration in a folder every
-    run shares (locked while it trains), then reused. train() -> (model, record). A damaged checkpoint is
-    trained again; an unreadable record.json is rebuilt by rebuild(model) when given, else trained again."""
-    folder.mkdir(parents=True, exist_ok=True) if WRITER else None
+    """Phase 0 / the base step, trained once (train() -> (model, record)) in a folder the runs share, then reused; a
+    damaged checkpoint is trained again, a lost record.json rebuilt by rebuild(model) when given."""
     with lock(folder):
         sync(alone=True)  # under torchrun every process looks once rank 0 holds the lock
         check_fingerprint(folder, fp, restart, log)
-        state, record = saved(folder / checkpoint), read_json(folder / 'record.json')
+        state, record = load(folder / checkpoint, damaged_ok=True), read_json(folder / 'record.json')
         if state is not None and (record is not None or rebuild is not None):
-            model.load_state_dict(state['model'])
-            model.to(device)
+            model.to(device).load_state_dict(state['model'])
             if record is None:
                 log(f"{folder / 'record.json'} is missing or unreadable: rebuilt from {checkpoint}")
                 record = rebuild(model)
@@ -626,30 +576,26 @@ def shared_step(folder, checkpoint, model, train, device, log, fp, restart, rebu
         write({'phase': 0, 'model': model.state_dict(), 'sizes': [b.out_features for b in model.fc.blocks]},
               folder / checkpoint)
         write(record, folder / 'record.json')
-        (folder / 'state.pt').unlink(missing_ok=True) if WRITER else None
+        unlink(folder / 'state.pt')
         sync()  # the others read this folder next
         return model, record
 
 
-# -----------------------------------------------------------------------------
-# Data
+# ----------------------------------------------------------------------------- data and learners
 
 class Data:
-    """What a run needs from data.py: the dataset, its phases, the feature cache, the split. Single-label (small:
-    GSC 64k x 32 x 32): every clip in memory as x, z-scored per feature row with the statistics of the base
-    step's training clips. fingerprint: set by _main, checked against every folder resumed or reused."""
+    """What a run needs from data.py: dataset, phases, feature cache, split. Single-label (small: GSC 64k x 32 x 32)
+    every clip in memory as x, z-scored with the base step's training statistics. fingerprint: set by main."""
 
     def __init__(self, ds, phases, cache, split, x=None, mean=None, std=None):
-        self.ds, self.phases, self.cache, self.split, self.x, self.mean, self.std = ds, phases, cache, split, x, mean, std
-        self.skipped = int(ds.counts.get('skipped_bad', 0))  # clips skipped as unreadable (--skip-bad)
-        self.missing = int(ds.counts.get('missing_audio', 0))  # clips listed without audio (AudioSet: not downloaded)
+        self.ds, self.phases, self.cache, self.split = ds, phases, cache, split
+        self.x, self.mean, self.std = x, mean, std
+        # clips skipped as unreadable (--skip-bad), clips listed without audio (AudioSet: not downloaded)
+        self.skipped, self.missing = int(ds.counts.get('skipped_bad', 0)), int(ds.counts.get('missing_audio', 0))
         self.fingerprint = None
 
     def features(self, index, device):
-        """Features of dataset clips `index`: single-label rows of x; multi-label one float16 tensor from the cache
-        (its rows checked), on the GPU when it fits in 30% of its free memory, else copied batch by batch."""
-        if self.x is not None:
-            return self.x[torch.as_tensor(index)]
+        """Multi-label: one float16 tensor of the cache's rows (checked), on the GPU when it fits."""
         x = torch.from_numpy(self.cache.read(index))
         return x.to(device) if methods.fits(x.numel() * 2, device) else x
 
@@ -658,8 +604,7 @@ class Data:
 
 
 def load_data(cfg, ds=None):
-    """Dataset (generated once under --cache for synth-*), feature cache, split (saved beside the runs for the
-    single-label learner) and phases; every check of the data before training is data.py's, one line."""
+    """Dataset (synth-*: generated under --cache), feature cache, split and phases; data.py checks them (one line)."""
     name = 'csv' if cfg['data'].startswith('csv-') else cfg['data'].replace('synth-', '')
     multi = cfg['data'] in MULTILABEL_DATA
     try:
@@ -680,10 +625,10 @@ def load_data(cfg, ds=None):
         try:
             phases = data.make_phases(ds, split, order, cfg['phases'])
         except ValueError as e:
-            raise SystemExit(f"cil.py: --phases {cfg['phases']}: {e}") from None
+            raise stop(f"--phases {cfg['phases']}: {e}") from None
         data.check_phases(ds, phases)
     except data.DataError as e:
-        raise SystemExit(f'cil.py: {e}') from None
+        raise stop(e) from None
     cfg['frontend'] = cache.config
     if multi:
         return Data(ds, phases, cache, split)
@@ -698,9 +643,6 @@ def load_data(cfg, ds=None):
     return Data(ds, phases, cache, split, (x - mean) / std, mean.tolist(), std.tolist())
 
 
-# -----------------------------------------------------------------------------
-# Learners
-
 def new_model(cfg, d, n_classes):
     """A fresh learner: CNN14 (multi-label; a PANNs backbone with --pretrained) or the small CNN."""
     classifier = cfg.get('classifier') or 'linear'
@@ -713,15 +655,13 @@ def new_model(cfg, d, n_classes):
 
 
 def learner(cfg, d, k, method=methods.METHODS['ft'], state=None, device=None):
-    """The learner with the classifier (and the frozen parts) it has during phase k, its weights from `state`
-    (a checkpoint) when given. AT: a fresh learner over every class seen by phase k."""
+    """The learner as it is in phase k (classifier, frozen parts; AT: all seen classes), `state`'s weights if given."""
     sizes = cfg['phases']
     m = new_model(cfg, d, sum(sizes[:k + 1]) if method.joint else sizes[0])
     for phase, n in enumerate(sizes[1:k + 1] if not method.joint else [], 1):
         methods.prepare_phase(m, method, phase, n)
     if state is not None:
-        m.load_state_dict(state['model'])
-        m.to(device)
+        m.to(device).load_state_dict(state['model'])
     return m
 
 
@@ -739,10 +679,8 @@ class Clock:
 
 
 def checkpointer(path, minutes, log, clock=None, n_clips=0):
-    """The on_epoch callback of methods.py's loops: log the epoch's losses, time and ETA, and write the state
-    (atomically) once `minutes` have passed since the last write, and after a multi-label phase's last epoch (a
-    single-label step ends with its step<k>.pt). Every epoch reseeds from (seed, phase, epoch), so resuming from
-    an older epoch gives the same result."""
+    """methods.py's on_epoch: log the epoch; write its state once `minutes` have passed since the last write and after
+    a multi-label phase's last epoch. Each epoch reseeds, so resuming from an older one gives the same result."""
     last = [time.time()]
 
     def on_epoch(state):
@@ -752,32 +690,24 @@ def checkpointer(path, minutes, log, clock=None, n_clips=0):
         parts = ' '.join(f'{n} {v:.4f}' for n, v in state['terms'].items())
         if 'phase' in state:  # multi-label
             clock.tick(state['seconds'], n_clips)
-            log(f"phase {state['phase']} epoch {state['epoch']}/{state['epochs']} loss {sum(state['terms'].values()):.4f} "
-                f"({parts}) lr {state['lr']:.2e} | {state['seconds']:.1f}s, phase ETA "
-                f"{data.hms(clock.eta((state['epochs'] - state['epoch']) * n_clips))}, run ETA {data.hms(clock.eta())}")
+            loss, eta = sum(state['terms'].values()), data.hms(clock.eta((state['epochs'] - state['epoch']) * n_clips))
+            log(f"phase {state['phase']} epoch {state['epoch']}/{state['epochs']} loss {loss:.4f} ({parts}) lr "
+                f"{state['lr']:.2e} | {state['seconds']:.1f}s, phase ETA {eta}, run ETA {data.hms(clock.eta())}")
         else:  # single-label, early stopping
-            log(f"{state['tag']} epoch {state['epoch']}/{state['max_epochs']} {parts} | val acc {100 * state['val']:.2f} "
-                f"(best {100 * state['best']:.2f}) | {state['seconds']:.1f}s")
+            log(f"{state['tag']} epoch {state['epoch']}/{state['max_epochs']} {parts} | val acc "
+                f"{100 * state['val']:.2f} (best {100 * state['best']:.2f}) | {state['seconds']:.1f}s")
     return on_epoch
 
 
-def remove_later(folder, prefix, k, n):
-    """Remove <prefix>j.pt for k < j < n: they continue a learner that is being trained again."""
-    for j in range(k + 1, n) if WRITER else ():
-        (folder / f'{prefix}{j}.pt').unlink(missing_ok=True)
-
-
-# -----------------------------------------------------------------------------
-# Multi-label CIL (Mulimani & Mesaros): phase 0 shared, then each method's incremental phases
+# ----------------------------------------------------------------------------- multi-label CIL (Mulimani & Mesaros)
+# phase 0 trained once per (seed, config) and shared by every method, then each method's incremental phases
 
 def train_phase(cfg, d, run_dir, k, model, method, log, clock, device, subsets=None):
-    """One phase of one method (methods.train_multilabel), resumable from run_dir/state.pt. Returns (the trained
-    learner, the number of replayed exemplars)."""
+    """One phase of one method, resumable from run_dir/state.pt -> (the trained learner, replayed exemplars)."""
     ph, joint = d.phases[k], method.joint and k > 0
     index, y = (ph.joint, ph.joint_y) if joint else (ph.train, ph.train_y[:, ph.n_old:])
     epochs, lr = (cfg['epochs_base'], cfg['lr_base']) if k == 0 or joint else (cfg['epochs'], cfg['lr'])
-    resume = load(run_dir / 'state.pt')
-    resume = resume if resume is not None and resume.get('phase') == k else None
+    resume = state if (state := load(run_dir / 'state.pt')) is not None and state.get('phase') == k else None
     if resume is not None:
         clock.remaining -= resume['epoch'] * len(index)
         log(f"phase {k}: resuming after epoch {resume['epoch']}/{epochs} from {run_dir / 'state.pt'}")
@@ -786,11 +716,10 @@ def train_phase(cfg, d, run_dir, k, model, method, log, clock, device, subsets=N
         clips, targets, known = methods.multilabel_exemplars(d.phases, k, cfg['memory'], cfg['seed'])
         memory = (d.features(clips, device), targets, known)
     try:  # the rows are checked as they are read: another process may have changed the cache since it opened
-        x = d.features(index, device)
-        model = methods.train_multilabel(model, method, x, y, hyper(cfg, device), phase=k, epochs=epochs, lr=lr,
-                                         seed=cfg['seed'], device=device, subsets=subsets, memory=memory, resume=resume,
-                                         on_epoch=checkpointer(run_dir / 'state.pt', cfg['checkpoint_minutes'], log,
-                                                               clock, len(index)), log=log)
+        model = methods.train_multilabel(model, method, d.features(index, device), y, hyper(cfg, device), phase=k,
+                                         epochs=epochs, lr=lr, seed=cfg['seed'], device=device, subsets=subsets,
+                                         memory=memory, resume=resume, log=log, on_epoch=checkpointer(
+                                             run_dir / 'state.pt', cfg['checkpoint_minutes'], log, clock, len(index)))
     except FloatingPointError as e:
         raise RunError(f'{run_dir.name}: {e} (features: {d.cache.folder})') from None
     except data.DataError as e:
@@ -809,8 +738,7 @@ def evaluate_phase(model, d, k, cfg, device):
 
 
 def shared_phase0(cfg, d, device, log, clock):
-    """Phase 0 (plain BCE on the base classes; --heads: multitask) trained once per (seed, config) and reused by
-    every method, AT included. Returns (learner, record)."""
+    """Phase 0 (BCE on the base classes; --heads: multitask) in its shared folder -> (learner, record)."""
     folder, ph = run_folder(cfg, 'phase0'), d.phases[0]
     torch.manual_seed(methods.seed_of(cfg['seed'], 'init'))
     model, trained = learner(cfg, d, 0), []
@@ -832,27 +760,24 @@ def shared_phase0(cfg, d, device, log, clock):
     return model, record
 
 
-def run_method(name, cfg, d, device):
-    """Every phase of one multi-label method in its run folder."""
-    run_dir = run_folder(cfg, name)
-    return run_once(run_dir, d, functools.partial(method_result_line, name),
-                    lambda: train_method(name, cfg, d, device, run_dir))
+def method_result_line(name, metrics):
+    s, pct = metrics['summary'], evaluate.pct
+    return f"== {name}: F1 {pct(s['f1'])}  Fr {pct(s['fr'])}  mAP {pct(s['map'])}  (map_binary {pct(s['map_binary'])})"
 
 
 def train_method(name, cfg, d, device, run_dir):
-    """The phases of one method not done yet. A stopped run continues from the newest phase checkpoint that loads
-    (a damaged one is trained again from the one before); a phase whose checkpoint was written but whose record
-    was not is evaluated, not trained again."""
+    """The phases of one method not done yet: a stopped run continues from the newest phase checkpoint that loads; a
+    phase whose checkpoint was written but not its record is evaluated, not trained again."""
     method, metrics_path, log = methods.METHODS[name], run_dir / 'metrics.json', Log(run_dir / 'log.txt', cfg['quiet'])
     check_fingerprint(run_dir, d.fingerprint, cfg['restart'], log)
     write(dict(cfg, method=name, run_dir=str(run_dir)), run_dir / 'config.json')
-    metrics = read_json(metrics_path)
-    if metrics is None and metrics_path.exists():
+    metrics, phases = read_json(metrics_path, {}), d.phases
+    if metrics is None:
         log(f'{metrics_path} is unreadable: it is rebuilt from the phase checkpoints')
-    metrics, phases = metrics or {'method': name, 'phases': []}, d.phases
+    metrics = metrics or {'method': name, 'phases': []}
     start, model = len(metrics['phases']), None
     while 1 < start < len(phases) and not method.joint:  # the learner after phase start - 1
-        state = saved(run_dir / f'phase{start - 1}.pt')
+        state = load(run_dir / f'phase{start - 1}.pt', damaged_ok=True)
         if state is not None:
             model = learner(cfg, d, start - 1, method, state, device)
             break
@@ -872,7 +797,7 @@ def train_method(name, cfg, d, device, run_dir):
                 metrics['phases'].append(record)
                 write(metrics, metrics_path)
                 continue
-        state = None if trained else saved(run_dir / f'phase{k}.pt')
+        state = None if trained else load(run_dir / f'phase{k}.pt', damaged_ok=True)
         if state is not None:  # finished before its record was written: evaluated again
             model, clock.remaining = learner(cfg, d, k, method, state, device), clock.remaining - work[k]
             n_memory = len(methods.multilabel_exemplars(phases, k, cfg['memory'], cfg['seed'])[0]) \
@@ -885,7 +810,7 @@ def train_method(name, cfg, d, device, run_dir):
             log(f"phase {k}: +{ph.n_new} classes ({', '.join(d.ds.classes[c] for c in ph.new_classes)}), "
                 f'{len(ph.joint if method.joint else ph.train)} training clips')
             if not trained:  # checkpoints of later phases came from the learner this phase replaces
-                remove_later(run_dir, 'phase', k, len(phases))
+                unlink(*(run_dir / f'phase{j}.pt' for j in range(k + 1, len(phases))))
             model, n_memory = train_phase(cfg, d, run_dir, k, model, method, log, clock, device)
             trained = True
             write({'phase': k, 'model': model.state_dict(), 'sizes': [b.out_features for b in model.fc.blocks]},
@@ -898,37 +823,27 @@ def train_method(name, cfg, d, device, run_dir):
     metrics.update(summary=evaluate.table1_averages(metrics['phases']), skipped_bad_clips=d.skipped,
                    missing_clips=d.missing)
     write(metrics, metrics_path)
-    if WRITER:
-        (run_dir / 'state.pt').unlink(missing_ok=True)
-        s, last = metrics['summary'], metrics['phases'][-1]
-        tables = {'table1.csv': [['method', 'f1', 'fr', 'map', 'map_binary'],
-                                 [name, s['f1'], s['fr'], s['map'], s['map_binary']]],
-                  'table2.csv': [['method', 'f1_old', 'f1_new', 'f1_all'],
-                                 [name, last['f1_old'], last['f1_new'], last['f1']]],
-                  'phases.csv': [['phase', 'n_classes', 'f1', 'fr', 'map', 'map_binary', 'f1_base', 'f1_old', 'f1_new']]
-                  + [[k, r['n_classes'], r['f1'], s['fr_per_phase'][k], r['map'], r['map_binary'], r['f1_base'],
-                      r['f1_old'], r['f1_new']] for k, r in enumerate(metrics['phases'])]}
-        for fname, table in tables.items():
-            with open(run_dir / fname, 'w', newline='') as f:
-                csv.writer(f).writerows(table)
+    unlink(run_dir / 'state.pt')
+    s, last = metrics['summary'], metrics['phases'][-1]
+    cols = ('f1', 'fr', 'map', 'map_binary', 'f1_base', 'f1_old', 'f1_new')
+    tables = {'table1.csv': [['method', *cols[:4]], [name] + [s[c] for c in cols[:4]]],
+              'table2.csv': [['method', 'f1_old', 'f1_new', 'f1_all'], [name] + [last[c] for c in cols[5:] + ('f1',)]],
+              'phases.csv': [['phase', 'n_classes', *cols]] + [[k, r['n_classes']] + [
+                  s['fr_per_phase'][k] if c == 'fr' else r[c] for c in cols] for k, r in enumerate(metrics['phases'])]}
+    for fname, table in tables.items() if WRITER else ():
+        with open(run_dir / fname, 'w', newline='') as f:
+            csv.writer(f).writerows(table)
     log(method_result_line(name, metrics), result=True)
     sync()
     return metrics
 
 
-def method_result_line(name, metrics):
-    s, pct = metrics['summary'], evaluate.pct
-    return f"== {name}: F1 {pct(s['f1'])}  Fr {pct(s['fr'])}  mAP {pct(s['map'])}  (map_binary {pct(s['map_binary'])})"
-
-
-# -----------------------------------------------------------------------------
-# Single-label CIL with exemplars (Ma et al.; the incremental step of Mittal et al.)
+# ----------------------------------------------------------------------------- single-label CIL (Ma et al.)
+# a multitask base step shared by the runs with its config, then Mittal et al.'s incremental steps with exemplars
 
 def shared_base(cfg, d, device, log):
-    """Step 0: multitask base training (methods.train_base), shared by every run with the same base config.
-    Returns (learner with head 0 only, record)."""
-    folder = run_folder(cfg, 'base', 'h' + cfg['heads'].replace(',', '-'))
-    ph = d.phases[0]
+    """Step 0, methods.train_base in its shared folder -> (learner with head 0 only, record)."""
+    folder, ph = run_folder(cfg, 'base', 'h' + cfg['heads'].replace(',', '-')), d.phases[0]
     torch.manual_seed(methods.seed_of(cfg['seed'], 'base-init'))
     model = learner(cfg, d, 0)
     subsets = methods.head_subsets(ph.n_seen, int_list('heads', cfg['heads']), cfg['head_subsets'], cfg['subset_seed'])
@@ -939,14 +854,15 @@ def shared_base(cfg, d, device, log):
         trained, best, epochs = methods.train_base(
             model, d.x, ph, hyper(cfg, device), subsets=subsets, seed=cfg['seed'], device=device,
             epochs=cfg['epochs_base'], lr=cfg['lr_base'], resume=load(folder / 'state.pt'),
-            on_epoch=checkpointer(folder / 'state.pt', cfg['checkpoint_minutes'], Log(folder / 'log.txt', cfg['quiet'])))
+            on_epoch=checkpointer(folder / 'state.pt', cfg['checkpoint_minutes'], Log(folder / 'log.txt',
+                                                                                     cfg['quiet'])))
         return trained, {'val_acc': best, 'epochs': epochs, 'subsets': subsets, 'seconds': time.time() - t0}
 
     return shared_step(folder, 'base.pt', model, train, device, log, d.fingerprint, cfg['restart'])
 
 
 def accuracies(model, d, k, device):
-    """Test accuracy after step k (in fp32): over every seen class, per class group, on the old / new classes."""
+    """Test accuracy after step k (fp32): over every seen class, per class group, on the old / new classes."""
     ph = d.phases[k]
     groups = [list(range(p.n_old, p.n_seen)) for p in d.phases]
     logits = methods.predict(model, d.x[torch.as_tensor(ph.test)], 256, device, sigmoid=False)
@@ -955,19 +871,16 @@ def accuracies(model, d, k, device):
             None if k == 0 else old, new)
 
 
-def run_mittal(cfg, heads, K, losses, d, device):
-    """One single-label run in its folder: the shared base step, then each incremental step (methods.mittal_step)
-    with the exemplar memory, each step checkpointed as step<k>.pt."""
-    tag = f"h{'-'.join(map(str, heads))}-K{K}-{'+'.join(losses)}"
-    cfg = dict(cfg, heads=','.join(map(str, heads)), memory=K, losses=','.join(losses))
-    run_dir = run_folder(cfg, 'mittal', tag)
-    return run_once(run_dir, d, functools.partial(mittal_result_line, tag),
-                    lambda: train_mittal(cfg, tag, d, device, run_dir))
+def mittal_result_line(tag, metrics):
+    s = metrics['summary']
+    if len(metrics['acc']) == 1:  # one phase: joint training, nothing incremental to average
+        return f"== mittal {tag}: accuracy {100 * metrics['acc'][0]:.2f} (one phase)"
+    return (f"== mittal {tag}: Avg {100 * s['avg_excl_base']:.2f} (incl. base {100 * s['avg_incl_base']:.2f}), "
+            f"forgetting {100 * s['forgetting']:.2f}")
 
 
 def train_mittal(cfg, tag, d, device, run_dir):
-    """The steps of one single-label run not done yet (a damaged step checkpoint is trained again from the one
-    before)."""
+    """The steps not done yet (methods.mittal_step with exemplars), each saved as step<k>.pt (a damaged one redone)."""
     log, hp, K, ph0 = Log(run_dir / 'log.txt', cfg['quiet']), hyper(cfg, device), cfg['memory'], d.phases[0]
     check_fingerprint(run_dir, d.fingerprint, cfg['restart'], log)
     write(dict(cfg, run_dir=str(run_dir)), run_dir / 'config.json')
@@ -983,7 +896,7 @@ def train_mittal(cfg, tag, d, device, run_dir):
                'class_order': [d.ds.classes[c] for c in d.phases[-1].seen_classes], 'split_hash': d.split.hash,
                'split_file': cfg['split_file'], 'feature_mean': d.mean, 'feature_std': d.std}
     for k, ph in enumerate(d.phases[1:], 1):
-        ck = saved(run_dir / f'step{k}.pt')
+        ck = load(run_dir / f'step{k}.pt', damaged_ok=True)
         if ck is not None:  # finished earlier
             model = learner(cfg, d, k, state=ck, device=device)
             memory.load_state_dict(ck['memory'])
@@ -991,7 +904,7 @@ def train_mittal(cfg, tag, d, device, run_dir):
             continue
         if (run_dir / f'step{k}.pt').exists():
             log(f"{run_dir / f'step{k}.pt'} is damaged: step {k} is trained again")
-        remove_later(run_dir, 'step', k - 1, len(d.phases))  # they came from the learner this step replaces
+        unlink(*(run_dir / f'step{j}.pt' for j in range(k, len(d.phases))))  # from the learner this step replaces
         t0, resume = time.time(), load(run_dir / 'state.pt')
         if resume is not None and resume.get('tag', '').startswith(f'step{k}'):
             log(f"{resume['tag']}: resuming after epoch {resume['epoch']}")
@@ -1007,7 +920,7 @@ def train_mittal(cfg, tag, d, device, run_dir):
         metrics['steps'].append({'memory': len(memory), 'quota': info['quota'], 'epochs': info['epochs'],
                                  'seconds': time.time() - t0, 'old_acc': old_acc, 'new_acc': new_acc})
         write({'model': model.state_dict(), 'memory': memory.state_dict(), 'metrics': metrics}, run_dir / f'step{k}.pt')
-        (run_dir / 'state.pt').unlink(missing_ok=True)
+        unlink(run_dir / 'state.pt')
         log(f"step {k}: {ph.n_seen} classes, acc {100 * acc:.2f} (per group {' '.join(f'{100 * a:.1f}' for a in g)}), "
             f"epochs {info['epochs']}, memory {len(memory)} ({info['quota']}/class)")
     metrics.update(summary=evaluate.kws_summary(metrics['acc'], metrics['acc_matrix']), skipped_bad_clips=d.skipped,
@@ -1017,19 +930,9 @@ def train_mittal(cfg, tag, d, device, run_dir):
     return metrics
 
 
-def mittal_result_line(tag, metrics):
-    s = metrics['summary']
-    if len(metrics['acc']) == 1:  # one phase: joint training, nothing incremental to average
-        return f"== mittal {tag}: accuracy {100 * metrics['acc'][0]:.2f} (one phase)"
-    return (f"== mittal {tag}: Avg {100 * s['avg_excl_base']:.2f} (incl. base {100 * s['avg_incl_base']:.2f}), "
-            f"forgetting {100 * s['forgetting']:.2f}")
-
-
 def time_heads(cfg, d, device):
-    """Table 1 of Ma et al.: wall seconds per epoch of base training for each heads configuration, epochs 2..N
-    timed (epoch 1 is warm-up), in this one process."""
-    ph = d.phases[0]
-    n = ph.n_seen
+    """Table 1 of Ma et al.: seconds per base-training epoch per heads configuration (epoch 1, warm-up, not timed)."""
+    ph, n = d.phases[0], d.phases[0].n_seen
     configs = [[n], [n, n - 1], [n, n - 1, n - 2], [n, n - 1, n - 2, n - 3]] + [[n] + [n - 1] * i for i in range(2, 6)]
     x, y, rows = d.x[torch.as_tensor(ph.train)], torch.as_tensor(ph.train_y), []
     for heads in [c for c in configs if min(c[1:], default=2) >= 2]:
@@ -1055,12 +958,10 @@ def time_heads(cfg, d, device):
     return rows
 
 
-# -----------------------------------------------------------------------------
-# Reports: the papers' tables and figures (evaluate.py builds them)
+# ----------------------------------------------------------------------------- reports (evaluate.py builds them)
 
 def collect_mittal_results(cfg, fp):
-    """Every finished single-label run under --out on this data (fingerprint fp) whose settings equal this one's
-    but for the grid (heads, memory, losses) and the seed (one of --seed): {(heads, K, losses): [metrics]}."""
+    """Finished runs on this data, this config but for heads, memory, losses, seed: {(heads, K, losses): [metrics]}."""
     same = [k for k in cfg if k not in RUNNING + ('heads', 'memory', 'losses', 'seed')]
     out = collections.defaultdict(list)
     for folder in sorted((Path(cfg['out']) / cfg['data']).glob('mittal-*')):
@@ -1079,7 +980,8 @@ def report(kind, results, cfg, timing=None, fp=None):
     if kind in ('figures', 'kws-figures'):
         out_dir.mkdir(parents=True, exist_ok=True)
         if kind == 'figures':
-            paths = evaluate.figures(results, cfg['phases'], out_dir, joint={n for n in results if methods.METHODS[n].joint})
+            paths = evaluate.figures(results, cfg['phases'], out_dir,
+                                     joint={n for n in results if methods.METHODS[n].joint})
         else:
             losses = ','.join(cfg['loss_sets'][0])  # the figures compare heads and K for one loss set
             print(f'note: the figures use the first --losses variant, {losses}') if len(cfg['loss_sets']) > 1 else None
@@ -1113,71 +1015,71 @@ def report(kind, results, cfg, timing=None, fp=None):
         print(f'not saved: {e}')
 
 
-# -----------------------------------------------------------------------------
-# The command
+# ----------------------------------------------------------------------------- the command
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (what cluster schedulers send before preemption), handled as Ctrl-C."""
 
-
-def _terminate(signum, frame):
-    raise Terminated
+    @staticmethod
+    def handler(signum, frame):
+        raise Terminated
 
 
 def main(argv=None):
-    """cil.py's command line: every run of the command, then its report. A run error, Ctrl-C, SIGTERM, a full
-    disk: one line (every finished epoch is checkpointed, so the same command continues)."""
+    """Every run of the command, then its report; a run error, Ctrl-C, SIGTERM, a full disk: one line."""
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
+    previous = signal.signal(signal.SIGTERM, Terminated.handler) if in_main else None
     try:
-        return _main(argv)
+        cfg, ds = configure(PARSER.parse_args(argv))
+        device = start_processes(cfg) or pick_device(cfg['device'])
+        if device.type == 'cuda':
+            methods.fast_cuda(tf32=cfg['precision'] != 'fp32')
+        sync(alone=True) if not WRITER else None  # rank 0 first: the generated data and the cache are made once
+        d = load_data(cfg, ds)
+        sync(alone=True) if WRITER else None
+        # what a folder's numbers depend on besides its settings: the data (its cache's fingerprint: the front end,
+        # every clip's key and row), the labels, the clips skipped or missing; torch, the CPU threads, the device
+        labels = hashlib.sha1(json.dumps(d.ds.classes).encode() + np.ascontiguousarray(d.ds.labels).tobytes())
+        d.fingerprint = {'data': d.cache.fingerprint(), 'labels': labels.hexdigest(), 'clips': len(d.ds),
+                         'skipped_bad_clips': d.skipped, 'missing_clips': d.missing, 'torch': torch.__version__,
+                         'threads': torch.get_num_threads() if device.type == 'cpu' else None,
+                         'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}
+        t0, results = time.time(), collections.defaultdict(list)
+        if cfg['report'] == 'kws-table1':
+            return report('kws-table1', None, cfg, time_heads(cfg, d, device)) or 0
+        for seed in cfg['seeds']:
+            if cfg['data'] in MULTILABEL_DATA:
+                for name in cfg['methods']:
+                    c = dict(cfg, seed=seed)
+                    run_dir = run_folder(c, name)
+                    results[name].append(run_once(run_dir, d, lambda m: method_result_line(name, m),
+                                                  lambda: train_method(name, c, d, device, run_dir)))
+                continue
+            for heads, K, losses in itertools.product(cfg['head_sets'], cfg['memories'], cfg['loss_sets']):
+                tag = f"h{'-'.join(map(str, heads))}-K{K}-{'+'.join(losses)}"
+                c = dict(cfg, seed=seed, heads=','.join(map(str, heads)), memory=K, losses=','.join(losses))
+                run_dir = run_folder(c, 'mittal', tag)
+                results[(c['heads'], K, c['losses'])].append(run_once(
+                    run_dir, d, lambda m: mittal_result_line(tag, m), lambda: train_mittal(c, tag, d, device, run_dir)))
+        print(f'done in {data.hms(time.time() - t0)}')
+        if cfg['report']:
+            report(cfg['report'], dict(results), cfg, fp=d.fingerprint)
+        sync()
+        return 0
     except KeyboardInterrupt as e:
         how = 'stopped by SIGTERM' if isinstance(e, Terminated) else 'interrupted'
         raise SystemExit(f'\ncil.py: {how}; run the same command again to continue from the last checkpoint') from None
     except RunError as e:
-        raise SystemExit(f'cil.py: {e}') from None
+        raise stop(e) from None
     except OSError as e:  # a full disk, a read-only folder: one line naming the file
         reason, todo = data.write_failure(e)
-        raise SystemExit(f"cil.py: {e.filename or 'a file'}: {reason}; {todo}, or choose another --out / --cache / "
-                         '--results') from None
+        raise stop(f"{e.filename or 'a file'}: {reason}; {todo}, or choose another --out / --cache / --results") \
+            from None
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, previous)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
-
-
-def _main(argv=None):
-    cfg, ds = configure(PARSER.parse_args(argv))
-    device = start_processes(cfg) or pick_device(cfg['device'])
-    if device.type == 'cuda':
-        methods.fast_cuda(tf32=cfg['precision'] != 'fp32')
-    if not WRITER:
-        sync(alone=True)  # rank 0 first: the generated data and the feature cache are made once
-    d = load_data(cfg, ds)
-    if WRITER:
-        sync(alone=True)
-    d.fingerprint = fingerprint(d, device)
-    t0 = time.time()
-    if cfg['report'] == 'kws-table1':
-        return report('kws-table1', None, cfg, time_heads(cfg, d, device)) or 0
-    results = collections.defaultdict(list)
-    if cfg['data'] in MULTILABEL_DATA:
-        for seed in cfg['seeds']:
-            for name in cfg['methods']:
-                results[name].append(run_method(name, dict(cfg, seed=seed), d, device))
-    else:
-        for seed in cfg['seeds']:
-            for heads in cfg['head_sets']:
-                for K in cfg['memories']:
-                    for losses in cfg['loss_sets']:
-                        results[(','.join(map(str, heads)), K, ','.join(losses))].append(
-                            run_mittal(dict(cfg, seed=seed), heads, K, losses, d, device))
-    print(f'done in {data.hms(time.time() - t0)}')
-    if cfg['report']:
-        report(cfg['report'], dict(results), cfg, fp=d.fingerprint)
-    sync()
-    return 0
 
 
 if __name__ == '__main__':

@@ -40,10 +40,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--epochs', type=int, default=3)
     known, rest = ap.parse_known_args()
-    cfg = cil.resolve_config(cil.build_parser().parse_args(rest + ['--quiet']))
-    d = cil.load_data(cfg)
+    cfg, ds = cil.configure(cil.PARSER.parse_args(rest + ['--quiet']))
+    d = cil.load_data(cfg, ds)
     device = cil.pick_device(cfg['device'])
-    ckpt = cil.phase0_dir(cfg) / 'phase0.pt'
+    ckpt = cil.run_folder(cfg, 'phase0') / 'phase0.pt'
     if not ckpt.exists():
         raise SystemExit(f'{ckpt} not found: train phase 0 first (see the docstring)')
     ph = d.phases[1]
@@ -54,9 +54,7 @@ def main():
     print('| learner during the update | base F1 after each epoch (0 first) |\n|---|---|')
     for mode in MODES:
         torch.manual_seed(0)
-        model = cil.model_for_phase(cfg, d, 0)
-        model.load_state_dict(cil.load_checkpoint(ckpt)['model'])
-        model.to(device)
+        model = cil.learner(cfg, d, 0, state=cil.load(ckpt), device=device)
         teacher = methods.frozen_copy(model)
         model.grow(ph.n_new)
         model.to(device)
