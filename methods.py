@@ -1,16 +1,11 @@
 """Every method of both papers: each loss next to its equation, and each learner's whole training loop.
 
-Multi-label CIL (Mulimani & Mesaros): FT, FE, IndL, OD, IOD, IFD, IODFD, AT, with the defaults of the
-authors' released code (multilabel_cil.md). train_multilabel trains one phase of any of them: a Method only
-says which logits the BCE sees, which distillation terms apply and what is frozen; a step runs ONE
-forward of the learner (logits and features together) and at most one of the frozen teacher.
-Single-label CIL with exemplars (Ma et al.; the incremental step of Mittal et al.): CE N, KD N, CE O,
-KD O; train_base is the multitask base step, mittal_step one incremental step with the exemplar memory.
-
-Needs torch and numpy (the learners of models.py are passed in). Reads and writes no file: the caller
-hands in features, a resume state and an on_epoch(state) callback that checkpoints and logs. Every loop
-takes a Hyper; its speed fields (bf16 / fp16 forwards, compile, channels_last) leave fp32 on the CPU bit
-for bit as without them, and every loss reduces in fp32."""
+Multi-label CIL (Mulimani & Mesaros): FT, FE, IndL, OD, IOD, IFD, IODFD, AT with the defaults of the authors'
+code; train_multilabel trains one phase of any of them (a Method says which logits the BCE sees, which
+distillation terms apply, what is frozen). Single-label CIL with exemplars (Ma et al., Mittal et al.'s step):
+train_base is the multitask base step, mittal_step one incremental step with CE N, KD N, CE O, KD O.
+Needs torch and numpy; reads and writes no file (the caller hands in features, a resume state and an
+on_epoch(state) callback). Every loss reduces in fp32 whatever precision the forwards ran in."""
 import contextlib
 import copy
 import hashlib
@@ -25,8 +20,7 @@ import torch
 import torch.nn.functional as F
 
 
-# -----------------------------------------------------------------------------
-# Multi-label: the method table
+# --- Multi-label: the method table ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Method:
@@ -93,18 +87,16 @@ class Hyper:
     channels_last: bool = False
 
 
-# -----------------------------------------------------------------------------
-# Multi-label losses
+# --- Multi-label losses -----------------------------------------------------------------------------------------------
 
 def upcast(t):
-    """float16 / bfloat16 -> float32 (the losses reduce in float32 whatever precision the forwards ran
-    in); float32 and float64 pass unchanged (a float32 run is bit-identical to one without autocast)."""
+    """float16 / bfloat16 -> float32; float32 and float64 pass unchanged (fp32 runs stay bit for bit)."""
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 def bce_loss(logits, targets, pos_weight=None):
-    """Eq. 1: binary cross-entropy with sigmoid over the given logits, in fp32 whatever their dtype; pos_weight:
-    #negatives / #positives of the phase (a scalar, as the authors' code; the loops pass a tensor made once)."""
+    """Eq. 1: binary cross-entropy with sigmoid over the given logits, in fp32; pos_weight: #negatives /
+    #positives of the phase (a scalar, as the authors' code)."""
     logits = upcast(logits)
     pw = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
     return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=pw)
@@ -120,8 +112,8 @@ def pos_weight_of(targets):
 
 
 def kd_loss(student, teacher, T=2.0):
-    """KL(softmax(teacher / T) || softmax(student / T)) * T^2 averaged over batch x classes, as
-    nn.KLDivLoss(reduction='mean') in the authors' and Mittal's code (not over the batch only); in fp32."""
+    """KL(softmax(teacher / T) || softmax(student / T)) * T^2, the mean over batch x classes as
+    nn.KLDivLoss(reduction='mean') in the authors' and Mittal's code; in fp32."""
     student, teacher = upcast(student), upcast(teacher)
     log_p = F.log_softmax(student / T, dim=1)
     q = F.softmax(teacher / T, dim=1)
@@ -135,16 +127,14 @@ def od_loss(z_old, z_old_teacher, T=2.0):
 
 def fd_loss(feat, feat_teacher, per_sample=False):
     """Eq. 3: 1 - cos(normalize(f_new), normalize(f_old)), one cosine over the whole batch flattened (the
-    authors' code) or the per-clip mean (per_sample); in fp32 (a bf16 sum over a batch's block-6 maps would
-    lose the small discrepancies it measures)."""
+    authors' code) or the per-clip mean (per_sample); in fp32 (bf16 sums lose the small discrepancies)."""
     feat, feat_teacher = upcast(feat), upcast(feat_teacher)
     a, b = (feat.flatten(1), feat_teacher.flatten(1)) if per_sample else (feat.flatten(), feat_teacher.flatten())
     return (1 - F.cosine_similarity(F.normalize(a, dim=-1), F.normalize(b, dim=-1), dim=-1)).mean()
 
 
 def adaptive_lambda(n_seen, n_new, base=5.0, power=0.66, const=False):
-    """Eq. 4 weight: lambda_base * (n_seen / n_new) ** power (LUCIR-style adaptive weight, values of
-    the authors' code); const=True gives lambda_base alone."""
+    """Eq. 4 weight: lambda_base * (n_seen / n_new) ** power (the authors' code); const: lambda_base alone."""
     return base if const else base * (n_seen / n_new) ** power
 
 
@@ -170,18 +160,16 @@ def multilabel_loss(method, logits, targets, n_new, *, feats=None, teacher_logit
     return sum(terms.values()), terms
 
 
-# -----------------------------------------------------------------------------
-# Single-label losses (Mittal et al.'s incremental step; Table 2 of Ma et al. switches the terms)
+# --- Single-label losses (Mittal et al.'s incremental step; Table 2 of Ma et al. switches the terms) ------------------
 
 MITTAL_TERMS = ('ce_n', 'kd_n', 'ce_o', 'kd_o')
 
 
 def mittal_loss(terms, logits_n, y_n, n_old, *, logits_o=None, y_o=None, teacher_n=None, teacher_o=None,
              lam=1.0, T=2.0, ce_new_logits='new'):
-    """L = CE N + CE O + lambda * (KD N + KD O), each term switchable (`terms`): CE N over the new logits of the
-    new-data batch (ce_new_logits='new', Mittal's separated softmax) or over all; CE O over every seen logit of
-    the memory batch (balanced over old + new classes); KD N / KD O: kd_loss of the old logits on each batch.
-    In fp32. Returns (total, {term: value})."""
+    """L = CE N + CE O + lambda * (KD N + KD O), each term switchable: CE N over the new logits of the new-data
+    batch (Mittal's separated softmax; ce_new_logits='all': every logit), CE O over every seen logit of the
+    memory batch, KD N / KD O kd_loss of the old logits on each batch. Returns (total, {term: value})."""
     out = {}
     if 'ce_n' in terms:
         out['ce_n'] = (F.cross_entropy(upcast(logits_n[:, n_old:]), y_n - n_old) if ce_new_logits == 'new'
@@ -195,8 +183,7 @@ def mittal_loss(terms, logits_n, y_n, n_old, *, logits_o=None, y_o=None, teacher
     return sum(out.values()), out
 
 
-# -----------------------------------------------------------------------------
-# Pieces both learners use: seeds, batches, the optimiser, the frozen teacher, scores, early stopping
+# --- Pieces both learners use: seeds, batches, the optimiser, the frozen teacher, scores, early stopping --------------
 
 def seed_of(*parts):
     """A 31-bit seed derived from its parts (the same on every machine and every resume)."""
@@ -210,15 +197,14 @@ def index_batches(n, batch_size, seed):
 
 
 def balanced_batches(targets, batch_size, seed):
-    """PANNs' class-balanced batches for multi-label data: the classes visited in a shuffled cycle, each visit the
-    next clip of that class (reshuffled when used up); as many batches as a plain epoch."""
+    """PANNs' class-balanced batches: the classes visited in a shuffled cycle, each visit the next clip of that
+    class (reshuffled when used up); as many batches as a plain epoch."""
     rs = np.random.RandomState(seed)
     targets = np.asarray(targets) > 0
     pools = [np.flatnonzero(targets[:, c]) for c in range(targets.shape[1])]
     classes = [c for c in range(len(pools)) if len(pools[c])]
     queues = {c: list(rs.permutation(pools[c])) for c in classes}
-    cycle = []
-    out = []
+    cycle, out = [], []
     for _ in range(-(-targets.shape[0] // batch_size)):
         batch = []
         for _ in range(batch_size):
@@ -236,8 +222,7 @@ _SGD_FUSED = 'fused' in inspect.signature(torch.optim.SGD).parameters
 
 
 def sgd(model, lr, *, momentum=0.9, weight_decay=5e-4, fused=None):
-    """SGD over the parameters that train (frozen ones get no momentum, no weight decay); fused on CUDA (one launch
-    for every update, GradScaler's inf check without a host sync) unless `fused` says otherwise."""
+    """SGD over the parameters that train (frozen ones get no momentum, no weight decay); fused on CUDA."""
     params = [p for p in model.parameters() if p.requires_grad]
     if fused is None:
         fused = _SGD_FUSED and bool(params) and all(p.device.type == 'cuda' for p in params)
@@ -246,12 +231,37 @@ def sgd(model, lr, *, momentum=0.9, weight_decay=5e-4, fused=None):
 
 
 def load_optimizer_state(optimizer, state):
-    """optimizer.load_state_dict, keeping this optimiser's kernel choice (torch would copy 'fused' from the
-    checkpoint: a CUDA state resumed on the CPU would ask for the fused kernel)."""
+    """optimizer.load_state_dict keeping this optimiser's kernel choice (torch would copy 'fused' from a CUDA
+    checkpoint resumed on the CPU)."""
     kernels = [{k: g[k] for k in ('fused', 'foreach') if k in g} for g in optimizer.param_groups]
     optimizer.load_state_dict(state)
     for group, kernel in zip(optimizer.param_groups, kernels):
         group.update(kernel)
+
+
+def restore(resume, model, optimizer, scheduler=None, scaler=None):
+    """Load a state given earlier to on_epoch: weights, optimiser, schedule and fp16's loss scale."""
+    model.load_state_dict(resume['model'])
+    load_optimizer_state(optimizer, resume['optimizer'])
+    if scheduler is not None:
+        scheduler.load_state_dict(resume['scheduler'])
+    if scaler is not None and resume.get('scaler'):
+        scaler.load_state_dict(resume['scaler'])
+
+
+def snapshot(model, optimizer, scheduler=None, scaler=None, **info):
+    """The state on_epoch gets, which restore() continues from."""
+    state = dict(info, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                 scheduler=None if scheduler is None else scheduler.state_dict())
+    if scaler is not None:
+        state['scaler'] = scaler.state_dict()
+    return state
+
+
+def placed(model, device, channels_last=False):
+    """The model on `device`, its conv weights NHWC with channels_last (CUDA's faster layout)."""
+    model.to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
 def make_optimizer(model, lr, epochs, momentum=0.9, weight_decay=5e-4, eta_min=1e-4, fused=None):
@@ -261,8 +271,8 @@ def make_optimizer(model, lr, epochs, momentum=0.9, weight_decay=5e-4, eta_min=1
 
 
 def sgd_step(optimizer, loss, terms, sums, scaler=None):
-    """One optimiser step on `loss`; adds each term's value to `sums` (on the device: no sync per step).
-    scaler: fp16's GradScaler (the loss scaled before backward, the step skipped on inf gradients)."""
+    """One optimiser step on `loss` (scaled by fp16's GradScaler); each term's value added to `sums` on the
+    device (no sync per step)."""
     optimizer.zero_grad(set_to_none=True)
     if scaler is None:
         loss.backward()
@@ -283,15 +293,13 @@ def check_finite(terms, where):
                                  f'or check the input features')
 
 
-# -----------------------------------------------------------------------------
-# Speed: precision, the device-side batch plan, CUDA settings
+# --- Speed: precision, the device-side batch plan, CUDA settings ------------------------------------------------------
 
 PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}  # of a forward's outputs
 
 
 def autocast(device, precision='fp32'):
-    """The context of a forward in `precision` (torch.autocast in bf16 / fp16: convolutions and matmuls in the low
-    precision, weights and BatchNorm statistics in fp32), or none for fp32. The losses run outside it."""
+    """torch.autocast for a bf16 / fp16 forward (weights and BatchNorm statistics stay fp32), none for fp32."""
     dtype = PRECISIONS[precision]
     return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(torch.device(device).type, dtype=dtype)
 
@@ -302,10 +310,9 @@ def grad_scaler(device, precision='fp32'):
 
 
 def compiled(model, compile=False):
-    """The callable of training forwards: torch.compile(model) sharing the module's parameters (checkpoints use
-    model as before), or the model itself. Its dropout masks come from inductor's generator, so a compiled run
-    is not mask for mask the eager one. dynamo is reset first: the grown learners of earlier phases would
-    otherwise pass its recompile limit, and the run silently go eager."""
+    """torch.compile(model) sharing its parameters, or the model itself. dynamo is reset first: the grown
+    learners of earlier phases would pass its recompile limit and the run silently go eager. (Inductor draws
+    its own dropout masks: a compiled run is not mask for mask the eager one.)"""
     if not compile:
         return model
     torch._dynamo.reset()
@@ -313,23 +320,22 @@ def compiled(model, compile=False):
 
 
 def fast_cuda(tf32=True):
-    """The process-wide CUDA switches cil.py sets on CUDA: cudnn.benchmark (the fastest convolution per shape;
-    CUDA runs are then repeatable only to float rounding) and, with tf32, TF32 for fp32 matmuls and
-    convolutions (cil.py: with bf16 / fp16 only, so --precision fp32 is true fp32)."""
+    """cudnn.benchmark (repeatable only to float rounding) and, with tf32, TF32 matmuls and convolutions
+    (cil.py: with bf16 / fp16 only, so --precision fp32 is true fp32)."""
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
 
 
 def device_batches(tensors, batches, device):
-    """For each index array of `batches`, the rows of every tensor of `tensors` on `device`: indices copied once per
-    epoch; a CPU tensor with a CUDA device (features too large for the GPU) gathered into pinned memory and
-    copied on a side stream one batch ahead, so the copy overlaps the compute. On the CPU, t[idx]."""
+    """For each index array of `batches`, the rows of every tensor on `device`; CPU features with a CUDA device
+    are gathered into pinned memory and copied on a side stream one batch ahead (the copy overlaps compute)."""
+    if not batches:
+        return
     device, sizes = torch.device(device), [len(b) for b in batches]
-    flat = torch.as_tensor(np.concatenate([np.asarray(b, np.int64) for b in batches])) if batches else None
-    index = {t.device: list(flat.to(t.device).split(sizes)) if batches else [] for t in tensors}
-    ahead = device.type == 'cuda' and any(t.device.type == 'cpu' for t in tensors)
-    if not ahead:
+    flat = torch.as_tensor(np.concatenate([np.asarray(b, np.int64) for b in batches]))
+    index = {t.device: list(flat.to(t.device).split(sizes)) for t in tensors}  # copied once per epoch
+    if device.type != 'cuda' or all(t.device.type != 'cpu' for t in tensors):
         for i in range(len(batches)):
             yield [t[index[t.device][i]] for t in tensors]
         return
@@ -350,7 +356,7 @@ def device_batches(tensors, batches, device):
         done.record(side)
         return out, done
 
-    nxt = fetch(0) if batches else None
+    nxt = fetch(0)
     for i in range(len(batches)):
         out, done = nxt
         if i + 1 < len(batches):
@@ -364,15 +370,11 @@ def device_batches(tensors, batches, device):
 
 def frozen_copy(model):
     """The previous learner as a teacher: a copy in eval mode that gets no gradient."""
-    teacher = copy.deepcopy(model).eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    return teacher
+    return copy.deepcopy(model).eval().requires_grad_(False)
 
 
 def fits(nbytes, device, share=0.3):
-    """Whether nbytes fit in `share` of the free memory of a CUDA device: the driver's free memory plus
-    what torch's allocator holds cached but unused (an earlier phase's tensors)."""
+    """Whether nbytes fit in `share` of a CUDA device's free memory (the allocator's unused cache counted)."""
     if device.type != 'cuda':
         return False
     cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
@@ -382,8 +384,7 @@ def fits(nbytes, device, share=0.3):
 
 @torch.no_grad()
 def predict(model, x, batch_size, device, sigmoid=True):
-    """Scores of the model on every clip of x, computed in float32 whatever the training precision
-    (bf16 logits would tie scores and move mAP): sigmoid probabilities (multi-label) or raw logits."""
+    """Scores on every clip of x in float32 (bf16 logits would tie scores and move mAP): sigmoid or logits."""
     model.eval()
     out = []
     for i in range(0, len(x), batch_size):
@@ -401,23 +402,17 @@ def accuracy(model, x, y, device, batch_size=256):
 def fit(model, optimizer, scheduler, epoch_fn, val_fn, *, max_epochs, patience, tag, resume=None, on_epoch=None,
         scaler=None):
     """Train up to max_epochs with early stopping on val_fn() (strictly better is better; patience None: none),
-    the best weights restored at the end; epoch_fn(epoch) trains one epoch. resume: a state of the same tag
-    given earlier to on_epoch continues after its epoch (fp16's scaler included). Returns (best, epochs run)."""
+    the best weights restored at the end; epoch_fn(epoch) trains one epoch; resume: a state of the same tag
+    given earlier to on_epoch. Returns (best, epochs run)."""
     start, best, best_state, wait = 0, -1.0, None, 0
     if resume is not None and resume.get('tag') == tag:
-        model.load_state_dict(resume['model'])
-        load_optimizer_state(optimizer, resume['optimizer'])
-        if scheduler is not None:
-            scheduler.load_state_dict(resume['scheduler'])
-        if scaler is not None and resume.get('scaler'):
-            scaler.load_state_dict(resume['scaler'])
+        restore(resume, model, optimizer, scheduler, scaler)
         start, best, best_state, wait = resume['epoch'], resume['best'], resume['best_state'], resume['wait']
     ran = start
     for epoch in range(start, max_epochs):
         if patience is not None and wait >= patience:
             break
-        ran = epoch + 1
-        t0 = time.time()
+        ran, t0 = epoch + 1, time.time()
         terms = epoch_fn(epoch)
         check_finite(terms, f'{tag}, epoch {epoch + 1}')
         if scheduler is not None:
@@ -428,21 +423,15 @@ def fit(model, optimizer, scheduler, epoch_fn, val_fn, *, max_epochs, patience, 
         else:
             wait += 1
         if on_epoch is not None:
-            state = dict(tag=tag, epoch=epoch + 1, max_epochs=max_epochs, model=model.state_dict(),
-                         optimizer=optimizer.state_dict(),
-                         scheduler=scheduler.state_dict() if scheduler is not None else None,
-                         best=best, best_state=best_state, wait=wait, terms=terms, val=acc,
-                         seconds=time.time() - t0)
-            if scaler is not None:
-                state['scaler'] = scaler.state_dict()
-            on_epoch(state)
+            on_epoch(snapshot(model, optimizer, scheduler, scaler, tag=tag, epoch=epoch + 1, max_epochs=max_epochs,
+                              best=best, best_state=best_state, wait=wait, terms=terms, val=acc,
+                              seconds=time.time() - t0))
     if patience is not None and best_state is not None:
         model.load_state_dict(best_state)
     return best, ran
 
 
-# -----------------------------------------------------------------------------
-# Several processes (torchrun): one run trained with DistributedDataParallel
+# --- Several processes (torchrun): one run trained with DistributedDataParallel ---------------------------------------
 
 def world():
     """(rank, number of processes) of this one: (0, 1) unless torch.distributed is initialised."""
@@ -452,8 +441,8 @@ def world():
 
 
 def local_batches(batches, rank, size):
-    """This rank's part of each global batch, and the weight n_rank * size / n that makes the ranks' average of mean
-    losses the global batch's mean; an empty part (a last batch smaller than `size`) takes one clip at weight 0."""
+    """This rank's part of each global batch and the weight n_rank * size / n that makes the ranks' average of
+    means the global mean; an empty part (a last batch smaller than `size`) takes one clip at weight 0."""
     parts = [np.array_split(np.asarray(b), size)[rank] for b in batches]
     weights = [len(p) * size / len(b) for p, b in zip(parts, batches)]
     return [p if len(p) else np.asarray(b)[:1] for p, b in zip(parts, batches)], weights
@@ -474,8 +463,7 @@ def fd_loss_global(feat, feat_teacher):
 
 
 def mean_over_ranks(terms):
-    """The ranks' epoch means of each loss term, averaged (every rank gets the same values: one NaN
-    check, one log line)."""
+    """The ranks' epoch means of each loss term, averaged (one NaN check, one log line for all ranks)."""
     if world()[1] == 1 or not terms:
         return terms
     nccl = torch.distributed.get_backend() == 'nccl'  # NCCL reduces CUDA tensors only
@@ -486,20 +474,18 @@ def mean_over_ranks(terms):
 
 
 def distributed(model, device):
-    """The learner as DistributedDataParallel, its BatchNorm a SyncBatchNorm on CUDA (the global batch's statistics,
-    as on one device, so no buffer broadcast per step). state_dict keys are unchanged."""
+    """(model, its DistributedDataParallel), BatchNorm a SyncBatchNorm on CUDA (the global batch's statistics);
+    state_dict keys are unchanged."""
     if device.type == 'cuda':
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return model, torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[device.index] if device.type == 'cuda' else None, broadcast_buffers=False)
 
 
-# -----------------------------------------------------------------------------
-# The multi-label learner: one phase of any of the eight methods
+# --- The multi-label learner: one phase of any of the eight methods ---------------------------------------------------
 
 def prepare_phase(model, method, phase, n_new):
-    """Before training phase k >= 1: grow the classifier by n_new rows; FE also freezes the backbone
-    and the old rows. (AT builds a fresh learner instead; phase 0 trains everything.)"""
+    """Before phase k >= 1: grow the classifier by n_new rows; FE also freezes the backbone and the old rows."""
     if phase == 0 or method.joint:
         return model
     model.grow(n_new)
@@ -511,8 +497,8 @@ def prepare_phase(model, method, phase, n_new):
 
 @torch.no_grad()
 def teacher_outputs(teacher, x, batch_size, device, store=None, precision='fp32'):
-    """The frozen previous learner's (logits, features) on every clip of x, once per phase (valid: it is frozen, in
-    eval mode, the inputs not augmented), in the training precision, on `store` (default: device)."""
+    """The frozen teacher's (logits, features) on every clip of x, once per phase (it is frozen, in eval mode,
+    the inputs not augmented), in the training precision, on `store` (default: device)."""
     teacher.eval()
     store = store or device
     dtype = PRECISIONS[precision]
@@ -528,8 +514,8 @@ def teacher_outputs(teacher, x, batch_size, device, store=None, precision='fp32'
 
 
 def replay_bce(logits_old, targets, known, pos_weight=None):
-    """Exemplar replay for the multi-label learner (in neither paper): BCE over the old logits of a memory batch,
-    counted only where the label is known (the classes of the phase the clip was learned in); in fp32."""
+    """Exemplar replay (in neither paper): BCE over the old logits of a memory batch where the label is known (the
+    classes of the phase the clip was learned in); in fp32."""
     logits_old = upcast(logits_old)
     pw = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=logits_old.dtype, device=logits_old.device)
     loss = F.binary_cross_entropy_with_logits(logits_old, targets, weight=known, pos_weight=pw, reduction='sum')
@@ -537,9 +523,9 @@ def replay_bce(logits_old, targets, known, pos_weight=None):
 
 
 def multilabel_exemplars(phases, k, K, seed):
-    """Exemplars of the old classes for phase k (--memory K; in neither paper): K // n_seen clips a class, a prefix of
-    a seeded permutation of the clips that carried it in its phase (the memory only shrinks by truncation),
-    each with the labels it was learned with (`known`). Returns (clip indices, targets, known), (n, n_old)."""
+    """Exemplars of the old classes for phase k (--memory K; in neither paper): K // n_seen clips a class, a seeded
+    prefix of the clips that carried it in its phase, each with the labels it was learned with.
+    Returns (clip indices, targets (n, n_old), known (n, n_old))."""
     ph = phases[k]
     m = memory_quota(K, ph.n_seen)
     rows = {}
@@ -559,18 +545,15 @@ def multilabel_exemplars(phases, k, K, seed):
 def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teacher=None, teacher_cache=None,
                 pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False, fd_forward='single', memory=None,
                 precision='fp32', scaler=None, forward=None, teacher_forward=None):
-    """One epoch of a method over `batches` (index arrays into x (N, T, F) and y (N, n_new)), mean of each loss term
-    returned. fd_forward='authors': L_FD from a second training-mode forward (BatchNorm updated twice, another
-    dropout mask), as the authors' step. memory: (x, targets, known, batches) replayed with replay_bce.
-    forward / teacher_forward: what runs the learner / the live teacher (compiled ones, or the modules)."""
-    device = torch.device(device)
-    forward = model if forward is None else forward
+    """One epoch of a method over `batches` (index arrays into x (N, T, F), y (N, n_new)); the mean of each term.
+    ONE forward gives logits and features; fd_forward='authors': L_FD from a second training-mode forward, as
+    the authors' step. memory: (x, targets, known, batches) replayed with replay_bce. forward /
+    teacher_forward: what runs the learner / the live teacher (compiled, or the modules)."""
+    device, forward = torch.device(device), model if forward is None else forward
     teacher_forward = teacher if teacher_forward is None else teacher_forward
     model.train()
     needs_teacher = method.od or method.fd
-    cached = needs_teacher and teacher_cache is not None
-    rank, size = world()
-    weights = [1.0] * len(batches)
+    cached, (rank, size), weights = needs_teacher and teacher_cache is not None, world(), [1.0] * len(batches)
     if size > 1:  # DDP: this rank's part of each global batch
         batches, weights = local_batches(batches, rank, size)
     rows = device_batches([x, y] + (list(teacher_cache) if cached else []), batches, device)
@@ -614,17 +597,13 @@ def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, d
                      resume=None, on_epoch=None, log=None, **settings):
     """Train one phase of a multi-label method; returns the learner at the end of it.
 
-    model: the learner after phase - 1 (phase 0, AT: a fresh one); x (N, T, F): the phase's training clips (any
-    float dtype, CPU or device); y (N, n_new): targets of its new classes (AT: of every seen one). In phase
-    k >= 1 (not AT) the previous learner becomes the frozen teacher and the classifier grows (FE also freezes);
-    hp.cache_teacher computes the teacher's outputs once. subsets: multitask heads for phase 0 (dropped at the
-    end); memory: (x, targets, known) replayed (multilabel_exemplars). Every epoch reseeds from (seed, phase,
-    epoch), so resume (a state given to on_epoch) continues exactly. A non-finite term raises FloatingPointError."""
+    model: the learner after phase - 1 (phase 0, AT: a fresh one); x (N, T, F): the phase's training clips;
+    y (N, n_new): targets of its new classes (AT: of every seen one). In phase k >= 1 (not AT) the previous
+    learner becomes the frozen teacher and the classifier grows. subsets: multitask heads for phase 0;
+    memory: (x, targets, known) replayed. Every epoch reseeds from (seed, phase, epoch), so a resume (a state
+    given to on_epoch) continues exactly."""
     hp = replace(hp or Hyper(), **settings)
-    batch_size, precision = hp.batch_size, hp.precision
-    device = torch.device(device)
-    n_new = y.shape[1]
-    teacher = None
+    batch_size, precision, device, n_new, teacher = hp.batch_size, hp.precision, torch.device(device), y.shape[1], None
     if phase > 0 and not method.joint:
         teacher = frozen_copy(model)
         torch.manual_seed(seed_of(seed, 'grow', phase))
@@ -634,24 +613,14 @@ def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, d
     n_seen = model.fc.out_features
     lam = adaptive_lambda(n_seen, n_new, hp.lambda_base, hp.lambda_pow, hp.const_lambda)  # Eq. 4; a Python float
     pw = pos_weight_of(y) if hp.pos_weight == 'auto' else None
-    model.to(device)
-    if hp.channels_last:
-        model.to(memory_format=torch.channels_last)
+    placed(model, device, hp.channels_last)
     optimizer, scheduler = make_optimizer(model, lr, epochs, hp.momentum, hp.weight_decay, hp.lr_min)
     scaler = grad_scaler(device, precision)
-    start = 0
     if resume is not None:
-        model.load_state_dict(resume['model'])
-        load_optimizer_state(optimizer, resume['optimizer'])
-        scheduler.load_state_dict(resume['scheduler'])
-        if scaler is not None and resume.get('scaler'):
-            scaler.load_state_dict(resume['scaler'])
-        start = resume['epoch']
-    teacher_cache = None
+        restore(resume, model, optimizer, scheduler, scaler)
+    start, teacher_cache = resume['epoch'] if resume is not None else 0, None
     if teacher is not None and (method.od or method.fd) and start < epochs:
-        teacher.to(device)
-        if hp.channels_last:
-            teacher.to(memory_format=torch.channels_last)
+        placed(teacher, device, hp.channels_last)
         if hp.cache_teacher:
             with torch.no_grad(), autocast(device, precision):
                 z, f = teacher(x[:1].to(device).float())
@@ -689,12 +658,8 @@ def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, d
         check_finite(terms, f'phase {phase}, epoch {epoch + 1}')
         scheduler.step()
         if on_epoch is not None:
-            state = dict(phase=phase, epoch=epoch + 1, epochs=epochs, model=model.state_dict(),
-                         optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), terms=terms,
-                         lr=optimizer.param_groups[0]['lr'], seconds=time.time() - t0)
-            if scaler is not None:
-                state['scaler'] = scaler.state_dict()
-            on_epoch(state)
+            on_epoch(snapshot(model, optimizer, scheduler, scaler, phase=phase, epoch=epoch + 1, epochs=epochs,
+                              terms=terms, lr=optimizer.param_groups[0]['lr'], seconds=time.time() - t0))
     if size > 1:  # every process leaves with rank 0's learner (BatchNorm statistics included), the one saved
         with torch.no_grad():  # the tensors themselves: state_dict's classifier entries are concatenated copies
             for t in [*model.parameters(), *model.buffers()]:
@@ -704,8 +669,7 @@ def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, d
     return model
 
 
-# -----------------------------------------------------------------------------
-# Single-label CIL (Ma et al. + Mittal et al.): exemplar memory, multitask base, incremental step
+# --- Single-label CIL (Ma et al. + Mittal et al.): exemplar memory, multitask base, incremental step ------------------
 
 def memory_quota(K, n_seen):
     """Exemplars per class when n_seen classes share a memory of K (floor; the remainder is unused)."""
@@ -715,17 +679,16 @@ def memory_quota(K, n_seen):
 
 
 def select_random(indices, m, seed, class_id):
-    """m exemplars of one class: a prefix of a permutation seeded by (seed, the dataset's class id, so not by the
-    order); reducing keeps a prefix of the same draw (Mittal's selection, without repeats)."""
+    """m exemplars of one class: a prefix of a permutation seeded by (seed, the dataset's class id); reducing keeps
+    a prefix of the same draw (Mittal's selection, without repeats)."""
     indices = np.asarray(indices)
     return indices[np.random.RandomState(seed * 1000 + class_id).permutation(len(indices))[:m]]
 
 
 def select_herding(embeddings, m, normalize_mean=True):
     """iCaRL herding: the positions of m items whose running mean of unit-length embeddings stays closest to the
-    class mean mu, in order. mu: the normalised mean (normalize_mean, kws_cil.md 2.6) or the plain mean, as
-    iCaRL's code (its walk w += mu - phi is this argmin, every phi having unit length); a selected item is
-    never a candidate again (iCaRL's walk may land on one it holds)."""
+    class mean mu (normalised with normalize_mean, kws_cil.md 2.6; plain as iCaRL's code), in order; a
+    selected item is never a candidate again."""
     phi = F.normalize(torch.as_tensor(embeddings, dtype=torch.float64), dim=1)
     mu = phi.mean(0)
     if normalize_mean:
@@ -776,8 +739,8 @@ class ExemplarMemory:
 
 
 def memory_batches(n_memory, n_batches, batch_size, seed):
-    """n_batches batches of min(B, |M|) memory items read in turn from one shuffled permutation per epoch, cycling
-    (kws_cil.md 2.1; no drop_last: a memory of 10 still gives batches; no item twice in a batch)."""
+    """n_batches batches of min(B, |M|) memory items read in turn from one shuffled permutation, cycling
+    (kws_cil.md 2.1; no drop_last, no item twice in a batch)."""
     if n_memory == 0:
         return [None] * n_batches
     size, perm = min(batch_size, n_memory), np.random.RandomState(seed).permutation(n_memory)
@@ -797,8 +760,8 @@ def embeddings(model, x, batch_size, device, precision='fp32'):
 
 def select_exemplars(memory, model, x, phase, labels, m, *, how, seed, device, normalize_mean=True,
                      precision='fp32'):
-    """m exemplars for each learned label of `labels`: random (a prefix of a permutation seeded by the class id,
-    kws_cil.md 2.6) or herding (iCaRL on the model's embeddings). x: every clip's features; phase: data.Phase."""
+    """m exemplars for each learned label of `labels`: random (select_random) or herding (on the model's
+    embeddings). x: every clip's features; phase: data.Phase."""
     for c in labels:
         idx = phase.train[phase.train_y == c]  # training clips of learned label c
         if how == 'random':
@@ -845,10 +808,9 @@ def head_subsets(n_base, heads, how='random', seed=0):
 
 def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *, batching='per-task', reduce='sum',
                     pos_weight=None, precision='fp32', scaler=None, forward=None):
-    """One epoch of multitask base training (one backbone, a linear head per class subset; Ma et al. 3). y: base
-    labels, or (N, n_base) multi-hot (a head's loss is then the BCE of its subset's columns). per-task: each
-    head its own clips and loader, every iteration one batch of each task not exhausted and one SGD step on
-    sum_h CE_h; shared: one batch and forward for every head, each over its members."""
+    """One epoch of multitask base training (one backbone, a head per class subset; Ma et al. 3). y: base labels,
+    or (N, n_base) multi-hot (BCE of a head's columns). per-task: each head its own loader, every iteration one
+    batch of each task not exhausted and one SGD step on sum_h CE_h; shared: one batch for every head."""
     forward = model if forward is None else forward
     model.train()
     y_np = y.cpu().numpy() if torch.is_tensor(y) else np.asarray(y)
@@ -856,7 +818,6 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *
     local = [np.full(y_np.shape[1] if multilabel else int(y_np.max()) + 1, -1) for _ in subsets]
     for h, s in enumerate(subsets):
         local[h][s] = np.arange(len(s))
-
     # targets reach the device with their batch (device_batches: no host copy per step): multi-label the
     # multi-hot rows (a head takes its subset's columns), single-label each head's local label (-1: not its class)
     y_all = torch.as_tensor(y_np if multilabel else np.stack([local[h][y_np] for h in range(len(subsets))], 1))
@@ -938,20 +899,14 @@ def mittal_epoch(model, terms, x, y, batches, optimizer, device, *, n_old, mem_x
     return {k: (v / max(len(batches), 1)).item() for k, v in sums.items()}
 
 
-
-
 def train_base(model, x, phase, hp=None, *, subsets, seed, device, epochs, lr=0.01, resume=None, on_epoch=None,
                **settings):
-    """Step 0 of Ma et al.: multitask base training (head 0 over every base class, an auxiliary head per subset),
-    early stopping on head 0's accuracy over the base validation clips with the best weights restored; the
-    auxiliary heads are dropped at the end. Returns (model, best validation accuracy, epochs run)."""
-    hp = replace(hp or Hyper(), **settings)
-    device = torch.device(device)
+    """Step 0 of Ma et al.: multitask base training, early stopping on head 0's accuracy over the base validation
+    clips, the auxiliary heads dropped at the end. Returns (model, best validation accuracy, epochs run)."""
+    hp, device = replace(hp or Hyper(), **settings), torch.device(device)
     for s in subsets[1:]:
         model.add_head(len(s))
-    model.to(device)
-    if hp.channels_last:
-        model.to(memory_format=torch.channels_last)
+    placed(model, device, hp.channels_last)
     opt = sgd(model, lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, hp.lr_min) if hp.base_sched == 'cosine' else None
     scaler, forward = grad_scaler(device, hp.precision), compiled(model, hp.compile)
@@ -981,9 +936,7 @@ def mittal_step(model, memory, x, phase, hp=None, *, losses, seed, device, resum
        ft_mode='mittal' (every layer, lr_ft, cosine, epochs_ft);
     4. herding (exemplar_select='herding') re-selects the new classes' exemplars with the trained model.
     resume: a state of this step (its 'done' holds the finished stages). Returns (model, memory, info)."""
-    hp = replace(hp or Hyper(), **settings)
-    device = torch.device(device)
-    k = phase.k
+    hp, device, k = replace(hp or Hyper(), **settings), torch.device(device), phase.k
     teacher = frozen_copy(model)
     torch.manual_seed(seed_of(seed, 'grow', k))
     model.grow(phase.n_new)
@@ -995,15 +948,9 @@ def mittal_step(model, memory, x, phase, hp=None, *, losses, seed, device, resum
     mem_x, mem_y = x[torch.as_tensor(mem_idx)], torch.as_tensor(mem_y)
     x_train, y_train = x[torch.as_tensor(phase.train)], torch.as_tensor(phase.train_y)
     lam = adaptive_lambda(phase.n_seen, phase.n_new, hp.lambda_base, hp.lambda_pow, hp.const_lambda)
-    val_idx, val_y = phase.val, phase.val_y
-    if hp.es_val == 'new':
-        keep = val_y >= phase.n_old
-        val_idx, val_y = val_idx[keep], val_y[keep]
-    x_val = x[torch.as_tensor(val_idx)]
-    teacher.to(device)
-    if hp.channels_last:
-        model.to(memory_format=torch.channels_last)
-        teacher.to(memory_format=torch.channels_last)
+    keep = phase.val_y >= (phase.n_old if hp.es_val == 'new' else 0)  # early stopping on seen or new classes
+    x_val, val_y = x[torch.as_tensor(phase.val[keep])], phase.val_y[keep]
+    placed(model, device, hp.channels_last), placed(teacher, device, hp.channels_last)
     forward = compiled(model, hp.compile)
 
     def epoch_fn(epoch, stage):
