@@ -3129,6 +3129,19 @@ def test_kws_several_seeds_report_mean_and_std(gsc_root, tmp_path):
     assert row['forgetting']['mean'] == pytest.approx(np.mean(forgetting)) and len(row['acc_step2']['values']) == 2
     assert row['forgetting']['std'] == pytest.approx(np.std(forgetting)) and 'forgetting_group1' in row
 
+def test_od_dropout_check_runs_from_a_shared_phase0(ref_iodfd, as_root):
+    """bench/od_dropout_check.py (README's L_OD experiment) reads the shared phase 0 through cil's API."""
+    argv = TINY + ['--root', str(as_root), '--cache', str(ref_iodfd.parent / 'cache'), '--out', str(ref_iodfd),
+                   '--results', str(ref_iodfd / 'results'), '--epochs', '1']
+    out = subprocess.run([sys.executable, str(HERE / 'bench' / 'od_dropout_check.py'), *argv], capture_output=True,
+                         text=True, timeout=300, cwd=HERE)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith('| ') and ' / ' in line]
+    assert [r.split(' | ')[0][2:] for r in rows] == ['train', 'dropout-only', 'eval', 'forward-only']
+    assert len({r.split(' | ')[1].split(' / ')[0] for r in rows}) == 1  # every mode starts from the same phase 0
+    evals = rows[2].split(' | ')[1].rstrip(' |').split(' / ')
+    assert len(evals) == 2 and len(set(evals)) == 1  # eval mode: L_OD is exactly 0, nothing moves
+
 
 # =============================================================================
 # Each module copied alone into an empty folder, and used
