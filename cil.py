@@ -461,19 +461,13 @@ def run_folder(cfg, kind, tag=''):
 
 
 def write(obj, path):
-    """Rank 0: torch.save, text or (.json) JSON via a temporary file, fsync and rename: never half a file."""
+    """Rank 0: torch.save, text or (.json) JSON, atomically (data.write_atomic); a full disk is one line."""
     if not WRITER:
         return
-    tmp, text = Path(f'{path}.{os.getpid()}.tmp'), str(path).endswith('.json') or isinstance(obj, str)
     try:
-        with open(tmp, 'wb') as f:
-            f.write((json.dumps(obj, indent=1, default=float) if str(path).endswith('.json') else obj).encode()) \
-                if text else torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        data.write_atomic(path, json.dumps(obj, indent=1, default=float) if str(path).endswith('.json') else obj
+                          if isinstance(obj, str) else lambda f: torch.save(obj, f))
     except BaseException as e:
-        tmp.unlink(missing_ok=True)
         failure = data.write_failure(e, Path(path).parent)  # torch.save: a RuntimeError from the OSError
         if failure:
             raise RunError(f'cannot write {path}: {failure[0]}; {failure[1]}, or choose another --out / --results') \
@@ -665,23 +659,11 @@ def learner(cfg, d, k, method=methods.METHODS['ft'], state=None, device=None):
     return m
 
 
-class Clock:
-    """ETA over a run: seconds per (training clip x epoch), measured as the run goes."""
-
-    def __init__(self, remaining_work):
-        self.remaining, self.seconds, self.work = remaining_work, 0.0, 0
-
-    def tick(self, seconds, work):
-        self.seconds, self.work, self.remaining = self.seconds + seconds, self.work + work, self.remaining - work
-
-    def eta(self, work_left=None):
-        return self.seconds / max(self.work, 1) * (self.remaining if work_left is None else work_left)
-
-
-def checkpointer(path, minutes, log, clock=None, n_clips=0):
-    """methods.py's on_epoch: log the epoch; write its state once `minutes` have passed since the last write and after
-    a multi-label phase's last epoch. Each epoch reseeds, so resuming from an older one gives the same result."""
-    last = [time.time()]
+def checkpointer(path, minutes, log, n_clips=0, work_after=0):
+    """methods.py's on_epoch: log the epoch (the ETAs from this phase's seconds per clip; work_after: the clip-epochs
+    of the phases after it); write its state once `minutes` have passed since the last write and after a multi-label
+    phase's last epoch. Each epoch reseeds, so resuming from an older one gives the same result."""
+    last, spent = [time.time()], [0.0, 0]
 
     def on_epoch(state):
         if time.time() - last[0] >= 60 * minutes or state['epoch'] == state.get('epochs'):
@@ -689,10 +671,11 @@ def checkpointer(path, minutes, log, clock=None, n_clips=0):
             last[0] = time.time()
         parts = ' '.join(f'{n} {v:.4f}' for n, v in state['terms'].items())
         if 'phase' in state:  # multi-label
-            clock.tick(state['seconds'], n_clips)
-            loss, eta = sum(state['terms'].values()), data.hms(clock.eta((state['epochs'] - state['epoch']) * n_clips))
-            log(f"phase {state['phase']} epoch {state['epoch']}/{state['epochs']} loss {loss:.4f} ({parts}) lr "
-                f"{state['lr']:.2e} | {state['seconds']:.1f}s, phase ETA {eta}, run ETA {data.hms(clock.eta())}")
+            spent[0], spent[1] = spent[0] + state['seconds'], spent[1] + n_clips
+            left, rate = (state['epochs'] - state['epoch']) * n_clips, spent[0] / max(spent[1], 1)
+            log(f"phase {state['phase']} epoch {state['epoch']}/{state['epochs']} loss {sum(state['terms'].values()):.4f}"
+                f" ({parts}) lr {state['lr']:.2e} | {state['seconds']:.1f}s, phase ETA {data.hms(rate * left)}, run ETA "
+                f"{data.hms(rate * (left + work_after))}")
         else:  # single-label, early stopping
             log(f"{state['tag']} epoch {state['epoch']}/{state['max_epochs']} {parts} | val acc "
                 f"{100 * state['val']:.2f} (best {100 * state['best']:.2f}) | {state['seconds']:.1f}s")
@@ -702,14 +685,13 @@ def checkpointer(path, minutes, log, clock=None, n_clips=0):
 # ----------------------------------------------------------------------------- multi-label CIL (Mulimani & Mesaros)
 # phase 0 trained once per (seed, config) and shared by every method, then each method's incremental phases
 
-def train_phase(cfg, d, run_dir, k, model, method, log, clock, device, subsets=None):
+def train_phase(cfg, d, run_dir, k, model, method, log, device, subsets=None, work_after=0):
     """One phase of one method, resumable from run_dir/state.pt -> (the trained learner, replayed exemplars)."""
     ph, joint = d.phases[k], method.joint and k > 0
     index, y = (ph.joint, ph.joint_y) if joint else (ph.train, ph.train_y[:, ph.n_old:])
     epochs, lr = (cfg['epochs_base'], cfg['lr_base']) if k == 0 or joint else (cfg['epochs'], cfg['lr'])
     resume = state if (state := load(run_dir / 'state.pt')) is not None and state.get('phase') == k else None
     if resume is not None:
-        clock.remaining -= resume['epoch'] * len(index)
         log(f"phase {k}: resuming after epoch {resume['epoch']}/{epochs} from {run_dir / 'state.pt'}")
     memory = None
     if k > 0 and not joint and cfg['memory'] is not None:
@@ -719,7 +701,7 @@ def train_phase(cfg, d, run_dir, k, model, method, log, clock, device, subsets=N
         model = methods.train_multilabel(model, method, d.features(index, device), y, hyper(cfg, device), phase=k,
                                          epochs=epochs, lr=lr, seed=cfg['seed'], device=device, subsets=subsets,
                                          memory=memory, resume=resume, log=log, on_epoch=checkpointer(
-                                             run_dir / 'state.pt', cfg['checkpoint_minutes'], log, clock, len(index)))
+                                             run_dir / 'state.pt', cfg['checkpoint_minutes'], log, len(index), work_after))
     except FloatingPointError as e:
         raise RunError(f'{run_dir.name}: {e} (features: {d.cache.folder})') from None
     except data.DataError as e:
@@ -737,11 +719,11 @@ def evaluate_phase(model, d, k, cfg, device):
                 n_test=int(len(ph.test)), n_train=int(len(ph.train)))
 
 
-def shared_phase0(cfg, d, device, log, clock):
+def shared_phase0(cfg, d, device, log, work_after=0):
     """Phase 0 (BCE on the base classes; --heads: multitask) in its shared folder -> (learner, record)."""
     folder, ph = run_folder(cfg, 'phase0'), d.phases[0]
     torch.manual_seed(methods.seed_of(cfg['seed'], 'init'))
-    model, trained = learner(cfg, d, 0), []
+    model = learner(cfg, d, 0)
 
     def train():
         log(f'phase 0 (shared by all methods): {folder}')
@@ -749,15 +731,12 @@ def shared_phase0(cfg, d, device, log, clock):
         if cfg['heads']:  # multitask base training (Ma et al.) on the multi-label learner
             subsets = methods.head_subsets(ph.n_seen, cfg['heads'], cfg['head_subsets'], cfg['subset_seed'])
             log(f"phase 0: multitask heads {cfg['heads']} over base-class subsets {subsets}")
-        trained.append(train_phase(cfg, d, folder, 0, model, methods.METHODS['ft'], Log(folder / 'log.txt',
-                                                                                          cfg['quiet']), clock,
-                                   device, subsets)[0])
-        return trained[0], evaluate_phase(trained[0], d, 0, cfg, device)
+        trained, _ = train_phase(cfg, d, folder, 0, model, methods.METHODS['ft'], Log(folder / 'log.txt', cfg['quiet']),
+                                 device, subsets, work_after)
+        return trained, evaluate_phase(trained, d, 0, cfg, device)
 
-    model, record = shared_step(folder, 'phase0.pt', model, train, device, log, d.fingerprint, cfg['restart'],
-                                rebuild=lambda m: evaluate_phase(m, d, 0, cfg, device))
-    clock.remaining -= 0 if trained else cfg['epochs_base'] * len(ph.train)
-    return model, record
+    return shared_step(folder, 'phase0.pt', model, train, device, log, d.fingerprint, cfg['restart'],
+                       rebuild=lambda m: evaluate_phase(m, d, 0, cfg, device))
 
 
 def method_result_line(name, metrics):
@@ -787,19 +766,19 @@ def train_method(name, cfg, d, device, run_dir):
     work = [cfg['epochs_base'] * len(phases[0].train)] + [
         (cfg['epochs_base'] if method.joint else cfg['epochs']) * len(ph.joint if method.joint else ph.train)
         for ph in phases[1:]]
-    clock, trained = Clock(sum(work[start:])), False  # once a phase is trained here, later checkpoints are stale
+    trained = False  # once a phase is trained here, later checkpoints are stale
     log(f'== {name}: {run_dir} ({len(phases)} phases, device {device}; {d.counts_line()})')
     for k in range(start, len(phases)):
         ph = phases[k]
         if k == 0 or (model is None and not method.joint):
-            model, record = shared_phase0(cfg, d, device, log, clock if k == 0 else Clock(0))
+            model, record = shared_phase0(cfg, d, device, log, sum(work[1:]) if k == 0 else 0)
             if k == 0:
                 metrics['phases'].append(record)
                 write(metrics, metrics_path)
                 continue
         state = None if trained else load(run_dir / f'phase{k}.pt', damaged_ok=True)
         if state is not None:  # finished before its record was written: evaluated again
-            model, clock.remaining = learner(cfg, d, k, method, state, device), clock.remaining - work[k]
+            model = learner(cfg, d, k, method, state, device)
             n_memory = len(methods.multilabel_exemplars(phases, k, cfg['memory'], cfg['seed'])[0]) \
                 if cfg['memory'] is not None and not method.joint else 0
             log(f'phase {k}: finished earlier ({run_dir / f"phase{k}.pt"}); its record is rebuilt')
@@ -811,7 +790,7 @@ def train_method(name, cfg, d, device, run_dir):
                 f'{len(ph.joint if method.joint else ph.train)} training clips')
             if not trained:  # checkpoints of later phases came from the learner this phase replaces
                 unlink(*(run_dir / f'phase{j}.pt' for j in range(k + 1, len(phases))))
-            model, n_memory = train_phase(cfg, d, run_dir, k, model, method, log, clock, device)
+            model, n_memory = train_phase(cfg, d, run_dir, k, model, method, log, device, work_after=sum(work[k + 1:]))
             trained = True
             write({'phase': k, 'model': model.state_dict(), 'sizes': [b.out_features for b in model.fc.blocks]},
                   run_dir / f'phase{k}.pt')

@@ -169,6 +169,21 @@ def write_failure(e, folder=None):
                   errno.EACCES: 'make it writable', errno.EPERM: 'make it writable'}.get(code, 'check that folder')
 
 
+def write_atomic(path, content):
+    """content (str, bytes, or a function writing to the open file) into a temporary file, fsync, rename: the file
+    at `path` is whole or absent, never half written; the temporary file goes on any failure."""
+    tmp = Path(f'{path}.{os.getpid()}.tmp')
+    try:
+        with open(tmp, 'wb') as f:
+            content(f) if callable(content) else f.write(content.encode() if isinstance(content, str) else content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 # --- Audio files -----------------------------------------------------------------------------------------------------
 class AudioProblem(Exception):
     """An audio file that cannot be used (a one-line message)."""
@@ -902,9 +917,7 @@ def save_split(split, ds, path):
     """The split as JSON (method, seed, hash, the clip keys of each part), written atomically."""
     doc = dict(dataset=ds.name, method=split.method, seed=split.seed, hash=split.hash,
                **{p: [ds.keys[i] for i in getattr(split, p)] for p in ('train', 'val', 'test')})
-    tmp = Path(f'{path}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(doc, indent=0))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(doc, indent=0))
 
 
 def load_split(path, ds):
@@ -1278,20 +1291,6 @@ def _quiet_worker():
     sys.stderr = open(os.devnull, 'w')
 
 
-def _write_manifest(path, manifest):
-    """The manifest, atomically (a temporary file, fsync, rename; the temporary file removed on any failure)."""
-    tmp = path.with_suffix('.tmp')
-    try:
-        with open(tmp, 'w') as f:
-            f.write(json.dumps(manifest))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError): os.unlink(tmp)
-        raise
-
-
 def _read_manifest(path, config):
     """(manifest, None) if `path` holds a usable manifest of `config`, else (None, why; None: a new cache)."""
     try:
@@ -1397,7 +1396,7 @@ def _build(ds, folder, config, workers, skip_bad, progress, checkpoint_every, re
             dpath.unlink()  # a process still reading the old rows keeps its memory map of them
         elif size > n_rows * row_bytes: os.truncate(dpath, n_rows * row_bytes)
         manifest['rows'] = n_rows
-        _write_manifest(mpath, manifest)  # the new rows, and no checksum on a row about to be written
+        write_atomic(mpath, json.dumps(manifest))  # the new rows, and no checksum on a row about to be written
     fd = os.open(dpath, os.O_RDWR | os.O_CREAT, 0o644) if changed else None
     bar, failed, workers = Progress(len(jobs), f'cache {folder.name}', progress), set(), min(workers or usable_cores(),
                                                                                           len(jobs))
@@ -1422,13 +1421,13 @@ def _build(ds, folder, config, workers, skip_bad, progress, checkpoint_every, re
             bar.update()
             if n_done % checkpoint_every == 0:
                 os.fsync(fd)
-                _write_manifest(mpath, manifest)
+                write_atomic(mpath, json.dumps(manifest))
         if fd is not None and os.fstat(fd).st_size < n_rows * row_bytes:
             os.ftruncate(fd, n_rows * row_bytes)  # rows never written (failed clips): zeros, never trusted
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under sigterm_as_interrupt: keep what is done
         with contextlib.suppress(OSError):
             os.fsync(fd) if fd is not None else None
-            _write_manifest(mpath, manifest)
+            write_atomic(mpath, json.dumps(manifest))
         raise
     finally:
         if pool is not None:
@@ -1439,7 +1438,7 @@ def _build(ds, folder, config, workers, skip_bad, progress, checkpoint_every, re
         clips[k][5] for k in ds.keys if k in clips and clips[k][4] is not None and clips[k][5]).items())}
     if changed:
         manifest['sample_rates'] = sample_rates
-        _write_manifest(mpath, manifest)
+        write_atomic(mpath, json.dumps(manifest))
     n_bad = raise_if_fatal(issues, skip_bad, folder)
     data = np.memmap(dpath, np.float16, 'r', shape=(n_rows,) + shape) if n_rows else np.zeros((0,) + shape, np.float16)
     stats = dict({k: stats.get(k, 0) for k in ('computed', 'reused', 'rehashed', 'failed', 'repaired')}, total=len(ds),
@@ -1518,27 +1517,24 @@ def main(argv=None):
         'exit status: 0 ok, 2 data problems (listed on stderr, one line each)'))
     sub = parser.add_subparsers(dest='command', required=True)
     sub.add_parser('synth', help='write a generated dataset in a real layout (data.py synth --help)')
-    for name, text in (('stats', 'per-class clip counts per split, problems, sample rates'),
-                       ('cache', 'compute the features of every clip once (parallel, resumable)')):
-        sp = sub.add_parser(name, help=text)
-        sp.add_argument('--data', required=True, choices=list(DATASETS), help='dataset layout to read')
-        sp.add_argument('--root', required=True, help='dataset folder (as unpacked / downloaded, or made by synth)')
-        sp.add_argument('--skip-bad', action='store_true',
-                        help='skip and count bad files and rows instead of stopping with the list of problems')
-        sp.add_argument('--csv', default=None, metavar='FILE', help='--data csv: the CSV of the clips')
-        sp.add_argument('--path-map', action='append', default=None, metavar='OLD=NEW',
-                        help="--data authors-txt: read the clips the phase files list under OLD from NEW")
-    stats, cache = sub.choices['stats'], sub.choices['cache']
-    stats.add_argument('--split', choices=['grouped', 'official', 'random'], default=None,
-                       help="split to count (default: the dataset's, see make_split)")
-    stats.add_argument('--split-seed', type=int, default=0, help='seed of the grouped / random split')
-    stats.add_argument('--fold', type=int, default=None, help='esc50 or a CSV with a fold column: the test fold')
-    stats.add_argument('--save-split', default=None, metavar='JSON', help='also write the split (keys + hash) here')
-    stats.add_argument('--no-audio-check', action='store_true',
-                       help="do not open every file's header (faster; bad files then show up when caching)")
-    cache.add_argument('--cache', required=True, help='cache folder (one sub-folder per dataset and front end)')
-    cache.add_argument('--frontend', choices=sorted(FRONTENDS), default=None, help="front end (default: the dataset's)")
-    cache.add_argument('--workers', type=int, default=None, help='processes (default: every usable CPU core)')
+    stats = sub.add_parser('stats', help='per-class clip counts per split, problems, sample rates').add_argument
+    cache = sub.add_parser('cache', help='compute the features of every clip once (parallel, resumable)').add_argument
+    for a in stats, cache:
+        a('--data', required=True, choices=list(DATASETS), help='dataset layout to read')
+        a('--root', required=True, help='dataset folder (as unpacked / downloaded, or made by synth)')
+        a('--skip-bad', action='store_true', help='skip and count bad files and rows instead of stopping')
+        a('--csv', metavar='FILE', help='--data csv: the CSV of the clips')
+        a('--path-map', action='append', metavar='OLD=NEW', help='--data authors-txt: the clips listed under OLD are '
+          'under NEW')
+    stats('--split', choices=['grouped', 'official', 'random'], help="split to count (default: the dataset's)")
+    stats('--split-seed', type=int, default=0, help='seed of the grouped / random split')
+    stats('--fold', type=int, help='esc50 or a CSV with a fold column: the test fold')
+    stats('--save-split', metavar='JSON', help='also write the split (keys + hash) here')
+    stats('--no-audio-check', action='store_true', help="do not open every file's header (bad files then show up "
+          'when caching)')
+    cache('--cache', required=True, help='cache folder (one sub-folder per dataset and front end)')
+    cache('--frontend', choices=sorted(FRONTENDS), help="front end (default: the dataset's)")
+    cache('--workers', type=int, help='processes (default: every usable CPU core)')
     args = parser.parse_args(argv)
     options = {'csv': dict(csv=args.csv), 'authors-txt': dict(path_map=[tuple(m.split('=', 1)) for m in args.path_map
                                                                            or ()])}.get(args.data, {})
