@@ -579,14 +579,21 @@ def shared_step(folder, checkpoint, model, train, device, log, fp, restart, rebu
 
 class Data:
     """What a run needs from data.py: dataset, phases, feature cache, split. Single-label (small: GSC 64k x 32 x 32)
-    every clip in memory as x, z-scored with the base step's training statistics. fingerprint: set by main."""
+    every clip in memory as x, z-scored with the base step's training statistics."""
 
-    def __init__(self, ds, phases, cache, split, x=None, mean=None, std=None):
+    def __init__(self, ds, phases, cache, split, device, x=None, mean=None, std=None):
         self.ds, self.phases, self.cache, self.split = ds, phases, cache, split
         self.x, self.mean, self.std = x, mean, std
         # clips skipped as unreadable (--skip-bad), clips listed without audio (AudioSet: not downloaded)
         self.skipped, self.missing = int(ds.counts.get('skipped_bad', 0)), int(ds.counts.get('missing_audio', 0))
-        self.fingerprint = None
+        # what a folder's numbers depend on besides its settings: the data (its cache's fingerprint: the front end,
+        # every clip's key and row), the labels, the clips skipped or missing; torch, the CPU threads, the device
+        labels = hashlib.sha1(json.dumps(ds.classes).encode() + np.ascontiguousarray(ds.labels).tobytes())
+        self.fingerprint = {'data': cache.fingerprint(), 'labels': labels.hexdigest(), 'clips': len(ds),
+                            'skipped_bad_clips': self.skipped, 'missing_clips': self.missing,
+                            'torch': torch.__version__,
+                            'threads': torch.get_num_threads() if device.type == 'cpu' else None,
+                            'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}
 
     def features(self, index, device):
         """Multi-label: one float16 tensor of the cache's rows (checked), on the GPU when it fits."""
@@ -597,7 +604,7 @@ class Data:
         return f'{len(self.ds)} clips, {self.skipped} skipped as unreadable, {self.missing} listed without audio'
 
 
-def load_data(cfg, ds=None):
+def load_data(cfg, device, ds=None):
     """Dataset (synth-*: generated under --cache), feature cache, split and phases; data.py checks them (one line)."""
     name = 'csv' if cfg['data'].startswith('csv-') else cfg['data'].replace('synth-', '')
     multi = cfg['data'] in MULTILABEL_DATA
@@ -625,7 +632,7 @@ def load_data(cfg, ds=None):
         raise stop(e) from None
     cfg['frontend'] = cache.config
     if multi:
-        return Data(ds, phases, cache, split)
+        return Data(ds, phases, cache, split, device)
     split_file = Path(cfg['out']) / cfg['data'] / f'split-{split.method}-s{split.seed}-{split.hash[:10]}.json'
     if WRITER and not split_file.exists():  # the clip keys of each part, to re-run or compare (spec 2.4)
         split_file.parent.mkdir(parents=True, exist_ok=True)
@@ -634,7 +641,7 @@ def load_data(cfg, ds=None):
     x = torch.from_numpy(cache.read(np.arange(len(ds)), dtype=np.float32))
     base = x[torch.as_tensor(phases[0].train)]
     mean, std = base.mean(dim=(0, 1)), base.std(dim=(0, 1)).clamp_min(1e-5)
-    return Data(ds, phases, cache, split, (x - mean) / std, mean.tolist(), std.tolist())
+    return Data(ds, phases, cache, split, device, (x - mean) / std, mean.tolist(), std.tolist())
 
 
 def new_model(cfg, d, n_classes):
@@ -673,9 +680,9 @@ def checkpointer(path, minutes, log, n_clips=0, work_after=0):
         if 'phase' in state:  # multi-label
             spent[0], spent[1] = spent[0] + state['seconds'], spent[1] + n_clips
             left, rate = (state['epochs'] - state['epoch']) * n_clips, spent[0] / max(spent[1], 1)
-            log(f"phase {state['phase']} epoch {state['epoch']}/{state['epochs']} loss {sum(state['terms'].values()):.4f}"
-                f" ({parts}) lr {state['lr']:.2e} | {state['seconds']:.1f}s, phase ETA {data.hms(rate * left)}, run ETA "
-                f"{data.hms(rate * (left + work_after))}")
+            loss, eta, run = sum(state['terms'].values()), data.hms(rate * left), data.hms(rate * (left + work_after))
+            log(f"phase {state['phase']} epoch {state['epoch']}/{state['epochs']} loss {loss:.4f} ({parts}) lr "
+                f"{state['lr']:.2e} | {state['seconds']:.1f}s, phase ETA {eta}, run ETA {run}")
         else:  # single-label, early stopping
             log(f"{state['tag']} epoch {state['epoch']}/{state['max_epochs']} {parts} | val acc "
                 f"{100 * state['val']:.2f} (best {100 * state['best']:.2f}) | {state['seconds']:.1f}s")
@@ -698,10 +705,10 @@ def train_phase(cfg, d, run_dir, k, model, method, log, device, subsets=None, wo
         clips, targets, known = methods.multilabel_exemplars(d.phases, k, cfg['memory'], cfg['seed'])
         memory = (d.features(clips, device), targets, known)
     try:  # the rows are checked as they are read: another process may have changed the cache since it opened
+        on_epoch = checkpointer(run_dir / 'state.pt', cfg['checkpoint_minutes'], log, len(index), work_after)
         model = methods.train_multilabel(model, method, d.features(index, device), y, hyper(cfg, device), phase=k,
                                          epochs=epochs, lr=lr, seed=cfg['seed'], device=device, subsets=subsets,
-                                         memory=memory, resume=resume, log=log, on_epoch=checkpointer(
-                                             run_dir / 'state.pt', cfg['checkpoint_minutes'], log, len(index), work_after))
+                                         memory=memory, resume=resume, log=log, on_epoch=on_epoch)
     except FloatingPointError as e:
         raise RunError(f'{run_dir.name}: {e} (features: {d.cache.folder})') from None
     except data.DataError as e:
@@ -1014,15 +1021,8 @@ def main(argv=None):
         if device.type == 'cuda':
             methods.fast_cuda(tf32=cfg['precision'] != 'fp32')
         sync(alone=True) if not WRITER else None  # rank 0 first: the generated data and the cache are made once
-        d = load_data(cfg, ds)
+        d = load_data(cfg, device, ds)
         sync(alone=True) if WRITER else None
-        # what a folder's numbers depend on besides its settings: the data (its cache's fingerprint: the front end,
-        # every clip's key and row), the labels, the clips skipped or missing; torch, the CPU threads, the device
-        labels = hashlib.sha1(json.dumps(d.ds.classes).encode() + np.ascontiguousarray(d.ds.labels).tobytes())
-        d.fingerprint = {'data': d.cache.fingerprint(), 'labels': labels.hexdigest(), 'clips': len(d.ds),
-                         'skipped_bad_clips': d.skipped, 'missing_clips': d.missing, 'torch': torch.__version__,
-                         'threads': torch.get_num_threads() if device.type == 'cpu' else None,
-                         'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}
         t0, results = time.time(), collections.defaultdict(list)
         if cfg['report'] == 'kws-table1':
             return report('kws-table1', None, cfg, time_heads(cfg, d, device)) or 0

@@ -73,7 +73,7 @@ AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.
 # --- Problems of the data: one line each, collected, fatal unless skip_bad -------------------------------------------
 @dataclasses.dataclass
 class Issue:
-    """One problem: which file (and line), what is wrong, what to do; fatal=False: a note; count: the clips it covers."""
+    """One problem: which file (and line), what is wrong, what to do; fatal=False: a note; count: its clips."""
     path: str; problem: str; action: str = ''; fatal: bool = True; count: int = 1
     def __str__(self):
         return f'{self.path}: {self.problem}' + (f'; {self.action}' if self.action else '')
@@ -247,7 +247,8 @@ def decode_audio(source, segment=None):
             y, sr = sf.read(src, dtype='float32', always_2d=True)
         else:
             with sf.SoundFile(src) as f:
-                sr, start, n = f.samplerate, int(round(segment[0] * f.samplerate)), int(round(segment[1] * f.samplerate))
+                sr = f.samplerate
+                start, n = int(round(segment[0] * sr)), int(round(segment[1] * sr))
                 if f.seekable():
                     f.seek(min(start, f.frames))
                     y = f.read(n, dtype='float32', always_2d=True)
@@ -277,7 +278,7 @@ def typical_seconds(paths, n=16):
 @dataclasses.dataclass
 class Dataset:
     """Clips of one dataset in a deterministic order. labels: (N,) class or (N, C) uint8 multi-hot; subset: the official
-    part; groups: the source (speaker, fsID, video); folds, segments (FSD50K excerpts), phase_train / test (authors')."""
+    part; groups: the source (speaker, fsID, video); folds, segments (FSD50K excerpts), phase_train / test (authors)"""
     name: str; root: Path; classes: list
     keys: list  # unique id per clip: 'word/basename', 'fold3/x.wav', 'train/<segment_id>'
     paths: list; labels: np.ndarray; subset: np.ndarray; groups: np.ndarray; folds: np.ndarray = None
@@ -382,7 +383,8 @@ def load_audioset(root, skip_bad=False, check_audio=True):
             clips[sid].add(mid)
             counts['events'] += 1
         issues += [note(f'{root / tsv_name}:{line}', f'MID {mid} ({n} rows) is not in mid_to_display_name.tsv',
-                        'ignored for targets (not one of the 50 classes)') for mid, (n, line) in sorted(unknown.items())]
+                        'ignored for targets (not one of the 50 classes)')
+                   for mid, (n, line) in sorted(unknown.items())]
         if not folder.is_dir():
             issues.append(Issue(str(folder), 'audio folder not found', f'put the clips of {tsv_name} there as '
                                 'Y<segment_id>.wav'))
@@ -481,7 +483,8 @@ def _load_folded(name, root, skip_bad=False, check_audio=True):
     us, root = name == 'urbansound8k', Path(root)
     names, n_folds, rel = ((URBANSOUND8K_CLASSES, 10, 'metadata/UrbanSound8K.csv') if us else
                            (ESC50_CLASSES, 5, 'meta/esc50.csv'))
-    file_col, class_col, name_col = ('slice_file_name', 'classID', 'class') if us else ('filename', 'target', 'category')
+    file_col, class_col, name_col = ('slice_file_name', 'classID', 'class') if us else ('filename', 'target',
+                                                                                        'category')
     root = next((c for c in ((root, root / 'UrbanSound8K') if us else (root, root / 'ESC-50-master', root / 'ESC-50'))
                  if ((c / 'metadata').is_dir() if us else (c / rel).is_file())), root)
     todo = (f'unpack UrbanSound8K.tar.gz; the loader needs {rel}' if us else
@@ -497,7 +500,8 @@ def _load_folded(name, root, skip_bad=False, check_audio=True):
             raise Bad(f'bad fold {fold} or {file_col} {file!r} (fold must be 1..{n_folds})')
         if not 0 <= c < len(names): raise Bad(f'unknown {class_col} {c} (valid: 0..{len(names) - 1})')
         if row.get(name_col, names[c]) != names[c]:
-            raise Bad(f'{class_col} {c} is {names[c]!r} but the {name_col} column says {row[name_col]!r}', 'fix the row')
+            raise Bad(f'{class_col} {c} is {names[c]!r} but the {name_col} column says {row[name_col]!r}',
+                      'fix the row')
         key = f'fold{fold}/{file}' if us else file
         if key in seen: raise Bad(f'{key} already listed on line {seen[key]}', 'delete the duplicate row')
         seen[key] = lineno
@@ -532,7 +536,7 @@ def _vocabulary_row(row, lineno):  # vocabulary.csv: no header, '<index>,<label>
 
 
 def load_fsd50k(root, skip_bad=False, check_audio=True):
-    """FSD50K on the authors' 50 classes, each clip cut into 1 s excerpts (one item each, key '<part>/<fname>#<k>', group
+    """FSD50K on the authors' 50 classes, each clip cut into 1 s excerpts (an item each, key '<part>/<fname>#<k>', group
     the clip); official split: dev's train / val rows, eval tests. Every header is read for the lengths."""
     root = Path(root)
     root = next((c for c in (root, root / 'FSD50K') if (c / 'FSD50K.ground_truth').is_dir()), root)
@@ -541,7 +545,8 @@ def load_fsd50k(root, skip_bad=False, check_audio=True):
         must_exist(gt / name, f"unpack FSD50K.ground_truth.zip there (the loader needs {DATASETS['fsd50k']['layout']})",
                    root)
     if not (gt / 'vocabulary.csv').is_file():
-        issues.append(note(gt / 'vocabulary.csv', 'not found', 'the labels of dev.csv and eval.csv are used without it'))
+        issues.append(note(gt / 'vocabulary.csv', 'not found',
+                           'the labels of dev.csv and eval.csv are used without it'))
     vocab = dict(read_rows(gt / 'vocabulary.csv', _vocabulary_row, issues)) if (gt / 'vocabulary.csv').is_file() else {}
     absent = [c for c in FSD50K_CLASSES if vocab and c not in vocab]
     issues += [note(gt / 'vocabulary.csv', f'{len(absent)} of the 50 classes are not listed ({_eg(absent)})',
@@ -590,8 +595,8 @@ def load_fsd50k(root, skip_bad=False, check_audio=True):
     for (part, fname, targets, split, path), header in ((c, h) for c, h, good in zip(clips, infos, ok) if good):
         seconds = header.frames / header.samplerate
         n = excerpt_count(seconds)  # against ceil and floor, for stats
-        info[part].update(clips=1, excerpts=n, seconds=seconds, ceil=max(1, math.ceil(seconds / EXCERPT_SECONDS - 1e-9)),
-                          floor=max(1, int(seconds / EXCERPT_SECONDS)))
+        info[part].update(clips=1, excerpts=n, seconds=seconds, floor=max(1, int(seconds / EXCERPT_SECONDS)),
+                          ceil=max(1, math.ceil(seconds / EXCERPT_SECONDS - 1e-9)))
         rows += [(f'{part}/{fname}#{k}', path, targets, split, f'{part}/{fname}') for k in range(n)]
         segments += [(k * EXCERPT_SECONDS, EXCERPT_SECONDS) for k in range(n)]
     counts.update(clips=sum(v['clips'] for v in info.values()), excerpts=len(rows))
@@ -608,7 +613,7 @@ CSV_LABEL_SEP = ';'  # several labels in one cell make the CSV multi-label
 
 
 def load_csv(root, csv=None, skip_bad=False, check_audio=True):
-    """Your own clips: a CSV of paths (under `root`) and labels (joined by ';': multi-label), optionally split or fold."""
+    """Your own clips: a CSV of paths (under `root`) and labels (joined by ';': multi-label), maybe split or fold."""
     if csv is None: raise DataError(f"--data csv needs --csv FILE: {DATASETS['csv']['layout']}")
     root, issues, counts, kept, seen = Path(root), [], collections.Counter(), [], {}
     path = Path(must_exist(csv, 'give --csv the CSV of your clips (a path and a label column)'))
@@ -641,8 +646,9 @@ def load_csv(root, csv=None, skip_bad=False, check_audio=True):
         full = Path(os.path.normpath(top / r['path']))  # an absolute path stays itself
         where, key = f"{csv}:{r['lineno']}", full.relative_to(top).as_posix() if full.is_relative_to(top) else None
         if key is None:
-            issues.append(Issue(where, f"path {r['path']!r} is outside the data folder {root}", 'move the file under it '
-                                'and give its path relative to it (or point --root at a folder that holds every file)'))
+            issues.append(Issue(where, f"path {r['path']!r} is outside the data folder {root}", 'move the file under '
+                                'it and give its path relative to it (or point --root at a folder that holds every '
+                                'file)'))
         elif key in seen:
             issues.append(Issue(where, f'{key} is already listed on line {seen[key]}', 'delete the duplicate row (a '
                                 'clip with several labels takes them in one cell, separated by ;)'))
@@ -655,8 +661,9 @@ def load_csv(root, csv=None, skip_bad=False, check_audio=True):
             for lab in r['labels']: where[lab].append((r['split'], r['lineno']))
         untaught = [lab for lab, parts in where.items() if all(s != 'train' for s, _ in parts)]
         issues += [Issue(f'{csv}:{where[lab][0][1]}', f"label {lab!r} appears only in "
-                         f"{' and '.join(sorted({s for s, _ in where[lab]}))} rows ({len(where[lab])}): nothing to learn "
-                         'it from', 'add training rows for it, or remove it from those rows', count=len(where[lab]))
+                         f"{' and '.join(sorted({s for s, _ in where[lab]}))} rows ({len(where[lab])}): nothing to "
+                         'learn it from', 'add training rows for it, or remove it from those rows',
+                         count=len(where[lab]))
                    for lab in untaught]
         for r in kept: r['labels'] = [x for x in r['labels'] if x not in untaught]
         counts['dropped_no_class'] += sum(not r['labels'] for r in kept)
@@ -700,7 +707,7 @@ def load_folder(root, skip_bad=False, check_audio=True):
 
 def authors_file_names(n_phases):
     """[(train file, test file)] of phases 0 .. n-1: train_phase_<k>.txt, test_phase_0_1_.._k.txt."""
-    return [(f'train_phase_{k}.txt', 'test_phase_' + '_'.join(map(str, range(k + 1))) + '.txt') for k in range(n_phases)]
+    return [(f'train_phase_{k}.txt', f"test_phase_{'_'.join(map(str, range(k + 1)))}.txt") for k in range(n_phases)]
 
 
 def read_phase_file(path, issues):
@@ -734,7 +741,7 @@ def read_phase_file(path, issues):
 
 def load_authors_txt(root, path_map=(), skip_bad=False, check_audio=True):
     """The authors' phase files, exactly: phase k trains on the records of train_phase_<k>.txt, tests on those of
-    test_phase_0_.._k.txt, in their class order and sizes. path_map: (OLD, NEW) prefixes of clips that live elsewhere."""
+    test_phase_0_.._k.txt, in their class order and sizes. path_map: (OLD, NEW) prefixes of clips kept elsewhere."""
     root, sizes = Path(root), []
     while (root / f'train_phase_{len(sizes)}.txt').is_file():
         records = read_phase_file(root / f'train_phase_{len(sizes)}.txt', [])
@@ -782,7 +789,8 @@ def load_authors_txt(root, path_map=(), skip_bad=False, check_audio=True):
         prefix = os.path.dirname(prefix) if Path(prefix).suffix else prefix
         prefix = prefix if prefix not in ('', os.sep) else 'OLD'
         issues.append(Issue(str(root), f'{len(gone)} of the {len(clips)} clips of the phase files do not exist on this '
-                            f'machine (e.g. {paths[int(np.flatnonzero(~exists)[0])]})', f'if they are elsewhere, map the '
+                            f'machine (e.g. {paths[int(np.flatnonzero(~exists)[0])]})',
+                            'if they are elsewhere, map the '
                             f'folder: --path-map {prefix}=NEW (NEW: where this machine has what the files list under '
                             f'{prefix})', count=len(gone)))
     ok, rates, chans = exists.copy(), {}, {}
@@ -856,7 +864,7 @@ def split_hash(ds, train, val, test):
 def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2), fold=None):
     """Train / val / test (kws_cil.md 2.4). grouped: sources never cross parts, per class (GSC: all clips) groups in a
     seeded order fill 70 % then 80 %; official: the dataset's lists, folds or columns; random: per class 70/10/20."""
-    method = method or (DATASETS[ds.name]['split'] if ds.name != 'csv' else  # a CSV: official with a split or fold column
+    method = method or (DATASETS[ds.name]['split'] if ds.name != 'csv' else  # a CSV: official with a split / fold
                         'official' if ds.info.get('split_column') or ds.folds is not None else 'random')
     if ds.name in OFFICIAL_ONLY and method != 'official':
         raise DataError(f'{ds.name} has only its official split (--split official)')
@@ -868,11 +876,13 @@ def make_split(ds, method=None, seed=0, ratios=(0.7, 0.1, 0.2), fold=None):
         raise DataError(f'--split grouped: {ds.name} data names no source to group clips by; use --split random'
                         + (' or official' if ds.name == 'csv' else ''))
     rs, part = np.random.RandomState(seed), np.full(len(ds), -1, np.int64)
-    by_class = [np.arange(len(ds))] if ds.multilabel else [np.flatnonzero(ds.labels == c) for c in range(len(ds.classes))]
+    by_class = [np.arange(len(ds))] if ds.multilabel else [np.flatnonzero(ds.labels == c) for c in
+                                                           range(len(ds.classes))]
     if method == 'official' and folded:
         present = sorted(set(int(f) for f in ds.folds))
         test = int(fold) if fold is not None else (ESC50_FOLD if ds.name == 'esc50' else present[-1])
-        if test not in present: raise DataError(f"--fold {test}: {ds.root} has the folds {', '.join(map(str, present))}")
+        if test not in present:
+            raise DataError(f"--fold {test}: {ds.root} has the folds {', '.join(map(str, present))}")
         val = present[present.index(test) - 1] if len(present) > 2 else None
         part[:] = np.where(ds.folds == test, 2, np.where(ds.folds == val, 1, 0))
     elif method == 'official':
@@ -929,7 +939,8 @@ def load_split(path, ds):
         parts = [np.array(sorted(index[k] for k in doc[p] if k in index), np.int64) for p in ('train', 'val', 'test')]
         split = Split(doc['method'], doc['seed'], *parts, split_hash(ds, *parts))
     except (ValueError, KeyError, TypeError) as e:
-        raise DataError(f'{path}: not a split written by save_split ({type(e).__name__}: {e}); write it again') from None
+        raise DataError(f'{path}: not a split written by save_split ({type(e).__name__}: {e}); write it '
+                        'again') from None
     if absent or split.hash != doc['hash']:
         raise DataError(f'{path}: ' + (f'{len(absent)} clips of the saved split are not in the dataset (e.g. '
                         f'{absent[0]})' if absent else 'hash mismatch') + '; rebuild the split')
@@ -995,7 +1006,7 @@ def make_phases(ds, split, order=None, sizes=None):
         lo, hi = int(bounds[k]), int(bounds[k + 1])
         val = pick(split.val, 0, hi)
         train, test, joint = ((split.train[ds.phase_train[split.train, k]], split.test[ds.phase_test[split.test, k]],
-                               split.train[ds.phase_train[split.train, :k + 1].any(axis=1)]) if files else  # their files
+                               split.train[ds.phase_train[split.train, :k + 1].any(axis=1)]) if files else  # theirs
                               (pick(split.train, lo, hi), pick(split.test, 0, hi), pick(split.train, 0, hi)))
         ys = [Y[idx, :hi] if ds.multilabel else lab[idx] for idx in (train, val, test, joint)]  # copies
         if ds.multilabel: ys[0][:, :lo] = 0.0  # training targets: the phase's classes only (as the paper)
@@ -1015,8 +1026,8 @@ def check_phases(ds, phases):
             if absent:
                 raise DataError(f"phase {ph.k} has no training clip of {', '.join(absent)} in {ds.root}; check the TSV "
                                 'labels or choose another class order' if ds.multilabel else f"the {part} split of "
-                                f"phase {ph.k} has no clip of {', '.join(absent)} in {ds.root}; use more data or another "
-                                '--split')
+                                f"phase {ph.k} has no clip of {', '.join(absent)} in {ds.root}; use more data or "
+                                'another --split')
 
 
 def check_classes(ds, order, n_classes):
@@ -1091,7 +1102,8 @@ def _raise_interrupt(signum, frame):
 @contextlib.contextmanager
 def sigterm_as_interrupt():
     """While the block runs, SIGTERM raises KeyboardInterrupt (work kept, locks released), unless it has a handler."""
-    install = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    install = (threading.current_thread() is threading.main_thread()
+               and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if install else None
     try:
         yield
@@ -1111,7 +1123,8 @@ def _loaded_blas():
         for path in sorted({line.split()[-1] for line in f if 'openblas' in line.lower() and '.so' in line}):
             lib = ctypes.CDLL(path)
             calls += [(getattr(lib, f'{p}openblas_get_num_threads{x}'), getattr(lib, f'{p}openblas_set_num_threads{x}'))
-                      for p in ('', 'scipy_') for x in ('', '64_') if hasattr(lib, f'{p}openblas_set_num_threads{x}')][:1]
+                      for p in ('', 'scipy_') for x in ('', '64_')
+                      if hasattr(lib, f'{p}openblas_set_num_threads{x}')][:1]
     return calls
 
 
@@ -1179,7 +1192,7 @@ def single_label_frontend(clip_seconds):
 
 def frontend_config(ds, name=None, seconds=None):
     """The front end of a dataset as the dict hashed into its cache folder (DATASETS'; generated 16 kHz AudioSet:
-    logmel16k; csv / folder by labels and length); recipes copied in; csv, folder and authors-txt record their folder."""
+    logmel16k; csv / folder by labels and length); recipes copied in; csv, folder, authors-txt record their folder."""
     generated_16k = bool(ds.synthetic) and ds.synthetic.get('sr', 16000) < 32000 and ds.name != 'fsd50k'
     if name is None:
         name = (('logmel16k' if generated_16k else 'panns') if ds.name in ('audioset', 'authors-txt') else
@@ -1207,7 +1220,8 @@ def compute_features(y, sr, config):  # one mono waveform -> float32 (frames, fe
     y = features.resample(y, sr, config['sr'])
     n = int(round(config['seconds'] * config['sr']))
     y = y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
-    return getattr(features, fn)(y, config['sr'], *(config[k] for k in ('n_fft', 'hop_length', 'n_mels', 'fmin', 'fmax')))
+    return getattr(features, fn)(y, config['sr'], *(config[k] for k in ('n_fft', 'hop_length', 'n_mels', 'fmin',
+                                                                       'fmax')))
 
 
 MANIFEST_VERSION = 3  # 3: [row, size, mtime_ns, sha1 of the file, crc of the row, sample rate] per clip
@@ -1221,7 +1235,7 @@ def row_crc(key, row):
 @dataclasses.dataclass
 class FeatureCache:
     """The features of a Dataset under one front end: data (n_rows, T, F) float16 memory-mapped; rows[i] the row of clip
-    i (-1: skipped as bad), crcs[i] its checksum; stats: computed, reused, rehashed, repaired, note (the repair line)."""
+    i (-1: skipped as bad), crcs[i] its checksum; stats: computed, reused, rehashed, repaired, note (its repair line)"""
     folder: Path; config: dict; shape: tuple; rows: np.ndarray; data: np.ndarray; stats: dict; issues: list
     keys: list = None; crcs: list = None
 
@@ -1490,7 +1504,8 @@ def print_stats(ds, split=None, file=None):
                                                           f'({n / (3600 * FSD50K_HOURS[part]):.3f} per second)'
                                                           for part, n in FSD50K_AUTHORS_EXCERPTS.items()))
     if ds.folds is not None:
-        out.append('folds: ' + ', '.join(f'{f}: {n}' for f, n in sorted(collections.Counter(ds.folds.tolist()).items())))
+        folds = sorted(collections.Counter(ds.folds.tolist()).items())
+        out.append('folds: ' + ', '.join(f'{f}: {n}' for f, n in folds))
     if ds.phase_train is not None:
         out.append('records per phase file: ' + ', '.join(f'{f} {n}' for f, n in ds.info['records'].items()))
     out.append('sample rates seen: ' + (', '.join(f'{r} Hz: {n}' for r, n in ds.sample_rates.items()) or 'not checked'))

@@ -2,7 +2,7 @@
 methods, evaluate, data, synth, cil, and each module copied alone. Reference values computed once with
 librosa 0.11, PANNs' own Cnn14 and scikit-learn are stored under testdata/ (the scripts there say how);
 none of those packages is needed to run the tests."""
-import collections, copy, csv, dataclasses, datetime, errno, hashlib, json, math, multiprocessing, os, re, shutil
+import collections, copy, csv, dataclasses, datetime, errno, hashlib, json, math, multiprocessing, os, re, runpy, shutil
 import signal, socket, subprocess, sys, time, types, warnings
 from pathlib import Path
 
@@ -2591,13 +2591,14 @@ def test_stats_rows_of_fsd50k_esc50_and_the_authors_files(fsd_root, esc_root, au
                       f'{synth.AUTHORS_PREFIX}={authors_root / "Audioset"}']) == 0
     assert 'records per phase file: train_phase_0.txt' in capsys.readouterr().out
 
-def test_cli_help():
+def test_cli_help(capsys):
     for args in ([], ['stats'], ['synth'], ['cache']):
-        r = subprocess.run([sys.executable, str(HERE / 'data.py'), *args, '--help'], capture_output=True, text=True)
-        assert r.returncode == 0 and 'usage' in r.stdout
+        assert pytest.raises(SystemExit, data.main, [*args, '--help']).value.code == 0
+        out = capsys.readouterr().out
+        assert 'usage' in out
         for flag in ('--kind', '--out', '--seed', '--n-train', '--n-eval', '--seconds', '--speakers',
                      '--clips-per-class', '--missing') if args == ['synth'] else ():
-            assert flag in r.stdout
+            assert flag in out
 
 
 # =============================================================================
@@ -3129,14 +3130,14 @@ def test_kws_several_seeds_report_mean_and_std(gsc_root, tmp_path):
     assert row['forgetting']['mean'] == pytest.approx(np.mean(forgetting)) and len(row['acc_step2']['values']) == 2
     assert row['forgetting']['std'] == pytest.approx(np.std(forgetting)) and 'forgetting_group1' in row
 
-def test_od_dropout_check_runs_from_a_shared_phase0(ref_iodfd, as_root):
+def test_od_dropout_check_runs_from_a_shared_phase0(ref_iodfd, as_root, monkeypatch, capsys):
     """bench/od_dropout_check.py (README's L_OD experiment) reads the shared phase 0 through cil's API."""
-    argv = TINY + ['--root', str(as_root), '--cache', str(ref_iodfd.parent / 'cache'), '--out', str(ref_iodfd),
-                   '--results', str(ref_iodfd / 'results'), '--epochs', '1']
-    out = subprocess.run([sys.executable, str(HERE / 'bench' / 'od_dropout_check.py'), *argv], capture_output=True,
-                         text=True, timeout=300, cwd=HERE)
-    assert out.returncode == 0, out.stderr
-    rows = [line for line in out.stdout.splitlines() if line.startswith('| ') and ' / ' in line]
+    script = HERE / 'bench' / 'od_dropout_check.py'
+    monkeypatch.setattr(sys, 'argv', [str(script), *TINY, '--root', str(as_root), '--cache',
+                                      str(ref_iodfd.parent / 'cache'), '--out', str(ref_iodfd), '--results',
+                                      str(ref_iodfd / 'results'), '--epochs', '1'])
+    runpy.run_path(str(script), run_name='__main__')  # in this process: no second torch import
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith('| ') and ' / ' in line]
     assert [r.split(' | ')[0][2:] for r in rows] == ['train', 'dropout-only', 'eval', 'forward-only']
     assert len({r.split(' | ')[1].split(' / ')[0] for r in rows}) == 1  # every mode starts from the same phase 0
     evals = rows[2].split(' | ')[1].rstrip(' |').split(' / ')

@@ -41,8 +41,8 @@ def main():
     ap.add_argument('--epochs', type=int, default=3)
     known, rest = ap.parse_known_args()
     cfg, ds = cil.configure(cil.PARSER.parse_args(rest + ['--quiet']))
-    d = cil.load_data(cfg, ds)
     device = cil.pick_device(cfg['device'])
+    d = cil.load_data(cfg, device, ds)
     ckpt = cil.run_folder(cfg, 'phase0') / 'phase0.pt'
     if not ckpt.exists():
         raise SystemExit(f'{ckpt} not found: train phase 0 first (see the docstring)')
