@@ -1,9 +1,7 @@
 """Generated stand-ins for the datasets in their real on-disk layouts, so that every loader of data.py runs
 without a download (make demo, the synth-* datasets, the tests). Each class is a sound family with a signature drawn
-from a fixed seed; its events vary, clips mix them over noise, and the same seed writes byte-identical files.
-
-    python data.py synth --kind audioset --out DIR [--seconds 10 --sr 32000]   (or python synth.py ...)
-"""
+from a fixed seed; its events vary, clips mix them over noise, and the same seed writes byte-identical files:
+python data.py synth --kind audioset --out DIR [--seconds 10 --sr 32000] (or python synth.py ...)."""
 import argparse
 import contextlib
 import csv
@@ -25,11 +23,13 @@ from data import (AUDIOSET_CLASSES, AUDIOSET_HEADER, AUDIOSET_TSV, ESC10, ESC50_
 
 SYNTH_SR = 16000  # every event is rendered at 16 kHz (and resampled for files at other rates)
 _SIGNATURE_SEED = 1234  # class signatures: fixed for all dataset seeds
+AUTHORS_PREFIX = '/scratch/project_2003370/alex/Audioset'  # where the authors' phase files say the clips are
 
 
 def _rms(y): return float(np.sqrt(np.mean(np.square(y)))) + 1e-12
 def _J(rs, sd): return math.exp(rs.normal(0, sd))  # within-class variation: a log-normal factor
 def _phase(freq): return 2 * np.pi * np.cumsum(freq) / SYNTH_SR
+def _S(family, **pinned): return family, pinned  # a class's sound: its family, the parameters it pins
 
 
 def _fade(n, attack, release):
@@ -37,8 +37,7 @@ def _fade(n, attack, release):
     return np.minimum(1.0, t / max(attack, 1e-4)) * np.minimum(1.0, (n / SYNTH_SR - t) / max(release, 1e-4))
 
 
-def _add(y, x, i):
-    """y[i:] += x, cut at the end of y."""
+def _add(y, x, i):  # y[i:] += x, cut at the end of y
     x = x[:max(0, len(y) - i)]
     y[i:i + len(x)] += x
 
@@ -202,8 +201,7 @@ def _noise(p, n, rs, t):
     if p.get('gusts'):
         y *= np.exp(0.7 * _band_noise(n, rs, 0.0, p['gusts']))
     for t0 in rs.uniform(0, n / SYNTH_SR, int(n / SYNTH_SR * 12)) if p.get('bubbles') else ():
-        m = int(rs.uniform(0.01, 0.04) * SYNTH_SR)
-        i = int(t0 * SYNTH_SR)
+        m, i = int(rs.uniform(0.01, 0.04) * SYNTH_SR), int(t0 * SYNTH_SR)
         _add(y, 2.0 * np.sin(_phase(np.geomspace(1, 1.6, m) * rs.uniform(500, 2500))) * np.hanning(m), i)
     if p.get('hum'):
         y += 2.0 * _harmonic(np.full(n, p['hum'] * _J(rs, .02)), 9.0, fmax=2000.0)
@@ -331,139 +329,132 @@ def _draw_signature(family, rs, overrides):
 
 
 _AUDIOSET_FAMILIES = {  # display name: (family, pinned parameters), by guessed popularity
-    'Speech': ('speech', {}), 'Male speech, man speaking': ('speech', dict(f0=115.0)),
-    'Music': ('harmonic', dict(notes=True)), 'Female speech, woman speaking': ('speech', dict(f0=210.0)),
-    'Background noise': ('noise', dict(fc=2000.0, bw=3000.0)), 'Generic impact sounds': ('impulse', {}),
-    'Human voice': ('speech', {}), 'Conversation': ('speech', dict(voices=2)),
-    'Mechanisms': ('clicks', dict(rate=12.0)), 'Surface contact': ('clicks', dict(rate=6.0)),
-    'Wind noise (microphone)': ('noise', dict(fc=150.0, bw=250.0, gusts=1.0)),
-    'Tick': ('clicks', dict(rate=2.0, decay=.003)),
-    'Breathing': ('noise', dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9)),
-    'Child speech, kid speaking': ('speech', dict(f0=290.0, fscale=1.2)),
-    'Walk, footsteps': ('impulse', dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05)),
-    'Bird vocalization, bird call, bird song': ('chirp', {}), 'Laughter': ('speech', dict(pattern='ha', f0=230.0)),
-    'Tap': ('clicks', dict(rate=3.0, decay=.01)), 'Sound effect': ('fm', {}),
-    'Wind': ('noise', dict(fc=400.0, bw=500.0, gusts=.5)), 'Human sounds': ('speech', dict(voices=2)),
-    'Clapping': ('clicks', dict(rate=4.0, fc=2000.0, bw=3000.0, decay=.01)), 'Chirp, tweet': ('chirp', dict(sweep=.05)),
-    'Clicking': ('clicks', {}), 'Male singing': ('harmonic', dict(f0=140.0, vowel='a', vib_depth=.02, notes=True)),
-    'Accelerating, revving, vroom': ('engine', dict(rev=2.0)), 'Beep, bleep': ('tone', dict(pulse=3.0, duty=.5)),
-    'Bark': ('bark', {}), 'Shout': ('speech', dict(f0=260.0)),
-    'Female singing': ('harmonic', dict(f0=300.0, vowel='o', vib_depth=.02, notes=True)),
-    'Heart sounds, heartbeat': ('pulse', {}), 'Video game sound': ('fm', dict(mod='square', wave='square')),
-    'Animal': ('bark', dict(f0=200.0)), 'Dog': ('bark', {}),
-    'Gunshot, gunfire': ('impulse', dict(decay=.25, fc=1500.0, bw=4000.0)),
-    'Hubbub, speech noise, speech babble': ('speech', dict(voices=4)), 'Cricket': ('am', {}),
-    'Squeal': ('tone', dict(f=2500.0, vib_rate=6.0, vib_depth=.03)), 'Crowd': ('speech', dict(voices=6)),
-    'Water': ('noise', dict(bubbles=True)), 'Computer keyboard': ('clicks', dict(rate=8.0, tj=.5)),
-    'Whistling': ('tone', dict(vib_depth=.01)), 'Crumpling, crinkling': ('clicks', dict(rate=30.0, tj=.6, decay=.003)),
-    'Thump, thud': ('impulse', dict(fc=300.0, bw=400.0, low_mix=1.0)),
-    'Speech synthesizer': ('speech', dict(mono=True)), 'Bell': ('bell', {}),
-    'Choir': ('harmonic', dict(voices=4, vowel='a', notes=True)), 'Hammer': ('impulse', dict(count=(2, 4), spacing=.4)),
-    'Motor vehicle (road)': ('engine', {}), 'Clickety-clack': ('clicks', dict(pairs=True, rate=3.0))}
+    'Speech': _S('speech'), 'Male speech, man speaking': _S('speech', f0=115.0), 'Music': _S('harmonic', notes=True),
+    'Female speech, woman speaking': _S('speech', f0=210.0), 'Background noise': _S('noise', fc=2000.0, bw=3000.0),
+    'Generic impact sounds': _S('impulse'), 'Human voice': _S('speech'), 'Conversation': _S('speech', voices=2),
+    'Mechanisms': _S('clicks', rate=12.0), 'Surface contact': _S('clicks', rate=6.0),
+    'Wind noise (microphone)': _S('noise', fc=150.0, bw=250.0, gusts=1.0), 'Tick': _S('clicks', rate=2.0, decay=.003),
+    'Breathing': _S('noise', fc=900.0, bw=900.0, am_rate=.3, am_depth=.9),
+    'Child speech, kid speaking': _S('speech', f0=290.0, fscale=1.2),
+    'Walk, footsteps': _S('impulse', count=(2, 5), spacing=.45, fc=600.0, decay=.05),
+    'Bird vocalization, bird call, bird song': _S('chirp'), 'Laughter': _S('speech', pattern='ha', f0=230.0),
+    'Tap': _S('clicks', rate=3.0, decay=.01), 'Sound effect': _S('fm'),
+    'Wind': _S('noise', fc=400.0, bw=500.0, gusts=.5), 'Human sounds': _S('speech', voices=2),
+    'Clapping': _S('clicks', rate=4.0, fc=2000.0, bw=3000.0, decay=.01), 'Chirp, tweet': _S('chirp', sweep=.05),
+    'Clicking': _S('clicks'), 'Male singing': _S('harmonic', f0=140.0, vowel='a', vib_depth=.02, notes=True),
+    'Accelerating, revving, vroom': _S('engine', rev=2.0), 'Beep, bleep': _S('tone', pulse=3.0, duty=.5),
+    'Bark': _S('bark'), 'Shout': _S('speech', f0=260.0),
+    'Female singing': _S('harmonic', f0=300.0, vowel='o', vib_depth=.02, notes=True),
+    'Heart sounds, heartbeat': _S('pulse'), 'Video game sound': _S('fm', mod='square', wave='square'),
+    'Animal': _S('bark', f0=200.0), 'Dog': _S('bark'),
+    'Gunshot, gunfire': _S('impulse', decay=.25, fc=1500.0, bw=4000.0),
+    'Hubbub, speech noise, speech babble': _S('speech', voices=4), 'Cricket': _S('am'),
+    'Squeal': _S('tone', f=2500.0, vib_rate=6.0, vib_depth=.03), 'Crowd': _S('speech', voices=6),
+    'Water': _S('noise', bubbles=True), 'Computer keyboard': _S('clicks', rate=8.0, tj=.5),
+    'Whistling': _S('tone', vib_depth=.01), 'Crumpling, crinkling': _S('clicks', rate=30.0, tj=.6, decay=.003),
+    'Thump, thud': _S('impulse', fc=300.0, bw=400.0, low_mix=1.0), 'Speech synthesizer': _S('speech', mono=True),
+    'Bell': _S('bell'), 'Choir': _S('harmonic', voices=4, vowel='a', notes=True),
+    'Hammer': _S('impulse', count=(2, 4), spacing=.4), 'Motor vehicle (road)': _S('engine'),
+    'Clickety-clack': _S('clicks', pairs=True, rate=3.0)}
 AUDIOSET_EXTRA_MIDS = [  # real MIDs outside the 50 (the real mid_to_display_name.tsv has 456)
-    ('/m/01yrx', 'Cat', ('bark', dict(f0=600.0, formant=1800.0))), ('/m/0k4j', 'Car', ('engine', {})),
-    ('/m/06mb1', 'Rain', ('clicks', dict(rate=40.0, tj=.8))),
-    ('/m/0342h', 'Guitar', ('harmonic', dict(notes=True, tilt=8.0))),
-    ('/m/05r5c', 'Piano', ('harmonic', dict(notes=True, tilt=10.0))),
-    ('/m/07yv9', 'Vehicle', ('engine', dict(noise=.8)))]
-_URBANSOUND8K_FAMILIES = {
-    'air_conditioner': ('noise', dict(fc=300.0, bw=500.0, hum=50.0)),
-    'car_horn': ('harmonic', dict(f0=420.0, tilt=3.0, odd=True, vib_depth=0.0)),
-    'children_playing': ('speech', dict(f0=300.0, fscale=1.2, voices=3)), 'dog_bark': ('bark', {}),
-    'drilling': ('engine', dict(f0=180.0, tilt=2.0, am_depth=.3, am_rate=25.0)),
-    'engine_idling': ('engine', dict(f0=35.0, am_depth=.3, am_rate=12.0)),
-    'gun_shot': ('impulse', dict(decay=.25, count=(1, 3))),
-    'jackhammer': ('clicks', dict(rate=18.0, fc=1500.0, bw=3000.0, decay=.02)),
-    'siren': ('fm', dict(fc=900.0, mod_rate=.4, dev=.6, mod='sine', wave='sine')),
-    'street_music': ('harmonic', dict(notes=True, voices=2))}
+    ('/m/01yrx', 'Cat', _S('bark', f0=600.0, formant=1800.0)), ('/m/0k4j', 'Car', _S('engine')),
+    ('/m/06mb1', 'Rain', _S('clicks', rate=40.0, tj=.8)), ('/m/0342h', 'Guitar', _S('harmonic', notes=True, tilt=8.0)),
+    ('/m/05r5c', 'Piano', _S('harmonic', notes=True, tilt=10.0)), ('/m/07yv9', 'Vehicle', _S('engine', noise=.8))]
+_URBANSOUND8K_FAMILIES = dict(
+    air_conditioner=_S('noise', fc=300.0, bw=500.0, hum=50.0),
+    car_horn=_S('harmonic', f0=420.0, tilt=3.0, odd=True, vib_depth=0.0),
+    children_playing=_S('speech', f0=300.0, fscale=1.2, voices=3), dog_bark=_S('bark'),
+    drilling=_S('engine', f0=180.0, tilt=2.0, am_depth=.3, am_rate=25.0),
+    engine_idling=_S('engine', f0=35.0, am_depth=.3, am_rate=12.0), gun_shot=_S('impulse', decay=.25, count=(1, 3)),
+    jackhammer=_S('clicks', rate=18.0, fc=1500.0, bw=3000.0, decay=.02),
+    siren=_S('fm', fc=900.0, mod_rate=.4, dev=.6, mod='sine', wave='sine'),
+    street_music=_S('harmonic', notes=True, voices=2))
 # FSD50K labels carry every ancestor (a Dog clip is also Domestic_animals_and_pets and Animal); four classes
 # lie outside the 50: Musical_instrument, only ever an ancestor, and three the loader drops.
 _FSD50K_TABLE = {  # name: (MID, parents, (family, pinned parameters))
-    'Music': ('/m/04rlf', (), ('harmonic', dict(notes=True))), 'Musical_instrument': ('/m/04szw', ('Music',), None),
-    'Plucked_string_instrument': ('/m/0fx80y', ('Musical_instrument',), ('harmonic', dict(notes=True, decay=.3))),
-    'Guitar': ('/m/0342h', ('Plucked_string_instrument',), ('harmonic', dict(notes=True, tilt=8.0))),
-    'Electric_guitar': ('/m/02sgy', ('Guitar',), ('harmonic', dict(notes=True, tilt=4.0, odd=True))),
-    'Acoustic_guitar': ('/m/042v_gx', ('Guitar',), ('harmonic', dict(notes=True, tilt=9.0, decay=.2))),
-    'Keyboard_(musical)': ('/m/05148p4', ('Musical_instrument',), ('harmonic', dict(notes=True, tilt=10.0))),
-    'Piano': ('/m/05r5c', ('Keyboard_(musical)',), ('harmonic', dict(notes=True, tilt=10.0, decay=.5))),
-    'Percussion': ('/m/0l14md', ('Musical_instrument',), ('impulse', dict(count=(2, 5), spacing=.25))),
-    'Drum': ('/m/026t6', ('Percussion',), ('impulse', dict(count=(2, 4), low_mix=1.0, fc=200.0))),
-    'Snare_drum': ('/m/06rvn', ('Drum',), ('impulse', dict(count=(2, 4), fc=2000.0, bw=3000.0, decay=.08))),
-    'Cymbal': ('/m/01qbl', ('Percussion',), ('noise', dict(fc=6000.0, bw=3000.0, am_rate=.5))),
-    'Hi-hat': ('/m/03qtq', ('Cymbal',), ('clicks', dict(rate=8.0, fc=6500.0, bw=2000.0, decay=.02))),
-    'Brass_instrument': ('/m/01kcd', ('Musical_instrument',), ('harmonic', dict(f0=300.0, tilt=3.0))),
-    'Trumpet': ('/m/07gql', ('Brass_instrument',), ('harmonic', dict(f0=450.0, tilt=3.0, vib_depth=.01))),
-    'Bowed_string_instrument': ('/m/0l14_3', ('Musical_instrument',), ('harmonic', dict(f0=300.0, vib_depth=.02))),
+    'Music': ('/m/04rlf', (), _S('harmonic', notes=True)), 'Musical_instrument': ('/m/04szw', ('Music',), None),
+    'Plucked_string_instrument': ('/m/0fx80y', ('Musical_instrument',), _S('harmonic', notes=True, decay=.3)),
+    'Guitar': ('/m/0342h', ('Plucked_string_instrument',), _S('harmonic', notes=True, tilt=8.0)),
+    'Electric_guitar': ('/m/02sgy', ('Guitar',), _S('harmonic', notes=True, tilt=4.0, odd=True)),
+    'Acoustic_guitar': ('/m/042v_gx', ('Guitar',), _S('harmonic', notes=True, tilt=9.0, decay=.2)),
+    'Keyboard_(musical)': ('/m/05148p4', ('Musical_instrument',), _S('harmonic', notes=True, tilt=10.0)),
+    'Piano': ('/m/05r5c', ('Keyboard_(musical)',), _S('harmonic', notes=True, tilt=10.0, decay=.5)),
+    'Percussion': ('/m/0l14md', ('Musical_instrument',), _S('impulse', count=(2, 5), spacing=.25)),
+    'Drum': ('/m/026t6', ('Percussion',), _S('impulse', count=(2, 4), low_mix=1.0, fc=200.0)),
+    'Snare_drum': ('/m/06rvn', ('Drum',), _S('impulse', count=(2, 4), fc=2000.0, bw=3000.0, decay=.08)),
+    'Cymbal': ('/m/01qbl', ('Percussion',), _S('noise', fc=6000.0, bw=3000.0, am_rate=.5)),
+    'Hi-hat': ('/m/03qtq', ('Cymbal',), _S('clicks', rate=8.0, fc=6500.0, bw=2000.0, decay=.02)),
+    'Brass_instrument': ('/m/01kcd', ('Musical_instrument',), _S('harmonic', f0=300.0, tilt=3.0)),
+    'Trumpet': ('/m/07gql', ('Brass_instrument',), _S('harmonic', f0=450.0, tilt=3.0, vib_depth=.01)),
+    'Bowed_string_instrument': ('/m/0l14_3', ('Musical_instrument',), _S('harmonic', f0=300.0, vib_depth=.02)),
     'Wind_instrument_and_woodwind_instrument': ('/m/085jw', ('Musical_instrument',),
-                                                ('harmonic', dict(f0=500.0, tilt=10.0, odd=True))),
-    'Bell': ('/m/0395lw', (), ('bell', {})),
-    'Singing': ('/m/015lz1', ('Human_voice', 'Music'), ('harmonic', dict(vowel='a', notes=True, vib_depth=.02))),
-    'Animal': ('/m/0jbk', (), ('bark', dict(f0=200.0))),
-    'Domestic_animals_and_pets': ('/m/068hy', ('Animal',), ('bark', dict(f0=600.0, formant=1800.0))),
-    'Dog': ('/m/0bt9lr', ('Domestic_animals_and_pets',), ('bark', {})),
+                                                _S('harmonic', f0=500.0, tilt=10.0, odd=True)),
+    'Bell': ('/m/0395lw', (), _S('bell')),
+    'Singing': ('/m/015lz1', ('Human_voice', 'Music'), _S('harmonic', vowel='a', notes=True, vib_depth=.02)),
+    'Animal': ('/m/0jbk', (), _S('bark', f0=200.0)),
+    'Domestic_animals_and_pets': ('/m/068hy', ('Animal',), _S('bark', f0=600.0, formant=1800.0)),
+    'Dog': ('/m/0bt9lr', ('Domestic_animals_and_pets',), _S('bark')),
     'Livestock_and_farm_animals_and_working_animals': ('/m/0ch8v', ('Animal',),
-                                                       ('bark', dict(f0=150.0, formant=900.0, noise=.6))),
-    'Wild_animals': ('/m/01280g', ('Animal',), ('am', {})), 'Bird': ('/m/015p6', ('Wild_animals',), ('chirp', {})),
-    'Bird_vocalization_and_bird_call_and_bird_song': ('/m/020bb7', ('Bird',), ('chirp', dict(sweep=.05))),
-    'Human_voice': ('/m/09l8g', (), ('speech', {})),
-    'Speech': ('/m/09x0r', ('Human_voice',), ('speech', dict(f0=150.0))),
-    'Laughter': ('/m/01j3sz', ('Human_voice',), ('speech', dict(pattern='ha', f0=230.0))),
-    'Respiratory_sounds': ('/m/09hlz4', (), ('noise', dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9))),
-    'Fart': ('/m/02_nn', (), ('engine', dict(f0=70.0, noise=.4))),
-    'Hands': ('/m/0k65p', (), ('clicks', dict(rate=4.0, fc=2000.0, bw=3000.0, decay=.01))),
-    'Human_group_actions': ('/t/dd00012', (), ('speech', dict(voices=4))),
-    'Vehicle': ('/m/07yv9', (), ('engine', dict(noise=.8))),
-    'Motor_vehicle_(road)': ('/m/012f08', ('Vehicle',), ('engine', {})),
-    'Car': ('/m/0k4j', ('Motor_vehicle_(road)',), ('engine', dict(f0=40.0, rev=1.5))),
-    'Rail_transport': ('/m/06d_3', ('Vehicle',), ('clicks', dict(pairs=True, rate=3.0))),
-    'Engine': ('/m/02mk9', (), ('engine', dict(f0=30.0, am_depth=.3, am_rate=12.0))),
-    'Domestic_sounds_and_home_sounds': ('/t/dd00071', (), ('clicks', dict(rate=6.0))),
-    'Door': ('/m/02dgv', ('Domestic_sounds_and_home_sounds',), ('impulse', dict(fc=300.0, bw=400.0, low_mix=.5))),
-    'Water': ('/m/0838f', (), ('noise', dict(bubbles=True))),
-    'Rain': ('/m/06mb1', ('Water',), ('clicks', dict(rate=40.0, tj=.8))),
-    'Thunderstorm': ('/m/0jb2l', (), ('noise', dict(fc=300.0, bw=400.0, gusts=.5))),
-    'Thunder': ('/m/0ngt1', ('Thunderstorm',), ('impulse', dict(decay=.3, fc=200.0, low_mix=1.0))),
-    'Liquid': ('/m/04k94', (), ('noise', dict(bubbles=True, fc=800.0))),
-    'Glass': ('/m/039jq', (), ('bell', dict(f=2000.0))), 'Tools': ('/m/07k1x', (), ('clicks', dict(rate=8.0, tj=.3))),
-    'Mechanisms': ('/t/dd00077', (), ('clicks', dict(rate=12.0))),
-    'Alarm': ('/m/07pp_mv', (), ('tone', dict(pulse=3.0, duty=.5))),
-    'Telephone': ('/m/07cx4', ('Alarm',), ('am', dict(f=1000.0))),
-    'Explosion': ('/m/014zdl', (), ('impulse', dict(decay=.25, fc=1500.0, bw=4000.0))),
-    'Crumpling_and_crinkling': ('/t/dd00112', (), ('clicks', dict(rate=30.0, tj=.6, decay=.003))),
-    'Walk_and_footsteps': ('/m/07pbtc8', (), ('impulse', dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05))),
-    'Wind': ('/m/03m9d0z', (), ('noise', dict(fc=150.0, bw=250.0, gusts=1.0)))}
+                                                       _S('bark', f0=150.0, formant=900.0, noise=.6)),
+    'Wild_animals': ('/m/01280g', ('Animal',), _S('am')), 'Bird': ('/m/015p6', ('Wild_animals',), _S('chirp')),
+    'Bird_vocalization_and_bird_call_and_bird_song': ('/m/020bb7', ('Bird',), _S('chirp', sweep=.05)),
+    'Human_voice': ('/m/09l8g', (), _S('speech')), 'Speech': ('/m/09x0r', ('Human_voice',), _S('speech', f0=150.0)),
+    'Laughter': ('/m/01j3sz', ('Human_voice',), _S('speech', pattern='ha', f0=230.0)),
+    'Respiratory_sounds': ('/m/09hlz4', (), _S('noise', fc=900.0, bw=900.0, am_rate=.3, am_depth=.9)),
+    'Fart': ('/m/02_nn', (), _S('engine', f0=70.0, noise=.4)),
+    'Hands': ('/m/0k65p', (), _S('clicks', rate=4.0, fc=2000.0, bw=3000.0, decay=.01)),
+    'Human_group_actions': ('/t/dd00012', (), _S('speech', voices=4)),
+    'Vehicle': ('/m/07yv9', (), _S('engine', noise=.8)),
+    'Motor_vehicle_(road)': ('/m/012f08', ('Vehicle',), _S('engine')),
+    'Car': ('/m/0k4j', ('Motor_vehicle_(road)',), _S('engine', f0=40.0, rev=1.5)),
+    'Rail_transport': ('/m/06d_3', ('Vehicle',), _S('clicks', pairs=True, rate=3.0)),
+    'Engine': ('/m/02mk9', (), _S('engine', f0=30.0, am_depth=.3, am_rate=12.0)),
+    'Domestic_sounds_and_home_sounds': ('/t/dd00071', (), _S('clicks', rate=6.0)),
+    'Door': ('/m/02dgv', ('Domestic_sounds_and_home_sounds',), _S('impulse', fc=300.0, bw=400.0, low_mix=.5)),
+    'Water': ('/m/0838f', (), _S('noise', bubbles=True)),
+    'Rain': ('/m/06mb1', ('Water',), _S('clicks', rate=40.0, tj=.8)),
+    'Thunderstorm': ('/m/0jb2l', (), _S('noise', fc=300.0, bw=400.0, gusts=.5)),
+    'Thunder': ('/m/0ngt1', ('Thunderstorm',), _S('impulse', decay=.3, fc=200.0, low_mix=1.0)),
+    'Liquid': ('/m/04k94', (), _S('noise', bubbles=True, fc=800.0)), 'Glass': ('/m/039jq', (), _S('bell', f=2000.0)),
+    'Tools': ('/m/07k1x', (), _S('clicks', rate=8.0, tj=.3)), 'Mechanisms': ('/t/dd00077', (), _S('clicks', rate=12.0)),
+    'Alarm': ('/m/07pp_mv', (), _S('tone', pulse=3.0, duty=.5)),
+    'Telephone': ('/m/07cx4', ('Alarm',), _S('am', f=1000.0)),
+    'Explosion': ('/m/014zdl', (), _S('impulse', decay=.25, fc=1500.0, bw=4000.0)),
+    'Crumpling_and_crinkling': ('/t/dd00112', (), _S('clicks', rate=30.0, tj=.6, decay=.003)),
+    'Walk_and_footsteps': ('/m/07pbtc8', (), _S('impulse', count=(2, 5), spacing=.45, fc=600.0, decay=.05)),
+    'Wind': ('/m/03m9d0z', (), _S('noise', fc=150.0, bw=250.0, gusts=1.0))}
 FSD50K_EXTRA = [name for name in _FSD50K_TABLE if name not in _FSD50K_INDEX]  # its classes outside the 50
-_ESC50_FAMILIES = {
-    'dog': ('bark', {}), 'rooster': ('harmonic', dict(f0=550.0, vowel='a', vib_depth=.03)),
-    'pig': ('bark', dict(f0=150.0, formant=700.0, noise=.6)), 'cow': ('harmonic', dict(f0=120.0, vowel='o')),
-    'frog': ('am', dict(f=900.0, rate=25.0)), 'cat': ('bark', dict(f0=600.0, formant=1800.0, len=.4)),
-    'hen': ('bark', dict(f0=400.0, formant=1500.0, len=.1)), 'insects': ('am', dict(f=4000.0)),
-    'sheep': ('harmonic', dict(f0=250.0, vowel='e', vib_depth=.05)), 'crow': ('bark', dict(f0=500.0, noise=.8)),
-    'rain': ('clicks', dict(rate=40.0, tj=.8)), 'sea_waves': ('noise', dict(fc=500.0, bw=800.0, am_rate=.2)),
-    'crackling_fire': ('clicks', dict(rate=15.0, tj=.7, decay=.004)), 'crickets': ('am', dict(f=4500.0, rate=40.0)),
-    'chirping_birds': ('chirp', {}), 'water_drops': ('noise', dict(bubbles=True, fc=300.0)),
-    'wind': ('noise', dict(fc=150.0, bw=250.0, gusts=1.0)), 'pouring_water': ('noise', dict(bubbles=True, fc=2000.0)),
-    'toilet_flush': ('noise', dict(fc=700.0, bw=900.0, gusts=.4)),
-    'thunderstorm': ('impulse', dict(decay=.3, fc=200.0, low_mix=1.0)),
-    'crying_baby': ('harmonic', dict(f0=420.0, vowel='ae', vib_depth=.03)), 'sneezing': ('noise', dict(fc=3000.0)),
-    'clapping': ('clicks', dict(rate=4.0, fc=2000.0, bw=3000.0, decay=.01)),
-    'breathing': ('noise', dict(fc=900.0, bw=900.0, am_rate=.3, am_depth=.9)),
-    'coughing': ('impulse', dict(count=(1, 3), fc=800.0, bw=1500.0, decay=.12)),
-    'footsteps': ('impulse', dict(count=(2, 5), spacing=.45, fc=600.0, decay=.05)),
-    'laughing': ('speech', dict(pattern='ha', f0=230.0)), 'brushing_teeth': ('noise', dict(fc=4000.0, am_rate=2.0)),
-    'snoring': ('engine', dict(f0=60.0, noise=.6)), 'drinking_sipping': ('noise', dict(bubbles=True, fc=1200.0)),
-    'door_wood_knock': ('impulse', dict(count=(2, 4), fc=500.0, decay=.04)),
-    'mouse_click': ('clicks', dict(rate=2.0, decay=.003)), 'keyboard_typing': ('clicks', dict(rate=8.0, tj=.5)),
-    'door_wood_creaks': ('fm', dict(fc=600.0, mod='saw')), 'can_opening': ('impulse', dict(fc=3000.0, decay=.05)),
-    'washing_machine': ('engine', dict(f0=45.0, am_depth=.5, am_rate=1.0)),
-    'vacuum_cleaner': ('noise', dict(fc=1500.0, bw=2000.0, hum=120.0)), 'clock_alarm': ('tone', dict(pulse=6.0)),
-    'clock_tick': ('clicks', dict(rate=2.0, decay=.003, tj=.02)), 'glass_breaking': ('bell', dict(f=2500.0)),
-    'helicopter': ('engine', dict(f0=25.0, am_depth=.8, am_rate=20.0)), 'chainsaw': ('engine', dict(f0=110.0, rev=1.3)),
-    'siren': ('fm', dict(fc=900.0, mod_rate=.4, dev=.6, mod='sine', wave='sine')),
-    'car_horn': ('harmonic', dict(f0=420.0, tilt=3.0, odd=True)), 'engine': ('engine', {}),
-    'train': ('clicks', dict(pairs=True, rate=3.0)), 'church_bells': ('bell', dict(f=500.0)),
-    'airplane': ('noise', dict(fc=600.0, bw=1500.0, hum=90.0)), 'fireworks': ('impulse', dict(decay=.25, count=(2, 4))),
-    'hand_saw': ('noise', dict(fc=3000.0, am_rate=3.0, am_depth=.9))}
+_ESC50_FAMILIES = dict(
+    dog=_S('bark'), rooster=_S('harmonic', f0=550.0, vowel='a', vib_depth=.03),
+    pig=_S('bark', f0=150.0, formant=700.0, noise=.6), cow=_S('harmonic', f0=120.0, vowel='o'),
+    frog=_S('am', f=900.0, rate=25.0), cat=_S('bark', f0=600.0, formant=1800.0, len=.4),
+    hen=_S('bark', f0=400.0, formant=1500.0, len=.1), insects=_S('am', f=4000.0),
+    sheep=_S('harmonic', f0=250.0, vowel='e', vib_depth=.05), crow=_S('bark', f0=500.0, noise=.8),
+    rain=_S('clicks', rate=40.0, tj=.8), sea_waves=_S('noise', fc=500.0, bw=800.0, am_rate=.2),
+    crackling_fire=_S('clicks', rate=15.0, tj=.7, decay=.004), crickets=_S('am', f=4500.0, rate=40.0),
+    chirping_birds=_S('chirp'), water_drops=_S('noise', bubbles=True, fc=300.0),
+    wind=_S('noise', fc=150.0, bw=250.0, gusts=1.0), pouring_water=_S('noise', bubbles=True, fc=2000.0),
+    toilet_flush=_S('noise', fc=700.0, bw=900.0, gusts=.4), thunderstorm=_S('impulse', decay=.3, fc=200.0, low_mix=1.0),
+    crying_baby=_S('harmonic', f0=420.0, vowel='ae', vib_depth=.03), sneezing=_S('noise', fc=3000.0),
+    clapping=_S('clicks', rate=4.0, fc=2000.0, bw=3000.0, decay=.01),
+    breathing=_S('noise', fc=900.0, bw=900.0, am_rate=.3, am_depth=.9),
+    coughing=_S('impulse', count=(1, 3), fc=800.0, bw=1500.0, decay=.12),
+    footsteps=_S('impulse', count=(2, 5), spacing=.45, fc=600.0, decay=.05),
+    laughing=_S('speech', pattern='ha', f0=230.0), brushing_teeth=_S('noise', fc=4000.0, am_rate=2.0),
+    snoring=_S('engine', f0=60.0, noise=.6), drinking_sipping=_S('noise', bubbles=True, fc=1200.0),
+    door_wood_knock=_S('impulse', count=(2, 4), fc=500.0, decay=.04), mouse_click=_S('clicks', rate=2.0, decay=.003),
+    keyboard_typing=_S('clicks', rate=8.0, tj=.5), door_wood_creaks=_S('fm', fc=600.0, mod='saw'),
+    can_opening=_S('impulse', fc=3000.0, decay=.05), washing_machine=_S('engine', f0=45.0, am_depth=.5, am_rate=1.0),
+    vacuum_cleaner=_S('noise', fc=1500.0, bw=2000.0, hum=120.0), clock_alarm=_S('tone', pulse=6.0),
+    clock_tick=_S('clicks', rate=2.0, decay=.003, tj=.02), glass_breaking=_S('bell', f=2500.0),
+    helicopter=_S('engine', f0=25.0, am_depth=.8, am_rate=20.0), chainsaw=_S('engine', f0=110.0, rev=1.3),
+    siren=_S('fm', fc=900.0, mod_rate=.4, dev=.6, mod='sine', wave='sine'),
+    car_horn=_S('harmonic', f0=420.0, tilt=3.0, odd=True), engine=_S('engine'),
+    train=_S('clicks', pairs=True, rate=3.0), church_bells=_S('bell', f=500.0),
+    airplane=_S('noise', fc=600.0, bw=1500.0, hum=90.0), fireworks=_S('impulse', decay=.25, count=(2, 4)),
+    hand_saw=_S('noise', fc=3000.0, am_rate=3.0, am_depth=.9))
+_OWN_FORMATS = [(16000, 'WAV', 'PCM_16', 1), (22050, 'FLAC', 'PCM_16', 1), (44100, 'WAV', 'PCM_24', 2),
+                (8000, 'WAV', 'FLOAT', 1), (48000, 'FLAC', 'PCM_24', 1)]  # own data: sr, format, subtype, channels
 
 
 def class_signatures(kind):
@@ -471,8 +462,8 @@ def class_signatures(kind):
     table = {'audioset': [_AUDIOSET_FAMILIES[name] for name, _ in AUDIOSET_CLASSES]
              + [family for _, _, family in AUDIOSET_EXTRA_MIDS],
              'urbansound8k': [_URBANSOUND8K_FAMILIES[name] for name in URBANSOUND8K_CLASSES],
-             'speechcommands': [('word', dict(word=w)) for w in SPEECHCOMMANDS_WORDS + ['bed', 'bird']],
-             'fsd50k': [_FSD50K_TABLE[name][2] or ('harmonic', {}) for name in FSD50K_CLASSES + FSD50K_EXTRA],
+             'speechcommands': [_S('word', word=w) for w in SPEECHCOMMANDS_WORDS + ['bed', 'bird']],
+             'fsd50k': [_FSD50K_TABLE[name][2] or _S('harmonic') for name in FSD50K_CLASSES + FSD50K_EXTRA],
              'esc50': [_ESC50_FAMILIES[name] for name in ESC50_CLASSES]}.get(kind)  # Musical_instrument: no event
     if table is None:
         raise ValueError(f'unknown kind {kind!r}')
@@ -544,10 +535,10 @@ def _finish(out, readme=None, name='README.md', noun='audio', **record):
     return out
 
 
-def _place(sig, seconds, rs, levels):
-    """An event of a class at a random time in a clip: ((waveform, onset sample, level dB), onset s, duration s)."""
-    dur = min(seconds, rs.uniform(*_FAMILIES[sig['family']][1]))
-    t0 = rs.uniform(0, seconds - dur) if seconds > dur else 0.0
+def _place(sig, seconds, rs, levels, stretch=1.0, latest=math.inf):
+    """An event at a random time in a clip, onset <= latest s: ((waveform, onset sample, level dB), onset s, dur s)."""
+    dur = min(seconds, rs.uniform(*_FAMILIES[sig['family']][1]) * stretch)
+    t0 = rs.uniform(0, min(seconds - dur, latest)) if seconds > dur else 0.0
     return (render_event(sig, dur, rs), int(t0 * SYNTH_SR), rs.uniform(*levels)), t0, dur
 
 
@@ -604,7 +595,8 @@ def synth_speechcommands(out, seed=0, speakers=30, max_reps=3, other_words=('bed
                          progress=True):
     """Speech Commands: <word>/<speaker>_nohash_<n>.wav (<= 1 s) of the 20 core words (each speaker 1..max_reps
     times) and other_words, the validation / testing lists by the official SHA-1 rule, _background_noise_/."""
-    out, rs, sigs = _start(out, seed, 'speechcommands', '_background_noise_')
+    words = SPEECHCOMMANDS_WORDS + list(other_words)
+    out, rs, sigs = _start(out, seed, 'speechcommands', '_background_noise_', *words)
     sigs = dict(zip(SPEECHCOMMANDS_WORDS + ['bed', 'bird'], sigs))
     n_val = n_test = max(int(speakers >= 3), int(round(0.1 * speakers)))
     want = ['validation'] * n_val + ['testing'] * n_test + ['training'] * (speakers - n_val - n_test)
@@ -616,18 +608,16 @@ def synth_speechcommands(out, seed=0, speakers=30, max_reps=3, other_words=('bed
         f0, fscale = ((85, 150), (0.88, 1.0)) if rs.rand() < 0.5 else ((165, 260), (1.0, 1.18))
         ids.append((h, dict(f0=float(rs.uniform(*f0)), fscale=float(rs.uniform(*fscale)),
                             rate=float(rs.uniform(0.8, 1.25)))))
-    words, lists = SPEECHCOMMANDS_WORDS + list(other_words), {'validation': [], 'testing': []}
+    lists = {'validation': [], 'testing': []}
     bar = Progress(len(words) * speakers, f'synth speechcommands -> {out}', progress, 'word x speaker')
     for w in words:
-        (out / w).mkdir(parents=True, exist_ok=True)
         for h, voice in ids:
             for r in range(rs.randint(1, max_reps + 1) if w in SPEECHCOMMANDS_WORDS else rs.randint(0, 2)):
                 x = render_event(dict(sigs[w], **voice, jit=0.05), 1.0, rs)
                 voiced = np.flatnonzero(np.abs(x) > 0.05 * np.abs(x).max())
                 x = x[voiced[0]:voiced[-1] + 1][:int(0.95 * SYNTH_SR)]  # trim silence, at most 0.95 s
-                length = SYNTH_SR  # 20 % of the files are shorter than 1 s, as in GSC
-                if rs.rand() >= 0.8:
-                    length = min(SYNTH_SR, int(max(len(x) + 800, rs.uniform(0.45, 1.0) * SYNTH_SR)))
+                short = rs.rand() >= 0.8  # 20 % of the files are shorter than 1 s, as in GSC
+                length = min(SYNTH_SR, int(max(len(x) + 800, rs.uniform(0.45, 1.0) * SYNTH_SR))) if short else SYNTH_SR
                 onset, name = rs.randint(0, max(1, length - len(x))), f'{h}_nohash_{r}.wav'
                 y = _mix([(x, onset, rs.uniform(-26, -14))], length, rs, rs.uniform(-60, -28))
                 _write_audio(out / w / name, y, SYNTH_SR)
@@ -688,9 +678,8 @@ def _ancestors(name):  # a generated FSD50K class, then its ancestors (FSD50K's 
 
 
 def synth_fsd50k(out, seed=0, n_dev=600, n_eval=200, max_seconds=6.0, sr=16000, progress=True):
-    """FSD50K's release layout: ground truth CSVs, <fname>.wav of 0.3 .. max_seconds s, 1-2 events labelled with their
-    ancestors; every 10th dev clip after the first is 'val', ~3 % (and each part's last clip) have none of the 50
-    classes, and the first clips (up to 80 %) cover every class (dev: twice)."""
+    """FSD50K's layout: <fname>.wav of 0.3 .. max_seconds s, 1-2 events labelled with their ancestors; the first clips
+    cover every class (dev: twice), then every 10th dev clip is 'val'; ~3 % and each part's last: none of the 50."""
     out, rs, sigs = _start(out, seed, 'fsd50k', 'FSD50K.ground_truth', *FSD50K_AUDIO.values())
     names = FSD50K_CLASSES + FSD50K_EXTRA
     sigs = dict(zip(names, sigs))
@@ -743,11 +732,8 @@ def synth_esc50(out, seed=0, clips_per_class=20, seconds=5.0, sr=22050, n_classe
                 used.add(src)
                 source = _recording(sigs[c], rs)
                 for take in 'ABCDEFGH'[:min(rs.randint(1, 3), want - made)]:
-                    mix = []
-                    for _ in range(rs.randint(1, 3)):
-                        dur = min(seconds, rs.uniform(*_FAMILIES[source['family']][1]) * 1.5)
-                        onset = rs.uniform(0, min(seconds - dur, 1.0)) if seconds > dur else 0.0
-                        mix.append((render_event(source, dur, rs), int(onset * SYNTH_SR), rs.uniform(-22, -10)))
+                    mix = [_place(source, seconds, rs, (-22, -10), stretch=1.5, latest=1.0)[0]
+                           for _ in range(rs.randint(1, 3))]
                     name = f'{fold}-{src}-{take}-{c}.wav'
                     _write_audio(out / 'audio' / name, _mix(mix, n, rs, rs.uniform(-70, -40)), sr)
                     rows.append([name, str(fold), str(c), cname, str(cname in ESC10), str(src), take])
@@ -756,10 +742,6 @@ def synth_esc50(out, seed=0, clips_per_class=20, seconds=5.0, sr=22050, n_classe
     _write_csv(out / 'meta' / 'esc50.csv', sorted(rows), ESC50_HEADER)
     return _finish(out, 'ESC-50-like data', kind='esc50', seed=seed, clips_per_class=clips_per_class,
                    seconds=seconds, sr=sr, n_classes=n_classes)
-
-
-_OWN_FORMATS = [(16000, 'WAV', 'PCM_16', 1), (22050, 'FLAC', 'PCM_16', 1), (44100, 'WAV', 'PCM_24', 2),
-                (8000, 'WAV', 'FLOAT', 1), (48000, 'FLAC', 'PCM_24', 1)]
 
 
 def _own_clip(path_stem, classes, sigs, seconds, rs):
@@ -809,9 +791,6 @@ def synth_folder(out, seed=0, n_classes=6, clips_per_class=12, seconds=1.0, prog
                    seconds=seconds)
 
 
-AUTHORS_PREFIX = '/scratch/project_2003370/alex/Audioset'  # where the authors' phase files say the clips are
-
-
 def format_target(values):
     """A target vector as the authors' files hold it: numpy's str() of a float array, 24 values a line."""
     cells = [f'{int(v)}.' for v in values]
@@ -839,12 +818,16 @@ def synth_authors_txt(out, seed=0, n_train=150, n_eval=70, seconds=1.0, progress
 SYNTH_KINDS = {'audioset': synth_audioset, 'speechcommands': synth_speechcommands, 'urbansound8k': synth_urbansound8k,
                'fsd50k': synth_fsd50k, 'esc50': synth_esc50, 'csv': synth_csv, 'folder': synth_folder,
                'authors-txt': synth_authors_txt}
+ACCEPTS = {  # the size flags each kind takes
+    'audioset': ('n_train', 'n_eval', 'seconds', 'sr'), 'speechcommands': (), 'urbansound8k': ('clips_per_class',),
+    'esc50': ('clips_per_class', 'seconds', 'sr', 'n_classes'), 'fsd50k': ('n_train', 'n_eval', 'seconds', 'sr'),
+    'csv': ('n_classes', 'clips_per_class', 'seconds'), 'folder': ('n_classes', 'clips_per_class', 'seconds'),
+    'authors-txt': ('n_train', 'n_eval', 'seconds')}
 
 
 def ensure_synth(kind, root, seed=0, progress=True, **sizes):
-    """The generated `kind` dataset in `root`, made once under a FolderLock (two commands started together make it
-    once; a killed generation is redone). `sizes`: the generator's arguments; a synth.json of another kind, seed or
-    size is one line (DataError)."""
+    """The generated `kind` dataset in `root`, made once under a FolderLock (a killed generation is redone); `sizes`:
+    the generator's arguments; a synth.json of another kind, seed or size is one line (DataError)."""
     root = Path(root)
 
     def made():
@@ -870,13 +853,6 @@ def ensure_synth(kind, root, seed=0, progress=True, **sizes):
         raise DataError(f'cannot write the generated {kind} dataset in {root} ({reason}); {todo}, or choose '
                         'another folder (a rerun redoes the generation)') from None
     return root
-
-
-ACCEPTS = {  # the size flags each kind takes
-    'audioset': ('n_train', 'n_eval', 'seconds', 'sr'), 'speechcommands': (), 'urbansound8k': ('clips_per_class',),
-    'esc50': ('clips_per_class', 'seconds', 'sr', 'n_classes'), 'fsd50k': ('n_train', 'n_eval', 'seconds', 'sr'),
-    'csv': ('n_classes', 'clips_per_class', 'seconds'), 'folder': ('n_classes', 'clips_per_class', 'seconds'),
-    'authors-txt': ('n_train', 'n_eval', 'seconds')}
 
 
 def main(argv=None):
