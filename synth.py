@@ -496,12 +496,12 @@ def _write_csv(path, rows, header=None):
         csv.writer(f, lineterminator='\n').writerows(([header] if header is not None else []) + list(rows))
 
 
-def _write_audio(path, y, sr, subtype='PCM_16', fmt=None, right=None):
-    """A 16 kHz waveform written at `sr` (resampled); stereo where right(y) gives the second channel."""
+def _write_audio(path, y, sr, subtype='PCM_16', right=None):
+    """A 16 kHz waveform written at `sr` (resampled), in its suffix's format; stereo where right(y) is channel 2."""
     y = features.resample(np.asarray(y, np.float32), SYNTH_SR, sr)
     if right is not None:
         y = np.stack([y, right(y).astype(np.float32)], axis=1)
-    sf.write(path, np.clip(y, -1, 1), sr, subtype=subtype, format=fmt)
+    sf.write(path, np.clip(y, -1, 1), sr, subtype=subtype)
     if subtype == 'FLOAT':  # libsndfile writes the time into a float WAV's PEAK chunk: zeroed, for the same bytes
         b = bytearray(Path(path).read_bytes())
         i = b.find(b'PEAK', 12, 4096)
@@ -580,9 +580,8 @@ def synth_audioset(out, seed=0, n_train=1500, n_eval=500, seconds=2.0, missing=0
                 (round(t0, 3), round(min(t0 + dur, seconds), 3), mids[c]) for c, (_, t0, dur) in zip(classes, placed))]
             r = rs.rand()
             if not (j >= cover and r < missing):  # else a clip that failed to download: rows, no file
-                name, fmt = (f'{sid}.wav', None) if r < missing + 0.05 else (
-                    (f'Y{sid}.flac', 'FLAC') if r < missing + 0.10 else (f'Y{sid}.wav', None))
-                _write_audio(out / part / name, y, sr, fmt=fmt)
+                name = f'{sid}.wav' if r < missing + 0.05 else f'Y{sid}.flac' if r < missing + 0.10 else f'Y{sid}.wav'
+                _write_audio(out / part / name, y, sr)
             bar.update()
         (out / AUDIOSET_TSV[part]).write_text('\n'.join(rows) + '\n', encoding='utf-8')
     names = sorted(zip(mids, [name for name, _ in AUDIOSET_CLASSES] + [name for _, name, _ in AUDIOSET_EXTRA_MIDS]))
@@ -750,7 +749,7 @@ def _own_clip(path_stem, classes, sigs, seconds, rs):
     y = _mix(mix, int(round(seconds * SYNTH_SR)), rs, rs.uniform(-60, -35))
     sr, fmt, subtype, channels = _OWN_FORMATS[rs.randint(len(_OWN_FORMATS))]
     path = Path(f'{path_stem}.{fmt.lower()}')
-    _write_audio(path, y, sr, subtype, fmt, (lambda y: np.roll(y, 7) * 0.8) if channels == 2 else None)
+    _write_audio(path, y, sr, subtype, (lambda y: np.roll(y, 7) * 0.8) if channels == 2 else None)
     return path
 
 
@@ -787,8 +786,7 @@ def synth_folder(out, seed=0, n_classes=6, clips_per_class=12, seconds=1.0, prog
         for j in range(clips_per_class):
             _own_clip(out / ESC50_CLASSES[c] / f'{j:03d}', [c], sigs, seconds, rs)
             bar.update()
-    return _finish(out, kind='folder', seed=seed, n_classes=n_classes, clips_per_class=clips_per_class,
-                   seconds=seconds)
+    return _finish(out, kind='folder', seed=seed, n_classes=n_classes, clips_per_class=clips_per_class, seconds=seconds)
 
 
 def format_target(values):
@@ -811,8 +809,7 @@ def synth_authors_txt(out, seed=0, n_train=150, n_eval=70, seconds=1.0, progress
                                               for i, y in zip(ph.train, ph.train_y)))
         (out / test_name).write_text(''.join(f'{name(i)}_{format_target(y)}\n' for i, y in zip(ph.test, ph.test_y)))
     (out / 'classes.txt').write_text(''.join(f'{n}\n' for n in ds.classes))
-    return _finish(out, kind='authors-txt', seed=seed, n_train=n_train, n_eval=n_eval, seconds=seconds,
-                   sr=SYNTH_SR)
+    return _finish(out, kind='authors-txt', seed=seed, n_train=n_train, n_eval=n_eval, seconds=seconds, sr=SYNTH_SR)
 
 
 SYNTH_KINDS = {'audioset': synth_audioset, 'speechcommands': synth_speechcommands, 'urbansound8k': synth_urbansound8k,
