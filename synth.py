@@ -324,8 +324,7 @@ def _draw_signature(family, rs, overrides):
         p['f_hi'] = p['f_lo'] * u(1.3, 2.5)
     if family == 'noise' and not p['bw']:
         p['bw'] = p['fc'] * u(.2, 1.0)
-    p['family'] = family
-    return p
+    return dict(p, family=family)
 
 
 _AUDIOSET_FAMILIES = {  # display name: (family, pinned parameters), by guessed popularity
