@@ -3,11 +3,9 @@ without a download (make demo, the synth-* datasets, the tests). Each class is a
 from a fixed seed; its events vary, clips mix them over noise, and the same seed writes byte-identical files:
 python data.py synth --kind audioset --out DIR [--seconds 10 --sr 32000] (or python synth.py ...)."""
 import argparse
-import contextlib
 import csv
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from data import (AUDIOSET_CLASSES, AUDIOSET_HEADER, AUDIOSET_TSV, ESC10, ESC50_
                   FSD50K_CLASSES, FSD50K_GROUND_TRUTH, PHASE_SIZES, SPEECHCOMMANDS_WORDS, URBANSOUND8K_CLASSES,
                   URBANSOUND8K_HEADER, DataError, FolderLock, Progress, _FSD50K_INDEX, read_synth_marker,
                   authors_file_names, gsc_list_of, load_audioset, make_phases, make_split, sigterm_as_interrupt,
-                  write_failure)
+                  write_atomic, write_failure)
 
 SYNTH_SR = 16000  # every event is rendered at 16 kHz (and resampled for files at other rates)
 _SIGNATURE_SEED = 1234  # class signatures: fixed for all dataset seeds
@@ -523,14 +521,8 @@ def _finish(out, readme=None, name='README.md', noun='audio', **record):
     if readme:
         kind = record['kind']
         (out / name).write_text(f'Generated {readme} (python data.py synth --kind {kind}). Not real {noun}.\n')
-    tmp = Path(f"{out / 'synth.json'}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(dict(record, generator='data.py synth'), indent=1, sort_keys=True) + '\n')
-        os.replace(tmp, out / 'synth.json')
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    write_atomic(out / 'synth.json', json.dumps(dict(record, generator='data.py synth'), indent=1, sort_keys=True)
+                 + '\n')
     return out
 
 
