@@ -114,9 +114,7 @@ def pos_weight_of(targets):
 def kd_loss(student, teacher, T=2.0):
     """KL(softmax(teacher / T) || softmax(student / T)) * T^2, the mean over batch x classes as
     nn.KLDivLoss(reduction='mean') in the authors' and Mittal's code; in fp32."""
-    student, teacher = upcast(student), upcast(teacher)
-    log_p = F.log_softmax(student / T, dim=1)
-    q = F.softmax(teacher / T, dim=1)
+    log_p, q = F.log_softmax(upcast(student) / T, dim=1), F.softmax(upcast(teacher) / T, dim=1)
     return (torch.xlogy(q, q) - q * log_p).mean() * T * T  # = F.kl_div(log_p, q, reduction='mean') * T^2
 
 
@@ -166,7 +164,7 @@ MITTAL_TERMS = ('ce_n', 'kd_n', 'ce_o', 'kd_o')
 
 
 def mittal_loss(terms, logits_n, y_n, n_old, *, logits_o=None, y_o=None, teacher_n=None, teacher_o=None,
-             lam=1.0, T=2.0, ce_new_logits='new'):
+                lam=1.0, T=2.0, ce_new_logits='new'):
     """L = CE N + CE O + lambda * (KD N + KD O), each term switchable: CE N over the new logits of the new-data
     batch (Mittal's separated softmax; ce_new_logits='all': every logit), CE O over every seen logit of the
     memory batch, KD N / KD O kd_loss of the old logits on each batch. Returns (total, {term: value})."""
@@ -199,23 +197,18 @@ def index_batches(n, batch_size, seed):
 def balanced_batches(targets, batch_size, seed):
     """PANNs' class-balanced batches: the classes visited in a shuffled cycle, each visit the next clip of that
     class (reshuffled when used up); as many batches as a plain epoch."""
-    rs = np.random.RandomState(seed)
-    targets = np.asarray(targets) > 0
-    pools = [np.flatnonzero(targets[:, c]) for c in range(targets.shape[1])]
-    classes = [c for c in range(len(pools)) if len(pools[c])]
-    queues = {c: list(rs.permutation(pools[c])) for c in classes}
-    cycle, out = [], []
-    for _ in range(-(-targets.shape[0] // batch_size)):
-        batch = []
-        for _ in range(batch_size):
-            if not cycle:
-                cycle = list(rs.permutation(classes))
-            c = cycle.pop()
-            if not queues[c]:
-                queues[c] = list(rs.permutation(pools[c]))
-            batch.append(queues[c].pop())
-        out.append(np.array(batch))
-    return out
+    rs, targets = np.random.RandomState(seed), np.asarray(targets) > 0
+    pools = [np.flatnonzero(column) for column in targets.T]
+    queues = {c: list(rs.permutation(pool)) for c, pool in enumerate(pools) if len(pool)}  # the non-empty classes
+    cycle, picks = [], []
+    for _ in range(-(-len(targets) // batch_size) * batch_size):
+        if not cycle:
+            cycle = list(rs.permutation(list(queues)))
+        c = cycle.pop()
+        if not queues[c]:
+            queues[c] = list(rs.permutation(pools[c]))
+        picks.append(queues[c].pop())
+    return list(np.array(picks, np.int64).reshape(-1, batch_size))
 
 
 _SGD_FUSED = 'fused' in inspect.signature(torch.optim.SGD).parameters
@@ -264,9 +257,9 @@ def placed(model, device, channels_last=False):
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def make_optimizer(model, lr, epochs, momentum=0.9, weight_decay=5e-4, eta_min=1e-4, fused=None):
+def make_optimizer(model, lr, epochs, momentum=0.9, weight_decay=5e-4, eta_min=1e-4):
     """SGD over the trainable parameters + CosineAnnealingLR over the phase's epochs (authors' code)."""
-    opt = sgd(model, lr, momentum=momentum, weight_decay=weight_decay, fused=fused)
+    opt = sgd(model, lr, momentum=momentum, weight_decay=weight_decay)
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=eta_min)
 
 
@@ -301,7 +294,7 @@ PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float
 def autocast(device, precision='fp32'):
     """torch.autocast for a bf16 / fp16 forward (weights and BatchNorm statistics stay fp32), none for fp32."""
     dtype = PRECISIONS[precision]
-    return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(torch.device(device).type, dtype=dtype)
+    return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(torch.device(device).type, dtype)
 
 
 def grad_scaler(device, precision='fp32'):
@@ -378,8 +371,7 @@ def fits(nbytes, device, share=0.3):
     if device.type != 'cuda':
         return False
     cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    free = torch.cuda.mem_get_info(device)[0] + cached
-    return nbytes < share * free
+    return nbytes < share * (torch.cuda.mem_get_info(device)[0] + cached)
 
 
 @torch.no_grad()
@@ -557,9 +549,8 @@ def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teach
     if size > 1:  # DDP: this rank's part of each global batch
         batches, weights = local_batches(batches, rank, size)
     rows = device_batches([x, y] + (list(teacher_cache) if cached else []), batches, device)
-    if memory is not None:
-        mx, my, mknown, mbatches = memory
-        memory_rows = device_batches([mx, my, mknown], mbatches, device)
+    if memory is not None:  # (x, targets, known, batches)
+        memory_rows = device_batches(memory[:3], memory[3], device)
     sums = {}
     for got, weight in zip(rows, weights):
         xb, yb = got[0].to(device, non_blocking=True).float(), got[1].to(device, non_blocking=True)
@@ -587,7 +578,7 @@ def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teach
             mxb, myb, mkb = next(memory_rows)
             with autocast(device, precision):
                 z_mem, _ = forward(mxb.to(device).float())
-            terms['replay'] = replay_bce(z_mem[:, :my.shape[1]], myb.to(device), mkb.to(device), pos_weight)
+            terms['replay'] = replay_bce(z_mem[:, :myb.shape[1]], myb.to(device), mkb.to(device), pos_weight)
             loss = loss + terms['replay']
         sgd_step(optimizer, loss, terms, sums, scaler)
     return mean_over_ranks({k: (v / max(len(batches), 1)).item() for k, v in sums.items()})
@@ -610,9 +601,8 @@ def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, d
         prepare_phase(model, method, phase, n_new)
     for s in subsets[1:] if subsets else []:
         model.add_head(len(s))
-    n_seen = model.fc.out_features
-    lam = adaptive_lambda(n_seen, n_new, hp.lambda_base, hp.lambda_pow, hp.const_lambda)  # Eq. 4; a Python float
-    pw = pos_weight_of(y) if hp.pos_weight == 'auto' else None
+    lam = adaptive_lambda(model.fc.out_features, n_new, hp.lambda_base, hp.lambda_pow, hp.const_lambda)  # Eq. 4
+    pw = torch.tensor(pos_weight_of(y), dtype=torch.float32, device=device) if hp.pos_weight == 'auto' else None
     placed(model, device, hp.channels_last)
     optimizer, scheduler = make_optimizer(model, lr, epochs, hp.momentum, hp.weight_decay, hp.lr_min)
     scaler = grad_scaler(device, precision)
@@ -629,7 +619,6 @@ def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, d
             teacher_cache = teacher_outputs(teacher, x, 2 * batch_size, device, store, precision)
             if log:
                 log(f'phase {phase}: teacher outputs cached for {len(x)} clips ({nbytes / 2 ** 20:.0f} MiB, {store})')
-    pw_t = None if pw is None else torch.tensor(pw, dtype=torch.float32, device=device)  # once per phase
     rank, size = world()
     if size > 1:  # torchrun: the same run on every process, each on its part of every batch
         model, ddp = distributed(model, device)  # SyncBatchNorm keeps the Parameters the optimiser holds
@@ -637,21 +626,20 @@ def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, d
     teacher_forward = compiled(teacher, hp.compile) if teacher is not None and teacher_cache is None else teacher
     y_t = torch.from_numpy(np.asarray(y, np.float32)).to(x.device)
     for epoch in range(start, epochs):
-        t0 = time.time()
-        step_seed = seed_of(seed, phase, epoch)
+        t0, step_seed = time.time(), seed_of(seed, phase, epoch)
         # dropout masks: a function of (seed, phase, epoch) (and the rank), so resume is exact
         torch.manual_seed(step_seed if size == 1 else seed_of(seed, phase, epoch, rank))
         batches = (balanced_batches(y, batch_size, step_seed) if hp.sampler == 'balanced'
                    else index_batches(len(y), batch_size, step_seed))
         if subsets:
             terms = multitask_epoch(model, subsets, x, y_t, batch_size, optimizer, device, step_seed,
-                                    batching=hp.mt_batching, reduce=hp.mt_loss_reduce, pos_weight=pw_t,
+                                    batching=hp.mt_batching, reduce=hp.mt_loss_reduce, pos_weight=pw,
                                     precision=precision, scaler=scaler, forward=forward)
         else:
             replay = None if memory is None else tuple(memory) + (
                 memory_batches(len(memory[1]), len(batches), batch_size, step_seed + 1),)
             terms = train_epoch(model, method, x, y_t, batches, optimizer, device, n_new=n_new, teacher=teacher,
-                                teacher_cache=teacher_cache, pos_weight=pw_t, lam=lam, T=hp.T,
+                                teacher_cache=teacher_cache, pos_weight=pw, lam=lam, T=hp.T,
                                 fd_per_sample=hp.fd == 'per-sample', fd_forward=hp.fd_forward, memory=replay,
                                 precision=precision, scaler=scaler, forward=forward,
                                 teacher_forward=teacher_forward)
@@ -786,9 +774,8 @@ def head_subsets(n_base, heads, how='random', seed=0):
             raise ValueError(f"--head-subsets {how!r}: write class ids as '0-1-2-3/1-2-4/0-3' (heads 1..)") from None
         if [len(s) for s in subsets] != list(heads):
             raise ValueError(f'explicit head subsets {how!r} do not match --heads {heads}')
-        for s in subsets[1:]:
-            if len(set(s)) != len(s) or not all(0 <= c < n_base for c in s):
-                raise ValueError(f'--head-subsets {how!r}: each head needs distinct class ids in 0..{n_base - 1}')
+        if any(len(set(s)) != len(s) or not all(0 <= c < n_base for c in s) for s in subsets[1:]):
+            raise ValueError(f'--head-subsets {how!r}: each head needs distinct class ids in 0..{n_base - 1}')
         if len({tuple(s) for s in subsets}) != len(subsets):
             raise ValueError(f'--head-subsets {how!r}: two heads have the same classes')
         return subsets
@@ -832,11 +819,9 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *
     if batching == 'per-task':
         members = [np.flatnonzero(y_np[:, s].any(1) if multilabel else local[h][y_np] >= 0)
                    for h, s in enumerate(subsets)]
-        loaders = [[members[h][b] for b in index_batches(len(members[h]), batch_size, seed * 131 + h)]
-                   for h in range(len(subsets))]
-        steps = [list(zip([h] * len(ld), ld)) for h, ld in enumerate(loaders)]
-        iterations = [[steps[h][i] for h in range(len(subsets)) if i < len(steps[h])]
-                      for i in range(max(len(s) for s in steps))]
+        steps = [[(h, rows[b]) for b in index_batches(len(rows), batch_size, seed * 131 + h)]
+                 for h, rows in enumerate(members)]
+        iterations = [[step for step in it if step is not None] for it in itertools.zip_longest(*steps)]
     elif batching == 'shared':
         iterations = [[(h, b) for h in range(len(subsets))] for b in index_batches(len(y_np), batch_size, seed)]
     else:
@@ -851,15 +836,12 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *
             with autocast(device, precision):
                 emb, _ = model.embed(xb.float())
         for h, b in it:
+            if shared and not multilabel and not (local[h][y_np[b]] >= 0).any():
+                continue  # no clip of head h's classes in the shared batch
             if not shared:
                 xb, yb = next(feed)
             with autocast(device, precision):
-                if not shared:
-                    logits, _ = forward(xb.float(), head=h)
-                else:
-                    if not multilabel and not (local[h][y_np[b]] >= 0).any():
-                        continue
-                    logits = model.classify(emb, h)
+                logits = model.classify(emb, h) if shared else forward(xb.float(), head=h)[0]
             loss = head_loss(h, yb, logits)
             losses[h], counts[h] = losses[h] + loss.detach(), counts[h] + 1
             total, used = total + loss, used + 1
@@ -869,9 +851,8 @@ def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *
     return {f'{name}_head{h}': float(v) / max(c, 1) for h, (v, c) in enumerate(zip(losses, counts))}
 
 
-def mittal_epoch(model, terms, x, y, batches, optimizer, device, *, n_old, mem_x=None, mem_y=None,
-                    mem_batches=None, teacher=None, lam=1.0, T=2.0, ce_new_logits='new', precision='fp32',
-                    scaler=None, forward=None):
+def mittal_epoch(model, terms, x, y, batches, optimizer, device, *, n_old, mem_x=None, mem_y=None, mem_batches=None,
+                 teacher=None, lam=1.0, T=2.0, ce_new_logits='new', precision='fp32', scaler=None, forward=None):
     """One epoch of Mittal's step: per iteration a new-data batch and a memory batch, each with its own forward
     (train mode: BatchNorm sees each alone), and the frozen teacher on each batch a KD term needs."""
     forward = model if forward is None else forward
@@ -894,7 +875,7 @@ def mittal_epoch(model, terms, x, y, batches, optimizer, device, *, n_old, mem_x
                     t_o = teacher(xo)[0] if use_mem and 'kd_o' in terms else None
         active = [t for t in terms if use_mem or t not in ('ce_o', 'kd_o')]
         loss, parts = mittal_loss(active, logits_n, yb, n_old, logits_o=logits_o, y_o=yo, teacher_n=t_n, teacher_o=t_o,
-                               lam=lam, T=T, ce_new_logits=ce_new_logits)
+                                  lam=lam, T=T, ce_new_logits=ce_new_logits)
         sgd_step(optimizer, loss, parts, sums, scaler)
     return {k: (v / max(len(batches), 1)).item() for k, v in sums.items()}
 
@@ -908,7 +889,8 @@ def train_base(model, x, phase, hp=None, *, subsets, seed, device, epochs, lr=0.
         model.add_head(len(s))
     placed(model, device, hp.channels_last)
     opt = sgd(model, lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, hp.lr_min) if hp.base_sched == 'cosine' else None
+    cosine = hp.base_sched == 'cosine'
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, hp.lr_min) if cosine else None
     scaler, forward = grad_scaler(device, hp.precision), compiled(model, hp.compile)
     x_train, y_train = x[torch.as_tensor(phase.train)], torch.as_tensor(phase.train_y)
     x_val = x[torch.as_tensor(phase.val)]
@@ -940,9 +922,7 @@ def mittal_step(model, memory, x, phase, hp=None, *, losses, seed, device, resum
     teacher = frozen_copy(model)
     torch.manual_seed(seed_of(seed, 'grow', k))
     model.grow(phase.n_new)
-    model.to(device)
-    m = memory.reduce(phase.n_seen)
-    new = range(phase.n_old, phase.n_seen)
+    m, new = memory.reduce(phase.n_seen), range(phase.n_old, phase.n_seen)
     select_exemplars(memory, model, x, phase, new, m, how='random', seed=seed, device=device)
     mem_idx, mem_y = memory.items()
     mem_x, mem_y = x[torch.as_tensor(mem_idx)], torch.as_tensor(mem_y)
@@ -959,28 +939,23 @@ def mittal_step(model, memory, x, phase, hp=None, *, losses, seed, device, resum
         batches = index_batches(len(y_train), hp.batch_size, epoch_seed)
         mb = memory_batches(len(mem_y), len(batches), hp.batch_size, epoch_seed + 1)
         return mittal_epoch(model, losses, x_train, y_train, batches, opt, device, n_old=phase.n_old, mem_x=mem_x,
-                               mem_y=mem_y, mem_batches=mb, teacher=teacher, lam=lam, T=hp.T,
-                               ce_new_logits=hp.ce_new_logits, precision=hp.precision, scaler=scaler, forward=forward)
+                            mem_y=mem_y, mem_batches=mb, teacher=teacher, lam=lam, T=hp.T,
+                            ce_new_logits=hp.ce_new_logits, precision=hp.precision, scaler=scaler, forward=forward)
 
-    stages = ['A', 'B'] if hp.ft_mode == 'two-step' else ['ft']
+    stages = ({'A': (hp.lr_a, hp.epochs_a), 'B': (hp.lr_b, hp.epochs_b)} if hp.ft_mode == 'two-step'
+              else {'ft': (hp.lr_ft, hp.epochs_ft)})  # stage: (learning rate, epochs)
     tags = {s: f'step{k}{s}' for s in stages}
-    done = resume.get('done', {}) if resume is not None and resume['tag'] in tags.values() else {}
-    epochs = {}
-    for stage in stages:
-        if stage in done:
-            epochs[stage] = done[stage]
+    epochs = dict(resume.get('done', {})) if resume is not None and resume['tag'] in tags.values() else {}
+    for stage, (lr, max_epochs) in stages.items():
+        if stage in epochs:  # finished before the resume
             continue
         model.freeze_upto(hp.freeze_upto if stage == 'A' else 0)  # A: conv layers 1..freeze_upto frozen
-        opt = sgd(model, {'A': hp.lr_a, 'B': hp.lr_b, 'ft': hp.lr_ft}[stage], momentum=hp.momentum,
-                  weight_decay=hp.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, hp.epochs_ft, hp.lr_min) if stage == 'ft' else None
-        scaler = grad_scaler(device, hp.precision)
-        finished = dict(epochs)
+        opt = sgd(model, lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max_epochs, hp.lr_min) if stage == 'ft' else None
+        scaler, finished = grad_scaler(device, hp.precision), dict(epochs)
         _, epochs[stage] = fit(
-            model, opt, sched, lambda e, s=stage: epoch_fn(e, s),
-            lambda: accuracy(model, x_val, val_y, device),
-            max_epochs={'A': hp.epochs_a, 'B': hp.epochs_b, 'ft': hp.epochs_ft}[stage],
-            patience=None if stage == 'ft' else hp.patience, tag=tags[stage], resume=resume,
+            model, opt, sched, lambda e, s=stage: epoch_fn(e, s), lambda: accuracy(model, x_val, val_y, device),
+            max_epochs=max_epochs, patience=None if stage == 'ft' else hp.patience, tag=tags[stage], resume=resume,
             on_epoch=None if on_epoch is None else lambda state, f=finished: on_epoch(dict(state, done=f)),
             scaler=scaler)
     model.freeze_upto(0)
