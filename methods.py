@@ -1,11 +1,10 @@
 """Every method of both papers: each loss next to its equation, and each learner's whole training loop.
 
-Multi-label CIL (Mulimani & Mesaros): FT, FE, IndL, OD, IOD, IFD, IODFD, AT with the defaults of the authors'
-code; train_multilabel trains one phase of any of them (a Method says which logits the BCE sees, which
-distillation terms apply, what is frozen). Single-label CIL with exemplars (Ma et al., Mittal et al.'s step):
-train_base is the multitask base step, mittal_step one incremental step with CE N, KD N, CE O, KD O.
-Needs torch and numpy; reads and writes no file (the caller hands in features, a resume state and an
-on_epoch(state) callback). Every loss reduces in fp32 whatever precision the forwards ran in."""
+Multi-label CIL (Mulimani & Mesaros): train_multilabel trains one phase of FT, FE, IndL, OD, IOD, IFD, IODFD or AT
+(a Method says which logits the BCE sees, which distillation terms apply, what is frozen). Single-label CIL with
+exemplars (Ma et al., Mittal et al.'s step): train_base, the multitask base step; mittal_step, one incremental step
+with CE N, KD N, CE O, KD O. No file is read or written (the caller hands in features, a resume state and an
+on_epoch(state) callback); every loss reduces in fp32 whatever precision the forwards ran in."""
 import contextlib
 import copy
 import hashlib
@@ -21,7 +20,6 @@ import torch.nn.functional as F
 
 
 # --- Multi-label: the method table ------------------------------------------------------------------------------------
-
 @dataclass(frozen=True)
 class Method:
     """What a multi-label method changes in an incremental phase (phase 0 is plain BCE for all)."""
@@ -47,8 +45,7 @@ METHODS = {
 
 @dataclass(frozen=True)
 class Hyper:
-    """The training settings of both learners, the one config object of the loops below (cil.py fills it from
-    its flags); defaults: the authors' released values (multilabel_cil.md, kws_cil.md)."""
+    """Both learners' one config object (cil.py fills it from its flags); defaults: the authors' released values."""
     batch_size: int = 32
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -88,15 +85,13 @@ class Hyper:
 
 
 # --- Multi-label losses -----------------------------------------------------------------------------------------------
-
 def upcast(t):
     """float16 / bfloat16 -> float32; float32 and float64 pass unchanged (fp32 runs stay bit for bit)."""
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 def bce_loss(logits, targets, pos_weight=None):
-    """Eq. 1: binary cross-entropy with sigmoid over the given logits, in fp32; pos_weight: #negatives /
-    #positives of the phase (a scalar, as the authors' code)."""
+    """Eq. 1: binary cross-entropy with sigmoid, in fp32; pos_weight: #negatives / #positives of the phase, a scalar."""
     logits = upcast(logits)
     pw = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
     return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=pw)
@@ -138,10 +133,9 @@ def adaptive_lambda(n_seen, n_new, base=5.0, power=0.66, const=False):
 
 def multilabel_loss(method, logits, targets, n_new, *, feats=None, teacher_logits=None, teacher_feats=None,
                     pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False):
-    """Eq. 4: L = L_BCE + lambda * L_OD + L_FD, the terms by `method`. logits (B, n_seen) = [z_old, z_new];
-    targets (B, n_new) hold only the phase's classes (phase 0 and AT: every logit is new); teacher_*: the frozen
-    previous learner on the same batch. FE has no IndL: its BCE sees every logit, only the new rows move.
-    Returns (total, {term: value})."""
+    """Eq. 4: L = L_BCE + lambda * L_OD + L_FD, the terms by `method` -> (total, {term: value}). logits (B, n_seen) =
+    [z_old, z_new]; targets (B, n_new): the phase's classes only (phase 0, AT: every logit is new); teacher_*: the
+    frozen previous learner on the same batch. FE has no IndL: its BCE sees every logit, only the new rows move."""
     n_old = logits.shape[1] - n_new
     terms = {}
     if method.indl or n_old == 0:
@@ -159,7 +153,6 @@ def multilabel_loss(method, logits, targets, n_new, *, feats=None, teacher_logit
 
 
 # --- Single-label losses (Mittal et al.'s incremental step; Table 2 of Ma et al. switches the terms) ------------------
-
 MITTAL_TERMS = ('ce_n', 'kd_n', 'ce_o', 'kd_o')
 
 
@@ -182,7 +175,6 @@ def mittal_loss(terms, logits_n, y_n, n_old, *, logits_o=None, y_o=None, teacher
 
 
 # --- Pieces both learners use: seeds, batches, the optimiser, the frozen teacher, scores, early stopping --------------
-
 def seed_of(*parts):
     """A 31-bit seed derived from its parts (the same on every machine and every resume)."""
     return int.from_bytes(hashlib.sha1(repr(parts).encode()).digest()[:4], 'little') & 0x7FFFFFFF
@@ -224,8 +216,7 @@ def sgd(model, lr, *, momentum=0.9, weight_decay=5e-4, fused=None):
 
 
 def load_optimizer_state(optimizer, state):
-    """optimizer.load_state_dict keeping this optimiser's kernel choice (torch would copy 'fused' from a CUDA
-    checkpoint resumed on the CPU)."""
+    """optimizer.load_state_dict keeping this optimiser's kernel (torch copies 'fused' from a CUDA checkpoint)."""
     kernels = [{k: g[k] for k in ('fused', 'foreach') if k in g} for g in optimizer.param_groups]
     optimizer.load_state_dict(state)
     for group, kernel in zip(optimizer.param_groups, kernels):
@@ -264,8 +255,7 @@ def make_optimizer(model, lr, epochs, momentum=0.9, weight_decay=5e-4, eta_min=1
 
 
 def sgd_step(optimizer, loss, terms, sums, scaler=None):
-    """One optimiser step on `loss` (scaled by fp16's GradScaler); each term's value added to `sums` on the
-    device (no sync per step)."""
+    """One optimiser step on loss (fp16: through the GradScaler); each term added to sums on the device (no sync)."""
     optimizer.zero_grad(set_to_none=True)
     if scaler is None:
         loss.backward()
@@ -287,7 +277,6 @@ def check_finite(terms, where):
 
 
 # --- Speed: precision, the device-side batch plan, CUDA settings ------------------------------------------------------
-
 PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}  # of a forward's outputs
 
 
@@ -303,9 +292,8 @@ def grad_scaler(device, precision='fp32'):
 
 
 def compiled(model, compile=False):
-    """torch.compile(model) sharing its parameters, or the model itself. dynamo is reset first: the grown
-    learners of earlier phases would pass its recompile limit and the run silently go eager. (Inductor draws
-    its own dropout masks: a compiled run is not mask for mask the eager one.)"""
+    """torch.compile(model) sharing its parameters, or the model; dynamo reset first (the grown learners of earlier
+    phases would pass its recompile limit: silently eager). Inductor's dropout masks are not the eager run's."""
     if not compile:
         return model
     torch._dynamo.reset()
@@ -313,8 +301,7 @@ def compiled(model, compile=False):
 
 
 def fast_cuda(tf32=True):
-    """cudnn.benchmark (repeatable only to float rounding) and, with tf32, TF32 matmuls and convolutions
-    (cil.py: with bf16 / fp16 only, so --precision fp32 is true fp32)."""
+    """cudnn.benchmark (repeatable to float rounding only); tf32: TF32 matmuls and convolutions (cil.py: bf16, fp16)."""
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
@@ -329,8 +316,7 @@ def device_batches(tensors, batches, device):
     flat = torch.as_tensor(np.concatenate([np.asarray(b, np.int64) for b in batches]))
     index = {t.device: list(flat.to(t.device).split(sizes)) for t in tensors}  # copied once per epoch
     if device.type != 'cuda' or all(t.device.type != 'cpu' for t in tensors):
-        for i in range(len(batches)):
-            yield [t[index[t.device][i]] for t in tensors]
+        yield from ([t[index[t.device][i]] for t in tensors] for i in range(len(batches)))
         return
     side = torch.cuda.Stream(device)
 
@@ -393,9 +379,8 @@ def accuracy(model, x, y, device, batch_size=256):
 
 def fit(model, optimizer, scheduler, epoch_fn, val_fn, *, max_epochs, patience, tag, resume=None, on_epoch=None,
         scaler=None):
-    """Train up to max_epochs with early stopping on val_fn() (strictly better is better; patience None: none),
-    the best weights restored at the end; epoch_fn(epoch) trains one epoch; resume: a state of the same tag
-    given earlier to on_epoch. Returns (best, epochs run)."""
+    """Up to max_epochs of epoch_fn(epoch), early stopping on val_fn() (strictly better; patience None: none), the best
+    weights restored; resume: a state of the same tag given to on_epoch earlier. Returns (best, epochs run)."""
     start, best, best_state, wait = 0, -1.0, None, 0
     if resume is not None and resume.get('tag') == tag:
         restore(resume, model, optimizer, scheduler, scaler)
@@ -424,7 +409,6 @@ def fit(model, optimizer, scheduler, epoch_fn, val_fn, *, max_epochs, patience, 
 
 
 # --- Several processes (torchrun): one run trained with DistributedDataParallel ---------------------------------------
-
 def world():
     """(rank, number of processes) of this one: (0, 1) unless torch.distributed is initialised."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -441,9 +425,8 @@ def local_batches(batches, rank, size):
 
 
 def fd_loss_global(feat, feat_teacher):
-    """Eq. 3 over the global batch flattened, as fd_loss on one process: the ranks' sums of a.b, a.a and b.b
-    all-reduced before backward; the term has the global value and, on each rank, the gradient of it w.r.t.
-    this rank's features times the rank count (DDP's average then gives the one-process gradient)."""
+    """Eq. 3 over the global batch flattened, as fd_loss on one process: the ranks' sums of a.b, a.a, b.b all-reduced;
+    the value is global, its gradient w.r.t. this rank's features times the rank count (DDP averages: one process's)."""
     a, b = upcast(feat).flatten(), upcast(feat_teacher).flatten()
     local = torch.stack([(a * b).sum(), (a * a).sum(), (b * b).sum()])
     ab, aa, bb = total = local.detach().clone()
@@ -466,8 +449,7 @@ def mean_over_ranks(terms):
 
 
 def distributed(model, device):
-    """(model, its DistributedDataParallel), BatchNorm a SyncBatchNorm on CUDA (the global batch's statistics);
-    state_dict keys are unchanged."""
+    """(model, its DistributedDataParallel); on CUDA BatchNorm is SyncBatchNorm (global batch statistics, same keys)."""
     if device.type == 'cuda':
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return model, torch.nn.parallel.DistributedDataParallel(
@@ -475,7 +457,6 @@ def distributed(model, device):
 
 
 # --- The multi-label learner: one phase of any of the eight methods ---------------------------------------------------
-
 def prepare_phase(model, method, phase, n_new):
     """Before phase k >= 1: grow the classifier by n_new rows; FE also freezes the backbone and the old rows."""
     if phase == 0 or method.joint:
@@ -492,15 +473,13 @@ def teacher_outputs(teacher, x, batch_size, device, store=None, precision='fp32'
     """The frozen teacher's (logits, features) on every clip of x, once per phase (it is frozen, in eval mode,
     the inputs not augmented), in the training precision, on `store` (default: device)."""
     teacher.eval()
-    store = store or device
-    dtype = PRECISIONS[precision]
     logits = feats = None
     for i in range(0, len(x), batch_size):
         with autocast(device, precision):
             z, f = teacher(x[i:i + batch_size].to(device).float())
-        if logits is None:  # preallocate: no list + cat doubling the peak
-            logits = torch.empty((len(x),) + z.shape[1:], dtype=dtype, device=store)
-            feats = torch.empty((len(x),) + f.shape[1:], dtype=dtype, device=store)
+        if logits is None:  # preallocated: no list + cat doubling the peak
+            logits, feats = (torch.empty((len(x),) + t.shape[1:], dtype=PRECISIONS[precision], device=store or device)
+                             for t in (z, f))
         logits[i:i + len(z)], feats[i:i + len(f)] = z, f
     return logits, feats
 
@@ -515,18 +494,13 @@ def replay_bce(logits_old, targets, known, pos_weight=None):
 
 
 def multilabel_exemplars(phases, k, K, seed):
-    """Exemplars of the old classes for phase k (--memory K; in neither paper): K // n_seen clips a class, a seeded
-    prefix of the clips that carried it in its phase, each with the labels it was learned with.
-    Returns (clip indices, targets (n, n_old), known (n, n_old))."""
-    ph = phases[k]
-    m = memory_quota(K, ph.n_seen)
-    rows = {}
+    """Old-class exemplars for phase k (--memory K; in neither paper): K // n_seen clips a class, a seeded prefix of its
+    phase's clips, with the labels learned then. Returns (clip indices, targets (n, n_old), known (n, n_old))."""
+    m, n_old, rows = memory_quota(K, phases[k].n_seen), phases[k].n_old, {}
     for p in phases[:k]:
         for j in range(p.n_old, p.n_seen):
-            pool = np.flatnonzero(p.train_y[:, j] > 0)
-            for i in select_random(pool, m, seed, int(p.seen_classes[j])):
-                zeros = (np.zeros(ph.n_old, np.float32), np.zeros(ph.n_old, np.float32))
-                t, known = rows.setdefault(int(p.train[i]), zeros)
+            for i in select_random(np.flatnonzero(p.train_y[:, j] > 0), m, seed, int(p.seen_classes[j])):
+                t, known = rows.setdefault(int(p.train[i]), (np.zeros(n_old, np.float32), np.zeros(n_old, np.float32)))
                 t[p.n_old:p.n_seen], known[p.n_old:p.n_seen] = p.train_y[i, p.n_old:p.n_seen], 1.0
     clips = sorted(rows)
     targets = torch.from_numpy(np.stack([rows[c][0] for c in clips]))
@@ -537,10 +511,9 @@ def multilabel_exemplars(phases, k, K, seed):
 def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teacher=None, teacher_cache=None,
                 pos_weight=None, lam=1.0, T=2.0, fd_per_sample=False, fd_forward='single', memory=None,
                 precision='fp32', scaler=None, forward=None, teacher_forward=None):
-    """One epoch of a method over `batches` (index arrays into x (N, T, F), y (N, n_new)); the mean of each term.
-    ONE forward gives logits and features; fd_forward='authors': L_FD from a second training-mode forward, as
-    the authors' step. memory: (x, targets, known, batches) replayed with replay_bce. forward /
-    teacher_forward: what runs the learner / the live teacher (compiled, or the modules)."""
+    """One epoch of a method over `batches` (index arrays into x (N, T, F), y (N, n_new)); the mean of each term. ONE
+    forward gives logits and features (fd_forward='authors': L_FD from a second one, as the authors' step); memory:
+    (x, targets, known, batches) replayed with replay_bce; forward / teacher_forward: compiled, or the modules."""
     device, forward = torch.device(device), model if forward is None else forward
     teacher_forward = teacher if teacher_forward is None else teacher_forward
     model.train()
@@ -568,8 +541,7 @@ def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teach
         loss, terms = multilabel_loss(method, logits, yb, n_new, feats=feats, teacher_logits=t_logits,
                                       teacher_feats=t_feats, pos_weight=pos_weight, lam=lam, T=T,
                                       fd_per_sample=fd_per_sample)
-        if size > 1:  # means weighted to the global batch's; the flat L_FD over the global batch (a
-            # stand-in clip of an empty part, weight 0, adds nothing to its sums)
+        if size > 1:  # means weighted to the global batch's, flat L_FD over it (an empty part's stand-in: weight 0)
             keep = float(weight > 0)
             terms = {k: fd_loss_global(feats * keep, t_feats * keep) if k == 'fd' and not fd_per_sample
                      else v * weight for k, v in terms.items()}
@@ -586,13 +558,10 @@ def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teach
 
 def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, device, subsets=None, memory=None,
                      resume=None, on_epoch=None, log=None, **settings):
-    """Train one phase of a multi-label method; returns the learner at the end of it.
-
-    model: the learner after phase - 1 (phase 0, AT: a fresh one); x (N, T, F): the phase's training clips;
-    y (N, n_new): targets of its new classes (AT: of every seen one). In phase k >= 1 (not AT) the previous
-    learner becomes the frozen teacher and the classifier grows. subsets: multitask heads for phase 0;
-    memory: (x, targets, known) replayed. Every epoch reseeds from (seed, phase, epoch), so a resume (a state
-    given to on_epoch) continues exactly."""
+    """One phase of a multi-label method -> the learner at its end. model: the learner after phase - 1 (phase 0, AT: a
+    fresh one); x (N, T, F): the phase's training clips; y (N, n_new): its new classes' targets (AT: every seen one's).
+    From phase 1 (not AT) the previous learner is the frozen teacher and the classifier grows. subsets: phase 0's
+    multitask heads; memory: (x, targets, known) replayed. Epochs reseed from (seed, phase, epoch): resume is exact."""
     hp = replace(hp or Hyper(), **settings)
     batch_size, precision, device, n_new, teacher = hp.batch_size, hp.precision, torch.device(device), y.shape[1], None
     if phase > 0 and not method.joint:
@@ -639,10 +608,9 @@ def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, d
             replay = None if memory is None else tuple(memory) + (
                 memory_batches(len(memory[1]), len(batches), batch_size, step_seed + 1),)
             terms = train_epoch(model, method, x, y_t, batches, optimizer, device, n_new=n_new, teacher=teacher,
-                                teacher_cache=teacher_cache, pos_weight=pw, lam=lam, T=hp.T,
-                                fd_per_sample=hp.fd == 'per-sample', fd_forward=hp.fd_forward, memory=replay,
-                                precision=precision, scaler=scaler, forward=forward,
-                                teacher_forward=teacher_forward)
+                                teacher_cache=teacher_cache, pos_weight=pw, lam=lam, T=hp.T, memory=replay,
+                                fd_per_sample=hp.fd == 'per-sample', fd_forward=hp.fd_forward, precision=precision,
+                                scaler=scaler, forward=forward, teacher_forward=teacher_forward)
         check_finite(terms, f'phase {phase}, epoch {epoch + 1}')
         scheduler.step()
         if on_epoch is not None:
@@ -658,7 +626,6 @@ def train_multilabel(model, method, x, y, hp=None, *, phase, epochs, lr, seed, d
 
 
 # --- Single-label CIL (Ma et al. + Mittal et al.): exemplar memory, multitask base, incremental step ------------------
-
 def memory_quota(K, n_seen):
     """Exemplars per class when n_seen classes share a memory of K (floor; the remainder is unused)."""
     if K < n_seen:
@@ -674,21 +641,17 @@ def select_random(indices, m, seed, class_id):
 
 
 def select_herding(embeddings, m, normalize_mean=True):
-    """iCaRL herding: the positions of m items whose running mean of unit-length embeddings stays closest to the
-    class mean mu (normalised with normalize_mean, kws_cil.md 2.6; plain as iCaRL's code), in order; a
-    selected item is never a candidate again."""
+    """iCaRL herding: positions of m items, in order, whose running mean of unit embeddings stays closest to the class
+    mean (normalised with normalize_mean, kws_cil.md 2.6; plain as iCaRL's code)."""
     phi = F.normalize(torch.as_tensor(embeddings, dtype=torch.float64), dim=1)
     mu = phi.mean(0)
-    if normalize_mean:
-        mu = F.normalize(mu, dim=0)
+    mu = F.normalize(mu, dim=0) if normalize_mean else mu
     chosen, running = [], torch.zeros_like(mu)
-    available = torch.ones(len(phi), dtype=torch.bool)
     for k in range(1, min(m, len(phi)) + 1):
         dist = (mu - (running + phi) / k).norm(dim=1)
-        dist[~available] = float('inf')
+        dist[chosen] = float('inf')  # a chosen item is never a candidate again
         i = int(dist.argmin())
         chosen.append(i)
-        available[i] = False
         running += phi[i]
     return np.array(chosen, dtype=np.int64)
 
@@ -748,8 +711,7 @@ def embeddings(model, x, batch_size, device, precision='fp32'):
 
 def select_exemplars(memory, model, x, phase, labels, m, *, how, seed, device, normalize_mean=True,
                      precision='fp32'):
-    """m exemplars for each learned label of `labels`: random (select_random) or herding (on the model's
-    embeddings). x: every clip's features; phase: data.Phase."""
+    """m exemplars of each learned label in `labels`: random, or herding on the model's embeddings of x (every clip)."""
     for c in labels:
         idx = phase.train[phase.train_y == c]  # training clips of learned label c
         if how == 'random':
@@ -760,9 +722,8 @@ def select_exemplars(memory, model, x, phase, labels, m, *, how, seed, device, n
 
 
 def head_subsets(n_base, heads, how='random', seed=0):
-    """Class subsets of the multitask heads (kws_cil.md 2.2): head 0 every base class, head h a sorted k_h-subset
-    distinct from the earlier heads': random (uniform over the unused ones), cyclic ({h-1+t mod n}), prefix
-    (range(k)), or explicit '0-1-2-3/1-2-4/0-3' (heads 1..)."""
+    """The multitask heads' class subsets (kws_cil.md 2.2): head 0 every base class, head h a sorted k_h-subset new to
+    the heads: random (of the unused ones), cyclic ({h-1+t mod n}), prefix (range(k)) or explicit '0-1-2-3/1-2-4'."""
     if heads[0] != n_base or any(not 2 <= k < n_base for k in heads[1:]):
         raise ValueError(f'--heads {heads}: the first head must have all {n_base} base classes and every other '
                          f'head between 2 and {n_base - 1} classes')
@@ -795,9 +756,8 @@ def head_subsets(n_base, heads, how='random', seed=0):
 
 def multitask_epoch(model, subsets, x, y, batch_size, optimizer, device, seed, *, batching='per-task', reduce='sum',
                     pos_weight=None, precision='fp32', scaler=None, forward=None):
-    """One epoch of multitask base training (one backbone, a head per class subset; Ma et al. 3). y: base labels,
-    or (N, n_base) multi-hot (BCE of a head's columns). per-task: each head its own loader, every iteration one
-    batch of each task not exhausted and one SGD step on sum_h CE_h; shared: one batch for every head."""
+    """Multitask base training, one epoch (Ma et al. 3: one backbone, a head per class subset); y: labels or multi-hot.
+    per-task: a loader per head; a step: a batch of each head not exhausted, one SGD step on sum_h L_h. shared: one."""
     forward = model if forward is None else forward
     model.train()
     y_np = y.cpu().numpy() if torch.is_tensor(y) else np.asarray(y)
@@ -889,8 +849,7 @@ def train_base(model, x, phase, hp=None, *, subsets, seed, device, epochs, lr=0.
         model.add_head(len(s))
     placed(model, device, hp.channels_last)
     opt = sgd(model, lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
-    cosine = hp.base_sched == 'cosine'
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, hp.lr_min) if cosine else None
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, hp.lr_min) if hp.base_sched == 'cosine' else None
     scaler, forward = grad_scaler(device, hp.precision), compiled(model, hp.compile)
     x_train, y_train = x[torch.as_tensor(phase.train)], torch.as_tensor(phase.train_y)
     x_val = x[torch.as_tensor(phase.val)]
@@ -901,23 +860,20 @@ def train_base(model, x, phase, hp=None, *, subsets, seed, device, epochs, lr=0.
                                seed_of(seed, 'base-batches', epoch), batching=hp.mt_batching, reduce=hp.mt_loss_reduce,
                                precision=hp.precision, scaler=scaler, forward=forward)
 
-    best, ran = fit(model, opt, scheduler, epoch_fn, lambda: accuracy(model, x_val, phase.val_y, device),
-                    max_epochs=epochs, patience=hp.patience, tag='base', resume=resume, on_epoch=on_epoch,
-                    scaler=scaler)
+    best, ran = fit(model, opt, sched, epoch_fn, lambda: accuracy(model, x_val, phase.val_y, device), max_epochs=epochs,
+                    patience=hp.patience, tag='base', resume=resume, on_epoch=on_epoch, scaler=scaler)
     model.drop_aux_heads()
     return model, best, ran
 
 
 def mittal_step(model, memory, x, phase, hp=None, *, losses, seed, device, resume=None, on_epoch=None, **settings):
-    """One incremental step k >= 1 of the single-label learner (Mittal et al.'s step, as Ma et al. run it):
+    """Incremental step k >= 1 of the single-label learner (Mittal et al.'s step, as Ma et al. run it):
     1. the learner of step k-1 becomes the frozen teacher; head 0 grows by the new classes;
-    2. the memory shrinks to K // n_seen a class (a prefix); the new classes get theirs (random, before
-       training, as Mittal's code);
-    3. training on the new classes' clips with a memory batch beside each batch, loss mittal_loss(losses):
-       two-step (A: conv1..freeze_upto frozen at lr_a, then B: every layer at lr_b, early stopping each) or
-       ft_mode='mittal' (every layer, lr_ft, cosine, epochs_ft);
-    4. herding (exemplar_select='herding') re-selects the new classes' exemplars with the trained model.
-    resume: a state of this step (its 'done' holds the finished stages). Returns (model, memory, info)."""
+    2. the memory shrinks to K // n_seen a class (a prefix); the new classes get theirs (random, as Mittal's code);
+    3. training on the new classes' clips, a memory batch beside each, loss mittal_loss(losses): two-step (A: lr_a,
+       conv1..freeze_upto frozen; B: lr_b, every layer; early stopping each) or 'mittal' (every layer, lr_ft, cosine);
+    4. exemplar_select='herding' re-selects the new classes' exemplars with the trained model.
+    resume: a state of this step ('done': its finished stages). Returns (model, memory, info)."""
     hp, device, k = replace(hp or Hyper(), **settings), torch.device(device), phase.k
     teacher = frozen_copy(model)
     torch.manual_seed(seed_of(seed, 'grow', k))
@@ -933,7 +889,7 @@ def mittal_step(model, memory, x, phase, hp=None, *, losses, seed, device, resum
     placed(model, device, hp.channels_last), placed(teacher, device, hp.channels_last)
     forward = compiled(model, hp.compile)
 
-    def epoch_fn(epoch, stage):
+    def epoch_fn(epoch):  # of the current stage, with its opt and scaler
         epoch_seed = seed_of(seed, k, stage, epoch)
         torch.manual_seed(epoch_seed)
         batches = index_batches(len(y_train), hp.batch_size, epoch_seed)
@@ -954,10 +910,9 @@ def mittal_step(model, memory, x, phase, hp=None, *, losses, seed, device, resum
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max_epochs, hp.lr_min) if stage == 'ft' else None
         scaler, finished = grad_scaler(device, hp.precision), dict(epochs)
         _, epochs[stage] = fit(
-            model, opt, sched, lambda e, s=stage: epoch_fn(e, s), lambda: accuracy(model, x_val, val_y, device),
+            model, opt, sched, epoch_fn, lambda: accuracy(model, x_val, val_y, device), scaler=scaler,
             max_epochs=max_epochs, patience=None if stage == 'ft' else hp.patience, tag=tags[stage], resume=resume,
-            on_epoch=None if on_epoch is None else lambda state, f=finished: on_epoch(dict(state, done=f)),
-            scaler=scaler)
+            on_epoch=None if on_epoch is None else lambda state, f=finished: on_epoch(dict(state, done=f)))
     model.freeze_upto(0)
     if hp.exemplar_select == 'herding':  # re-select the new classes with the trained model
         select_exemplars(memory, model, x, phase, new, m, how='herding', seed=seed, device=device,
