@@ -24,9 +24,7 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------------------------
-# input helpers
-# --------------------------------------------------------------------------------------------
+# --- input helpers ----------------------------------------------------------------------------------------------------
 def _binary_targets(y_true, ndim):
     """Return y_true as a bool array of the given ndim; values must be 0/1."""
     a = np.asarray(y_true)
@@ -49,9 +47,12 @@ def _scores(y_score, ndim):
     return s
 
 
-def _check_same_shape(a, b):
-    if a.shape != b.shape:
-        raise ValueError(f'shape mismatch: y_true {a.shape} vs y_score {b.shape}')
+def _targets_and_scores(y_true, y_score, ndim):
+    """(_binary_targets, _scores) of one shape."""
+    yt, s = _binary_targets(y_true, ndim), _scores(y_score, ndim)
+    if yt.shape != s.shape:
+        raise ValueError(f'shape mismatch: y_true {yt.shape} vs y_score {s.shape}')
+    return yt, s
 
 
 def _mean(values):
@@ -60,9 +61,7 @@ def _mean(values):
     return float(v.mean()) if v.size else float('nan')
 
 
-# --------------------------------------------------------------------------------------------
-# multi-label metrics
-# --------------------------------------------------------------------------------------------
+# --- multi-label metrics ----------------------------------------------------------------------------------------------
 def binarize(y_score, threshold=0.5):
     """Predictions of the authors' code: bool array ``y_score > threshold`` (strict)."""
     return _scores(y_score, np.ndim(y_score)) > threshold
@@ -71,9 +70,8 @@ def binarize(y_score, threshold=0.5):
 def f1_per_class(y_true, y_score, threshold=0.5):
     """Per-class F1 = 2TP / (2TP + FP + FN) of the predictions score > threshold, shape (C,); sklearn's
     f1_score(average=None), a class with no positive and no prediction 0."""
-    yt = _binary_targets(y_true, 2)
-    pred = binarize(_scores(y_score, 2), threshold)
-    _check_same_shape(yt, pred)
+    yt, s = _targets_and_scores(y_true, y_score, 2)
+    pred = binarize(s, threshold)
     tp = np.count_nonzero(yt & pred, axis=0).astype(np.float64)
     denom = (np.count_nonzero(yt, axis=0) + np.count_nonzero(pred, axis=0)).astype(np.float64)
     out = np.zeros(yt.shape[1], dtype=np.float64)
@@ -83,19 +81,14 @@ def f1_per_class(y_true, y_score, threshold=0.5):
 
 
 def f1_macro(y_true, y_score, threshold=0.5):
-    """Macro F1: unweighted mean of ``f1_per_class`` (sklearn ``average='macro'``).
-
-    nan if there are no classes (C = 0).
-    """
+    """Macro F1: the unweighted mean of ``f1_per_class`` (sklearn ``average='macro'``); nan with no class."""
     return _mean(f1_per_class(y_true, y_score, threshold))
 
 
 def average_precision_per_class(y_true, y_score):
     """Per-class average precision of scores, (C,), vectorised: AP = sum_n (R_n - R_{n-1}) P_n over the distinct scores
     as thresholds in decreasing order (sklearn: step-wise, a tie block one threshold); no positives (or N = 0): 0."""
-    yt = _binary_targets(y_true, 2)
-    s = _scores(y_score, 2)
-    _check_same_shape(yt, s)
+    yt, s = _targets_and_scores(y_true, y_score, 2)
     n, c = s.shape
     if n == 0:
         return np.zeros(c, dtype=np.float64)
@@ -121,17 +114,12 @@ def average_precision_per_class(y_true, y_score):
 
 def average_precision(y_true_col, score_col):
     """AP of one class from 1-D targets and scores (see ``average_precision_per_class``)."""
-    yt = _binary_targets(y_true_col, 1)
-    s = _scores(score_col, 1)
-    _check_same_shape(yt, s)
+    yt, s = _targets_and_scores(y_true_col, score_col, 1)
     return float(average_precision_per_class(yt[:, None], s[:, None])[0])
 
 
 def mean_average_precision(y_true, y_score):
-    """mAP: unweighted mean over classes of AP from scores (sklearn ``average='macro'``).
-
-    Classes with no positives count as 0.0. nan if C = 0.
-    """
+    """mAP: the unweighted mean of ``average_precision_per_class`` (sklearn ``average='macro'``); nan if C = 0."""
     return _mean(average_precision_per_class(y_true, y_score))
 
 
@@ -153,9 +141,7 @@ def weight_norms(W):
 def multilabel_phase_record(y_true, y_score, n_base=30, n_new=None, threshold=0.5):
     """The metrics of one phase on its test set (columns in learned order, the phase's new classes last; n_new None:
     phase 0): n_classes, f1, map, map_binary, f1_base (the first n_base columns, for Fr), f1_old, f1_new."""
-    yt = _binary_targets(y_true, 2)
-    s = _scores(y_score, 2)
-    _check_same_shape(yt, s)
+    yt, s = _targets_and_scores(y_true, y_score, 2)
     c = s.shape[1]
     if n_new is None:
         n_new = c
@@ -196,40 +182,34 @@ def table1_averages(per_phase):
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# single-label metrics (kws_cil.md section 4)
-# --------------------------------------------------------------------------------------------
-def _predictions(logits_or_pred):
-    """(N, K) logits -> argmax over all K columns; (N,) -> taken as predicted class ids."""
-    a = np.asarray(logits_or_pred)
+# --- single-label metrics (kws_cil.md section 4) ----------------------------------------------------------------------
+def _labels_and_predictions(y_true, logits_or_pred):
+    """(labels, predicted class ids): (N, K) logits -> argmax over all K columns; (N,) -> taken as the ids."""
+    y, a = np.asarray(y_true).ravel(), np.asarray(logits_or_pred)
     if a.ndim == 2:
         if a.shape[0] and a.shape[1] == 0:
             raise ValueError('logits have no columns')
         if np.issubdtype(a.dtype, np.floating) and np.isnan(a).any():
             raise ValueError('logits contain NaN')
-        return np.argmax(a, axis=1) if a.shape[0] else np.zeros(0, dtype=np.int64)
-    if a.ndim == 1:
-        return a
-    raise ValueError(f'expected (N, K) logits or (N,) predictions, got shape {a.shape}')
+        a = np.argmax(a, axis=1) if a.shape[0] else np.zeros(0, dtype=np.int64)
+    elif a.ndim != 1:
+        raise ValueError(f'expected (N, K) logits or (N,) predictions, got shape {a.shape}')
+    if y.shape != a.shape:
+        raise ValueError(f'shape mismatch: {y.shape} labels vs {a.shape} predictions')
+    return y, a
 
 
 def accuracy(y_true, logits_or_pred):
     """Top-1 accuracy from (N, K) logits over every seen class (argmax, the first on ties) or (N,) predictions; nan
     when empty."""
-    y = np.asarray(y_true).ravel()
-    p = _predictions(logits_or_pred)
-    if y.shape != p.shape:
-        raise ValueError(f'shape mismatch: {y.shape} labels vs {p.shape} predictions')
+    y, p = _labels_and_predictions(y_true, logits_or_pred)
     return float(np.mean(p == y)) if y.size else float('nan')
 
 
 def group_accuracies(y_true, logits_or_pred, groups):
     """The accuracy on the samples of each class group (row t of acc_matrix: after step t, groups[:t + 1]); nan for a
     group without samples."""
-    y = np.asarray(y_true).ravel()
-    p = _predictions(logits_or_pred)
-    if y.shape != p.shape:
-        raise ValueError(f'shape mismatch: {y.shape} labels vs {p.shape} predictions')
+    y, p = _labels_and_predictions(y_true, logits_or_pred)
     out = []
     for g in groups:
         m = np.isin(y, np.asarray(list(g)))
@@ -238,8 +218,7 @@ def group_accuracies(y_true, logits_or_pred, groups):
 
 
 def old_new_accuracy(y_true, logits_or_pred, groups, step):
-    """(old, new) accuracy after ``step``: old = samples of groups < step (nan at step 0),
-    new = samples of group ``step``."""
+    """(old, new) accuracy after ``step``: on the samples of groups < step (nan at step 0), of group ``step``."""
     old = [c for g in groups[:step] for c in g]
     return tuple(group_accuracies(y_true, logits_or_pred, [old, groups[step]]))
 
@@ -295,9 +274,7 @@ def kws_summary(acc, acc_matrix):
     }
 
 
-# --------------------------------------------------------------------------------------------
-# reports: the papers' tables and figures
-# --------------------------------------------------------------------------------------------
+# --- reports: the papers' tables and figures --------------------------------------------------------------------------
 # ``results`` maps a row (a method name, or a single-label (heads, K, losses) key) to the list of
 # its runs' metrics dicts, one per seed, as cil.py saves them in metrics.json. Several seeds are
 # printed as "mean +- std" (numpy's population std, ddof = 0).
@@ -341,6 +318,15 @@ def table2(results, sizes):
     return '\n'.join(lines)
 
 
+def _saved(fig, path):
+    """fig laid out tight, written to path at 120 dpi and closed; returns path."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def figures(results, sizes, out_dir, joint=()):
     """Figure 3 (F1, Fr, mAP per phase per method, means over seeds) and Figure 4 (the classifier's weight norms after
     the last phase, IFD vs IODFD, first seed) as figure3.png / figure4.png in out_dir; `joint` methods have no
@@ -366,10 +352,7 @@ def figures(results, sizes, out_dir, joint=()):
         ax.set_xticks(range(len(sizes)))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(out_dir / 'figure3.png')
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(_saved(fig, out_dir / 'figure3.png'))
     pair = [n for n in ('ifd', 'iodfd') if n in results]
     if pair:
         fig, axes = plt.subplots(1, len(pair), figsize=(6 * len(pair), 3.5), squeeze=False)
@@ -380,10 +363,7 @@ def figures(results, sizes, out_dir, joint=()):
             ax.set_title(f'{name.upper()}: classifier weight norms after phase {len(sizes) - 1}\n'
                          f'(blue: base classes, orange: incremental)')
             ax.set_xlabel('class')
-        fig.tight_layout()
-        paths.append(out_dir / 'figure4.png')
-        fig.savefig(paths[-1], dpi=120)
-        plt.close(fig)
+        paths.append(_saved(fig, out_dir / 'figure4.png'))
     return paths
 
 
@@ -397,11 +377,8 @@ def kws_scalars(runs):
     'mean', 'std'}}. None and nan values become None (strict JSON: no NaN tokens) and are left
     out of the mean and std, which are None when no value is left."""
     last = [m['steps'][-1] for m in runs]
-    per = {'avg_excl_base': [m['summary']['avg_excl_base'] for m in runs],
-           'avg_incl_base': [m['summary']['avg_incl_base'] for m in runs],
-           'forgetting': [m['summary']['forgetting'] for m in runs],
-           'bwt': [m['summary']['bwt'] for m in runs],
-           'old_acc': [s.get('old_acc') for s in last], 'new_acc': [s.get('new_acc') for s in last]}
+    per = {k: [m['summary'][k] for m in runs] for k in ('avg_excl_base', 'avg_incl_base', 'forgetting', 'bwt')}
+    per.update(old_acc=[s.get('old_acc') for s in last], new_acc=[s.get('new_acc') for s in last])
     per.update({f'acc_step{t}': [m['acc'][t] for m in runs] for t in range(len(runs[0]['acc']))})
     for g in range(len(runs[0]['summary']['forgetting_per_group'])):
         per[f'forgetting_group{g}'] = [m['summary']['forgetting_per_group'][g] for m in runs]
@@ -473,10 +450,7 @@ def kws_figures(results, out_dir):
     ax.set_title('Figure 5: impact of exemplar quantity')
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    paths.append(out_dir / 'figure5.png')
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(_saved(fig, out_dir / 'figure5.png'))
     by_k = collections.Counter(K for _, K, _ in results)
     if by_k:
         K = max(by_k, key=lambda k: (by_k[k], k))
@@ -487,8 +461,5 @@ def kws_figures(results, out_dir):
         ax.set_ylim(max(0, min(v - sd for _, v, sd in pts) - 3), max(v + sd for _, v, sd in pts) + 3)
         ax.set_ylabel('Avg incremental accuracy (%)')
         ax.set_title(f'Figure 4: impact of task creation (K = {K})')
-        fig.tight_layout()
-        paths.append(out_dir / 'figure4.png')
-        fig.savefig(paths[-1], dpi=120)
-        plt.close(fig)
+        paths.append(_saved(fig, out_dir / 'figure4.png'))
     return paths
