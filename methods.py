@@ -886,7 +886,8 @@ def mittal_step(model, memory, x, phase, hp=None, *, losses, seed, device, resum
     lam = adaptive_lambda(phase.n_seen, phase.n_new, hp.lambda_base, hp.lambda_pow, hp.const_lambda)
     keep = phase.val_y >= (phase.n_old if hp.es_val == 'new' else 0)  # early stopping on seen or new classes
     x_val, val_y = x[torch.as_tensor(phase.val[keep])], phase.val_y[keep]
-    placed(model, device, hp.channels_last), placed(teacher, device, hp.channels_last)
+    placed(model, device, hp.channels_last)
+    placed(teacher, device, hp.channels_last)
     forward = compiled(model, hp.compile)
 
     def epoch_fn(epoch):  # of the current stage, with its opt and scaler
