@@ -14,6 +14,7 @@ import contextlib
 import csv
 import datetime
 import hashlib
+import io
 import itertools
 import json
 import math
@@ -165,7 +166,7 @@ def build_parser():
     a('--order-seed', type=SEED, default=0, help='seed of --class-order shuffle')
     a('--phases', help="classes per phase (the dataset's: 30,5,5,5,5 / 5,3,3,3,3,3 / 4,2,2,2)")
     a('--split', choices=['grouped', 'official', 'random'], help='single-label (and a CSV): 70/10/20 by speaker / '
-      "fsID / src_file, the official lists / folds / columns, or per-class random (README: the defaults)")
+      "fsID / src_file, the official lists / folds / columns, or per-class random (README: Datasets)")
     a('--split-seed', type=SEED, default=0, help='seed of the grouped / random split')
     a('--fold', type=ranged(1, BIG, int), help='esc50 / a CSV with folds: the test fold (5 / its last)')
     g = p.add_argument_group('training (the authors\' released values; the dataset sets the rest)').add_argument
@@ -808,17 +809,17 @@ def train_method(name, cfg, d, device, run_dir):
             f"{100 * record['f1_base']:.1f}  old {100 * record['f1_old']:.1f}  new {100 * record['f1_new']:.1f}")
     metrics.update(summary=evaluate.table1_averages(metrics['phases']), skipped_bad_clips=d.skipped,
                    missing_clips=d.missing)
-    write(metrics, metrics_path)
-    unlink(run_dir / 'state.pt')
     s, last = metrics['summary'], metrics['phases'][-1]
     cols = ('f1', 'fr', 'map', 'map_binary', 'f1_base', 'f1_old', 'f1_new')
     tables = {'table1.csv': [['method', *cols[:4]], [name] + [s[c] for c in cols[:4]]],
               'table2.csv': [['method', 'f1_old', 'f1_new', 'f1_all'], [name] + [last[c] for c in cols[5:] + ('f1',)]],
               'phases.csv': [['phase', 'n_classes', *cols]] + [[k, r['n_classes']] + [
                   s['fr_per_phase'][k] if c == 'fr' else r[c] for c in cols] for k, r in enumerate(metrics['phases'])]}
-    for fname, table in tables.items() if WRITER else ():
-        with open(run_dir / fname, 'w', newline='') as f:
-            csv.writer(f).writerows(table)
+    for fname, table in tables.items():  # before the summary: a run stopped between them writes them again
+        csv.writer(text := io.StringIO()).writerows(table)
+        write(text.getvalue(), run_dir / fname)
+    write(metrics, metrics_path)
+    unlink(run_dir / 'state.pt')
     log(method_result_line(name, metrics), result=True)
     sync()
     return metrics

@@ -1526,7 +1526,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='data.py', formatter_class=argparse.RawDescriptionHelpFormatter, description=(
         "Inspect a dataset, build its feature cache, or (synth) write a generated one in a real layout. 'data.py "
         "<command> --help' lists each command's flags."), epilog=(
-        'examples (README: the data):\n  python data.py synth --kind audioset --out data/audioset_synth --seed 0\n'
+        'examples (README: Datasets):\n  python data.py synth --kind audioset --out data/audioset_synth --seed 0\n'
         '  python data.py stats --data audioset --root data/audioset_synth\n'
         '  python data.py cache --data audioset --root data/audioset_synth --cache cache\n'
         'exit status: 0 ok, 2 data problems (listed on stderr, one line each)'))

@@ -1,4 +1,4 @@
-"""Why output distillation costs base-class F1 on the generated data (README, "Results").
+"""Why output distillation costs base-class F1 on the generated data (README, "Measured results").
 
 Starting from a finished phase-0 learner, run phase 1 with L_OD alone (methods.py's training loop
 with Method(indl=True, od=True, bce=False): no new-class loss) and measure base-class F1 on the
