@@ -15,8 +15,7 @@ CPU = torch.device('cpu')
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
-# =============================================================================
-# Fixtures (module scope: each generated dataset, and each reference run, is made once) and helpers
+# ===== Fixtures (module scope: each generated dataset, and each reference run, is made once) and helpers
 def panns_like_state_dict(bn_stats=None, n_classes=527, seed=1234):
     """PANNs-layout Cnn14 weights from a seeded RandomState, the front end from its formulas and librosa's melW."""
     rs = np.random.RandomState(seed)
@@ -35,7 +34,6 @@ def panns_like_state_dict(bn_stats=None, n_classes=527, seed=1234):
         for stat, default in (('.running_mean', np.zeros(c)), ('.running_var', np.ones(c))):
             sd[prefix + stat] = default if bn_stats is None else bn_stats[prefix + stat]
         sd[prefix + '.num_batches_tracked'] = np.array(1, dtype=np.int64)
-
     bn('bn0', 64)
     for i, (cin, cout) in enumerate(zip((1, 64, 128, 256, 512, 1024), (64, 128, 256, 512, 1024, 2048)), 1):
         sd[f'conv_block{i}.conv1.weight'] = xavier((cout, cin, 3, 3))
@@ -80,10 +78,8 @@ esc_root = generated(synth.synth_esc50, 'esc/ESC-50-master', seed=0, clips_per_c
 csv_root = generated(synth.synth_csv, 'csv', seed=0, n_classes=3, clips_per_class=8, seconds=0.5)
 csv_ml_root = generated(synth.synth_csv, 'csvml', seed=1, n_classes=4, clips_per_class=8, seconds=0.5, multilabel=True)
 authors_root = generated(synth.synth_authors_txt, 'authors/data_txt', seed=0, n_train=100, n_eval=50, seconds=0.5)
-gsc = loaded('speechcommands', 'gsc_root')
-us8k = loaded('urbansound8k', 'us8k_root')
-audioset = loaded('audioset', 'as_root')
-fsd = loaded('fsd50k', 'fsd_root')
+gsc, us8k = loaded('speechcommands', 'gsc_root'), loaded('urbansound8k', 'us8k_root')
+audioset, fsd = loaded('audioset', 'as_root'), loaded('fsd50k', 'fsd_root')
 
 @pytest.fixture(scope='module')
 def few(gsc):  # the first 48 clips: a cache small enough to rebuild in every test
@@ -252,8 +248,7 @@ def gone(pids, timeout=10):
     return not any(alive(pid) for pid in pids)
 
 
-# =============================================================================
-# features.py against librosa 0.11 (testdata/features_golden.npz, made by testdata/make_golden_features.py)
+# ===== features.py against librosa 0.11 (testdata/features_golden.npz, made by testdata/make_golden_features.py)
 with np.load(HERE / 'testdata' / 'features_golden.npz') as _npz:
     G = {k: _npz[k] for k in _npz.files}
 CLIP_SR = {str(n): int(sr) for n, sr in zip(G['clips'], G['clip_sr'])}
@@ -525,8 +520,7 @@ def test_recipe_configs_are_hashable_json():
     assert features.URBANSOUND8K_CONFIG['n_samples'] == 3 * features.URBANSOUND8K_CONFIG['sr']
 
 
-# =============================================================================
-# models.py: CNN14 against PANNs' own model (testdata/panns_golden.npz), the growing classifier, the small CNN
+# ===== models.py: CNN14 against PANNs' own model (testdata/panns_golden.npz), the growing classifier, the small CNN
 def test_cnn14_parameter_counts_match_panns():
     assert models.count_parameters(models.Cnn14(527, head='panns')) == 80_753_615
     cil_model = models.Cnn14(30)
@@ -724,8 +718,7 @@ def test_cnn14_compiles_without_graph_breaks_in_both_layouts():
     torch._dynamo.reset()
 
 
-# =============================================================================
-# methods.py: every loss against values computed by hand, the training loops, the speed paths
+# ===== methods.py: every loss against values computed by hand, the training loops, the speed paths
 # ---------------- losses, on a fixed tiny batch, against numpy in float64
 Z = np.array([[2.0, -1.0, 0.5, 1.5, -0.5], [-1.0, 0.0, 3.0, -2.0, 0.5], [0.3, 0.2, -0.4, 1.0, 2.0]])
 Z_TEACHER = np.array([[1.5, -0.5, 1.0], [0.0, 0.5, 2.0], [1.0, -1.0, 0.0]])
@@ -1269,8 +1262,7 @@ def test_bench_train_quick_prints_every_row():
     assert '83,419,440 clip-epochs' in out.stdout  # 120 x (63,700 + 7 x 4 x 10,600 + AT 334,662)
 
 
-# =============================================================================
-# evaluate.py: metrics against scikit-learn (testdata/metrics_golden.npz) and by hand; the reports
+# ===== evaluate.py: metrics against scikit-learn (testdata/metrics_golden.npz) and by hand; the reports
 TOL = 1e-12
 
 def _golden_cases():
@@ -1519,8 +1511,7 @@ def test_report_figures_write_pngs(tmp_path):
         assert p.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and p.parent in (tmp_path, tmp_path / 'kws')
 
 
-# =============================================================================
-# data.py: the layouts researchers download, splits, phases, the feature cache, locks, the command line
+# ===== data.py: the layouts researchers download, splits, phases, the feature cache, locks, the command line
 # ---------------- Speech Commands, UrbanSound8K, AudioSet (generated in their layouts)
 def test_speechcommands_layout_and_loader(gsc_root, gsc):
     root = Path(gsc_root)
@@ -2601,8 +2592,7 @@ def test_cli_help(capsys):
             assert flag in out
 
 
-# =============================================================================
-# synth.py: the generated stand-ins, byte for byte the same for a seed, made once
+# ===== synth.py: the generated stand-ins, byte for byte the same for a seed, made once
 @pytest.mark.parametrize('kind,kwargs', [('speechcommands', dict(speakers=3, max_reps=1, noise_seconds=1.0)),
                                          ('urbansound8k', dict(clips_per_class=2)),
                                          ('audioset', dict(n_train=12, n_eval=6, seconds=0.5))])
@@ -2653,8 +2643,7 @@ def test_a_full_disk_while_generating_data_is_one_line(tmp_path, monkeypatch, ca
     assert ro == ('Read-only file system', 'make it writable')
 
 
-# =============================================================================
-# cil.py: flags, run folders, both learners end to end, resume, faults, locks, reports
+# ===== cil.py: flags, run folders, both learners end to end, resume, faults, locks, reports
 # ---------------- flags and config: one-line errors before any folder
 @pytest.mark.parametrize('argv, message', [  # SC, AS, ESC: --data synth-speechcommands, synth-audioset, synth-esc50
     (SC + ['--losses', 'ce_x'], "unknown term 'ce_x'"), (SC + ['--losses', ''], 'includes ce_n'),
@@ -2998,6 +2987,19 @@ def test_a_damaged_phase_checkpoint_is_trained_again_from_the_one_before(ref_iod
     assert 'phase1.pt is missing or damaged: phase 1 is trained again' in (
         run_dir(tmp_path / 'runs', 'iod') / 'log.txt').read_text()
 
+def test_a_run_stopped_before_its_summary_finishes_on_the_rerun(as_root, tmp_path, monkeypatch):
+    real, runs = cil.write, tmp_path / 'runs'  # the run tables come before the summary: the rerun writes both
+    def write(obj, path):
+        if Path(path).name == 'metrics.json' and 'summary' in obj:
+            raise KeyboardInterrupt
+        real(obj, path)
+    monkeypatch.setattr(cil, 'write', write)
+    pytest.raises(SystemExit, run_cil, as_root, runs, '--method', 'fe')
+    assert (run_dir(runs, 'fe') / 'table1.csv').exists() and 'summary' not in metrics(runs, 'fe')
+    monkeypatch.setattr(cil, 'write', real)
+    monkeypatch.setattr(methods, 'train_epoch', lambda *a, **k: pytest.fail('every phase is done'))
+    assert 'summary' in metrics(run_cil(as_root, runs, '--method', 'fe'), 'fe')
+
 def test_truncated_records_are_rebuilt_and_a_finished_run_is_shown_without_writing(as_root, tmp_path, monkeypatch,
                                                                                    capsys):
     out = run_cil(as_root, tmp_path / 'runs', '--method', 'ifd')
@@ -3144,8 +3146,7 @@ def test_od_dropout_check_runs_from_a_shared_phase0(ref_iodfd, as_root, monkeypa
     assert len(evals) == 2 and len(set(evals)) == 1  # eval mode: L_OD is exactly 0, nothing moves
 
 
-# =============================================================================
-# Each module copied alone into an empty folder, and used
+# ===== Each module copied alone into an empty folder, and used
 STANDALONE = '''
 import types, numpy as np, torch, methods, models
 torch.manual_seed(0)
