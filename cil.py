@@ -466,8 +466,9 @@ def write(obj, path):
     if not WRITER:
         return
     try:
-        data.write_atomic(path, json.dumps(obj, indent=1, default=float) if str(path).endswith('.json') else obj
-                          if isinstance(obj, str) else lambda f: torch.save(obj, f))
+        if str(path).endswith('.json'):
+            obj = json.dumps(obj, indent=1, default=float)
+        data.write_atomic(path, obj if isinstance(obj, str) else lambda f: torch.save(obj, f))
     except BaseException as e:
         failure = data.write_failure(e, Path(path).parent)  # torch.save: a RuntimeError from the OSError
         if failure:
@@ -779,7 +780,7 @@ def train_method(name, cfg, d, device, run_dir):
     for k in range(start, len(phases)):
         ph = phases[k]
         if k == 0 or (model is None and not method.joint):
-            model, record = shared_phase0(cfg, d, device, log, sum(work[1:]) if k == 0 else 0)
+            model, record = shared_phase0(cfg, d, device, log, sum(work[max(k, 1):]))
             if k == 0:
                 metrics['phases'].append(record)
                 write(metrics, metrics_path)
@@ -816,7 +817,8 @@ def train_method(name, cfg, d, device, run_dir):
               'phases.csv': [['phase', 'n_classes', *cols]] + [[k, r['n_classes']] + [
                   s['fr_per_phase'][k] if c == 'fr' else r[c] for c in cols] for k, r in enumerate(metrics['phases'])]}
     for fname, table in tables.items():  # before the summary: a run stopped between them writes them again
-        csv.writer(text := io.StringIO()).writerows(table)
+        text = io.StringIO()
+        csv.writer(text).writerows(table)
         write(text.getvalue(), run_dir / fname)
     write(metrics, metrics_path)
     unlink(run_dir / 'state.pt')

@@ -180,7 +180,7 @@ def write_atomic(path, content):
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)  # the first error is the one to report
         raise
 
 

@@ -478,8 +478,9 @@ def teacher_outputs(teacher, x, batch_size, device, store=None, precision='fp32'
         with autocast(device, precision):
             z, f = teacher(x[i:i + batch_size].to(device).float())
         if logits is None:  # preallocated: no list + cat doubling the peak
-            logits, feats = (torch.empty((len(x),) + t.shape[1:], dtype=PRECISIONS[precision], device=store or device)
-                             for t in (z, f))
+            dtype, where = PRECISIONS[precision], store or device
+            logits = torch.empty((len(x),) + z.shape[1:], dtype=dtype, device=where)
+            feats = torch.empty((len(x),) + f.shape[1:], dtype=dtype, device=where)
         logits[i:i + len(z)], feats[i:i + len(f)] = z, f
     return logits, feats
 
@@ -522,8 +523,9 @@ def train_epoch(model, method, x, y, batches, optimizer, device, *, n_new, teach
     if size > 1:  # DDP: this rank's part of each global batch
         batches, weights = local_batches(batches, rank, size)
     rows = device_batches([x, y] + (list(teacher_cache) if cached else []), batches, device)
-    if memory is not None:  # (x, targets, known, batches)
-        memory_rows = device_batches(memory[:3], memory[3], device)
+    if memory is not None:
+        mx, my, mknown, mbatches = memory
+        memory_rows = device_batches([mx, my, mknown], mbatches, device)
     sums = {}
     for got, weight in zip(rows, weights):
         xb, yb = got[0].to(device, non_blocking=True).float(), got[1].to(device, non_blocking=True)
@@ -890,7 +892,7 @@ def mittal_step(model, memory, x, phase, hp=None, *, losses, seed, device, resum
     placed(teacher, device, hp.channels_last)
     forward = compiled(model, hp.compile)
 
-    def epoch_fn(epoch):  # of the current stage, with its opt and scaler
+    def epoch_fn(epoch, stage):  # opt and scaler: the stage's, set before fit() runs it
         epoch_seed = seed_of(seed, k, stage, epoch)
         torch.manual_seed(epoch_seed)
         batches = index_batches(len(y_train), hp.batch_size, epoch_seed)
@@ -910,10 +912,11 @@ def mittal_step(model, memory, x, phase, hp=None, *, losses, seed, device, resum
         opt = sgd(model, lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max_epochs, hp.lr_min) if stage == 'ft' else None
         scaler, finished = grad_scaler(device, hp.precision), dict(epochs)
+        on_stage_epoch = None if on_epoch is None else lambda state, f=finished: on_epoch(dict(state, done=f))
         _, epochs[stage] = fit(
-            model, opt, sched, epoch_fn, lambda: accuracy(model, x_val, val_y, device), scaler=scaler,
-            max_epochs=max_epochs, patience=None if stage == 'ft' else hp.patience, tag=tags[stage], resume=resume,
-            on_epoch=None if on_epoch is None else lambda state, f=finished: on_epoch(dict(state, done=f)))
+            model, opt, sched, lambda e, s=stage: epoch_fn(e, s), lambda: accuracy(model, x_val, val_y, device),
+            scaler=scaler, max_epochs=max_epochs, patience=None if stage == 'ft' else hp.patience, tag=tags[stage],
+            resume=resume, on_epoch=on_stage_epoch)
     model.freeze_upto(0)
     if hp.exemplar_select == 'herding':  # re-select the new classes with the trained model
         select_exemplars(memory, model, x, phase, new, m, how='herding', seed=seed, device=device,
